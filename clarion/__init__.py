@@ -1,0 +1,1 @@
+"""Clarion: self-hosted email newsletters and action alerts for campaigns."""

@@ -1,0 +1,127 @@
+"""The `clarion` command: set up, run, and operate an installation from the terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from clarion.errors import ClarionError, ConfigError
+
+
+class ClarionGroup(click.Group):
+    """Turns domain errors into one clear line and exit status 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(f"Configuration: {exc}") from None
+        except ClarionError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=ClarionGroup)
+def main() -> None:
+    """Clarion: email newsletters and action alerts for campaigns."""
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the configuration and print what is in effect (secrets hidden)."""
+    from clarion.config import get_settings
+
+    s = get_settings()
+    click.echo(f"database   {s.database_url.split('@')[-1]}")
+    click.echo(f"redis      {s.redis_url.split('@')[-1]}")
+    click.echo(f"smtp       {', '.join(srv.name for srv in s.smtp_servers)}")
+    click.echo(f"base url   {s.base_url}")
+    click.echo(f"from       {s.mail_from}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from clarion import schema
+    from clarion.config import get_settings
+
+    schema.upgrade(get_settings().database_url, revision)
+    click.echo("Database is up to date.")
+
+
+@main.group()
+def editors() -> None:
+    """Editor accounts."""
+
+
+@editors.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "editor", "viewer"]), default="editor")
+@click.option(
+    "--password",
+    envvar="CLARION_NEW_PASSWORD",
+    default=None,
+    help="Default: a random one, printed once.",
+)
+def editors_create(email: str, role: str, password: str | None) -> None:
+    """Create an editor account and print its password once."""
+    from clarion import editors as domain
+    from clarion.db import session_scope
+
+    with session_scope() as session:
+        editor, secret = domain.create_editor(session, email, role, password)
+        click.echo(f"Created {editor.role.value} {editor.email}")
+    if password is None:
+        click.echo(f"Password (shown once): {secret}")
+
+
+@main.command()
+@click.option("--demo/--no-demo", default=True, help="Create a demo list and a draft alert.")
+def setup(demo: bool) -> None:
+    """Create or upgrade the database, the first owner, and (once) a small demo."""
+    from clarion import bootstrap
+
+    report = bootstrap.setup(with_demo=demo)
+    for line in report.lines:
+        click.echo(line)
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Default: CLARION_CATCHER_PORT (1025).")
+def mailcatcher(port: int | None) -> None:
+    """Run the local mail catcher (loopback SMTP sink shown in the admin Outbox)."""
+    from clarion.config import get_settings
+    from clarion.mailcatcher import start_catcher
+
+    settings = get_settings()
+    port = port or settings.catcher_port
+    controller = start_catcher(settings.outbox_dir, settings.catcher_host, port)
+    click.echo(f"Mail catcher on {settings.catcher_host}:{port}, storing in {settings.outbox_dir}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+@main.command()
+@click.option("--no-setup", is_flag=True, help="Skip migrations and the first-run set-up.")
+@click.argument("processes", nargs=-1)
+def up(no_setup: bool, processes: tuple[str, ...]) -> None:
+    """Start web, worker, beat and the mail catcher from the Procfile; Ctrl-C stops all."""
+    from clarion import bootstrap
+
+    sys.exit(bootstrap.run_all(run_setup=not no_setup, only=processes))
+
+
+if __name__ == "__main__":
+    main()

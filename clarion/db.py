@@ -1,0 +1,135 @@
+"""Database engine, sessions and the declarative Base shared by every model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Clarion stores aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    # WAL lets the web, the workers and beat read while one of them writes.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+    # Let SQLAlchemy's "begin" event emit BEGIN IMMEDIATE instead of pysqlite's lazy BEGIN.
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per database URL per process."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = _create_engine(url)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A deferred SQLite transaction that reads and then writes fails at once (no busy wait)
+    # if another process committed in between; writers therefore take the lock up front.
+    # Readers stay deferred, so that in WAL mode they never wait for a writer.
+    if conn.get_execution_options().get("clarion_reader"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _session_factory(url: str, reader: bool) -> sessionmaker[Session]:
+    factory = _factories.get((url, reader))
+    if factory is None:
+        engine = get_engine(url)
+        if reader:
+            engine = engine.execution_options(clarion_reader=True)
+        factory = _factories[(url, reader)] = sessionmaker(bind=engine, expire_on_commit=False)
+    return factory
+
+
+def session_factory(url: str | None = None, *, reader: bool = False) -> sessionmaker[Session]:
+    """The sessionmaker for the configured (or given) database.
+
+    `reader=True` is for sessions that mostly read (page views): on SQLite they do not take
+    the write lock when they begin. Elsewhere it makes no difference.
+    """
+    if url is None:
+        from clarion.config import get_settings
+
+        url = get_settings().database_url
+    return _session_factory(url, reader)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after a fork, and between tests)."""
+    for engine in _engines.values():
+        engine.dispose()

@@ -1,0 +1,115 @@
+"""Alerts (campaigns) editors compose, and the per-recipient delivery ledger."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from clarion.db import Base, utcnow
+from clarion.models._types import BigId, Json, Timestamp, new_uid, str_enum
+
+
+class AlertKind(enum.StrEnum):
+    """The four things Clarion sends; each has its own form and layout."""
+
+    NEW_POST = "new_post"
+    PETITION = "petition"
+    HASHTAG_DAY = "hashtag_day"
+    NEWSLETTER = "newsletter"
+
+
+class AlertStatus(enum.StrEnum):
+    """The life of an alert: draft → scheduled → sending → sent, or paused / cancelled."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """One recipient's message: queued → sending → sent / deferred / failed, or skipped."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Alert(Base):
+    """An alert: its kind, its fields, its audience, and once started its frozen rendering."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_due", "status", "scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    kind: Mapped[AlertKind] = mapped_column(str_enum(AlertKind))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # {"lists": [ids], "tags": [ids], "languages": [codes]}; lists are required to send.
+    audience: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    sender_list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    status: Mapped[AlertStatus] = mapped_column(str_enum(AlertStatus), default=AlertStatus.DRAFT)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    scheduled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    archive_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    role: Mapped[str] = mapped_column(String(32), default="")  # announcement, reminder, welcome
+    feed_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feed_entries.id", ondelete="SET NULL", use_alter=True)
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    # Frozen at start: what every recipient gets, whatever later edits do.
+    frozen_subject: Mapped[str | None] = mapped_column(Text)
+    frozen_html: Mapped[str | None] = mapped_column(Text)
+    frozen_text: Mapped[str | None] = mapped_column(Text)
+    frozen_links: Mapped[list[str]] = mapped_column(Json, default=list)
+    frozen_hash: Mapped[str | None] = mapped_column(String(64))
+    frozen_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert", viewonly=True)
+
+
+class Delivery(Base):
+    """The ledger: one row per (alert, subscriber), the single truth of who got what."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "subscriber_id"),
+        Index("ix_deliveries_work", "alert_id", "status", "id"),
+        Index("ix_deliveries_subscriber", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus), default=DeliveryStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_reply: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    server: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="deliveries")

@@ -1,0 +1,94 @@
+"""What comes back: bounces and complaints with their evidence, clicks and opens."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clarion.db import Base, utcnow
+from clarion.models._types import BigId, Timestamp, str_enum
+
+
+class BounceClass(enum.StrEnum):
+    """How an inbound report is classified."""
+
+    HARD = "hard"
+    SOFT = "soft"
+    COMPLAINT = "complaint"
+    SENDER_FAULT = "sender_fault"
+    DELAY = "delay"
+    AUTOREPLY = "autoreply"
+    NOT_A_BOUNCE = "not_a_bounce"
+
+
+class Bounce(Base):
+    """One classified report about one recipient, with the action taken and the evidence."""
+
+    __tablename__ = "bounces"
+    __table_args__ = (Index("ix_bounces_email_time", "email", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    source: Mapped[str] = mapped_column(String(32))  # smtp, imap, ses, mailgun, sendgrid, ...
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), default="")
+    classification: Mapped[BounceClass] = mapped_column(str_enum(BounceClass))
+    status_code: Mapped[str] = mapped_column(String(16), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(String(32), default="")  # suppressed, counted, ignored
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The returned message, kept as evidence for a limited time then purged.
+    evidence: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Click(Base):
+    """A reader followed link n of an alert; scanner-like clicks are flagged, not dropped."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_alert", "alert_id", "link_index"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    link_index: Mapped[int] = mapped_column(Integer)
+    clicked_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    suspected_scanner: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Redis stream entry id: makes the batched flush idempotent.
+    event_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+
+
+class Open(Base):
+    """An open, only when an owner has turned open tracking on; shown as approximate."""
+
+    __tablename__ = "opens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    opened_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class InboundMessage(Base):
+    """A raw inbound message stored durably before it is acknowledged, until processed."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    source: Mapped[str] = mapped_column(String(32))
+    envelope_to: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    processed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    error: Mapped[str] = mapped_column(Text, default="")

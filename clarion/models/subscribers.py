@@ -1,0 +1,176 @@
+"""Readers, the lists they join, their subscriptions, consent records and the suppression list."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from clarion.db import Base, utcnow
+from clarion.models._types import BigId, Json, Timestamp, new_uid, str_enum
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """Where a reader stands on one list."""
+
+    PENDING = "pending"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class SuppressionReason(enum.StrEnum):
+    """Why an address gets no mail at all."""
+
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class Subscriber(Base):
+    """One reader, known by a normalised address and a random public uid."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    source: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan"
+    )
+    tags: Mapped[list[Tag]] = relationship(
+        secondary="subscriber_tags", back_populates="subscribers"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Subscriber {self.id}>"
+
+
+class MailingList(Base):
+    """A list readers can join; its sender identity is used for the alerts sent to it."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    from_email: Mapped[str | None] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    welcome_alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL", use_alter=True)
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="mailing_list")
+
+
+class Subscription(Base):
+    """A reader's standing on one list, with the times it changed."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "list_id"),
+        Index("ix_subscriptions_audience", "list_id", "status", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        str_enum(SubscriptionStatus), default=SubscriptionStatus.PENDING
+    )
+    source: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    subscribed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    mailing_list: Mapped[MailingList] = relationship(back_populates="subscriptions")
+
+
+class ConsentRecord(Base):
+    """Proof of consent: what the reader agreed to, when, from where, and its confirmation."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    # subscribe, resubscribe, import, petition; or a withdrawal: unsubscribe, complaint
+    action: Mapped[str] = mapped_column(String(32))
+    list_ids: Mapped[list[int]] = mapped_column(Json, default=list)
+    # Name and language asked for, applied only once the address owner confirms.
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    source: Mapped[str | None] = mapped_column(String(64))
+    form: Mapped[str | None] = mapped_column(String(64))
+    consent_text: Mapped[str] = mapped_column(Text, default="")
+    consent_version: Mapped[str] = mapped_column(String(32), default="")
+    confirm_nonce: Mapped[str | None] = mapped_column(String(32), unique=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    confirm_ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class Suppression(Base):
+    """An address that receives nothing, with why and the evidence."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    bounce_id: Mapped[int | None] = mapped_column(ForeignKey("bounces.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Tag(Base):
+    """A free label editors put on subscribers to shape audiences."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    subscribers: Mapped[list[Subscriber]] = relationship(
+        secondary="subscriber_tags", back_populates="tags"
+    )
+
+
+class SubscriberTag(Base):
+    """Association of subscribers and tags."""
+
+    __tablename__ = "subscriber_tags"
+    __table_args__ = (Index("ix_subscriber_tags_tag", "tag_id", "subscriber_id"),)
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AppSetting(Base):
+    """Owner-editable settings kept in the database (open tracking, bounce policy, ...)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)

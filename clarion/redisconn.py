@@ -1,0 +1,28 @@
+"""The shared Redis connection: rate limits, click buffer, send-rate tokens, progress."""
+
+from __future__ import annotations
+
+import redis
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """One client (with its own pool) per Redis URL per process."""
+    if url is None:
+        from clarion.config import get_settings
+
+        url = get_settings().redis_url
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        )
+    return client
+
+
+def reset_redis() -> None:
+    """Drop cached clients (after a fork, or when tests switch servers)."""
+    for client in _clients.values():
+        client.close()
+    _clients.clear()

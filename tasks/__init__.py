@@ -1,0 +1,54 @@
+"""Celery adapter: the app from Clarion's settings; tasks load ids and call clarion.*."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from clarion.config import Settings, get_settings
+
+TASK_MODULES = ["tasks.mail", "tasks.maintenance"]
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app on Clarion's Redis, with at-least-once delivery of every task."""
+    celery = Celery("clarion", broker=settings.redis_url, include=TASK_MODULES)
+    celery.conf.update(
+        task_ignore_result=True,
+        # Late acks + reject on worker loss: a task killed mid-way runs again elsewhere.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Above the longest task, so Redis does not redeliver a task that is still running.
+        broker_transport_options={"visibility_timeout": 3600},
+        broker_connection_retry_on_startup=True,
+        task_default_queue="default",
+        task_routes={"tasks.delivery.*": {"queue": "bulk"}},
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=beat_schedule(),
+        worker_hijack_root_logger=False,
+    )
+    return celery
+
+
+def beat_schedule() -> dict[str, dict]:
+    """Periodic work; due alerts themselves live in the database, beat only polls."""
+    return {
+        "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
+    }
+
+
+@worker_process_init.connect
+def _after_fork(**_kwargs: object) -> None:
+    # Connections must not be shared with the parent process across fork.
+    from clarion.db import dispose_engines
+    from clarion.redisconn import reset_redis
+
+    dispose_engines()
+    reset_redis()
+
+
+app = make_celery(get_settings())

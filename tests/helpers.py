@@ -1,0 +1,29 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import re
+
+from clarion.models import Subscriber
+
+
+def refresh(session) -> None:
+    """End the session's read snapshot and forget loaded objects: see what others committed."""
+    session.commit()
+    session.expire_all()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token embedded in a rendered form."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in page"
+    return match.group(1)
+
+
+def subscription_states(session, email: str) -> dict[str, str]:
+    """slug -> status for one address, read fresh from the database."""
+    refresh(session)
+    reader = session.query(Subscriber).filter_by(email=email).one_or_none()
+    if reader is None:
+        return {}
+    return {s.mailing_list.slug: s.status.value for s in reader.subscriptions}

@@ -1,0 +1,69 @@
+"""Helpers for integration tests: lists, subscribers and editors made the way the app makes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from clarion.models import MailingList, Role, Subscriber, Subscription, SubscriptionStatus
+from tests.helpers import csrf_from
+
+
+@pytest.fixture
+def lists(session):
+    """Two public lists and one private list."""
+    made = {
+        "alerts": MailingList(slug="alerts", name="Urgent alerts", is_public=True),
+        "news": MailingList(slug="news", name="Newsletter", is_public=True),
+        "staff": MailingList(slug="staff", name="Staff only", is_public=False),
+    }
+    session.add_all(made.values())
+    session.commit()
+    return made
+
+
+@pytest.fixture
+def subscribed(session, lists):
+    """A confirmed reader on the alerts and news lists."""
+    reader = Subscriber(email="reader@example.org", name="Reader", language="en")
+    session.add(reader)
+    session.flush()
+    for ml in (lists["alerts"], lists["news"]):
+        session.add(
+            Subscription(
+                subscriber_id=reader.id, list_id=ml.id, status=SubscriptionStatus.SUBSCRIBED
+            )
+        )
+    session.commit()
+    return reader
+
+
+@pytest.fixture
+def make_editor(session):
+    """Create an editor with a known password."""
+    from clarion.editors import create_editor
+
+    def make(role: str = "owner", email: str | None = None):
+        editor, password = create_editor(
+            session, email or f"{role}@example.org", Role(role), "correct horse battery staple"
+        )
+        session.commit()
+        return editor, password
+
+    return make
+
+
+@pytest.fixture
+def login(make_editor):
+    """Log a test client in as an editor of the given role."""
+
+    def do(client, role: str = "owner"):
+        editor, password = make_editor(role)
+        page = client.get("/admin/login")
+        token = csrf_from(page.get_data(as_text=True))
+        response = client.post(
+            "/admin/login", data={"email": editor.email, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return editor
+
+    return do

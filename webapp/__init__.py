@@ -1,0 +1,51 @@
+"""HTTP adapter: the Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from clarion.config import PROJECT_ROOT, Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the web application for the given (or configured) settings."""
+    settings = settings or get_settings()
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates" / "web"),
+        static_folder="static",
+    )
+    secure = settings.base_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        CLARION=settings,
+        SESSION_COOKIE_NAME="clarion_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=secure,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config.update(overrides)
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
+        )  # type: ignore[method-assign]
+
+    from webapp import errors, extensions, security
+    from webapp.admin import bp as admin_bp
+    from webapp.public import bp as public_bp
+
+    extensions.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    return app

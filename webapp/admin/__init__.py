@@ -1,0 +1,7 @@
+"""The admin: editors log in to compose, send and watch."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from webapp.admin import auth, dashboard, outbox  # noqa: E402, F401

@@ -1,0 +1,82 @@
+"""The preference centre, reached by a signed link in every mail."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+
+from clarion import subscribers
+from clarion.errors import Suppressed, ValidationError
+from tasks.mail import send_confirmation
+from webapp.extensions import db
+from webapp.public import bp
+from webapp.utils import client_ip, int_list, user_agent
+
+
+def _page(token: str, subscriber, errors=None, message: str = "", status: int = 200, values=None):
+    settings = current_app.config["CLARION"]
+    choices = subscribers.list_choices(db(), subscriber)
+    return (
+        render_template(
+            "public/preferences.html",
+            token=token,
+            subscriber=subscriber,
+            choices=choices,
+            languages=settings.languages,
+            errors=errors or {},
+            message=message,
+            values=values,
+        ),
+        status,
+    )
+
+
+@bp.get("/preferences/<token>")
+def preferences(token: str):
+    """Lists, language, name; leave everything; join again."""
+    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    return _page(token, subscriber)
+
+
+@bp.post("/preferences/<token>")
+def preferences_submit(token: str):
+    """Save the preference centre, or leave everything."""
+    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    if request.form.get("action") == "unsubscribe_all":
+        subscribers.unsubscribe(db(), subscriber, None, source="preferences", ip=client_ip())
+        db().commit()
+        return _page(
+            token, subscriber, message="You have left every list. We will not write again."
+        )
+    values = {
+        "lists": int_list(request.form.getlist("lists")),
+        "name": request.form.get("name", ""),
+        "language": request.form.get("language", ""),
+    }
+    try:
+        outcome = subscribers.update_preferences(
+            db(),
+            subscriber,
+            wanted_list_ids=values["lists"],
+            name=values["name"],
+            language=values["language"],
+            ip=client_ip(),
+            user_agent=user_agent(),
+        )
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _page(token, subscriber, errors=exc.errors, status=422, values=values)
+    except Suppressed as exc:
+        db().rollback()
+        return _page(token, subscriber, message=str(exc), status=409, values=values)
+    if outcome.consent_id is not None:
+        send_confirmation.delay(outcome.consent_id)
+    return _page(token, subscriber, message=_saved_message(outcome))
+
+
+def _saved_message(outcome: subscribers.PreferencesOutcome) -> str:
+    if outcome.pending and outcome.consent_id is not None:
+        return "Saved. To join again, open the confirmation mail we just sent you."
+    if outcome.pending:
+        return "Saved. We sent a confirmation a few minutes ago; please use that mail or try later."
+    return "Your preferences are saved."
