@@ -16,8 +16,11 @@ from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
 
 EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
-_EXTERNAL_ASSET = re.compile(r"""(?:src|background)\s*=\s*["']?(?:https?:)?//""", re.I)
-_CSS_IMPORT = re.compile(r"@import|url\(\s*['\"]?(?:https?:)?//", re.I)
+_ASSET_URL = re.compile(
+    r"""(?:\b(?:src|background|poster|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)"""
+    r"""((?:https?:)?//[^"')\s>]+)""",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,20 @@ def compile_mjml(source: str, where: str = "layout") -> str:
     return html
 
 
-def check_no_remote_assets(html: str, where: str = "layout") -> None:
+def remote_assets(html: str, base_url: str) -> list[str]:
+    """URLs the HTML would fetch on opening (images, styles) that are not Clarion's own."""
+    own = base_url.rstrip("/") + "/"
+    return [url for url in _ASSET_URL.findall(html) if not url.startswith(own)]
+
+
+def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> None:
     """Refuse HTML that would make the reader's mail client fetch something from elsewhere."""
-    if _EXTERNAL_ASSET.search(html) or _CSS_IMPORT.search(html):
+    found = remote_assets(html, base_url)
+    if found:
         raise ValidationError(
             {
-                where: "The mail would load an image or style from another server; "
-                "use images served by Clarion (uploaded) or none."
+                where: f"The mail would load {found[0]} from another server when opened; "
+                "use images stored by Clarion, or none."
             }
         )
 
@@ -73,4 +83,72 @@ def render_template_file(name: str, context: dict[str, Any]) -> RenderedMail:
     except TemplateError as exc:
         raise ValidationError({f"templates/email/{name}": str(exc)}) from None
     html = compile_mjml(mjml_source, where=f"templates/email/{name}/body.mjml")
+    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+
+
+RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url")
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    """What an editor wrote: the kind, subject, preheader and the kind's fields."""
+
+    kind: str
+    subject: str
+    fields: dict[str, Any]
+    preheader: str = ""
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """Who sends: the installation's name and address, and the sending list's name."""
+
+    site_name: str
+    base_url: str
+    list_name: str = ""
+
+
+def render_alert(
+    content: AlertContent,
+    recipient: dict[str, str],
+    site: SiteContext,
+    layout_mjml: str | None = None,
+) -> RenderedMail:
+    """Render an alert for one recipient (or, at freeze time, for placeholder values).
+
+    `recipient` holds exactly RECIPIENT_FIELDS as opaque strings; layouts insert them but never
+    branch on them, so that one rendering with placeholders serves every recipient.
+    `layout_mjml` replaces the kind's body.mjml (a custom layout, also sandboxed).
+    """
+    from clarion.alert_kinds import layout_context
+
+    missing = set(RECIPIENT_FIELDS) - set(recipient)
+    if missing:
+        raise ValueError(f"recipient fields missing: {sorted(missing)}")
+    context = {
+        **layout_context(content.kind, content.fields, site.base_url),
+        "subject": content.subject,
+        "preheader": content.preheader,
+        "site_name": site.site_name,
+        "base_url": site.base_url,
+        "list_name": site.list_name,
+        "recipient": dict(recipient),
+    }
+    env = email_environment()
+    kind = str(content.kind)
+    try:
+        subject = env.get_template(f"{kind}/subject.txt").render(context)
+        layout = (
+            env.from_string(layout_mjml) if layout_mjml else env.get_template(f"{kind}/body.mjml")
+        )
+        mjml_source = layout.render(context)
+        text = env.get_template(f"{kind}/body.txt").render(context)
+    except TemplateError as exc:
+        where = "layout" if layout_mjml else f"templates/email/{kind}"
+        line = getattr(exc, "lineno", None)
+        raise ValidationError({where: f"{exc}" + (f" (line {line})" if line else "")}) from None
+    html = compile_mjml(
+        mjml_source, where="layout" if layout_mjml else f"templates/email/{kind}/body.mjml"
+    )
+    check_no_remote_assets(html, site.base_url)
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
