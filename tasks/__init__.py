@@ -5,9 +5,10 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_init
 
+from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance"]
+TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.delivery"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -28,17 +29,33 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=beat_schedule(),
+        beat_schedule=beat_schedule(settings),
         worker_hijack_root_logger=False,
     )
     return celery
 
 
-def beat_schedule() -> dict[str, dict]:
+def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     """Periodic work; due alerts themselves live in the database, beat only polls."""
+    settings = settings or get_settings()
     return {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
+        # Abandoned claims, lost batch tasks, retries falling due: the delivery ledger's sweep.
+        "delivery-sweep": {
+            "task": "tasks.delivery.reclaim_stale",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
     }
+
+
+def publisher(celery: Celery) -> jobqueue.Backend:
+    """The domain's task port, publishing through this Celery app by task name."""
+
+    def publish(name: str, args, countdown: float | None) -> None:
+        celery.send_task(name, args=list(args), countdown=countdown)
+
+    return publish
 
 
 @worker_process_init.connect
@@ -52,3 +69,4 @@ def _after_fork(**_kwargs: object) -> None:
 
 
 app = make_celery(get_settings())
+jobqueue.set_backend(publisher(app))
