@@ -60,3 +60,29 @@ def test_bad_configuration_stops_with_the_variable_named(tmp_path):
     assert result.returncode == 1
     assert "CLARION_SMTP_URL" in result.stderr and "smtp://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_migrates_an_empty_database(tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, inspect
+
+    from clarion.config import reset_settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("CLARION_DATABASE_URL", url)
+    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path))
+    reset_settings()
+    try:
+        result = CliRunner().invoke(main, ["db", "upgrade"])
+    finally:
+        reset_settings()
+    assert result.exit_code == 0, result.output
+    tables = set(inspect(create_engine(url)).get_table_names())
+    assert {
+        "subscribers",
+        "lists",
+        "subscriptions",
+        "consent_records",
+        "suppressions",
+        "editors",
+        "alembic_version",
+    } <= tables
