@@ -69,6 +69,7 @@ class Settings:
     open_tracking: bool = False
     allow_private_feeds: bool = False
     environment: str = "embedded"
+    outbox_dir: Path = Path("instance/outbox")  # Maildir of the local mail catcher
     site_name: str = "Clarion"
     proxy_count: int = 0
     languages: tuple[tuple[str, str], ...] = (("en", "English"),)
@@ -78,11 +79,6 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True on the embedded default database."""
         return self.database_url.startswith("sqlite")
-
-    @property
-    def outbox_dir(self) -> Path:
-        """Maildir where the local mail catcher stores what it receives."""
-        return self.instance_dir / "outbox"
 
     @property
     def from_address(self) -> str:
@@ -345,6 +341,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         open_tracking=_bool("CLARION_OPEN_TRACKING", False),
         allow_private_feeds=_bool("CLARION_ALLOW_PRIVATE_FEEDS", False),
         environment=environment,
+        outbox_dir=Path(_env("CLARION_OUTBOX_DIR", str(instance_dir / "outbox")) or ""),
         site_name=_env("CLARION_SITE_NAME", "Clarion") or "Clarion",
         proxy_count=_int("CLARION_PROXY_COUNT", 0),
         languages=_languages(),

@@ -131,6 +131,7 @@ def backend(
         "CLARION_FROM": "Free Them All <alerts@clarion.test>",
         "CLARION_BOUNCE_DOMAIN": "bounces.clarion.test",
         "CLARION_SITE_NAME": "Free Them All",
+        "CLARION_OUTBOX_DIR": str(smtp_sink.directory),
     }
     schema.upgrade(url)
     yield Backend(backend_name, url, instance, env, web_port)
