@@ -19,10 +19,11 @@ _backend: Backend | None = None
 DEFAULT_ADAPTER = "tasks"
 
 
-def set_backend(backend: Backend | None) -> None:
-    """Register how tasks are published (None: forget, so the default adapter loads again)."""
+def set_backend(backend: Backend | None) -> Backend | None:
+    """Register how tasks are published; returns the backend it replaces."""
     global _backend
-    _backend = backend
+    previous, _backend = _backend, backend
+    return previous
 
 
 def enqueue(name: str, *args: Any, countdown: float | None = None) -> None:

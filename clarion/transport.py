@@ -183,8 +183,9 @@ class Transport:
 
     def open(self, avoid: SmtpServer | None = None) -> Connection:
         """A connection to the best available server (NoServer when none can be had)."""
-        candidates = [s for s in self.servers if s != avoid] or list(self.servers)
-        for server in weighted_order(candidates, self.rng):
+        others = [s for s in self.servers if s != avoid]
+        order = weighted_order(others, self.rng) + ([avoid] if avoid in self.servers else [])
+        for server in order:
             if self.breaker.is_open(server):
                 continue
             holder = self.slots.acquire(server)
@@ -204,5 +205,6 @@ class Transport:
                 self.breaker.failure(server)
                 self.slots.release(server, holder)
                 continue
+            self.breaker.success(server)
             return Connection(server, client, holder, self)
         raise NoServer(retry_in=min(5.0, BREAKER_COOLDOWN))
