@@ -38,6 +38,8 @@ from clarion.models import (
     DeliveryBatch,
     DeliveryStatus,
     Subscriber,
+    Subscription,
+    SubscriptionStatus,
     Suppression,
     SuppressionReason,
 )
@@ -221,8 +223,7 @@ def claim(session: Session, alert_id: int, first_id: int, last_id: int, now: dat
 
 
 def load_recipients(session: Session, ids: list[int], lists: list[int]) -> list[Claimed]:
-    """Readers of the claimed rows in one query, with whether they may still be sent to."""
-    eligible = and_(sending.subscribed_on(lists), sending.not_suppressed())
+    """Readers of the claimed rows in one query, then whether each may still be sent to."""
     rows = session.execute(
         select(
             Delivery.id,
@@ -231,27 +232,41 @@ def load_recipients(session: Session, ids: list[int], lists: list[int]) -> list[
             Subscriber.uid,
             Subscriber.email,
             Subscriber.name,
-            eligible.label("eligible"),
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     )
-    return [Claimed(*row[:6], eligible=bool(row[6])) for row in rows]
+    claimed = [Claimed(*row, eligible=True) for row in rows]
+    mark_eligibility(session, claimed, lists)
+    return claimed
 
 
-def still_eligible(session: Session, subscriber_ids: list[int], lists: list[int]) -> set[int]:
-    """Of these readers, those still subscribed and not suppressed (checked at each flush)."""
-    if not subscriber_ids:
-        return set()
-    rows = session.scalars(
-        select(Subscriber.id).where(
-            Subscriber.id.in_(subscriber_ids),
-            sending.subscribed_on(lists),
-            sending.not_suppressed(),
+def mark_eligibility(session: Session, rows: list[Claimed], lists: list[int]) -> None:
+    """Set `eligible`: still subscribed on one of the lists and not suppressed.
+
+    Two single-table lookups by unique index rather than a correlated join: the plan stays
+    right even before PostgreSQL has statistics for a freshly imported list (a join planned
+    on default estimates took a minute for 250 readers).
+    """
+    if not rows:
+        return
+    subscribed = set(
+        session.scalars(
+            select(Subscription.subscriber_id).where(
+                Subscription.subscriber_id.in_([r.subscriber_id for r in rows]),
+                Subscription.list_id.in_(lists),
+                Subscription.status == SubscriptionStatus.SUBSCRIBED,
+            )
         )
     )
-    return set(rows)
+    suppressed = set(
+        session.scalars(
+            select(Suppression.email).where(Suppression.email.in_([r.email for r in rows]))
+        )
+    )
+    for row in rows:
+        row.eligible = row.subscriber_id in subscribed and row.email not in suppressed
 
 
 _UPDATE = (
@@ -531,11 +546,7 @@ class BatchRun:
     def _recheck(self, session: Session) -> None:
         # A reader who unsubscribes while the batch runs gets nothing more from it.
         waiting = [r for r in self.rows if r.eligible and r.delivery_id not in self.handled]
-        if not waiting:
-            return
-        keep = still_eligible(session, [r.subscriber_id for r in waiting], self.lists)
-        for row in waiting:
-            row.eligible = row.subscriber_id in keep
+        mark_eligibility(session, waiting, self.lists)
 
     def _count_rate(self, n: int) -> None:
         if not n:
