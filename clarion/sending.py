@@ -378,6 +378,16 @@ class Progress:
     def done(self) -> bool:
         return self.status in {S.SENT.value, S.CANCELLED.value}
 
+    def line(self) -> str:
+        """One line for a terminal: sent, deferred, failed, remaining, rate, ETA."""
+        c = self.counts
+        eta = "—" if self.eta_seconds is None else _duration(self.eta_seconds)
+        return (
+            f"{self.status:<9} sent {c['sent']:>7}  deferred {c['deferred']:>5}  "
+            f"failed {c['failed']:>5}  skipped {c['skipped']:>5}  remaining {self.remaining:>7}"
+            f"  {self.rate:7.0f} msg/s  ETA {eta}"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {
@@ -394,6 +404,12 @@ class Progress:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def progress(session: Session, alert_id: int) -> Progress:
