@@ -186,7 +186,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
             "--concurrency",
             str(workers),
             "--loglevel",
-            "WARNING",
+            "INFO",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -199,7 +199,11 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    time.sleep(4)  # let the pool fork and connect
+    deadline = time.time() + 120
+    while b"ready." not in (tmp / "worker.log").read_bytes():  # the pool is up and consuming
+        if time.time() > deadline or worker.poll() is not None:
+            raise SystemExit((tmp / "worker.log").read_text()[-3000:])
+        time.sleep(0.1)
     with session_scope() as session:
         alert = Alert(
             kind=AlertKind.PETITION,
@@ -235,9 +239,11 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
             break
     with session_scope() as session:
         alert = session.get(Alert, alert_id)
-        first = session.scalar(
-            select(func.min(Delivery.sent_at)).where(Delivery.alert_id == alert_id)
-        )
+        first, last = session.execute(
+            select(func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(
+                Delivery.alert_id == alert_id
+            )
+        ).one()
         sent = session.scalar(
             select(func.count()).where(Delivery.alert_id == alert_id, Delivery.status == "sent")
         )
@@ -250,6 +256,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         "sent": sent,
         "seconds": finished - started,
         "first": first.timestamp() - started,
+        "steady": sent / max(0.001, (last - first).total_seconds()),
         "rss": sorted(peaks.values()),
         "size": size,
         "status": status.value,
@@ -372,6 +379,7 @@ def main() -> None:
                 f"{rate:,.0f} msg/s; first message after {ours['first']:.2f}s; "
                 f"{ours['size']:,} bytes a message"
             )
+            print(f"          between first and last message: {ours['steady']:,.0f} msg/s")
             print(
                 "          peak RSS per worker process: "
                 + ", ".join(f"{r:.1f} MB" for r in ours["rss"])
@@ -393,7 +401,10 @@ def main() -> None:
         redis_server.cleanup()
         if pg:
             pg.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp)
 
 
 if __name__ == "__main__":

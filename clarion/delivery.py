@@ -14,12 +14,14 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import and_, bindparam, func, literal, or_, select, true, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,14 +46,16 @@ from clarion.models import (
     SuppressionReason,
 )
 from clarion.redisconn import get_redis
-from clarion.smtpclient import Outcome, Reply, SmtpConnectionError
+from clarion.smtpclient import Outcome, Reply, StreamBroken
 from clarion.transport import Connection, NoServer, Transport
 
 log = logging.getLogger(__name__)
 
 FIRST_PAGE = 1000  # small, so that the first batches go out while dispatch carries on
 MAX_PAGE = 20000
-FLUSH_EVERY = 100  # outcomes recorded (and pause/cancel noticed) at least this often
+# Outcomes are recorded, and a pause, cancel or unsubscribe noticed, after this many messages
+# or this many seconds, whichever comes first.
+FLUSH_EVERY = 250
 FLUSH_SECONDS = 1.0
 POLICY_PAUSE_AFTER = 5  # 5.7.x refusals, across all workers, that pause the alert
 POLICY_WINDOW = 600
@@ -315,6 +319,42 @@ def _params(result: Result, now: datetime) -> dict[str, Any]:
     }
 
 
+_UNNEST = text(
+    """
+    UPDATE deliveries AS d
+    SET status = v.status, attempts = d.attempts + v.tried, next_attempt_at = v.next_at,
+        claimed_at = NULL, sent_at = v.sent_at, last_reply = v.reply, message_id = v.mid,
+        server = v.server, updated_at = :now
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:tried AS int[]),
+                CAST(:next_at AS timestamptz[]), CAST(:sent_at AS timestamptz[]),
+                CAST(:replies AS text[]), CAST(:mids AS text[]), CAST(:servers AS text[]))
+        AS v(id, status, tried, next_at, sent_at, reply, mid, server)
+    WHERE d.id = v.id
+    """
+)
+
+
+def record_outcomes(session: Session, results: list[Result], now: datetime) -> None:
+    """Write a flush's outcomes: one statement on PostgreSQL, executemany on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(_UPDATE, [_params(r, now) for r in results])
+        return
+    session.execute(
+        _UNNEST,
+        {
+            "now": now,
+            "ids": [r.row.delivery_id for r in results],
+            "statuses": [r.status.value for r in results],
+            "tried": [r.tried for r in results],
+            "next_at": [r.next_at for r in results],
+            "sent_at": [r.sent_at for r in results],
+            "replies": [r.reply[:1000] for r in results],
+            "mids": [r.message_id for r in results],
+            "servers": [r.server for r in results],
+        },
+    )
+
+
 def record_bounce(session: Session, alert_id: int, result: Result) -> None:
     """A 5xx refusal: a Bounce with its code, and for a hard one, a Suppression."""
     assert result.bounce is not None
@@ -384,6 +424,27 @@ def skeleton_for(alert: Alert, settings: Settings) -> Skeleton:
     return skeleton
 
 
+class Job:
+    """One row on its way: the envelope now, the message bytes when the stream asks."""
+
+    __slots__ = ("envelope_from", "message_id", "rcpt", "row", "skeleton", "smtputf8", "token")
+
+    def __init__(self, row: Claimed, skeleton: Skeleton) -> None:
+        self.row = row
+        self.skeleton = skeleton
+        self.token, self.envelope_from, self.rcpt, self.smtputf8 = skeleton.envelope(
+            row.delivery_id, row.email
+        )
+        self.message_id = ""
+
+    def data(self) -> bytes:
+        row = self.row
+        recipient = Recipient(row.delivery_id, row.uid, row.email, row.name)
+        message = self.skeleton.build(recipient, self.token)
+        self.message_id = message.message_id
+        return message.data
+
+
 @dataclass
 class BatchRun:
     """Sending the claimed rows of one batch, recording outcomes as it goes."""
@@ -397,6 +458,7 @@ class BatchRun:
     halted: AlertStatus | None = None
     conn: Connection | None = None
     retry_in: float | None = None
+    stopped: bool = False
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -408,14 +470,10 @@ class BatchRun:
 
     def run(self) -> None:
         """Send every eligible row; whatever is not handled goes back to the queue."""
+        queue = deque(self.rows)
         try:
-            for row in self.rows:
-                if not self._checkpoint():
-                    break
-                if not row.eligible:
-                    self._skip(row)
-                elif not self._send(row):
-                    break
+            while queue and self.halted is None and not self.stopped:
+                self._stream(queue)
         except NoServer as exc:
             self.retry_in = exc.retry_in
         finally:
@@ -423,6 +481,41 @@ class BatchRun:
                 self.conn.close()
             self.flush()
             self._release_unhandled()
+
+    def _stream(self, queue: deque[Claimed]) -> None:
+        """Stream rows over one connection until done, stopped, or the connection breaks."""
+        if self.conn is None:
+            self.conn = self.transport.open()
+        conn = self.conn
+        try:
+            for job, outcome in conn.client.stream(self._jobs(queue, conn)):
+                if not self._judge(job.row, outcome, job.message_id, conn.server.name):
+                    self.stopped = True
+                    break
+        except StreamBroken as exc:
+            self.transport.breaker.failure(conn.server)
+            for job in exc.in_doubt:
+                self._defer(job.row, f"connection error: {exc}", conn.server.name)
+            queue.extendleft(job.row for job in reversed(exc.unsent))
+            conn.close()
+            self.conn = None
+            return
+        if not conn.client.connected:
+            conn.close()
+            self.conn = None
+
+    def _jobs(self, queue: deque[Claimed], conn: Connection) -> Iterator[Job]:
+        """The next rows to send, checking in (flush, pause, time budget) along the way."""
+        while queue:
+            if not self._checkpoint():
+                self.stopped = True
+                return
+            row = queue.popleft()
+            if not row.eligible:
+                self._skip(row)
+                continue
+            conn.acquire()
+            yield Job(row, self.skeleton)
 
     def _checkpoint(self) -> bool:
         """Flush when due; False when the batch must stop (paused, cancelled, out of time)."""
@@ -440,26 +533,6 @@ class BatchRun:
     def _result(self, result: Result) -> None:
         self.pending.append(result)
         self.handled.add(result.row.delivery_id)
-
-    def _send(self, row: Claimed) -> bool:
-        message = self.skeleton.build(Recipient(row.delivery_id, row.uid, row.email, row.name))
-        if self.conn is None:
-            self.conn = self.transport.open()
-        server = self.conn.server
-        try:
-            outcome = self.conn.send(
-                message.envelope_from, message.rcpt, message.data, message.smtputf8
-            )
-        except SmtpConnectionError as exc:
-            self.transport.breaker.failure(server)
-            self.conn.close()
-            self.conn = None
-            self._defer(row, f"connection error: {exc}", server.name)
-            return True
-        if not self.conn.client.connected:
-            self.conn.close()
-            self.conn = None
-        return self._judge(row, outcome, message.message_id, server.name)
 
     def _judge(self, row: Claimed, outcome: Outcome, message_id: str, server: str) -> bool:
         kind = verdict(outcome)
@@ -532,7 +605,7 @@ class BatchRun:
         pending, self.pending = self.pending, []
         with session_scope() as session:
             if pending:
-                session.connection().execute(_UPDATE, [_params(r, now) for r in pending])
+                record_outcomes(session, pending, now)
                 for result in pending:
                     if result.bounce is not None:
                         record_bounce(session, self.alert.id, result)

@@ -162,9 +162,15 @@ class Skeleton:
         mac = hmac.new(self._secret, f"{self.alert_uid}:{subscriber_uid}".encode(), "sha256")
         return f"<{self._alert_tag}.{mac.hexdigest()[:24]}@{self.domain}>"
 
-    def build(self, r: Recipient) -> OutgoingMessage:
-        """The complete message for one recipient."""
-        token = self._tokens.encode(r.delivery_id)
+    def envelope(self, delivery_id: int, email: str) -> tuple[str, str, str, bool]:
+        """The delivery token, MAIL FROM (its VERP address), RCPT TO, and whether SMTPUTF8."""
+        rcpt = ascii_address(email)
+        token = self._tokens.encode(delivery_id)
+        return token, f"b+{token}@{self.bounce_domain}", rcpt, not rcpt.isascii()
+
+    def build(self, r: Recipient, token: str | None = None) -> OutgoingMessage:
+        """The complete message for one recipient (`token`: its delivery token, if known)."""
+        token = token or self._tokens.encode(r.delivery_id)
         unsubscribe = f"{self.base_url}/unsubscribe/" + subscribers.unsubscribe_token(
             r.subscriber_uid, alert_uid=self.alert_uid
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 CRLF = b"\r\n"
 
@@ -47,6 +49,28 @@ class SmtpConnectionError(Exception):
         self.reply = reply
 
 
+class StreamBroken(SmtpConnectionError):
+    """The connection broke during a stream: which messages may have gone, which did not."""
+
+    def __init__(self, message: str, in_doubt: list, unsent: list) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt  # body sent, no final reply: may or may not be delivered
+        self.unsent = unsent  # envelope at most: certainly not delivered
+
+
+class Job(Protocol):
+    """One message to stream: its envelope, and its bytes built only when needed."""
+
+    envelope_from: str
+    rcpt: str
+    smtputf8: bool
+
+    def data(self) -> bytes: ...
+
+
+J = TypeVar("J", bound=Job)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The reply that decides one message's fate and the stage that gave it."""
@@ -77,6 +101,7 @@ class SmtpClient:
         self._sock: socket.socket | None = None
         self._buf = b""
         self._dirty = False  # a transaction is open after a refusal: RSET before the next
+        self._rset = False  # an RSET went out whose reply is still to be read
 
     @property
     def connected(self) -> bool:
@@ -86,6 +111,8 @@ class SmtpClient:
         """Open, read the greeting, EHLO, STARTTLS and AUTH as configured."""
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            # We batch our own writes; never let Nagle hold a pipelined group back.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls == "ssl":
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
             self._sock = sock
@@ -175,6 +202,96 @@ class SmtpClient:
         self._write(command.encode() + CRLF)
         return self._read()
 
+    def _envelope(self, job: Job) -> bytes:
+        commands = f"MAIL FROM:<{job.envelope_from}>{' SMTPUTF8' if job.smtputf8 else ''}\r\n"
+        commands += f"RCPT TO:<{job.rcpt}>\r\nDATA\r\n"
+        if self._dirty:
+            self._dirty = False
+            self._rset = True
+            commands = "RSET\r\n" + commands
+        return commands.encode()
+
+    def _envelope_replies(self) -> list[Reply]:
+        if self._rset:
+            self._rset = False
+            self._read()  # RSET's 250: nothing to decide on
+        replies: list[Reply] = []
+        while len(replies) < 3 and self.connected:
+            replies.append(self._read())
+        return replies
+
+    def stream(self, jobs: Iterator[J]) -> Iterator[tuple[J, Outcome]]:
+        """Send a sequence of messages, yielding each with its outcome as it becomes known.
+
+        With PIPELINING the body of one message goes out in the same write as the envelope
+        of the next, and the next message is built while the server works: one wait per
+        message, overlapped with our own work. StreamBroken says what was in flight.
+        """
+        if "PIPELINING" not in self.extensions:
+            yield from self._stream_sequential(jobs)
+            return
+        in_doubt: list[J] = []
+        job: J | None = None
+        finished = False
+        try:
+            job = next(jobs, None)
+            data = job.data() if job is not None else b""
+            if job is not None:
+                self._write(self._envelope(job))
+            while job is not None:
+                if in_doubt:
+                    final = self._read()
+                    yield in_doubt.pop(), Outcome(final, "end")
+                replies = self._envelope_replies()
+                if len(replies) < 3 or replies[2].code != 354:
+                    outcome = self._refused(replies)
+                    yield job, outcome
+                    job = next(jobs, None)
+                    if job is not None:
+                        data = job.data()
+                        self._write(self._envelope(job))
+                    continue
+                following = next(jobs, None)
+                wire = _dot_stuff(data) + b".\r\n"
+                in_doubt.append(job)
+                job = following
+                self._write(wire + (self._envelope(job) if job is not None else b""))
+                if job is not None:
+                    data = job.data()
+            if in_doubt:
+                final = self._read()
+                yield in_doubt.pop(), Outcome(final, "end")
+            finished = True
+        except SmtpConnectionError as exc:
+            finished = True
+            unsent = [job] if job is not None else []
+            raise StreamBroken(str(exc), in_doubt=in_doubt, unsent=unsent) from exc
+        finally:
+            if not finished:
+                # The caller stopped mid-stream: the server may be waiting for a body we will
+                # not send. Dropping the connection discards it (nothing unterminated is sent).
+                self.abort()
+
+    def _stream_sequential(self, jobs: Iterator[J]) -> Iterator[tuple[J, Outcome]]:
+        for job in jobs:
+            try:
+                outcome = self.send(job.envelope_from, job.rcpt, job.data(), job.smtputf8)
+            except SmtpConnectionError as exc:
+                raise StreamBroken(str(exc), in_doubt=[job], unsent=[]) from exc
+            yield job, outcome
+
+    def _refused(self, replies: list[Reply]) -> Outcome:
+        """The envelope was not accepted: which reply decides, and leave a clean state."""
+        stages = ("mail", "rcpt", "data")
+        decisive = next(
+            ((stage, r) for stage, r in zip(stages, replies, strict=False) if not r.ok),
+            None,
+        )
+        if decisive is None:
+            raise SmtpConnectionError(f"{self.host}:{self.port}: DATA got no reply")
+        self._finish_refused(replies)
+        return Outcome(decisive[1], decisive[0])
+
     def send(self, envelope_from: str, rcpt: str, data: bytes, smtputf8: bool = False) -> Outcome:
         """One transaction; SmtpConnectionError when the connection fails on the way."""
         params = " SMTPUTF8" if smtputf8 else ""
@@ -216,11 +333,7 @@ class SmtpClient:
                 return Outcome(reply, stage)
         if len(replies) < 3 or replies[2].code != 354:
             raise SmtpConnectionError(f"{self.host}:{self.port}: DATA got no reply")
-        if data.startswith(b".") or b"\n." in data:
-            data = (b"." + data if data.startswith(b".") else data).replace(b"\n.", b"\n..")
-        if not data.endswith(CRLF):
-            data += CRLF
-        self._write(data + b".\r\n")
+        self._write(_dot_stuff(data) + b".\r\n")
         return Outcome(self._read(), "end")
 
     def _finish_refused(self, replies: list[Reply]) -> None:
@@ -242,6 +355,7 @@ class SmtpClient:
                 self._sock = None
                 self._buf = b""
                 self._dirty = False
+                self._rset = False
 
     def close(self) -> None:
         """QUIT politely, then close; errors on the way out are irrelevant."""
@@ -255,3 +369,10 @@ class SmtpClient:
             pass
         finally:
             self.abort()
+
+
+def _dot_stuff(data: bytes) -> bytes:
+    """The body with leading dots doubled (RFC 5321 4.5.2) and a final CRLF."""
+    if data.startswith(b".") or b"\n." in data:  # one byte search; our bodies never match
+        data = (b"." + data if data.startswith(b".") else data).replace(b"\n.", b"\n..")
+    return data if data.endswith(CRLF) else data + CRLF

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import redis
 
 from clarion.config import SmtpServer
-from clarion.smtpclient import Outcome, SmtpClient, SmtpConnectionError
+from clarion.smtpclient import SmtpClient, SmtpConnectionError
 
 BREAKER_THRESHOLD = 5  # consecutive failures that open the circuit
 BREAKER_WINDOW = 60  # seconds a failure is remembered
@@ -150,15 +150,14 @@ class Connection:
     pool: Transport
     tokens: int = 0
 
-    def send(self, envelope_from: str, rcpt: str, data: bytes, smtputf8: bool) -> Outcome:
-        """Wait for the rate limit, then send one message (SmtpConnectionError if it breaks)."""
+    def acquire(self) -> None:
+        """Wait until the shared rate limit allows one more message on this server."""
         while self.tokens < 1:
             granted, wait = self.pool.limiter.take(self.server, RATE_CHUNK)
             self.tokens += granted
             if not granted:
                 time.sleep(min(wait, 1.0))
         self.tokens -= 1
-        return self.client.send(envelope_from, rcpt, data, smtputf8)
 
     def close(self) -> None:
         """QUIT and give the slot back."""
