@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from clarion.config import SmtpServer
-from clarion.smtpclient import SmtpClient, SmtpConnectionError
+from clarion.smtpclient import SmtpClient, SmtpConnectionError, StreamBroken
 from clarion.transport import BREAKER_THRESHOLD, Breaker, NoServer, RateLimiter, Slots, Transport
 from tests.faultsmtp import FaultServer, Plan
 from tests.services import free_port
@@ -115,3 +115,46 @@ def test_the_transport_prefers_heavier_servers_and_skips_dead_ones(client):
         assert transport.open().server.port == light.port
     with pytest.raises(NoServer):
         Transport([dead], client, lease=30).open()
+
+
+class FakeJob:
+    def __init__(self, rcpt: str):
+        self.envelope_from, self.rcpt, self.smtputf8 = "b+t@b.example.org", rcpt, False
+        self.built = False
+
+    def data(self) -> bytes:
+        self.built = True
+        return MESSAGE
+
+
+def test_a_stream_overlaps_messages_and_says_what_was_in_flight_when_it_broke():
+    plan = Plan(refuse={"no@example.org": "550 5.1.1 no such user"})
+    with FaultServer(plan, keep=True) as server:
+        smtp = SmtpClient("127.0.0.1", server.port, timeout=5)
+        smtp.connect()
+        jobs = [FakeJob(r) for r in ("a@example.org", "no@example.org", "c@example.org")]
+        outcomes = [(job.rcpt, o.stage, o.reply.code) for job, o in smtp.stream(iter(jobs))]
+        assert outcomes == [
+            ("a@example.org", "end", 250),
+            ("no@example.org", "rcpt", 550),
+            ("c@example.org", "end", 250),
+        ]
+        assert [m[1] for m in server.handler.messages] == ["a@example.org", "c@example.org"]
+
+        # Stopping mid-stream drops the connection: the next message's DATA is never ended.
+        stream = smtp.stream(iter([FakeJob("d@example.org"), FakeJob("e@example.org")]))
+        job, outcome = next(stream)
+        stream.close()
+        assert job.rcpt == "d@example.org" and not smtp.connected
+    assert server.handler.counts["e@example.org"] == 0
+
+    with FaultServer(Plan(transient_share=1.0, seed=2)) as server:
+        smtp = SmtpClient("127.0.0.1", server.port, timeout=5)
+        smtp.connect()
+        jobs = [FakeJob(f"r{i}@example.org") for i in range(50)]
+        seen = []
+        with pytest.raises(StreamBroken) as broken:
+            for job, outcome in smtp.stream(iter(jobs)):
+                seen.append(outcome.reply.code)
+        assert seen[-1] == 421 and set(seen) <= {421, 451}
+        assert broken.value.in_doubt == [] and len(broken.value.unsent) == 1
