@@ -153,6 +153,12 @@ def peak_rss_mb(pids: list[int]) -> list[float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pool_children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in found.split()]
@@ -228,11 +234,13 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         sending.start(session, session.get(Alert, alert_id))
     delivery.enqueue_dispatch(alert_id)
     peaks: dict[int, float] = {}
+    cpu: dict[int, float] = {}
     while True:
         time.sleep(0.5)
         for pid in pool_children(worker.pid):
             for rss in peak_rss_mb([pid]):
                 peaks[pid] = max(peaks.get(pid, 0.0), rss)
+            cpu[pid] = cpu_seconds(pid)
         with session_scope() as session:
             status = session.get(Alert, alert_id).status
         if status != AlertStatus.SENDING:
@@ -257,6 +265,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         "seconds": finished - started,
         "first": first.timestamp() - started,
         "steady": sent / max(0.001, (last - first).total_seconds()),
+        "cpu_us": sum(cpu.values()) / max(1, sent) * 1e6,
         "rss": sorted(peaks.values()),
         "size": size,
         "status": status.value,
@@ -282,12 +291,17 @@ def run_baseline(port: int, messages: list[bytes], total: int, connections: int)
     ]
     procs = [ctx.Process(target=_baseline_worker, args=(port, messages, n, queue)) for n in share]
     started = time.time()
+    before = os.times()
     for p in procs:
         p.start()
     sent = sum(queue.get() for _ in procs)
     for p in procs:
         p.join()
-    return {"sent": sent, "seconds": time.time() - started}
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {"sent": sent, "seconds": time.time() - started, "cpu_us": cpu / max(1, sent) * 1e6}
 
 
 def prebuilt(settings_env: dict[str, str], n: int = 500) -> list[bytes]:
@@ -380,6 +394,7 @@ def main() -> None:
                 f"{ours['size']:,} bytes a message"
             )
             print(f"          between first and last message: {ours['steady']:,.0f} msg/s")
+            print(f"          worker CPU per message: {ours['cpu_us']:,.0f} µs")
             print(
                 "          peak RSS per worker process: "
                 + ", ".join(f"{r:.1f} MB" for r in ours["rss"])
@@ -390,7 +405,8 @@ def main() -> None:
             brate = base["sent"] / base["seconds"]
             print(
                 f"baseline: {base['sent']} pre-built messages by smtplib over {args.workers} "
-                f"connections in {base['seconds']:.1f}s = {brate:,.0f} msg/s"
+                f"connections in {base['seconds']:.1f}s = {brate:,.0f} msg/s; "
+                f"CPU per message: {base['cpu_us']:,.0f} µs"
             )
             if ours:
                 print(f"ratio   : {ours['sent'] / ours['seconds'] / brate:.2f}")

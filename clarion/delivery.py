@@ -57,6 +57,7 @@ MAX_PAGE = 20000
 # or this many seconds, whichever comes first.
 FLUSH_EVERY = 250
 FLUSH_SECONDS = 1.0
+MAX_BROKEN = 3  # broken connections a batch puts up with before it retries later
 POLICY_PAUSE_AFTER = 5  # 5.7.x refusals, across all workers, that pause the alert
 POLICY_WINDOW = 600
 RATE_BUCKET = 5  # seconds per bucket of the recent-rate counters
@@ -459,6 +460,7 @@ class BatchRun:
     conn: Connection | None = None
     retry_in: float | None = None
     stopped: bool = False
+    broken: int = 0
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -499,6 +501,11 @@ class BatchRun:
             queue.extendleft(job.row for job in reversed(exc.unsent))
             conn.close()
             self.conn = None
+            self.broken += 1
+            if self.broken >= MAX_BROKEN:
+                # Servers that accept and then drop us: leave the rest for a later attempt.
+                self.retry_in = self.settings.retry_base_seconds
+                self.stopped = True
             return
         if not conn.client.connected:
             conn.close()
