@@ -21,7 +21,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text, true, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -227,6 +243,17 @@ def claim(session: Session, alert_id: int, first_id: int, last_id: int, now: dat
     return [row[0] for row in session.execute(stmt)]
 
 
+def among(session: Session, column: Any, values: list) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not hundreds.
+
+    psycopg parses a statement with 250 placeholders in about 2 ms, on every batch.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    item = BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
+    return column == any_(cast(literal(values, ARRAY(item)), ARRAY(item)))
+
+
 def load_recipients(session: Session, ids: list[int], lists: list[int]) -> list[Claimed]:
     """Readers of the claimed rows in one query, then whether each may still be sent to."""
     rows = session.execute(
@@ -239,7 +266,7 @@ def load_recipients(session: Session, ids: list[int], lists: list[int]) -> list[
             Subscriber.name,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(ids))
+        .where(among(session, Delivery.id, ids))
         .order_by(Delivery.id)
     )
     claimed = [Claimed(*row, eligible=True) for row in rows]
@@ -259,7 +286,7 @@ def mark_eligibility(session: Session, rows: list[Claimed], lists: list[int]) ->
     subscribed = set(
         session.scalars(
             select(Subscription.subscriber_id).where(
-                Subscription.subscriber_id.in_([r.subscriber_id for r in rows]),
+                among(session, Subscription.subscriber_id, [r.subscriber_id for r in rows]),
                 Subscription.list_id.in_(lists),
                 Subscription.status == SubscriptionStatus.SUBSCRIBED,
             )
@@ -267,7 +294,9 @@ def mark_eligibility(session: Session, rows: list[Claimed], lists: list[int]) ->
     )
     suppressed = set(
         session.scalars(
-            select(Suppression.email).where(Suppression.email.in_([r.email for r in rows]))
+            select(Suppression.email).where(
+                among(session, Suppression.email, [r.email for r in rows])
+            )
         )
     )
     for row in rows:
@@ -654,7 +683,7 @@ class BatchRun:
             session.execute(
                 update(_table)
                 .where(
-                    _table.c.id.in_(unhandled),
+                    among(session, _table.c.id, unhandled),
                     _table.c.status == DeliveryStatus.SENDING.value,
                 )
                 .values(**values)
