@@ -169,7 +169,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
     os.environ.update(env)
     from sqlalchemy import func, select
 
-    from clarion import delivery, sending
+    from clarion import batchrun, delivery, sending
     from clarion.config import get_settings, reset_settings
     from clarion.db import session_scope
     from clarion.messages import Recipient
@@ -257,7 +257,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         )
         finished = alert.finished_at.timestamp()
         sample = Recipient(1, "u1", "reader1@example.net", "Reader 1")
-        size = len(delivery.skeleton_for(alert, get_settings()).build(sample).data)
+        size = len(batchrun.skeleton_for(alert, get_settings()).build(sample).data)
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(60)
     return {

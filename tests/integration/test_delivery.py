@@ -9,7 +9,7 @@ import dkim as dkimpy
 import pytest
 from sqlalchemy import select
 
-from clarion import delivery, jobqueue, sending, subscribers
+from clarion import batchrun, delivery, jobqueue, sending, subscribers
 from clarion.config import get_settings, reset_settings
 from clarion.models import (
     Alert,
@@ -209,7 +209,7 @@ def test_a_storm_of_policy_refusals_pauses_the_alert_and_resume_finishes_it(
         alert = send(session, make_alert(session, [alerts]), queue)
         assert alert.status == AlertStatus.PAUSED
         assert "5.7.1" in alert.status_reason and "not the readers" in alert.status_reason
-        assert server.handler.refused["550"] <= delivery.POLICY_PAUSE_AFTER
+        assert server.handler.refused["550"] <= batchrun.POLICY_PAUSE_AFTER
         assert "failed" not in ledger(session, alert.id).values()
         assert not session.scalar(select(Bounce.id).limit(1))
 
@@ -228,7 +228,7 @@ def test_a_reader_who_unsubscribes_during_the_batch_gets_nothing(
 ):
     alerts = make_list(session)
     ids = make_audience(session, alerts, 12)
-    monkeypatch.setattr(delivery, "FLUSH_EVERY", 2)
+    monkeypatch.setattr(batchrun, "FLUSH_EVERY", 2)
     leaver = ids[9]
 
     with FaultServer() as server:

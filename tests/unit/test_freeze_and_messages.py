@@ -184,6 +184,6 @@ def test_greeting_uses_the_name_only_when_there_is_one():
     ],
 )
 def test_each_reply_has_one_meaning(code, text, stage, expected):
-    from clarion.delivery import verdict
+    from clarion.batchrun import verdict
 
     assert verdict(Outcome(Reply(code, text), stage)) == expected
