@@ -281,3 +281,27 @@ def test_send_to_unreached_reaches_only_those_without_the_message(session, confi
     assert set(ledger(session, follow_up.id)) == {"r2@example.org", "late0@example.org"}
     assert session.get(Alert, follow_up.id).status == AlertStatus.SENT
     assert server.handler.duplicates() == 0
+
+
+def test_edits_after_the_start_never_reach_the_readers(session, configure, queue):
+    alerts = make_list(session, "alerts", from_name="Free Them", from_email="news@clarion.test")
+    make_audience(session, alerts, 4)
+    with FaultServer(keep=True) as server:
+        configure(server)
+        alert = make_alert(session, [alerts], sender_list_id=alerts.id)
+        sending.start(session, alert)
+        session.commit()
+        # The editor changes the draft and the list's sender before any worker ran.
+        alert.subject = "Changed subject"
+        alert.fields = {"body_md": "Changed body https://elsewhere.example.org"}
+        alerts.from_email = "changed@clarion.test"
+        session.commit()
+        delivery.enqueue_dispatch(alert.id)
+        queue.drain()
+    raws = [raw for _, _, raw in server.handler.messages]
+    assert len(raws) == 4
+    for raw in raws:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert msg["Subject"] == "1,000 days: write to Ales"
+        assert msg["From"] == "Free Them <news@clarion.test>"
+        assert "Changed body" not in msg.get_body(("plain",)).get_content()
