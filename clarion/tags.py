@@ -75,12 +75,16 @@ def attach(session: Session, actor: Editor, tag: Tag, f: SubscriberFilter, ip: s
     """Tag every subscriber matching the filter (one statement); returns how many were added."""
     ids = matching_ids(f).subquery()
     already = select(SubscriberTag.subscriber_id).where(SubscriberTag.tag_id == tag.id)
-    added = session.execute(
-        insert(SubscriberTag).from_select(
-            ["subscriber_id", "tag_id"],
-            select(ids.c.id, literal(tag.id)).where(ids.c.id.not_in(already)),
-        )
-    ).rowcount
+    added = len(
+        session.execute(
+            insert(SubscriberTag)
+            .from_select(
+                ["subscriber_id", "tag_id"],
+                select(ids.c.id, literal(tag.id)).where(ids.c.id.not_in(already)),
+            )
+            .returning(SubscriberTag.subscriber_id)
+        ).all()
+    )
     audit.record(session, actor, "tag.attach", f"tag:{tag.id}", ip, filter=f.as_args(), n=added)
     return added
 
