@@ -110,11 +110,12 @@ def _strict(data: bytes, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         label = ENCODINGS.get(encoding, encoding)
+        line = data.count(b"\n", 0, exc.start) + 1
         raise ValidationError(
             {
-                "encoding": f"This file is not valid {label}: byte 0x{data[exc.start]:02x} at "
-                f"position {exc.start} does not fit. Choose another encoding or save the file "
-                "as “CSV UTF-8”."
+                "encoding": f"This file is not valid {label}: byte 0x{data[exc.start]:02x} on "
+                f"line {line} does not fit. Choose another encoding or save the file as "
+                "“CSV UTF-8”."
             }
         ) from None
 
@@ -315,20 +316,44 @@ class ParsedRow:
     reason: str = ""
 
 
-def _rows(text: str, options: ImportOptions) -> Iterator[ParsedRow]:
-    reader = csv.reader(io.StringIO(text), delimiter=options.delimiter, strict=True)
-    first = True
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(first line, cells or None, error) for each record of the file.
+
+    A stray quote makes a CSV reader swallow every line up to the next quote (often the end
+    of the file); the lines of such a span are read again one by one, so only the line with
+    the broken quoting is lost.
+    """
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
     while True:
         start = reader.line_num + 1
         try:
-            cells = next(reader)
+            yield start, next(reader), ""
         except StopIteration:
             return
-        except csv.Error as exc:
+        except csv.Error:
+            for number in range(start, reader.line_num + 1):
+                yield from _single_line(lines[number - 1], number, delimiter)
+
+
+def _single_line(
+    line: str, number: int, delimiter: str
+) -> Iterator[tuple[int, list[str] | None, str]]:
+    try:
+        yield number, next(csv.reader([line], delimiter=delimiter, strict=True)), ""
+    except (csv.Error, StopIteration) as exc:
+        why = 'a quote (") is opened and never closed'
+        if "expected after" in str(exc):
+            why = 'text follows a closing quote (") inside a cell'
+        yield number, None, f"Malformed CSV on line {number}: {why}."
+
+
+def _rows(text: str, options: ImportOptions) -> Iterator[ParsedRow]:
+    first = True
+    for line, cells, error in _records(text, options.delimiter):
+        if cells is None:
             first = False
-            yield ParsedRow(
-                start, [], reason=f"Malformed CSV (lines {start} to {reader.line_num}): {exc}"
-            )
+            yield ParsedRow(line, [], reason=error)
             continue
         if first and options.has_header:
             first = False
@@ -336,7 +361,7 @@ def _rows(text: str, options: ImportOptions) -> Iterator[ParsedRow]:
         first = False
         if not any(c.strip() for c in cells):
             continue
-        yield ParsedRow(start, cells)
+        yield ParsedRow(line, cells)
 
 
 class RowChecker:
@@ -388,10 +413,15 @@ class RowChecker:
             raise ValueError("The name contains control characters.")
         row.name = name or None
         row.language = self._language(self.cell(row, "language"))
-        row.tags = [
-            tags.clean_name(t) for t in re.split(r"[,;|]", self.cell(row, "tags")) if t.strip()
-        ]
+        row.tags = [self._tag(t) for t in re.split(r"[,;|]", self.cell(row, "tags")) if t.strip()]
         row.consent = self.cell(row, "consent").lower() in YES
+
+    @staticmethod
+    def _tag(raw: str) -> str:
+        try:
+            return tags.clean_name(raw)
+        except ValidationError as exc:
+            raise ValueError(f"Tag {raw.strip()!r}: {exc.errors['name']}") from None
 
     def _language(self, raw: str) -> str:
         if not raw:
@@ -486,7 +516,7 @@ class ImportWriter:
         suppressed = dict(
             self.session.execute(
                 select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
-            )
+            ).all()
         )
         for row in rows:
             if row.email in suppressed:
@@ -498,7 +528,7 @@ class ImportWriter:
                 select(Subscriber.email, Subscriber.id).where(
                     Subscriber.email.in_([r.email for r in rows])
                 )
-            )
+            ).all()
         )
         ids = {**existing, **self._insert_subscribers([r for r in rows if r.email not in existing])}
         changed = self._subscriptions(rows, ids, set(existing.values()))

@@ -24,10 +24,16 @@ def job_dir(instance_dir: Path, kind: str) -> Path:
     return directory
 
 
-def new_job(session: Session, kind: str, editor: Editor | None, options: dict[str, Any]) -> Job:
-    """A queued job owned by an editor (None from the command line)."""
+def new_job(
+    session: Session,
+    kind: str,
+    editor: Editor | None,
+    options: dict[str, Any],
+    status: str = QUEUED,
+) -> Job:
+    """A job owned by an editor (None from the command line)."""
     job = Job(
-        kind=kind, status=QUEUED, options=options, created_by_id=editor.id if editor else None
+        kind=kind, status=status, options=options, created_by_id=editor.id if editor else None
     )
     session.add(job)
     session.flush()
