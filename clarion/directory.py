@@ -67,26 +67,26 @@ def _search(q: str) -> ColumnElement[bool]:
     )
 
 
-def filtered(f: SubscriberFilter) -> tuple[Select[Any], ColumnElement[int]]:
-    """The subscribers matching `f`, and the column to page by.
+def filtered(f: SubscriberFilter) -> tuple[Select[Any], tuple[ColumnElement[int], ...]]:
+    """The subscribers matching `f`, and the columns to page by (first one orders).
 
     The most selective indexed filter drives the query (a list through its subscriptions, else
     a tag), and its subscriber_id is the paging key, so each page is an index range scan.
     """
     query = select(Subscriber)
-    key: ColumnElement[int] = Subscriber.id
+    key: tuple[ColumnElement[int], ...] = (Subscriber.id,)
     if f.list_id:
         query = query.join(Subscription, Subscription.subscriber_id == Subscriber.id).where(
             Subscription.list_id == f.list_id
         )
-        key = Subscription.subscriber_id
+        key = (Subscription.subscriber_id, Subscriber.id)
         if f.status and f.status != SUPPRESSED:
             query = query.where(Subscription.status == f.status)
     elif f.tag_id:
         query = query.join(SubscriberTag, SubscriberTag.subscriber_id == Subscriber.id).where(
             SubscriberTag.tag_id == f.tag_id
         )
-        key = SubscriberTag.subscriber_id
+        key = (SubscriberTag.subscriber_id, Subscriber.id)
     if f.status and f.status != SUPPRESSED and not f.list_id:
         query = query.where(
             exists().where(

@@ -42,8 +42,8 @@ def _filter(job: Job) -> SubscriberFilter:
 
 def run_export(session: Session, job: Job) -> Iterator[Job]:
     """Write the CSV page by page (keyset on id); yields after each page for the caller."""
-    query, key = filtered(_filter(job))
-    ids_query = query.with_only_columns(key).order_by(key)
+    query, keys = filtered(_filter(job))
+    ids_query = query.with_only_columns(keys[0]).order_by(keys[0])
     job.total = session.scalar(select(func.count()).select_from(ids_query.subquery())) or 0
     job.status = jobs.RUNNING
     slugs = dict(session.execute(select(MailingList.id, MailingList.slug)).all())
@@ -55,7 +55,7 @@ def run_export(session: Session, job: Job) -> Iterator[Job]:
         out = csv.writer(handle)
         out.writerow(COLUMNS)
         while True:
-            ids = list(session.scalars(ids_query.where(key > last).limit(PAGE)))
+            ids = list(session.scalars(ids_query.where(*(k > last for k in keys)).limit(PAGE)))
             if not ids:
                 break
             out.writerows(_rows(session, ids, slugs))

@@ -25,7 +25,7 @@ class Page(Generic[T]):
 def keyset_page(
     session: Session,
     query: Select[Any],
-    key: ColumnElement[int],
+    key: ColumnElement[int] | tuple[ColumnElement[int], ...],
     key_of: Callable[[Any], int],
     *,
     after: int | None = None,
@@ -33,9 +33,17 @@ def keyset_page(
     size: int = PAGE_SIZE,
     scalars: bool = True,
 ) -> Page[Any]:
-    """One page of `query` ordered by `key` descending, found by seeking to the given key."""
+    """One page of `query` ordered by `key` descending, found by seeking to the given key.
+
+    `key` may be several columns that a join makes equal (subscriptions.subscriber_id and
+    subscribers.id): the bound is put on each, since the planner does not carry an inequality
+    across a join, and would otherwise walk one side's index from its very end.
+    """
+    keys = key if isinstance(key, tuple) else (key,)
+    order = keys[0]
     if before is not None:
-        rows = _fetch(session, query.where(key > before).order_by(key.asc()), size, scalars)
+        bounded = query.where(*(k > before for k in keys))
+        rows = _fetch(session, bounded.order_by(order.asc()), size, scalars)
         more_newer = len(rows) > size
         items = list(reversed(rows[:size]))
         return Page(
@@ -44,8 +52,8 @@ def keyset_page(
             before=key_of(items[0]) if items and more_newer else None,
         )
     if after is not None:
-        query = query.where(key < after)
-    rows = _fetch(session, query.order_by(key.desc()), size, scalars)
+        query = query.where(*(k < after for k in keys))
+    rows = _fetch(session, query.order_by(order.desc()), size, scalars)
     items = rows[:size]
     return Page(
         items,

@@ -31,6 +31,17 @@ from tests.helpers import csrf_from, refresh, subscription_states
 HEADER = "email,name,language,tags,consent\n"
 
 
+@pytest.fixture(scope="module")
+def worker(backend, tmp_path_factory):
+    """A worker for this module only: left running, it would take the tasks other modules
+    enqueue (confirmation mails) while their next test empties the database."""
+    from tests.conftest import start_worker
+
+    w = start_worker(backend, tmp_path_factory.mktemp("import-worker") / "worker.log")
+    yield w
+    w.stop()
+
+
 def run(data: bytes, list_ids, mapping=None, encoding="auto", **extra) -> Job:
     """Upload, map (guessed from the header unless given) and run an import to the end."""
     session = session_factory()()
