@@ -1,8 +1,7 @@
-"""CSV import of subscribers: encodings, column mapping, row checks, duplicates, bulk writes."""
+"""CSV import of subscribers: column mapping, row checks, duplicates, consent, progress."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -12,34 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clarion import bulk, jobs, tags
+from clarion import csvfiles, jobs, tags
 from clarion.config import get_settings
+from clarion.csvfiles import decode
 from clarion.db import utcnow
 from clarion.errors import ValidationError
-from clarion.models import (
-    ConsentRecord,
-    Editor,
-    Job,
-    MailingList,
-    Subscriber,
-    SubscriberTag,
-    Subscription,
-    SubscriptionStatus,
-    Suppression,
-)
-from clarion.models._types import new_uid
+from clarion.import_writer import ImportWriter, ParsedRow
+from clarion.models import Editor, Job, MailingList
 
 FIELDS = ("email", "name", "language", "tags", "consent")
 CHUNK = 2000
-ENCODINGS = {
-    "utf-8": "UTF-8",
-    "cp1251": "Cyrillic (Windows-1251)",
-    "cp1252": "Western European (Windows-1252 / Latin-1)",
-    "utf-16": "UTF-16 (Excel “Unicode text”)",
-}
 YES = {"yes", "y", "true", "1", "x", "✓", "✔", "on", "confirmed", "opt-in", "optin", "subscribed",
        "agreed", "да", "так", "tak", "ja", "oui", "si", "sí"}  # fmt: skip
 HEADER_GUESSES = {
@@ -51,121 +35,7 @@ HEADER_GUESSES = {
     "consent": {"consent", "opt-in", "optin", "opted in", "confirmed", "gdpr", "agreed",
                 "permission", "согласие", "згода", "zgoda"},
 }  # fmt: skip
-_SUBSCRIBERS = Subscriber.__table__
-_SUBSCRIPTIONS = Subscription.__table__
-_SUBSCRIBER_TAGS = SubscriberTag.__table__
-_CONSENT_RECORDS = ConsentRecord.__table__
-_WORD = re.compile(r"[^\W\d_]{2,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A file's text and the encoding it was read with."""
-
-    text: str
-    encoding: str
-
-
-def decode(data: bytes, encoding: str = "auto") -> Decoded:
-    """Read bytes as text: a BOM decides, else UTF-8, else Cyrillic or Western by the words."""
-    if data.startswith(codecs.BOM_UTF8):
-        return Decoded(_strict(data[3:], "utf-8"), "utf-8")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return Decoded(_strict(data, "utf-16"), "utf-16")
-    if encoding == "utf-16":
-        return Decoded(_strict(data, "utf-16"), "utf-16")
-    check_text(data)
-    if encoding != "auto":
-        if encoding not in ENCODINGS:
-            raise ValidationError({"encoding": f"Choose one of: {', '.join(ENCODINGS)}."})
-        return Decoded(_strict(data, encoding), encoding)
-    try:
-        return Decoded(data.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
-    guess = _single_byte_guess(data)
-    if guess is None:
-        raise ValidationError(
-            {
-                "encoding": "This file is not UTF-8, and Clarion cannot tell whether it is "
-                "Cyrillic (Windows-1251) or Western (Windows-1252 / Latin-1). Choose the "
-                "encoding, or save the file as “CSV UTF-8” and upload it again."
-            }
-        )
-    return Decoded(_strict(data, guess), guess)
-
-
-def check_text(data: bytes) -> None:
-    """Refuse empty files and binary ones (a spreadsheet uploaded instead of its CSV)."""
-    if not data.strip():
-        raise ValidationError({"file": "The file is empty."})
-    if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ValidationError(
-            {
-                "file": "This is not a CSV text file (it contains zero bytes); "
-                "in your spreadsheet, use “Save as… CSV UTF-8”."
-            }
-        )
-
-
-def _strict(data: bytes, encoding: str) -> str:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        label = ENCODINGS.get(encoding, encoding)
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ValidationError(
-            {
-                "encoding": f"This file is not valid {label}: byte 0x{data[exc.start]:02x} on "
-                f"line {line} does not fit. Choose another encoding or save the file as "
-                "“CSV UTF-8”."
-            }
-        ) from None
-
-
-def _single_byte_guess(data: bytes) -> str | None:
-    """cp1251 when non-ASCII words are wholly Cyrillic; cp1252 when accents sit in Latin words."""
-    try:
-        as_cyrillic = data.decode("cp1251")
-    except UnicodeDecodeError:
-        as_cyrillic = None
-    western_ok = _decodes(data, "cp1252")
-    if as_cyrillic is None:
-        return "cp1252" if western_ok else None
-    cyrillic = western = 0
-    for word in _WORD.findall(as_cyrillic):
-        if word.isascii():
-            continue
-        has_latin = any("a" <= c.lower() <= "z" for c in word)
-        has_cyrillic = any("\u0400" <= c <= "\u04ff" for c in word)
-        if has_cyrillic and not has_latin:
-            cyrillic += 1
-        elif has_cyrillic and has_latin:
-            western += 1  # "Josй", "Mьller": accented Latin letters read as Cyrillic
-    if cyrillic > western:
-        return "cp1251"
-    if western > cyrillic and western_ok:
-        return "cp1252"
-    return None
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def sniff_delimiter(text: str) -> str:
-    """Comma, semicolon (European Excel) or tab, from the first lines."""
-    sample = "\n".join(text.splitlines()[:20])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        counts = {d: sample.count(d) for d in ",;\t"}
-        return max(counts, key=lambda d: counts[d])
 
 
 def guess_mapping(header: Sequence[str]) -> dict[int, str]:
@@ -199,7 +69,7 @@ class Preview:
 def preview(data: bytes, encoding: str = "auto", delimiter: str = "") -> Preview:
     """Decode and parse the start of a file and guess which column holds what."""
     decoded = decode(data, encoding)
-    delimiter = delimiter or sniff_delimiter(decoded.text)
+    delimiter = delimiter or csvfiles.sniff_delimiter(decoded.text)
     reader = csv.reader(io.StringIO(decoded.text), delimiter=delimiter)
     first: list[list[str]] = []
     for row in reader:
@@ -280,7 +150,8 @@ MAX_FILE_NAME = 200
 
 def upload(session: Session, editor: Editor | None, data: bytes, file_name: str) -> Job:
     """Keep an uploaded file in instance/imports and open a job waiting for its mapping."""
-    check_text(data)  # binary or empty: refused at once; the encoding is chosen when mapping
+    # Binary or empty: refused at once; the encoding is chosen when mapping.
+    csvfiles.check_text(data)
     name = Path(file_name or "upload.csv").name[:MAX_FILE_NAME]
     job = jobs.new_job(session, "import", editor, {"file_name": name}, status=jobs.MAPPING)
     path = jobs.job_dir(get_settings().instance_dir, "import") / f"{job.uid}.csv"
@@ -306,55 +177,9 @@ def file_preview(job: Job, encoding: str = "auto", delimiter: str = "") -> Previ
     return preview(Path(job.input_path).read_bytes(), encoding, delimiter)
 
 
-@dataclass
-class ParsedRow:
-    """A data row: its line in the file, its cells, and its checked values or why it failed."""
-
-    line: int
-    cells: list[str]
-    email: str = ""
-    name: str | None = None
-    language: str = ""
-    tags: list[str] = field(default_factory=list)
-    consent: bool = False
-    reason: str = ""
-
-
-def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | None, str]]:
-    """(first line, cells or None, error) for each record of the file.
-
-    A stray quote makes a CSV reader swallow every line up to the next quote (often the end
-    of the file); the lines of such a span are read again one by one, so only the line with
-    the broken quoting is lost.
-    """
-    lines = text.splitlines(keepends=True)
-    reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
-    while True:
-        start = reader.line_num + 1
-        try:
-            yield start, next(reader), ""
-        except StopIteration:
-            return
-        except csv.Error:
-            for number in range(start, reader.line_num + 1):
-                yield from _single_line(lines[number - 1], number, delimiter)
-
-
-def _single_line(
-    line: str, number: int, delimiter: str
-) -> Iterator[tuple[int, list[str] | None, str]]:
-    try:
-        yield number, next(csv.reader([line], delimiter=delimiter, strict=True)), ""
-    except (csv.Error, StopIteration) as exc:
-        why = 'a quote (") is opened and never closed'
-        if "expected after" in str(exc):
-            why = 'text follows a closing quote (") inside a cell'
-        yield number, None, f"Malformed CSV on line {number}: {why}."
-
-
 def _rows(text: str, options: ImportOptions) -> Iterator[ParsedRow]:
     first = True
-    for line, cells, error in _records(text, options.delimiter):
+    for line, cells, error in csvfiles.records(text, options.delimiter):
         if cells is None:
             first = False
             yield ParsedRow(line, [], reason=error)
@@ -534,181 +359,3 @@ def _append_rejected(path: Path, rejected: list[ParsedRow], width: int) -> None:
         out = csv.writer(handle)
         for row in rejected:
             out.writerow([row.line, row.reason, *row.cells])
-
-
-class ImportWriter:
-    """Writes checked rows in bulk: a few statements per chunk, never one per row."""
-
-    def __init__(self, session: Session, options: ImportOptions) -> None:
-        self.session = session
-        self.options = options
-        self.tag_ids: dict[str, int] = {}
-        for raw in options.extra_tags:
-            self._tag_id(raw)
-
-    def _tag_id(self, name: str) -> int:
-        key = name.lower()
-        if key not in self.tag_ids:
-            self.tag_ids[key] = tags.find_or_create(self.session, name).id
-        return self.tag_ids[key]
-
-    def write(self, chunk: list[ParsedRow]) -> dict[str, int]:
-        rows = [r for r in chunk if not r.reason]
-        emails = [r.email for r in rows]
-        suppressed = dict(
-            self.session.execute(
-                select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
-            ).all()
-        )
-        for row in rows:
-            if row.email in suppressed:
-                reason = getattr(suppressed[row.email], "value", suppressed[row.email])
-                row.reason = f"Suppressed ({reason}): this address receives no mail."
-        rows = [r for r in rows if not r.reason]
-        existing = dict(
-            self.session.execute(
-                select(Subscriber.email, Subscriber.id).where(
-                    Subscriber.email.in_([r.email for r in rows])
-                )
-            ).all()
-        )
-        ids = {**existing, **self._insert_subscribers([r for r in rows if r.email not in existing])}
-        changed = self._subscriptions(rows, ids, set(existing.values()))
-        self._tags(rows, ids)
-        self._consents([r for r in rows if ids[r.email] in changed], ids, changed)
-        created = sum(1 for r in rows if r.email not in existing)
-        updated = sum(1 for r in rows if r.email in existing and ids[r.email] in changed)
-        return {"created": created, "updated": updated}
-
-    def _insert_subscribers(self, rows: list[ParsedRow]) -> dict[str, int]:
-        if not rows:
-            return {}
-        now = utcnow()
-        values = [
-            {
-                "uid": new_uid(),
-                "email": r.email,
-                "name": r.name,
-                "name_search": r.name.lower() if r.name else None,
-                "language": r.language,
-                "source": "import",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in rows
-        ]
-        bulk.insert_rows(self.session, _SUBSCRIBERS, values)
-        emails = [r.email for r in rows]
-        found = self.session.execute(
-            select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))
-        )
-        return dict(found.all())
-
-    def _subscriptions(
-        self, rows: list[ParsedRow], ids: dict[str, int], existing_ids: set[int]
-    ) -> dict[int, list[int]]:
-        """Add or confirm subscriptions; returns subscriber id -> lists changed for them."""
-        now = utcnow()
-        current: dict[tuple[int, int], SubscriptionStatus] = {}
-        if existing_ids:
-            for sid, lid, status in self.session.execute(
-                select(Subscription.subscriber_id, Subscription.list_id, Subscription.status).where(
-                    Subscription.subscriber_id.in_(existing_ids),
-                    Subscription.list_id.in_(self.options.list_ids),
-                )
-            ):
-                current[(sid, lid)] = SubscriptionStatus(status)
-        new_rows: list[dict[str, Any]] = []
-        confirm: list[tuple[int, int]] = []
-        changed: dict[int, list[int]] = {}
-        for row in rows:
-            sid = ids[row.email]
-            left = []
-            for lid in self.options.list_ids:
-                status = current.get((sid, lid))
-                if status is None:
-                    new_rows.append(self._subscription(sid, lid, row.consent, now))
-                    changed.setdefault(sid, []).append(lid)
-                elif status == SubscriptionStatus.PENDING and row.consent:
-                    confirm.append((sid, lid))
-                    changed.setdefault(sid, []).append(lid)
-                elif status == SubscriptionStatus.UNSUBSCRIBED:
-                    left.append(lid)
-            if left and sid not in changed:
-                row.reason = "Left this list earlier; an import never re-adds someone who left."
-        if new_rows:
-            bulk.insert_rows(self.session, _SUBSCRIPTIONS, new_rows)
-        for sid, lid in confirm:
-            self.session.execute(
-                update(Subscription)
-                .where(Subscription.subscriber_id == sid, Subscription.list_id == lid)
-                .values(status=SubscriptionStatus.SUBSCRIBED, subscribed_at=now, updated_at=now)
-            )
-        return changed
-
-    @staticmethod
-    def _subscription(sid: int, lid: int, consent: bool, now) -> dict[str, Any]:
-        return {
-            "subscriber_id": sid,
-            "list_id": lid,
-            "status": SubscriptionStatus.SUBSCRIBED if consent else SubscriptionStatus.PENDING,
-            "source": "import",
-            "created_at": now,
-            "updated_at": now,
-            "subscribed_at": now if consent else None,
-        }
-
-    def _tags(self, rows: list[ParsedRow], ids: dict[str, int]) -> None:
-        wanted = {
-            (ids[r.email], self._tag_id(t))
-            for r in rows
-            if not r.reason
-            for t in [*r.tags, *self.options.extra_tags]
-        }
-        if not wanted:
-            return
-        have = set(
-            self.session.execute(
-                select(SubscriberTag.subscriber_id, SubscriberTag.tag_id).where(
-                    SubscriberTag.subscriber_id.in_({sid for sid, _ in wanted})
-                )
-            )
-        )
-        new = [{"subscriber_id": s, "tag_id": t} for s, t in sorted(wanted - have)]
-        if new:
-            bulk.insert_rows(self.session, _SUBSCRIBER_TAGS, new)
-
-    def _consents(
-        self, rows: list[ParsedRow], ids: dict[str, int], changed: dict[int, list[int]]
-    ) -> None:
-        if not rows:
-            return
-        now = utcnow()
-        who = self.options.editor_email or "the command line"
-        bulk.insert_rows(
-            self.session,
-            _CONSENT_RECORDS,
-            [
-                {
-                    "subscriber_id": ids[r.email],
-                    "action": "import",
-                    "list_ids": changed[ids[r.email]],
-                    "details": {
-                        "file": self.options.file_name,
-                        "editor": who,
-                        "line": r.line,
-                        "consent": r.consent,
-                    },
-                    "source": "import",
-                    "form": "import",
-                    "consent_text": (
-                        f"Imported from {self.options.file_name} by {who}; "
-                        + ("the consent column says yes." if r.consent else "no consent given.")
-                    ),
-                    "consent_version": "",
-                    "created_at": now,
-                    "confirmed_at": now if r.consent else None,
-                }
-                for r in rows
-            ],
-        )

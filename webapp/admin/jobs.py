@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from clarion import exports, imports, jobs, lists
+from clarion import csvfiles, exports, imports, jobs, lists
 from clarion.errors import ValidationError
 from tasks.imports import run_export, run_import
 from webapp.admin import bp
@@ -28,7 +28,7 @@ def _page(errors: dict | None = None, status: int = 200):
         render_template(
             "admin/jobs.html",
             recent=jobs.recent(db()),
-            encodings=imports.ENCODINGS,
+            encodings=csvfiles.ENCODINGS,
             errors=errors or {},
         ),
         status,
@@ -73,7 +73,7 @@ def _map_page(job, values: dict, errors: dict | None = None, status: int = 200):
             values=values,
             errors=errors or {},
             fields=imports.FIELDS,
-            encodings=imports.ENCODINGS,
+            encodings=csvfiles.ENCODINGS,
             all_lists=lists.all_lists(db()),
         ),
         status,
