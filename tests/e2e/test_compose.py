@@ -42,12 +42,14 @@ TRICKY = [
 
 
 @pytest.fixture
-def editor_account(session):
+def editor_account(session, monkeypatch):
     from argon2 import PasswordHasher
 
     from clarion import editors
 
-    editors._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    monkeypatch.setattr(
+        editors, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
     editor, _ = editors.create_editor(session, "editor@example.org", Role.EDITOR, PASSWORD)
     editor.timezone = "Europe/Minsk"
     news = MailingList(

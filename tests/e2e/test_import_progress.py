@@ -20,12 +20,16 @@ def import_worker(backend, tmp_path_factory):
     w.stop()
 
 
-def test_upload_map_and_watch_the_progress_bar(live_server, page, session, import_worker, tmp_path):
+def test_upload_map_and_watch_the_progress_bar(
+    live_server, page, session, import_worker, tmp_path, monkeypatch
+):
     from argon2 import PasswordHasher
 
     from clarion import editors
 
-    editors._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    monkeypatch.setattr(
+        editors, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
     editors.create_editor(session, "editor@example.org", Role.EDITOR, PASSWORD)
     session.add(MailingList(slug="news", name="Newsletter"))
     session.commit()
