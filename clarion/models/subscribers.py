@@ -34,6 +34,22 @@ class Subscriber(Base):
     """One reader, known by a normalised address and a random public uid."""
 
     __tablename__ = "subscribers"
+    # Substring search in the admin: trigram indexes on PostgreSQL. SQLite has no such index;
+    # migration 0002 gives it empty stand-ins of the same names so the schema matches.
+    __table_args__ = (
+        Index(
+            "ix_subscribers_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_subscribers_name_search_trgm",
+            "name_search",
+            postgresql_using="gin",
+            postgresql_ops={"name_search": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
