@@ -146,16 +146,26 @@ def _apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 
 
 def _truncate(url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from clarion.db import Base, get_engine
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     engine = get_engine(url)
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(text(f"DELETE FROM {table}"))
+            return
+        except OperationalError as exc:
+            # The session's worker may still be finishing a task the previous test queued
+            # (a confirmation mail): PostgreSQL then picks TRUNCATE as a deadlock victim.
+            if attempt == 4 or "deadlock" not in str(exc).lower():
+                raise
 
 
 def _clear_redis(url: str) -> None:
