@@ -102,10 +102,12 @@ def _strip_marks(value: str) -> str:
     return value.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
 
 
-def freeze_content(content: AlertContent, site: SiteContext) -> FrozenContent:
+def freeze_content(
+    content: AlertContent, site: SiteContext, layout_mjml: str | None = None
+) -> FrozenContent:
     """Render once with sentinels, swap them for markers, and rewrite links to tracked ones."""
     sentinels = _sentinels()
-    mail = render_alert(content, sentinels, site)
+    mail = render_alert(content, sentinels, site, layout_mjml)
     subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
     for name, sentinel in sentinels.items():
         html = html.replace(sentinel, marker(name))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import alert_kinds, audit, freeze
+from clarion import alert_kinds, audit, campaigns, freeze
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidTransition, NotFound, ValidationError
@@ -30,10 +30,6 @@ from clarion.models import (
     Editor,
     MailingList,
     Subscriber,
-    SubscriberTag,
-    Subscription,
-    SubscriptionStatus,
-    Suppression,
 )
 from clarion.rendering import AlertContent, SiteContext
 
@@ -100,35 +96,9 @@ def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, li
     return {"lists": list_ids, "tags": tag_ids, "languages": languages}
 
 
-def subscribed_on(list_ids: list[int]):
-    """SQL condition: the subscriber is subscribed on at least one of the lists."""
-    return exists().where(
-        Subscription.subscriber_id == Subscriber.id,
-        Subscription.list_id.in_(list_ids),
-        Subscription.status == SubscriptionStatus.SUBSCRIBED,
-    )
-
-
-def not_suppressed():
-    """SQL condition: the subscriber's address is not on the suppression list."""
-    return ~exists().where(Suppression.email == Subscriber.email)
-
-
 def audience_ids(audience: dict[str, list], after: int = 0) -> Select:
     """Subscriber ids in the audience above `after`, in id order (for keyset paging)."""
-    query = select(Subscriber.id).where(
-        Subscriber.id > after, subscribed_on(audience["lists"]), not_suppressed()
-    )
-    if audience.get("tags"):
-        query = query.where(
-            exists().where(
-                SubscriberTag.subscriber_id == Subscriber.id,
-                SubscriberTag.tag_id.in_(audience["tags"]),
-            )
-        )
-    if audience.get("languages"):
-        query = query.where(Subscriber.language.in_(audience["languages"]))
-    return query.order_by(Subscriber.id)
+    return campaigns.audience_query(audience).where(Subscriber.id > after).order_by(Subscriber.id)
 
 
 def audience_size(session: Session, audience: dict[str, list]) -> int:
@@ -189,7 +159,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
         preheader=alert.preheader or "",
     )
     site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
-    frozen = freeze.freeze_content(content, site)
+    frozen = freeze.freeze_content(content, site, alert.layout_mjml or None)
     alert.frozen_subject = frozen.subject
     alert.frozen_html = frozen.html
     alert.frozen_text = frozen.text
@@ -305,6 +275,7 @@ def send_to_unreached(
         fields=dict(root.fields or {}),
         audience=dict(root.frozen_meta["audience"]),
         sender_list_id=root.sender_list_id,
+        layout_mjml=root.layout_mjml,
         parent_id=root.id,
         role=UNREACHED_ROLE,
         created_by_id=actor.id if actor else None,

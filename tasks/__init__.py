@@ -8,7 +8,7 @@ from celery.signals import worker_process_init
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.delivery"]
+TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.imports", "tasks.delivery"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -40,6 +40,7 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     settings = settings or get_settings()
     return {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
+        "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
         # Abandoned claims, lost batch tasks, retries falling due: the delivery ledger's sweep.
         "delivery-sweep": {
             "task": "tasks.delivery.reclaim_stale",

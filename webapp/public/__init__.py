@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from webapp.public import preferences, subscribe, unsubscribe  # noqa: E402, F401
+from webapp.public import archive, preferences, subscribe, unsubscribe  # noqa: E402, F401

@@ -1,7 +1,7 @@
 """delivery engine: batches of ledger rows, frozen sender/audience, dispatch completion
 
 Revision ID: 0002_delivery
-Revises: 0001
+Revises: 0002_editors
 Create Date: 2026-11-27 06:02:28.773273
 """
 
@@ -14,7 +14,7 @@ import clarion.db
 from sqlalchemy.dialects import postgresql  # noqa: I001
 
 revision: str = '0002_delivery'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002_editors'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,83 @@
+"""Images copied once into instance/media/ and served from Clarion's own address."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from clarion.errors import FetchRefused, ValidationError
+from clarion.fetch import FetchPolicy, fetch
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+NAME_RE = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif|webp)")
+# Recognised by their first bytes, never by what the server claims: SVG (which can carry
+# script) and anything else is refused.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+
+
+def media_dir(instance_dir: Path) -> Path:
+    """Where copied images live."""
+    return instance_dir / "media"
+
+
+def media_url(base_url: str, name: str) -> str:
+    """The public address of a stored image."""
+    return f"{base_url}/media/{name}"
+
+
+def is_own_media(url: str, base_url: str) -> bool:
+    """True when `url` already points at an image Clarion stores."""
+    prefix = f"{base_url}/media/"
+    return url.startswith(prefix) and bool(NAME_RE.fullmatch(url[len(prefix) :]))
+
+
+def image_extension(data: bytes) -> str | None:
+    """png, jpg, gif or webp from the file's signature, or None."""
+    for magic, ext in _MAGIC:
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def store_image(data: bytes, instance_dir: Path) -> str:
+    """Save image bytes under a name derived from their content; returns the file name."""
+    ext = image_extension(data)
+    if ext is None:
+        raise ValidationError({"image_url": "This is not a PNG, JPEG, GIF or WebP image."})
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+    directory = media_dir(instance_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    if not target.exists():
+        # Write then rename: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    return name
+
+
+def copy_image(
+    url: str, instance_dir: Path, base_url: str, policy: FetchPolicy | None = None
+) -> str:
+    """Fetch an image once and return its Clarion URL; ValidationError(image_url) says why not."""
+    if is_own_media(url, base_url):
+        return url
+    base = policy or FetchPolicy.from_settings()
+    bounded = FetchPolicy(base.allow_networks, min(base.max_bytes, MAX_IMAGE_BYTES), base.timeout)
+    try:
+        result = fetch(url, bounded, accept="image/png,image/jpeg,image/gif,image/webp")
+    except FetchRefused as exc:
+        raise ValidationError({"image_url": f"The image could not be copied: {exc}"}) from None
+    return media_url(base_url, store_image(result.body, instance_dir))
