@@ -165,6 +165,32 @@ def after_batch(alert_id: int) -> None:
     finish_if_done(alert_id)
 
 
+# --- Schedules --------------------------------------------------------------------------
+
+
+def start_due_alerts() -> list[int]:
+    """Periodic: start every scheduled alert whose time has come; returns those started."""
+    with session_scope() as session:
+        due = list(
+            session.scalars(
+                select(Alert.id).where(
+                    Alert.status == AlertStatus.SCHEDULED, Alert.scheduled_at <= utcnow()
+                )
+            )
+        )
+    started = []
+    for alert_id in due:
+        with session_scope() as session:
+            alert = batches.locked_alert(session, alert_id)
+            if alert is None or alert.status != AlertStatus.SCHEDULED:
+                continue  # another beat tick or an editor got there first
+            if sending.start_scheduled(session, alert):
+                started.append(alert_id)
+    for alert_id in started:
+        enqueue_dispatch(alert_id)
+    return started
+
+
 # --- The sweep ----------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ TRANSITIONS: dict[str, tuple[frozenset[AlertStatus], AlertStatus]] = {
     "resume": (frozenset({S.PAUSED}), S.SENDING),
     "cancel": (frozenset({S.SCHEDULED, S.SENDING, S.PAUSED}), S.CANCELLED),
     "finish": (frozenset({S.SENDING}), S.SENT),
+    "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
 }
 REFUSALS = {
     "start": "Only a draft or a scheduled alert can be sent; this one is {status}.",
@@ -48,6 +49,7 @@ REFUSALS = {
     "resume": "Only a paused alert can be resumed; this one is {status}.",
     "cancel": "Only a scheduled, sending or paused alert can be cancelled; this one is {status}.",
     "finish": "Only an alert that is sending can finish; this one is {status}.",
+    "unschedule": "Only a scheduled alert can go back to draft; this one is {status}.",
 }
 UNREACHED_ROLE = "unreached"
 
@@ -180,6 +182,19 @@ def start(
     transition(session, alert, "start", started_at=utcnow(), finished_at=None, recipients=0)
     audit.record(session, actor, "alert.send", f"alert:{alert.id}", ip, subject=alert.subject)
     return alert
+
+
+def start_scheduled(session: Session, alert: Alert) -> bool:
+    """Start a scheduled alert that fell due; if it cannot be sent, back to draft with why."""
+    try:
+        start(session, alert)
+    except ValidationError as exc:
+        when = alert.scheduled_at.isoformat(timespec="minutes") if alert.scheduled_at else ""
+        reason = f"The send scheduled for {when} UTC did not start: {exc}"
+        transition(session, alert, "unschedule", reason=reason, scheduled_at=None)
+        audit.record(session, None, "alert.schedule_failed", f"alert:{alert.id}", reason=reason)
+        return False
+    return True
 
 
 # --- Pause, resume, cancel ----------------------------------------------------------------

@@ -41,6 +41,11 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     return {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
         "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
+        "start-due-alerts": {
+            "task": "tasks.delivery.start_due",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
         # Abandoned claims, lost batch tasks, retries falling due: the delivery ledger's sweep.
         "delivery-sweep": {
             "task": "tasks.delivery.reclaim_stale",

@@ -30,3 +30,9 @@ def refill(alert_id: int) -> int:
 def reclaim_stale() -> dict[str, int]:
     """Periodic sweep: abandoned claims back to the queue, lost work handed out again."""
     return delivery.reclaim_stale()
+
+
+@app.task(acks_late=True)
+def start_due() -> list[int]:
+    """Periodic: start the scheduled alerts whose time has come."""
+    return delivery.start_due_alerts()

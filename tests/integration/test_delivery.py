@@ -305,3 +305,34 @@ def test_edits_after_the_start_never_reach_the_readers(session, configure, queue
         assert msg["Subject"] == "1,000 days: write to Ales"
         assert msg["From"] == "Free Them <news@clarion.test>"
         assert "Changed body" not in msg.get_body(("plain",)).get_content()
+
+
+def test_scheduled_alerts_start_when_due_and_unsendable_ones_go_back_to_draft(
+    session, configure, queue
+):
+    from datetime import timedelta
+
+    from clarion.db import utcnow
+
+    alerts, empty = make_list(session), make_list(session, "empty")
+    make_audience(session, alerts, 3)
+    due = make_alert(
+        session, [alerts], status=AlertStatus.SCHEDULED, scheduled_at=utcnow() - timedelta(1)
+    )
+    later = make_alert(
+        session, [alerts], status=AlertStatus.SCHEDULED, scheduled_at=utcnow() + timedelta(1)
+    )
+    nobody = make_alert(
+        session, [empty], status=AlertStatus.SCHEDULED, scheduled_at=utcnow() - timedelta(1)
+    )
+    with FaultServer() as server:
+        configure(server)
+        assert delivery.start_due_alerts() == [due.id]
+        queue.drain()
+    refresh(session)
+    assert session.get(Alert, due.id).status == AlertStatus.SENT
+    assert len(server.handler.counts) == 3
+    assert session.get(Alert, later.id).status == AlertStatus.SCHEDULED
+    back = session.get(Alert, nobody.id)
+    assert back.status == AlertStatus.DRAFT and back.scheduled_at is None
+    assert "did not start" in back.status_reason and "no one to send to" in back.status_reason
