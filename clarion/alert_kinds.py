@@ -222,6 +222,17 @@ def share_links(text: str, url: str, base_url: str) -> dict[str, str]:
     return links
 
 
+def share_targets(base_url: str) -> tuple[str, ...]:
+    """The address of each share intent (the part before "?") that share_links points at."""
+    sample = share_links("text", "https://example.org/", base_url)
+    return tuple(url.split("?", 1)[0] + "?" for url in sample.values() if url)
+
+
+def is_share_link(url: str, base_url: str) -> bool:
+    """True when `url` asks a reader's network to post something: one of the share intents."""
+    return url.startswith(share_targets(base_url))
+
+
 def action_moment(fields: Mapping[str, str]) -> datetime | None:
     """When a hashtag day's action happens, as an aware datetime in its own zone."""
     try:

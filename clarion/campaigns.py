@@ -20,6 +20,7 @@ from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.models import (
     Alert,
     AlertKind,
+    AlertRole,
     AlertStatus,
     Editor,
     MailingList,
@@ -35,6 +36,13 @@ from clarion.rendering import AlertContent, RenderedMail, SiteContext, render_al
 from clarion.subscribers import normalise_email
 
 EDITABLE = {AlertStatus.DRAFT, AlertStatus.SCHEDULED}
+# A hashtag day's announcement and reminder take its content when they start: they are changed
+# through the hashtag day (clarion.hashtag_days), not on their own.
+PLANNED_ROLES = {AlertRole.ANNOUNCEMENT.value, AlertRole.REMINDER.value}
+PLANNED_REFUSAL = (
+    "This is the {role} of a hashtag day: it takes that day's content when it starts. Edit the "
+    "hashtag day, and change its time there."
+)
 MAX_LAYOUT = 200_000
 MAX_TEST_ADDRESSES = 10
 TEST_PREFIX = "[TEST] "
@@ -326,6 +334,8 @@ def update_draft(
     require(editor, "compose")
     if alert.status not in EDITABLE:
         raise InvalidTransition(f"A {alert.status.value} alert can no longer be edited.")
+    if alert.role in PLANNED_ROLES:
+        raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
     draft.kind = alert.kind.value
     values = clean(session, draft)
     _copy_images(values)
@@ -364,6 +374,15 @@ def delete_draft(session: Session, editor: Editor, alert: Alert, ip: str | None 
     require(editor, "compose")
     if alert.status != AlertStatus.DRAFT:
         raise InvalidTransition("Only drafts can be deleted; unschedule it first.")
+    planned = select(Alert.id).where(
+        Alert.parent_id == alert.id,
+        Alert.role.in_(PLANNED_ROLES),
+        Alert.status == AlertStatus.SCHEDULED,
+    )
+    if session.scalar(planned.limit(1)) is not None:
+        raise InvalidTransition(
+            "Its announcement or reminder is scheduled: remove them from the plan first."
+        )
     audit.record(session, editor, "alert.delete", f"alert:{alert.id}", ip, name=alert.name)
     session.delete(alert)
 
@@ -401,6 +420,8 @@ def schedule(
     require(editor, "send")
     if alert.status not in EDITABLE:
         raise InvalidTransition(f"A {alert.status.value} alert cannot be scheduled.")
+    if alert.role in PLANNED_ROLES:
+        raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
     when = parse_local(local_when, editor.timezone)
     if when <= utcnow() + timedelta(seconds=30):
         shown = when.astimezone(ZoneInfo(editor.timezone))

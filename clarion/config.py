@@ -72,6 +72,7 @@ class Settings:
     allow_private_fetch: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     fetch_max_bytes: int = 10 * 1024 * 1024
     fetch_timeout: int = 10
+    feed_poll_seconds: int = 600  # how often each feed is fetched
     environment: str = "embedded"
     outbox_dir: Path = Path("instance/outbox")  # Maildir of the local mail catcher
     site_name: str = "Clarion"
@@ -362,6 +363,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         allow_private_fetch=_private_fetch(),
         fetch_max_bytes=_int("CLARION_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
         fetch_timeout=_int("CLARION_FETCH_TIMEOUT", 10, minimum=1),
+        feed_poll_seconds=_int("CLARION_FEED_POLL_SECONDS", 600, minimum=30),
         environment=environment,
         outbox_dir=Path(_env("CLARION_OUTBOX_DIR", str(instance_dir / "outbox")) or ""),
         site_name=_env("CLARION_SITE_NAME", "Clarion") or "Clarion",

@@ -18,13 +18,13 @@ import redis
 from sqlalchemy import and_, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from clarion import batches, jobqueue, sending
+from clarion import batches, jobqueue, sending, welcome
 from clarion.batchrun import RATE_BUCKET, RATE_SPAN, BatchRun, transport_for
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
 from clarion.errors import InvalidTransition
 from clarion.ledger import claim, insert_for, load_recipients, table
-from clarion.models import Alert, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus
+from clarion.models import Alert, AlertRole, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus
 from clarion.redisconn import get_redis
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ def finish_if_done(alert_id: int) -> bool:
         alert = session.get(Alert, alert_id)
         if alert is None or alert.status != AlertStatus.SENDING or alert.dispatched_at is None:
             return False
+        if alert.role == AlertRole.WELCOME and welcome.in_use(session, alert_id):
+            return False  # a list's welcome mail stays open for the readers still to confirm
         still_open = session.scalar(
             select(Delivery.id)
             .where(Delivery.alert_id == alert_id, Delivery.status.in_(OPEN_STATUSES))
@@ -168,14 +170,22 @@ def after_batch(alert_id: int) -> None:
 # --- Schedules --------------------------------------------------------------------------
 
 
-def start_due_alerts() -> list[int]:
-    """Periodic: start every scheduled alert whose time has come; returns those started."""
+def start_due_alerts(now: datetime | None = None) -> list[int]:
+    """Periodic: start every scheduled alert whose time has come; returns those started.
+
+    The claim is the scheduled → sending transition, made in the same transaction as the
+    freeze, on the row locked (PostgreSQL) or under the write lock (SQLite). A second beat,
+    a restarted one, or an editor pressing Send at the same moment finds the alert no longer
+    scheduled and leaves it: the send starts once. Dispatch is enqueued after the commit; if
+    that is lost, the sweep (reclaim_stale) enqueues it again.
+    """
+    now = now or utcnow()
     with session_scope() as session:
         due = list(
             session.scalars(
-                select(Alert.id).where(
-                    Alert.status == AlertStatus.SCHEDULED, Alert.scheduled_at <= utcnow()
-                )
+                select(Alert.id)
+                .where(Alert.status == AlertStatus.SCHEDULED, Alert.scheduled_at <= now)
+                .order_by(Alert.scheduled_at, Alert.id)
             )
         )
     started = []
@@ -184,8 +194,13 @@ def start_due_alerts() -> list[int]:
             alert = batches.locked_alert(session, alert_id)
             if alert is None or alert.status != AlertStatus.SCHEDULED:
                 continue  # another beat tick or an editor got there first
-            if sending.start_scheduled(session, alert):
-                started.append(alert_id)
+            if alert.scheduled_at is None or alert.scheduled_at > now:
+                continue  # rescheduled meanwhile
+            try:
+                if sending.start_scheduled(session, alert):
+                    started.append(alert_id)
+            except InvalidTransition:
+                session.rollback()  # lost the race after all: the winner sends it
     for alert_id in started:
         enqueue_dispatch(alert_id)
     return started

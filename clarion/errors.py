@@ -53,3 +53,7 @@ class Suppressed(ClarionError):
 
 class FetchRefused(ClarionError):
     """An outbound fetch was refused or failed: private address, too big, too slow, bad reply."""
+
+
+class FeedInvalid(ClarionError):
+    """A fetched document is not a usable RSS or Atom feed (not a feed, or malformed XML)."""

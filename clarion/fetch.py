@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -47,17 +47,26 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def fetch(url: str, policy: FetchPolicy | None = None, accept: str = "*/*") -> FetchResult:
-    """GET `url`, following redirects; FetchRefused says why it was refused or failed."""
+def fetch(
+    url: str,
+    policy: FetchPolicy | None = None,
+    accept: str = "*/*",
+    headers: Mapping[str, str] | None = None,
+) -> FetchResult:
+    """GET `url`, following redirects; FetchRefused says why it was refused or failed.
+
+    `headers` may make the request conditional (If-None-Match, If-Modified-Since): a 304 reply
+    is then a result with status 304 and an empty body.
+    """
     policy = policy or FetchPolicy.from_settings()
     deadline = time.monotonic() + policy.timeout
     for _ in range(MAX_REDIRECTS + 1):
-        response, body = _get_once(url, policy, deadline, accept)
+        response, body = _get_once(url, policy, deadline, accept, headers or {})
         location = response.getheader("Location")
         if response.status in {301, 302, 303, 307, 308} and location:
             url = urljoin(url, location)
             continue
-        if response.status != 200:
+        if response.status not in {200, 304}:
             raise FetchRefused(f"{_host(url)} answered {response.status} {response.reason}.")
         return FetchResult(
             url=url,
@@ -139,7 +148,7 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
 
 
 def _get_once(
-    url: str, policy: FetchPolicy, deadline: float, accept: str
+    url: str, policy: FetchPolicy, deadline: float, accept: str, extra: Mapping[str, str]
 ) -> tuple[http.client.HTTPResponse, bytes]:
     scheme, host, port, path = _target(url)
     address = resolve(host, port, policy)[0]
@@ -152,12 +161,17 @@ def _get_once(
         conn.request(
             "GET",
             path,
-            headers={"User-Agent": USER_AGENT, "Accept": accept, "Accept-Encoding": "identity"},
+            headers={
+                **extra,
+                "User-Agent": USER_AGENT,
+                "Accept": accept,
+                "Accept-Encoding": "identity",
+            },
         )
         response = conn.getresponse()
         body = (
             b""
-            if response.status in {301, 302, 303, 307, 308}
+            if response.status in {301, 302, 303, 304, 307, 308}
             else _read(response, policy, deadline)
         )
         return response, body

@@ -1,4 +1,4 @@
-"""Mailing lists as editors manage them: name, slug, visibility, and the sender identity."""
+"""Mailing lists as editors manage them: name, slug, visibility, sender identity, welcome mail."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clarion import alert_kinds, audit, sending
+from clarion.db import utcnow
+from clarion.editors import require
 from clarion.errors import NotFound, ValidationError
-from clarion.models import MailingList, Subscription
+from clarion.models import Alert, AlertRole, AlertStatus, Editor, MailingList, Subscription
 from clarion.subscribers import normalise_email
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -104,3 +107,64 @@ def update_list(session: Session, mailing_list: MailingList, raw: Mapping[str, A
     """Change a list's name, slug, visibility or sender."""
     for key, value in _clean(session, raw, mailing_list).items():
         setattr(mailing_list, key, value)
+
+
+# --- Welcome mail ----------------------------------------------------------------------
+
+
+def welcome_choices(session: Session, mailing_list: MailingList) -> list[Alert]:
+    """Alerts that can be this list's welcome mail: its current one, and every plain draft."""
+    query = select(Alert).where(
+        (Alert.id == mailing_list.welcome_alert_id)
+        | ((Alert.status == AlertStatus.DRAFT) & (Alert.role == AlertRole.NONE.value))
+    )
+    return list(session.scalars(query.order_by(Alert.id.desc())))
+
+
+def _check_welcome(alert: Alert | None) -> Alert:
+    if alert is None:
+        raise ValidationError({"welcome_alert_id": "This alert no longer exists."})
+    if alert.status != AlertStatus.DRAFT or alert.role != AlertRole.NONE:
+        raise ValidationError(
+            {"welcome_alert_id": "Choose a draft: it is frozen as it is when you save."}
+        )
+    problems = []
+    if not alert.subject.strip():
+        problems.append("it has no subject")
+    try:
+        alert_kinds.validate_fields(alert.kind, alert.fields or {})
+    except ValidationError as exc:
+        problems += list(exc.errors.values())
+    if problems:
+        raise ValidationError(
+            {"welcome_alert_id": f"This draft cannot be sent yet: {'; '.join(problems)}"}
+        )
+    return alert
+
+
+def set_welcome(
+    session: Session,
+    editor: Editor,
+    mailing_list: MailingList,
+    alert_id: int | None,
+    ip: str | None = None,
+) -> None:
+    """Choose the alert each reader gets on confirming a subscription to this list (or none).
+
+    The chosen draft is frozen now and goes out through the delivery engine, one ledger row per
+    reader (see clarion.welcome). A welcome it replaces finishes once its queued mails are out.
+    """
+    if alert_id == mailing_list.welcome_alert_id:
+        return
+    require(editor, "send")
+    if alert_id is not None:
+        alert = _check_welcome(session.get(Alert, alert_id))
+        audience = {"lists": [mailing_list.id], "tags": [], "languages": []}
+        alert.audience = audience
+        alert.sender_list_id = mailing_list.id
+        alert.role = AlertRole.WELCOME.value
+        sending.freeze_alert(session, alert, audience)
+        now = utcnow()
+        sending.transition(session, alert, "start", started_at=now, dispatched_at=now)
+    mailing_list.welcome_alert_id = alert_id
+    audit.record(session, editor, "list.welcome", f"list:{mailing_list.id}", ip, alert=alert_id)

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import alert_kinds, audit, campaigns, freeze
+from clarion import alert_kinds, audit, campaigns, freeze, hashtag_days
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.models import (
     Alert,
+    AlertRole,
     AlertStatus,
     BatchState,
     Delivery,
@@ -51,7 +52,7 @@ REFUSALS = {
     "finish": "Only an alert that is sending can finish; this one is {status}.",
     "unschedule": "Only a scheduled alert can go back to draft; this one is {status}.",
 }
-UNREACHED_ROLE = "unreached"
+UNREACHED_ROLE = AlertRole.UNREACHED.value
 
 
 def transition(
@@ -177,6 +178,7 @@ def start(
     """Check, freeze and move the alert to SENDING; commit, then enqueue dispatch(alert.id)."""
     if alert.status not in TRANSITIONS["start"][0]:
         raise InvalidTransition(REFUSALS["start"].format(status=alert.status.value))
+    hashtag_days.inherit(session, alert)
     audience = check_sendable(session, alert)
     freeze_alert(session, alert, audience)
     transition(session, alert, "start", started_at=utcnow(), finished_at=None, recipients=0)
@@ -277,6 +279,10 @@ def send_to_unreached(
     """
     root = session.get(Alert, alert.parent_id) if alert.role == UNREACHED_ROLE else alert
     assert root is not None
+    if root.role == AlertRole.WELCOME:
+        raise InvalidTransition(
+            "A welcome mail goes to each reader as they confirm; it is not sent to the rest."
+        )
     if alert.status not in {S.SENT, S.CANCELLED} or root.frozen_at is None:
         raise InvalidTransition(
             "Only an alert that has finished sending or was cancelled can be sent to those it "
@@ -327,6 +333,8 @@ def family_ids(session: Session, alert: Alert) -> list[int]:
 def recipients_query(session: Session, alert: Alert, after: int = 0) -> Select:
     """The subscriber ids dispatch writes to the ledger, in id order from `after`."""
     query = audience_ids(alert.frozen_meta["audience"], after)
+    if alert.role == AlertRole.REMINDER:
+        query = query.where(~hashtag_days.acted(session, alert))
     if alert.role == UNREACHED_ROLE:
         reached = exists().where(
             Delivery.subscriber_id == Subscriber.id,

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from clarion import throttle, tokens
+from clarion import throttle, tokens, welcome
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
@@ -231,10 +231,12 @@ def consent_for_token(session: Session, token: str) -> ConsentRecord:
 
 @dataclass
 class ConfirmOutcome:
-    """The lists a confirmation turned on, for the thank-you page and welcome mails."""
+    """The lists a confirmation turned on, for the thank-you page, and the welcome mails queued
+    (to hand out after the commit: welcome.hand_out)."""
 
     subscriber: Subscriber
     list_ids: list[int]
+    welcome_alert_ids: list[int] = field(default_factory=list)
 
 
 def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
@@ -256,7 +258,9 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
         raise InvalidToken("This link was already used. Your subscription is confirmed.")
     turned_on = _subscribe_pending(session, subscriber.id, record.list_ids, now)
     _apply_details(subscriber, record.details or {})
-    return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on)
+    session.flush()
+    welcomes = welcome.queue(session, subscriber.id, turned_on)
+    return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcome_alert_ids=welcomes)
 
 
 def _subscribe_pending(session: Session, subscriber_id: int, list_ids: list[int], now) -> list[int]:

@@ -8,7 +8,7 @@ from celery.signals import worker_process_init
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.imports", "tasks.delivery"]
+TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.imports", "tasks.delivery", "tasks.feeds"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -43,6 +43,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
         "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
         "start-due-alerts": {
             "task": "tasks.delivery.start_due",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
+        # Each feed is fetched every CLARION_FEED_POLL_SECONDS; this only looks for those due.
+        "poll-feeds": {
+            "task": "tasks.feeds.poll_due",
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
         },

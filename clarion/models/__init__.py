@@ -4,6 +4,7 @@ from clarion.models.actions import Feed, FeedEntry, Job, Petition, Signature
 from clarion.models.alerts import (
     Alert,
     AlertKind,
+    AlertRole,
     AlertStatus,
     BatchState,
     Delivery,
@@ -28,6 +29,7 @@ from clarion.models.subscribers import (
 __all__ = [
     "Alert",
     "AlertKind",
+    "AlertRole",
     "AlertStatus",
     "AppSetting",
     "AuditEvent",

@@ -69,8 +69,13 @@ class Feed(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     etag: Mapped[str | None] = mapped_column(String(300))
     last_modified: Mapped[str | None] = mapped_column(String(100))
+    # Claimed by the poll that set it: also the lock that keeps two pollers apart.
     last_polled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The first successful poll: what it found was marked seen, so adding a feed never floods.
+    primed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(Timestamp)
     auto_send: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_send_lists: Mapped[list[int]] = mapped_column(Json, default=list)
     auto_send_delay_minutes: Mapped[int] = mapped_column(Integer, default=60)
@@ -89,6 +94,10 @@ class FeedEntry(Base):
     title: Mapped[str] = mapped_column(String(500), default="")
     link: Mapped[str] = mapped_column(String(1000), default="")
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Hash of what the poller last wrote into the entry's alert: if the alert still matches,
+    # no editor has touched it and an edited entry may update it.
+    alert_hash: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")  # e.g. why the image was left out
     first_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 

@@ -42,6 +42,17 @@ class AlertStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class AlertRole(enum.StrEnum):
+    """What an alert is to its parent: a follow-up, a hashtag day's announcement or reminder,
+    or a list's welcome mail (sent to each reader who confirms). Ordinary alerts have none."""
+
+    NONE = ""
+    UNREACHED = "unreached"
+    ANNOUNCEMENT = "announcement"
+    REMINDER = "reminder"
+    WELCOME = "welcome"
+
+
 class DeliveryStatus(enum.StrEnum):
     """One recipient's message: queued → sending → sent / deferred / failed, or skipped."""
 
@@ -57,7 +68,11 @@ class Alert(Base):
     """An alert: its kind, its fields, its audience, and once started its frozen rendering."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_due", "status", "scheduled_at"),)
+    __table_args__ = (
+        Index("ix_alerts_due", "status", "scheduled_at"),
+        Index("ix_alerts_parent", "parent_id", "role"),
+        Index("ix_alerts_feed_entry", "feed_entry_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
@@ -78,7 +93,7 @@ class Alert(Base):
     # An optional MJML layout replacing the kind's body.mjml (rendered in Jinja's sandbox).
     layout_mjml: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
-    role: Mapped[str] = mapped_column(String(32), default="")  # announcement, reminder, welcome
+    role: Mapped[str] = mapped_column(String(32), default=AlertRole.NONE.value)  # see AlertRole
     feed_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("feed_entries.id", ondelete="SET NULL", use_alter=True)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, make_response, render_template, request
 
-from clarion import subscribers
+from clarion import subscribers, welcome
 from clarion.errors import RateLimited, ValidationError
 from tasks.mail import send_confirmation
 from webapp.errors import wants_json
@@ -131,9 +131,10 @@ def confirm_page(token: str):
 
 @bp.post("/confirm/<token>")
 def confirm_submit(token: str):
-    """Confirm the subscription; the link then stops working."""
+    """Confirm the subscription; the link then stops working. Welcome mails go out after."""
     outcome = subscribers.confirm(db(), token, client_ip())
     db().commit()
+    welcome.hand_out(outcome.welcome_alert_ids)
     names = subscribers.list_names(db(), outcome.list_ids)
     prefs = subscribers.preferences_token(outcome.subscriber.uid)
     return render_template("public/confirmed.html", list_names=names, preferences_token=prefs)
