@@ -1,0 +1,33 @@
+"""Run one of Clarion's periodic polls in its own process, started on a signal, for race tests.
+
+    python -m tests.racer start_due|feeds
+
+The process configures itself from CLARION_* variables, prints "ready", waits for a line on
+stdin, runs the poll, and prints one JSON line: what it claimed and the tasks it published
+(recorded, not sent: the race is about claims, not about workers).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from clarion import delivery, feedpoll, jobqueue
+
+
+def main(which: str) -> None:
+    published: list[list] = []
+    jobqueue.set_backend(lambda name, args, countdown: published.append([name, *args]))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if which == "start_due":
+        claimed = delivery.start_due_alerts()
+    else:
+        claimed = feedpoll.claim_due()
+        for feed_id in claimed:
+            feedpoll.poll(feed_id)
+    print(json.dumps({"claimed": claimed, "published": published}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
