@@ -146,16 +146,27 @@ def _apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 
 
 def _truncate(url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from clarion.db import Base, get_engine
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     engine = get_engine(url)
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
+    # The session's worker may still be running a task the previous test queued; PostgreSQL
+    # can then pick TRUNCATE as a deadlock victim. The task loses nothing a test needs: retry.
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(text(f"DELETE FROM {table}"))
+            return
+        except OperationalError as exc:
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 def _clear_redis(url: str) -> None:
@@ -174,9 +185,11 @@ def _clear_redis(url: str) -> None:
 def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink):
     """Clarion configured for this backend, with an empty database, Redis and outbox."""
     from clarion.config import get_settings, reset_settings
+    from clarion.linkmap import forget_cached_links
 
     _apply_env(monkeypatch, backend.env)
     reset_settings()
+    forget_cached_links()  # ids start again in each test's emptied database
     _truncate(backend.url)
     _clear_redis(backend.env["CLARION_REDIS_URL"])
     smtp_sink.clear()
