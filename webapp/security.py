@@ -19,7 +19,9 @@ OUTBOX_FRAME_CSP = (
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    # Pages that may be framed (the embeddable counter) say so in their own frame-ancestors.
+    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        response.headers.setdefault("X-Frame-Options", "DENY")
     # Tokens live in our URLs (unsubscribe, preferences): never send them onwards.
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Permissions-Policy", "interest-cohort=(), browsing-topics=()")
