@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__)
 
-from webapp.admin import auth, dashboard, outbox  # noqa: E402, F401
+from webapp.admin import auth, dashboard, outbox, petitions, stats  # noqa: E402, F401
