@@ -9,7 +9,6 @@ once from the database and written back: a slow click rather than a broken link.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -34,19 +33,23 @@ _LINKS_CACHE_SECONDS = 60.0
 _links_cache: OrderedDict[int, tuple[float, tuple[str, ...]]] = OrderedDict()
 
 
-def _bucket_key(delivery_id: int) -> str:
+LINKS_PREFIX = "clarion:links:"  # + alert id: a hash of link index -> URL
+
+
+def bucket_key(delivery_id: int) -> str:
+    """The Redis hash that holds this delivery's alert id."""
     return f"clarion:d2a:{delivery_id >> BUCKET_BITS}"
 
 
 def _links_key(alert_id: int) -> str:
-    return f"clarion:links:{alert_id}"
+    return f"{LINKS_PREFIX}{alert_id}"
 
 
 def remember_deliveries(alert_id: int, delivery_ids: Iterable[int]) -> None:
     """Record that these deliveries belong to the alert (called as dispatch writes them)."""
     buckets: dict[str, dict[int, int]] = {}
     for delivery_id in delivery_ids:
-        buckets.setdefault(_bucket_key(delivery_id), {})[delivery_id] = alert_id
+        buckets.setdefault(bucket_key(delivery_id), {})[delivery_id] = alert_id
     pipe = get_redis().pipeline(transaction=False)
     for key, mapping in buckets.items():
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
@@ -56,8 +59,13 @@ def remember_deliveries(alert_id: int, delivery_ids: Iterable[int]) -> None:
 
 def remember_links(alert_id: int, links: list[str]) -> None:
     """Record an alert's frozen links (called once the alert is frozen)."""
-    if links:
-        get_redis().set(_links_key(alert_id), json.dumps(links), ex=MAP_TTL_SECONDS)
+    if not links:
+        return
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(_links_key(alert_id))
+    pipe.hset(_links_key(alert_id), mapping={str(i): url for i, url in enumerate(links)})
+    pipe.expire(_links_key(alert_id), MAP_TTL_SECONDS)
+    pipe.execute()
 
 
 def prime_alert(session: Session, alert_id: int) -> int:
@@ -85,7 +93,7 @@ def prime_alert(session: Session, alert_id: int) -> int:
 
 def alert_of(delivery_id: int) -> int | None:
     """The alert a delivery belongs to, from Redis; from the database only if Redis lost it."""
-    raw = get_redis().hget(_bucket_key(delivery_id), str(delivery_id))
+    raw = get_redis().hget(bucket_key(delivery_id), str(delivery_id))
     if raw is not None:
         return int(raw)
     with session_factory(reader=True)() as session:
@@ -101,9 +109,9 @@ def links_of(alert_id: int) -> tuple[str, ...]:
     now = time.monotonic()
     if cached is not None and cached[0] > now:
         return cached[1]
-    raw = get_redis().get(_links_key(alert_id))
-    if raw is not None:
-        links = tuple(json.loads(raw))
+    raw = get_redis().hgetall(_links_key(alert_id))
+    if raw:
+        links = tuple(raw[k].decode() for k in sorted(raw, key=int))
     else:
         with session_factory(reader=True)() as session:
             stored = session.scalar(select(Alert.frozen_links).where(Alert.id == alert_id))
