@@ -14,7 +14,7 @@
           { label: "Signatures", data: data.datasets.signatures, type: "line", borderColor: SIGNATURES, backgroundColor: SIGNATURES, tension: 0.2 }
         ]
       },
-      options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+      options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
     };
   }
 
@@ -29,6 +29,7 @@
         ]
       },
       options: {
+        animation: false,
         maintainAspectRatio: false,
         scales: {
           y: { beginAtZero: true, ticks: { precision: 0 } },
