@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from redis.commands.core import Script
 
 from clarion import eventstream, linkmap, readers
-from clarion.config import get_settings
 from clarion.errors import InvalidToken, NotFound
 from clarion.redisconn import get_redis
 from clarion.tokens import delivery_tokens
@@ -39,9 +38,10 @@ return {alert, url, id}
 """
 
 
-@lru_cache(maxsize=4)
-def _follow_script(redis_url: str) -> Script:
-    return get_redis(redis_url).register_script(_FOLLOW)
+@lru_cache(maxsize=1)
+def _follow_script() -> Script:
+    # Called with the current client each time: clients are replaced after a fork.
+    return get_redis().register_script(_FOLLOW)
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,9 @@ def follow(token: str, link_index: str, base_url: str) -> Followed:
 
 def _resolve(delivery_id: int, n: int) -> tuple[int, str, str] | None:
     """(alert, URL, event id) with the click recorded, or None when there is no such link."""
-    script = _follow_script(get_settings().redis_url)
     keys = [linkmap.bucket_key(delivery_id), eventstream.STREAM]
-    reply = script(keys=keys, args=[delivery_id, n, linkmap.LINKS_PREFIX])
+    args = [delivery_id, n, linkmap.LINKS_PREFIX]
+    reply = _follow_script()(keys=keys, args=args, client=get_redis())
     if len(reply) == 3:
         return int(reply[0]), reply[1].decode(), reply[2].decode()
     # Redis lacks the delivery or the alert's links (lost, or never primed): the slow way.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,11 +94,7 @@ class FlushResult:
     dropped: int = 0  # events of alerts deleted meanwhile
 
 
-def flush(
-    open_session: Callable[[], Any] = session_scope,
-    claim_idle_ms: int = CLAIM_IDLE_MS,
-    max_batches: int = MAX_BATCHES,
-) -> FlushResult:
+def flush(claim_idle_ms: int = CLAIM_IDLE_MS, max_batches: int = MAX_BATCHES) -> FlushResult:
     """Write buffered events to the database in batches; safe to run concurrently."""
     client = get_redis()
     _ensure_group(client)
@@ -108,7 +104,7 @@ def flush(
         entries = _claim_stale(client, consumer, claim_idle_ms) or _read_new(client, consumer)
         if not entries:
             break
-        with open_session() as session:
+        with session_scope() as session:
             _write(session, entries, result)
         ids = [entry_id for entry_id, _fields in entries]
         pipe = client.pipeline(transaction=False)

@@ -18,6 +18,7 @@ from clarion.models import (
     Click,
     ConsentRecord,
     Delivery,
+    DeliveryStatus,
     Open,
     Signature,
 )
@@ -67,7 +68,7 @@ def alert_stats(session: Session, alert: Alert) -> AlertStats:
         .where(Delivery.alert_id == alert.id)
         .group_by(Delivery.status)
     ):
-        stats.statuses[str(status.value if hasattr(status, "value") else status)] = n
+        stats.statuses[DeliveryStatus(status).value] = n
     stats.recipients = sum(stats.statuses.values())
     bounces = dict(
         session.execute(
