@@ -38,7 +38,8 @@ class PetitionValues:
     is_open: bool
 
 
-def _flag(raw: Mapping[str, str], name: str) -> bool:
+def _flag(raw: Mapping[str, object], name: str) -> bool:
+    # A checkbox ("on") or a boolean.
     return str(raw.get(name, "")).lower() in {"1", "on", "true", "yes"}
 
 
@@ -65,7 +66,7 @@ def _goal(raw: str, errors: dict[str, str]) -> int:
 
 
 def validate(
-    session: Session, raw: Mapping[str, str], zone: str, petition_id: int | None = None
+    session: Session, raw: Mapping[str, object], zone: str, petition_id: int | None = None
 ) -> PetitionValues:
     """Check a petition form; ValidationError names every field to fix."""
     errors: dict[str, str] = {}

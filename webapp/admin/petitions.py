@@ -62,8 +62,7 @@ def _form(petition: Petition | None, values: dict, errors: dict, status: int = 2
 
 def _validated(petition_id: int | None) -> tuple[dict, petitions.PetitionValues]:
     values = _form_values()
-    raw = {k: ("on" if v is True else "" if v is False else v) for k, v in values.items()}
-    return values, petitions.validate(db(), raw, _zone(), petition_id)
+    return values, petitions.validate(db(), values, _zone(), petition_id)
 
 
 def _apply_image(petition: Petition) -> str:
