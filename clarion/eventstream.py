@@ -73,10 +73,14 @@ def _ensure_group(client: redis.Redis) -> None:
 
 
 def _claim_stale(client: redis.Redis, consumer: str, idle_ms: int) -> list[Entry]:
-    _next, entries, *_deleted = client.xautoclaim(
-        STREAM, GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=BATCH
-    )
-    return [e for e in entries if e[1]]  # entries deleted meanwhile come back empty
+    cursor: bytes | str = "0-0"
+    while True:
+        cursor, entries, *_deleted = client.xautoclaim(
+            STREAM, GROUP, consumer, min_idle_time=idle_ms, start_id=cursor, count=BATCH
+        )
+        entries = [e for e in entries if e[1]]  # entries deleted meanwhile come back empty
+        if entries or cursor in (b"0-0", "0-0"):  # found some, or scanned every pending one
+            return entries
 
 
 def _read_new(client: redis.Redis, consumer: str) -> list[Entry]:
