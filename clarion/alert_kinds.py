@@ -214,8 +214,11 @@ def share_links(text: str, url: str, base_url: str) -> dict[str, str]:
         "telegram": "https://t.me/share/url?"
         + urlencode({"url": url or "", "text": text}, quote_via=quote),
     }
-    if url:
-        links["facebook"] = "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url})
+    # Facebook shares only a link: without one there is no Facebook button (an empty value,
+    # so that layouts can test it under StrictUndefined).
+    links["facebook"] = (
+        "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url}) if url else ""
+    )
     return links
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
+from pathlib import Path
 
 import click
 
-from clarion.errors import ClarionError, ConfigError
+from clarion.errors import ClarionError, ConfigError, ValidationError
 
 
 class ClarionGroup(click.Group):
@@ -18,6 +20,9 @@ class ClarionGroup(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             raise click.ClickException(f"Configuration: {exc}") from None
+        except ValidationError as exc:
+            lines = "\n".join(f"  {field}: {message}" for field, message in exc.errors.items())
+            raise click.ClickException(f"Refused:\n{lines}") from None
         except ClarionError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -80,6 +85,105 @@ def editors_create(email: str, role: str, password: str | None) -> None:
         click.echo(f"Created {editor.role.value} {editor.email}")
     if password is None:
         click.echo(f"Password (shown once): {secret}")
+
+
+@main.group()
+def subscribers() -> None:
+    """Subscribers: import from CSV."""
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--list", "slugs", multiple=True, required=True, help="Slug of a list (repeatable).")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Rows whose consent column says yes become subscribed (needs a consent column).",
+)
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp1251", "cp1252", "utf-16"]))
+@click.option("--tag", "extra_tags", multiple=True, help="A tag for every imported row.")
+def subscribers_import(
+    file: Path, slugs: tuple[str, ...], confirmed: bool, encoding: str | None, extra_tags
+) -> None:
+    """Import FILE.csv into the lists; without --confirmed everyone stays pending."""
+    from clarion import imports, lists
+    from clarion.db import session_factory
+
+    session = session_factory()()
+    try:
+        data = file.read_bytes()
+        found = imports.preview(data, encoding or "auto")
+        mapping = dict(found.mapping)
+        has_consent = "consent" in mapping.values()
+        if confirmed and not has_consent:
+            raise click.ClickException(
+                "--confirmed needs a consent column (named e.g. consent or opt-in) whose yes "
+                "rows are the people who agreed; this file has none."
+            )
+        if has_consent and not confirmed:
+            click.echo("The consent column is ignored without --confirmed: all rows stay pending.")
+            mapping = {i: f for i, f in mapping.items() if f != "consent"}
+        options = imports.ImportOptions(
+            file_name=file.name,
+            list_ids=[lists.by_slug(session, slug).id for slug in slugs],
+            mapping=mapping,
+            encoding=found.encoding,
+            delimiter=found.delimiter,
+            has_header=found.has_header,
+            extra_tags=list(extra_tags),
+            editor_email=f"command line ({getpass.getuser()})",
+        )
+        job = imports.upload(session, None, data, file.name)
+        imports.configure(session, job, options)
+        session.commit()
+        _run_with_bar(session, imports.run_import(session, job), f"Importing {file.name}")
+        click.echo(
+            f"{job.created} new, {job.updated} updated, {job.rejected} rejected "
+            f"of {job.total} rows."
+        )
+        if job.rejected:
+            click.echo(f"Rejected rows with their reasons: {job.result_path}")
+        if job.status != "done":
+            raise click.ClickException(job.error or "The import stopped.")
+    finally:
+        session.close()
+
+
+def _run_with_bar(session, steps, label: str) -> None:
+    """Commit after each chunk a domain generator yields, and move a progress bar."""
+    job = next(steps)
+    session.commit()
+    with click.progressbar(length=max(job.total, 1), label=label, show_pos=True) as bar:
+        done = job.processed
+        for job in steps:
+            session.commit()
+            bar.update(job.processed - done)
+            done = job.processed
+
+
+@main.group()
+def alerts() -> None:
+    """Alerts: create drafts from JSON."""
+
+
+@alerts.command("create")
+@click.argument("file", type=click.File("rb"))
+def alerts_create(file) -> None:
+    """Create a draft from FILE.json (the form's fields; lists by id or slug); prints its id."""
+    import json
+
+    from clarion import campaigns
+    from clarion.db import session_scope
+
+    try:
+        data = json.loads(file.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file.name} is not valid JSON: {exc}") from None
+    with session_scope() as session:
+        draft = campaigns.Draft.from_json_names(session, data)
+        alert = campaigns.create_draft(session, None, draft)
+        alert_id = alert.id
+    click.echo(alert_id)
 
 
 @main.command()

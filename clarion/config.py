@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -59,7 +60,10 @@ class Settings:
     subscribe_limit_per_address: str = "5/day"
     batch_size: int = 250
     open_tracking: bool = False
-    allow_private_feeds: bool = False
+    # Networks outbound fetches (images, feeds) may reach although they are not public.
+    allow_private_fetch: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_timeout: int = 10
     environment: str = "embedded"
     outbox_dir: Path = Path("instance/outbox")  # Maildir of the local mail catcher
     site_name: str = "Clarion"
@@ -274,6 +278,22 @@ def _limit_spec(name: str, default: str) -> str:
     return raw
 
 
+def _private_fetch() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """false (default), true (every network), or the networks allowed, like 10.0.0.0/8."""
+    name = "CLARION_ALLOW_PRIVATE_FETCH"
+    raw = (_env(name, "false") or "false").lower()
+    if raw in {"0", "false", "no", "off"}:
+        return ()
+    if raw in {"1", "true", "yes", "on"}:
+        return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    try:
+        return tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(
+            name, f"false, true, or networks like 10.0.0.0/8,192.168.1.20, got {raw!r}"
+        ) from None
+
+
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read and validate the environment; raise ConfigError naming the first bad variable."""
     from dotenv import load_dotenv
@@ -312,7 +332,9 @@ def load_settings(env_file: Path | None = None) -> Settings:
         subscribe_limit_per_address=_limit_spec("CLARION_SUBSCRIBE_LIMIT_PER_ADDRESS", "5/day"),
         batch_size=_int("CLARION_BATCH_SIZE", 250, minimum=1),
         open_tracking=_bool("CLARION_OPEN_TRACKING", False),
-        allow_private_feeds=_bool("CLARION_ALLOW_PRIVATE_FEEDS", False),
+        allow_private_fetch=_private_fetch(),
+        fetch_max_bytes=_int("CLARION_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+        fetch_timeout=_int("CLARION_FETCH_TIMEOUT", 10, minimum=1),
         environment=environment,
         outbox_dir=Path(_env("CLARION_OUTBOX_DIR", str(instance_dir / "outbox")) or ""),
         site_name=_env("CLARION_SITE_NAME", "Clarion") or "Clarion",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyotp
 from argon2 import PasswordHasher
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from clarion import audit
 from clarion.db import utcnow
-from clarion.errors import Forbidden, ValidationError
+from clarion.errors import Forbidden, NotFound, ValidationError
 from clarion.models import Editor, Role
 from clarion.subscribers import normalise_email
 
@@ -34,6 +35,7 @@ PERMISSIONS: dict[str, set[Role]] = {
     "manage_editors": {Role.OWNER},
     "manage_settings": {Role.OWNER},
     "lift_suppression": {Role.OWNER},
+    "delete_subscribers": {Role.OWNER},
     "view_audit": {Role.OWNER},
 }
 
@@ -164,3 +166,117 @@ def change_role(
     audit.record(
         session, actor, "editor.role", f"editor:{editor.id}", ip, old=old.value, new=role.value
     )
+
+
+def get_editor(session: Session, editor_id: int) -> Editor:
+    """The editor with this id, or NotFound."""
+    editor = session.get(Editor, editor_id)
+    if editor is None:
+        raise NotFound("No such editor.")
+    return editor
+
+
+def list_editors(session: Session) -> list[Editor]:
+    """Every account, owners first."""
+    rank = {Role.OWNER: 0, Role.EDITOR: 1, Role.VIEWER: 2}
+    return sorted(session.scalars(select(Editor)), key=lambda e: (rank[e.role], e.email))
+
+
+def _keep_an_owner(session: Session, editor: Editor) -> None:
+    if editor.role == Role.OWNER and editor.is_active and owner_count(session) <= 1:
+        raise ValidationError({"role": "There must remain at least one active owner."})
+
+
+def deactivate(session: Session, actor: Editor, editor: Editor, ip: str | None) -> None:
+    """Switch an account off (owners only); its sessions end at once. Never the last owner."""
+    require(actor, "manage_editors")
+    _keep_an_owner(session, editor)
+    editor.is_active = False
+    editor.session_version += 1
+    audit.record(session, actor, "editor.deactivate", f"editor:{editor.id}", ip)
+
+
+def reactivate(session: Session, actor: Editor, editor: Editor, ip: str | None) -> None:
+    """Switch an account back on (owners only)."""
+    require(actor, "manage_editors")
+    editor.is_active = True
+    editor.failed_logins = 0
+    editor.locked_until = None
+    audit.record(session, actor, "editor.reactivate", f"editor:{editor.id}", ip)
+
+
+def unlock(session: Session, actor: Editor, editor: Editor, ip: str | None) -> None:
+    """Lift a lockout after failed logins before it expires (owners only)."""
+    require(actor, "manage_editors")
+    editor.locked_until = None
+    editor.failed_logins = 0
+    audit.record(session, actor, "editor.unlock", f"editor:{editor.id}", ip)
+
+
+def reset_password(session: Session, actor: Editor, editor: Editor, ip: str | None) -> str:
+    """Give an account a new random password, returned to be shown once (owners only)."""
+    require(actor, "manage_editors")
+    password = secrets.token_urlsafe(15)
+    set_password(session, editor, password)
+    audit.record(session, actor, "editor.password_reset", f"editor:{editor.id}", ip)
+    return password
+
+
+def change_own_password(
+    session: Session, editor: Editor, current: str, new: str, ip: str | None
+) -> None:
+    """An editor changes their own password, proving they know the current one."""
+    if not _verify(editor.password_hash, current):
+        raise ValidationError({"current_password": "This is not your current password."})
+    try:
+        set_password(session, editor, new)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.errors["password"]}) from None
+    audit.record(session, editor, "editor.password", f"editor:{editor.id}", ip)
+
+
+def set_timezone(editor: Editor, zone: str) -> None:
+    """The zone the editor's times are shown and entered in."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError({"timezone": "Choose a time zone such as Europe/Vilnius."}) from None
+    editor.timezone = zone
+
+
+def begin_totp(editor: Editor) -> str:
+    """Start enrolment: a new secret, kept pending until a code from it is confirmed."""
+    editor.totp_pending_secret = pyotp.random_base32()
+    return editor.totp_pending_secret
+
+
+def totp_uri(editor: Editor, secret: str, issuer: str) -> str:
+    """The otpauth:// URI an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret).provisioning_uri(name=editor.email, issuer_name=issuer)
+
+
+def confirm_totp(session: Session, editor: Editor, code: str, ip: str | None) -> None:
+    """Turn two-factor on once the editor proves their app produces the right codes."""
+    secret = editor.totp_pending_secret
+    if not secret:
+        raise ValidationError({"code": "Start again: there is no enrolment in progress."})
+    if not pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1):
+        raise ValidationError({"code": "This code does not match; check the time on your phone."})
+    editor.totp_secret = secret
+    editor.totp_pending_secret = None
+    audit.record(session, editor, "editor.totp_on", f"editor:{editor.id}", ip)
+
+
+def disable_totp(
+    session: Session, actor: Editor, editor: Editor, ip: str | None, password: str = ""
+) -> None:
+    """Turn two-factor off: by the editor (with their password) or by an owner (lost phone)."""
+    if actor.id == editor.id:
+        if not _verify(editor.password_hash, password):
+            raise ValidationError({"password": "This is not your current password."})
+    else:
+        require(actor, "manage_editors")
+        editor.session_version += 1  # whoever holds the lost phone's session is logged out
+    editor.totp_secret = None
+    editor.totp_pending_secret = None
+    audit.record(session, actor, "editor.totp_off", f"editor:{editor.id}", ip)

@@ -49,3 +49,7 @@ class RateLimited(ClarionError):
 
 class Suppressed(ClarionError):
     """The address is on the suppression list."""
+
+
+class FetchRefused(ClarionError):
+    """An outbound fetch was refused or failed: private address, too big, too slow, bad reply."""

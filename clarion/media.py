@@ -1,86 +1,83 @@
-"""Images stored by Clarion itself (never hot-linked), re-encoded so no metadata survives.
-
-A photo straight from a phone can carry the GPS position where it was taken and the camera's
-serial number; re-encoding with Pillow keeps the pixels only. It also turns whatever was
-uploaded into a plain JPEG or PNG, so a file crafted to be read as something else is not served.
-"""
+"""Images copied once into instance/media/ and served from Clarion's own address."""
 
 from __future__ import annotations
 
-import io
+import hashlib
+import os
 import re
-import secrets
+import tempfile
 from pathlib import Path
-from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from clarion.errors import FetchRefused, ValidationError
+from clarion.fetch import FetchPolicy, fetch
 
-from clarion.config import get_settings
-from clarion.errors import ValidationError
-
-ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
-MAX_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # refuse decompression bombs long before they fill memory
-MAX_SIDE = 1600
-URL_PREFIX = "/media/"
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{22}\.(?:jpg|png)")
-
-
-def media_dir() -> Path:
-    """Where stored images live (inside the instance folder)."""
-    return get_settings().instance_dir / "media"
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+NAME_RE = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif|webp)")
+# Recognised by their first bytes, never by what the server claims: SVG (which can carry
+# script) and anything else is refused.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 
-def store_image(upload: BinaryIO, field: str = "image") -> str:
-    """Check, shrink and re-encode an uploaded image; returns its path under /media/."""
-    data = upload.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise ValidationError({field: f"The image is larger than {MAX_BYTES // 2**20} MB."})
-    image = _open(data, field)
-    image = ImageOps.exif_transpose(image)  # keep the orientation the EXIF data described
-    image.thumbnail((MAX_SIDE, MAX_SIDE))
-    has_alpha = image.mode in {"RGBA", "LA"} or "transparency" in image.info
-    out = io.BytesIO()
-    if has_alpha:
-        image.convert("RGBA").save(out, "PNG", optimize=True)
-        ext = "png"
-    else:
-        image.convert("RGB").save(out, "JPEG", quality=85, optimize=True, progressive=True)
-        ext = "jpg"
-    name = f"{secrets.token_urlsafe(16)}.{ext}"
-    directory = media_dir()
+def media_dir(instance_dir: Path) -> Path:
+    """Where copied images live."""
+    return instance_dir / "media"
+
+
+def media_url(base_url: str, name: str) -> str:
+    """The public address of a stored image."""
+    return f"{base_url}/media/{name}"
+
+
+def is_own_media(url: str, base_url: str) -> bool:
+    """True when `url` already points at an image Clarion stores."""
+    prefix = f"{base_url}/media/"
+    return url.startswith(prefix) and bool(NAME_RE.fullmatch(url[len(prefix) :]))
+
+
+def image_extension(data: bytes) -> str | None:
+    """png, jpg, gif or webp from the file's signature, or None."""
+    for magic, ext in _MAGIC:
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def store_image(data: bytes, instance_dir: Path) -> str:
+    """Save image bytes under a name derived from their content; returns the file name."""
+    ext = image_extension(data)
+    if ext is None:
+        raise ValidationError({"image_url": "This is not a PNG, JPEG, GIF or WebP image."})
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+    directory = media_dir(instance_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_bytes(out.getvalue())
-    return URL_PREFIX + name
+    target = directory / name
+    if not target.exists():
+        # Write then rename: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    return name
 
 
-def _open(data: bytes, field: str) -> Image.Image:
-    problem = {field: "Upload a JPEG, PNG, GIF or WebP image."}
+def copy_image(
+    url: str, instance_dir: Path, base_url: str, policy: FetchPolicy | None = None
+) -> str:
+    """Fetch an image once and return its Clarion URL; ValidationError(image_url) says why not."""
+    if is_own_media(url, base_url):
+        return url
+    base = policy or FetchPolicy.from_settings()
+    bounded = FetchPolicy(base.allow_networks, min(base.max_bytes, MAX_IMAGE_BYTES), base.timeout)
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if probe.format not in ACCEPTED_FORMATS:
-                raise ValidationError(problem)
-            if probe.width * probe.height > MAX_PIXELS:
-                raise ValidationError({field: "The image has too many pixels; make it smaller."})
-            probe.verify()
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ValidationError(problem) from None
-    return image
-
-
-def stored_path(name: str) -> Path | None:
-    """The file of a stored image by its name, or None when the name is not one of ours."""
-    if not NAME_RE.fullmatch(name):
-        return None
-    path = media_dir() / name
-    return path if path.is_file() else None
-
-
-def delete_image(url: str) -> None:
-    """Remove a stored image (when a petition's image is replaced or removed)."""
-    if url.startswith(URL_PREFIX):
-        path = stored_path(url[len(URL_PREFIX) :])
-        if path is not None:
-            path.unlink(missing_ok=True)
+        result = fetch(url, bounded, accept="image/png,image/jpeg,image/gif,image/webp")
+    except FetchRefused as exc:
+        raise ValidationError({"image_url": f"The image could not be copied: {exc}"}) from None
+    return media_url(base_url, store_image(result.body, instance_dir))

@@ -12,6 +12,7 @@ import mjml
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from clarion import mjml_check
 from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
 
@@ -46,13 +47,36 @@ def email_environment(root: Path = EMAIL_TEMPLATES) -> ImmutableSandboxedEnviron
     return env
 
 
-def compile_mjml(source: str, where: str = "layout") -> str:
-    """MJML to HTML, with web fonts switched off so no mail ever loads a third-party asset."""
+def compile_mjml(source: str, where: str = "layout", *, strict: bool = False) -> str:
+    """MJML to HTML, with web fonts switched off so no mail ever loads a third-party asset.
+
+    A structural check runs first, so that errors name the element and the line;
+    `strict` (custom layouts) also forbids <mj-include> and <mj-font>.
+    """
+    problem = mjml_check.check(source, strict=strict)
+    if problem is not None:
+        raise ValidationError({where: f"MJML error on {problem}"})
     try:
         html = mjml.mjml2html(source, fonts={}, disable_comments=True)
     except ValueError as exc:
         raise ValidationError({where: f"The MJML layout does not compile: {exc}"}) from None
     return html
+
+
+def template_error_line(exc: BaseException, template_name: str | None = None) -> int | None:
+    """The template line a Jinja error happened on (syntax errors carry it; others in traces)."""
+    line = getattr(exc, "lineno", None)
+    if line:
+        return int(line)
+    wanted = template_name or "<template>"
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        # Jinja rewrites tracebacks so that template frames carry the template's own lines.
+        if tb.tb_frame.f_code.co_filename == wanted:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    return found
 
 
 def remote_assets(html: str, base_url: str) -> list[str]:
@@ -145,10 +169,13 @@ def render_alert(
         text = env.get_template(f"{kind}/body.txt").render(context)
     except TemplateError as exc:
         where = "layout" if layout_mjml else f"templates/email/{kind}"
-        line = getattr(exc, "lineno", None)
-        raise ValidationError({where: f"{exc}" + (f" (line {line})" if line else "")}) from None
+        line = template_error_line(exc)
+        at = f"line {line}: " if line else ""
+        raise ValidationError({where: f"Template error on {at}{exc}"}) from None
     html = compile_mjml(
-        mjml_source, where="layout" if layout_mjml else f"templates/email/{kind}/body.mjml"
+        mjml_source,
+        where="layout" if layout_mjml else f"templates/email/{kind}/body.mjml",
+        strict=bool(layout_mjml),
     )
     check_no_remote_assets(html, site.base_url)
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)

@@ -7,7 +7,13 @@ from celery.signals import worker_process_init
 
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.clicks", "tasks.petitions"]
+TASK_MODULES = [
+    "tasks.mail",
+    "tasks.maintenance",
+    "tasks.imports",
+    "tasks.clicks",
+    "tasks.petitions",
+]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -38,6 +44,7 @@ def beat_schedule() -> dict[str, dict]:
     """Periodic work; due alerts themselves live in the database, beat only polls."""
     return {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
+        "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
         # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.
         "flush-events": {
             "task": "tasks.clicks.flush_events",

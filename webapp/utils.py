@@ -19,3 +19,9 @@ def user_agent() -> str | None:
 def int_list(values: list[str]) -> list[int]:
     """Integers from form values, silently skipping junk (validation reports what is missing)."""
     return [int(v) for v in values if v.strip().isdigit()]
+
+
+def int_arg(name: str) -> int | None:
+    """A whole-number query argument, or None when absent or malformed."""
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None

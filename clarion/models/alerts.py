@@ -66,6 +66,8 @@ class Alert(Base):
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
     archive_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An optional MJML layout replacing the kind's body.mjml (rendered in Jinja's sandbox).
+    layout_mjml: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
     role: Mapped[str] = mapped_column(String(32), default="")  # announcement, reminder, welcome
     feed_entry_id: Mapped[int | None] = mapped_column(

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db import Base, utcnow
@@ -32,6 +32,8 @@ class Editor(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.EDITOR)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Shown as a QR code while enrolling; becomes totp_secret once a code from it is confirmed.
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -46,6 +48,7 @@ class AuditEvent(Base):
     """One sensitive action, who did it and on what; kept for owners to read."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action", "action", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from clarion.db import Base, utcnow
 from clarion.models._types import BigId, Json, Timestamp, new_uid, str_enum
@@ -34,11 +34,29 @@ class Subscriber(Base):
     """One reader, known by a normalised address and a random public uid."""
 
     __tablename__ = "subscribers"
+    # Substring search in the admin: trigram indexes on PostgreSQL. SQLite has no such index;
+    # migration 0002 gives it empty stand-ins of the same names so the schema matches.
+    __table_args__ = (
+        Index(
+            "ix_subscribers_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_subscribers_name_search_trgm",
+            "name_search",
+            postgresql_using="gin",
+            postgresql_ops={"name_search": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    # The name in lower case for search; SQLite's lower() and LIKE know only ASCII.
+    name_search: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), default="en")
     source: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
@@ -51,8 +69,18 @@ class Subscriber(Base):
         secondary="subscriber_tags", back_populates="subscribers"
     )
 
+    @validates("name")
+    def _keep_name_search(self, _key: str, value: str | None) -> str | None:
+        self.name_search = search_form(value)
+        return value
+
     def __repr__(self) -> str:
         return f"<Subscriber {self.id}>"
+
+
+def search_form(name: str | None) -> str | None:
+    """How a name is stored for case-insensitive search in every script."""
+    return name.lower() if name else None
 
 
 class MailingList(Base):
@@ -83,6 +111,9 @@ class Subscription(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "list_id"),
         Index("ix_subscriptions_audience", "list_id", "status", "subscriber_id"),
+        # Keyset paging of the admin's subscriber list, filtered by list or by status.
+        Index("ix_subscriptions_list_subscriber", "list_id", "subscriber_id"),
+        Index("ix_subscriptions_status_subscriber", "status", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

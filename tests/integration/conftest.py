@@ -67,3 +67,15 @@ def login(make_editor):
         return editor
 
     return do
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Argon2 with the cheapest parameters: tests log in often; production keeps the defaults."""
+    from argon2 import PasswordHasher
+
+    from clarion import editors
+
+    monkeypatch.setattr(
+        editors, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from clarion import media
+from clarion import uploads
 from clarion.db import utcnow
 from clarion.models import AuditEvent, Petition, Signature
 from tests.helpers import csrf_from, refresh
@@ -110,18 +110,20 @@ def jpeg_with_location() -> bytes:
     return out.getvalue()
 
 
-def test_an_uploaded_image_is_stored_here_shrunk_and_without_metadata(client, session, login):
+def test_an_uploaded_image_is_stored_here_shrunk_and_without_metadata(
+    client, session, login, settings
+):
     login(client, "editor")
     original = jpeg_with_location()
     assert Image.open(io.BytesIO(original)).getexif()  # the upload does carry metadata
     post_form(client, "/admin/petitions/new", image=(io.BytesIO(original), "photo.jpg"))
     refresh(session)
     url = session.scalar(select(Petition.image_url))
-    assert url.startswith("/media/") and url.endswith(".jpg")
-    served = client.get(url)
+    assert url.startswith(f"{settings.base_url}/media/") and url.endswith(".jpg")
+    served = client.get(url.removeprefix(settings.base_url))
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
     stored = Image.open(io.BytesIO(served.data))
-    assert max(stored.size) == media.MAX_SIDE
+    assert max(stored.size) == uploads.MAX_SIDE
     assert not stored.getexif() and b"PhoneMaker" not in served.data
     assert f'src="{url}"' in client.get("/p/free-ales").text
 

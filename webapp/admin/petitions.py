@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
-from clarion import media, petition_export, petitions, stats
+from clarion import media, petition_export, petitions, stats, uploads
 from clarion.errors import ValidationError
 from clarion.models import Petition
 from webapp.admin import bp
@@ -36,12 +36,14 @@ def _values_of(petition: Petition) -> dict:
         "target": petition.target,
         "goal": str(petition.goal or ""),
         "deadline": deadline,
+        "image_url": petition.image_url,
         **{flag: getattr(petition, flag) for flag in FLAGS},
     }
 
 
 def _form_values() -> dict:
-    values = {k: request.form.get(k, "") for k in ("title", "slug", "body_md", "target", "goal")}
+    fields = ("title", "slug", "body_md", "target", "goal", "image_url")
+    values = {k: request.form.get(k, "") for k in fields}
     values["deadline"] = request.form.get("deadline", "")
     values.update({flag: request.form.get(flag) == "on" for flag in FLAGS})
     return values
@@ -65,15 +67,18 @@ def _validated(petition_id: int | None) -> tuple[dict, petitions.PetitionValues]
     return values, petitions.validate(db(), values, _zone(), petition_id)
 
 
-def _apply_image(petition: Petition) -> str:
-    """Store an uploaded image (or remove the image); returns the replaced one, to delete."""
-    old = petition.image_url or ""
+def _apply_image(petition: Petition) -> None:
+    """An uploaded image, or one copied once from an address; never a link to elsewhere."""
+    settings = current_app.config["CLARION"]
     upload = request.files.get("image")
+    address = request.form.get("image_url", "").strip()
     if upload is not None and upload.filename:
-        petition.image_url = media.store_image(upload.stream)
+        name = uploads.store_upload(upload.stream, settings.instance_dir)
+        petition.image_url = media.media_url(settings.base_url, name)
     elif request.form.get("remove_image") == "on":
         petition.image_url = ""
-    return old if old != petition.image_url else ""
+    elif address and address != petition.image_url:
+        petition.image_url = media.copy_image(address, settings.instance_dir, settings.base_url)
 
 
 @bp.get("/petitions")
@@ -125,12 +130,11 @@ def petition_update(petition_id: int):
     try:
         values, checked = _validated(petition.id)
         petitions.update(db(), current_editor(), petition, checked, client_ip())
-        replaced = _apply_image(petition)
+        _apply_image(petition)
         db().commit()
     except ValidationError as exc:
         db().rollback()
         return _form(petition, values, exc.errors, 422)
-    media.delete_image(replaced)
     return redirect(url_for("admin.petition_detail", petition_id=petition.id))
 
 
@@ -141,10 +145,8 @@ def petition_delete(petition_id: int):
     petition = petitions.get(db(), petition_id)
     if request.form.get("confirm_slug", "").strip() != petition.slug:
         return _detail(petition, delete_error="Type the petition's address exactly to delete it.")
-    image = petition.image_url
     petitions.delete(db(), current_editor(), petition, client_ip())
     db().commit()
-    media.delete_image(image)
     return redirect(url_for("admin.petitions_list"))
 
 

@@ -7,13 +7,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
-from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from clarion import media, petitions, sharing, signing, subscribers
+from clarion import petitions, sharing, signing, subscribers
 from clarion.errors import ValidationError
 from clarion.models import Petition
 from tasks.mail import send_confirmation
@@ -191,12 +189,3 @@ def petition_embed(slug: str):
     )
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
-
-
-@bp.get("/media/<name>")
-def media_file(name: str):
-    """An image Clarion stored (petition images)."""
-    path = media.stored_path(name)
-    if path is None:
-        raise HTTPNotFound()
-    return send_file(path, max_age=86400)

@@ -1,0 +1,192 @@
+"""Safe outbound HTTP: public addresses only (checked after DNS and every redirect), bounded."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from clarion.errors import FetchRefused
+
+MAX_REDIRECTS = 5
+USER_AGENT = "Clarion/0.1"
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What a fetch may reach and how much it may take."""
+
+    allow_networks: Sequence[IPNetwork] = ()
+    max_bytes: int = 10 * 1024 * 1024
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls) -> FetchPolicy:
+        """The operator's policy: CLARION_ALLOW_PRIVATE_FETCH, _FETCH_MAX_BYTES, _FETCH_TIMEOUT."""
+        from clarion.config import get_settings
+
+        s = get_settings()
+        return cls(s.allow_private_fetch, s.fetch_max_bytes, float(s.fetch_timeout))
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A successful response: where it finally came from, its type and its body."""
+
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def fetch(url: str, policy: FetchPolicy | None = None, accept: str = "*/*") -> FetchResult:
+    """GET `url`, following redirects; FetchRefused says why it was refused or failed."""
+    policy = policy or FetchPolicy.from_settings()
+    deadline = time.monotonic() + policy.timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        response, body = _get_once(url, policy, deadline, accept)
+        location = response.getheader("Location")
+        if response.status in {301, 302, 303, 307, 308} and location:
+            url = urljoin(url, location)
+            continue
+        if response.status != 200:
+            raise FetchRefused(f"{_host(url)} answered {response.status} {response.reason}.")
+        return FetchResult(
+            url=url,
+            status=response.status,
+            content_type=(response.getheader("Content-Type") or "").split(";")[0].strip().lower(),
+            body=body,
+            headers={k.lower(): v for k, v in response.getheaders()},
+        )
+    raise FetchRefused(f"Too many redirects (more than {MAX_REDIRECTS}).")
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def check_address(address: IPAddress, policy: FetchPolicy) -> None:
+    """Refuse addresses that are not on the public internet, unless the operator allows them."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_global and not address.is_multicast:
+        return
+    if any(address in net for net in policy.allow_networks if net.version == address.version):
+        return
+    raise FetchRefused(
+        f"{address} is a private, loopback or link-local address; Clarion fetches only from "
+        "public addresses (an operator can allow networks with CLARION_ALLOW_PRIVATE_FETCH)."
+    )
+
+
+def resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
+    """Every address the host resolves to, each checked; the connection uses one of these."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchRefused(f"Cannot find the server {host}: {exc}.") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not addresses:
+        raise FetchRefused(f"Cannot find the server {host}.")
+    # All of them, not just the first: a name that also points inward is refused outright.
+    for address in addresses:
+        check_address(address, policy)
+    return addresses
+
+
+def _target(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise FetchRefused(f"Only http:// and https:// addresses can be fetched, not {url!r}.")
+    if parts.username or parts.password:
+        raise FetchRefused("Addresses with a user name or password are not fetched.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise FetchRefused(f"The port in {url!r} is not a number.") from None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, parts.hostname, port, path
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address already vetted, whatever DNS says by the time we connect."""
+
+    def __init__(self, address: IPAddress, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((str(self._address), self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
+    """TLS to a vetted address, verifying the certificate for the host name."""
+
+    def connect(self) -> None:
+        super().connect()
+        context = ssl.create_default_context()
+        self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
+
+
+def _get_once(
+    url: str, policy: FetchPolicy, deadline: float, accept: str
+) -> tuple[http.client.HTTPResponse, bytes]:
+    scheme, host, port, path = _target(url)
+    address = resolve(host, port, policy)[0]
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchRefused(f"{host} took longer than {policy.timeout:g} seconds.")
+    cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    conn = cls(address, host, port, timeout=remaining)
+    try:
+        conn.request(
+            "GET",
+            path,
+            headers={"User-Agent": USER_AGENT, "Accept": accept, "Accept-Encoding": "identity"},
+        )
+        response = conn.getresponse()
+        body = (
+            b""
+            if response.status in {301, 302, 303, 307, 308}
+            else _read(response, policy, deadline)
+        )
+        return response, body
+    except TimeoutError:
+        raise FetchRefused(f"{host} took longer than {policy.timeout:g} seconds.") from None
+    except ssl.SSLError as exc:
+        raise FetchRefused(f"The secure connection to {host} failed: {exc.reason}.") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchRefused(f"Could not fetch from {host}: {exc}.") from None
+    finally:
+        conn.close()
+
+
+def _read(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+        raise FetchRefused(_too_big(policy))
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read(65536):
+        size += len(chunk)
+        if size > policy.max_bytes:
+            raise FetchRefused(_too_big(policy))
+        chunks.append(chunk)
+        # The socket timeout bounds each read; this bounds a server that drips bytes slowly.
+        if time.monotonic() > deadline:
+            raise TimeoutError
+    return b"".join(chunks)
+
+
+def _too_big(policy: FetchPolicy) -> str:
+    return f"The file is larger than the {policy.max_bytes // 1024} KB Clarion accepts."

@@ -1,0 +1,373 @@
+"""Bounce classification rules, VERP tokens, auto-replies and complaints, on built messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from email.message import EmailMessage
+from email.mime.base import MIMEBase
+from email.mime.message import MIMEMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import pytest
+
+from clarion.bounce_classify import BounceClass, classify_files, classify_message, classify_status
+
+HARD, SOFT = BounceClass.HARD, BounceClass.SOFT
+SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "smtp_code", "expected", "fine"),
+    [
+        ("5.1.1", "550 5.1.1 <a@example.org>... User unknown", "", HARD, "userunknown"),
+        ("", "550 user unknown", "", HARD, "userunknown"),
+        ("", "550 No such user here", "550", HARD, "userunknown"),
+        ("5.0.0", "550 User unknown", "", HARD, "userunknown"),
+        (
+            "5.7.1",
+            "550 5.7.1 <a@x.org>: Recipient address rejected: User unknown",
+            "",
+            HARD,
+            "userunknown",
+        ),
+        ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "", HARD, "userunknown"),
+        ("5.1.2", "Host or domain name not found", "", HARD, "hostunknown"),
+        ("5.2.2", "552 5.2.2 Mailbox full", "", SOFT, "mailboxfull"),
+        ("4.2.2", "452 4.2.2 Over quota", "", SOFT, "mailboxfull"),
+        (
+            "",
+            "552 Requested mail action aborted: exceeded storage allocation",
+            "552",
+            SOFT,
+            "mailboxfull",
+        ),
+        ("5.1.1", "550 5.1.1 Mailbox is full", "", SOFT, "mailboxfull"),
+        ("4.7.1", "451 4.7.1 Greylisted, please try again later", "", SOFT, "networkerror"),
+        (
+            "4.1.1",
+            "450 4.1.1 <a@x.org>: Recipient address rejected: User unknown",
+            "",
+            SOFT,
+            "userunknown",
+        ),
+        ("4.4.7", "Delivery time expired", "", SOFT, "expired"),
+        ("5.4.7", "", "", SOFT, "expired"),
+        (
+            "5.7.1",
+            "550 5.7.1 Message rejected due to local policy",
+            "",
+            SENDER_FAULT,
+            "policyviolation",
+        ),
+        (
+            "5.7.1",
+            "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org",
+            "",
+            SENDER_FAULT,
+            "blocked",
+        ),
+        (
+            "5.7.26",
+            "550 5.7.26 Unauthenticated email is not accepted due to DMARC policy",
+            "",
+            SENDER_FAULT,
+            "authfailure",
+        ),
+        (
+            "5.7.1",
+            "550 5.7.1 Client host rejected: cannot find your reverse hostname",
+            "",
+            SENDER_FAULT,
+            "requireptr",
+        ),
+        (
+            "5.3.4",
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+            "",
+            SENDER_FAULT,
+            "mesgtoobig",
+        ),
+        ("5.7.0", "554 5.7.0 Message rejected as spam", "", SENDER_FAULT, "spamdetected"),
+        (
+            "",
+            "421 Too many connections from your host, slow down",
+            "421",
+            SENDER_FAULT,
+            "toomanyconn",
+        ),
+        (
+            "5.2.1",
+            "550 5.2.1 The email account that you tried to reach is disabled",
+            "",
+            SOFT,
+            "suspend",
+        ),
+        ("5.0.0", "550 Rejected", "", SOFT, "refused"),
+        ("", "", "", SOFT, "undefined"),
+    ],
+)
+def test_classify_status(status, diagnostic, smtp_code, expected, fine):
+    klass, reason = classify_status(status, diagnostic, smtp_code)
+    assert (klass, fine) == (expected, reason.rsplit("[", 1)[1].rstrip("]")), reason
+
+
+def test_classify_status_reason_is_readable():
+    klass, reason = classify_status("5.1.1", "550 5.1.1 User unknown")
+    assert klass is HARD
+    assert reason == "mailbox does not exist (5.1.1) [userunknown]"
+
+
+def test_success_status_is_not_a_bounce():
+    assert classify_status("2.0.0", "250 2.0.0 OK")[0] is BounceClass.NOT_A_BOUNCE
+
+
+def test_an_address_in_the_diagnostic_never_triggers_a_rule():
+    # The local part reads "user unknown", but the server only asked us to retry later.
+    klass, _ = classify_status("", "451 <user-unknown@example.org>: try again later", "451")
+    assert klass is SOFT
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole messages
+# ---------------------------------------------------------------------------------------------
+
+
+def _original(to: str = "reader@example.org") -> EmailMessage:
+    original = EmailMessage()
+    original["From"] = "Alerts <alerts@campaign.example>"
+    original["To"] = to
+    original["Subject"] = "Free them now"
+    original["Message-ID"] = "<alert-1@campaign.example>"
+    original["X-Clarion-Delivery"] = "d-42"
+    original["List-Id"] = "<alerts.campaign.example>"
+    original.set_content("Sign the petition.")
+    return original
+
+
+def _dsn(blocks: str, to: str = "b+tok42@bounce.campaign.example") -> bytes:
+    """A Postfix-style RFC 3464 report; the email package cannot build delivery-status parts."""
+    original = _original().as_string()
+    return (
+        "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n"
+        f"To: {to}\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\n"
+        f"Reporting-MTA: dns; mx.example.org\n\n{blocks}\n"
+        f"--B\nContent-Type: message/rfc822\n\n{original}\n--B--\n"
+    ).encode()
+
+
+def test_rfc3464_dsn_reports_each_recipient():
+    raw = _dsn(
+        "Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: User unknown\n\n"
+        "Final-Recipient: rfc822; slow@example.net\nAction: delayed\nStatus: 4.4.7\n"
+    )
+    report = classify_message(raw)
+    assert report.classification is HARD
+    assert [(r.recipient, r.classification, r.status) for r in report.recipients] == [
+        ("gone@example.org", HARD, "5.1.1"),
+        ("slow@example.net", DELAY, "4.4.7"),
+    ]
+    assert report.verp_tokens == ("tok42",)
+    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+    assert report.original_headers["Message-ID"] == "<alert-1@campaign.example>"
+
+
+def test_dsn_delivered_action_is_not_a_bounce():
+    raw = _dsn("Final-Recipient: rfc822; ok@example.org\nAction: delivered\nStatus: 2.0.0\n")
+    report = classify_message(raw)
+    assert report.classification is BounceClass.NOT_A_BOUNCE
+    assert report.recipients[0].recipient == "ok@example.org"
+
+
+def test_original_recipient_is_preferred_to_final_recipient():
+    raw = _dsn(
+        "Final-Recipient: rfc822; mailbox17@internal.example.org\n"
+        "Original-Recipient: rfc822; Reader@Example.org\nAction: failed\nStatus: 5.2.2\n"
+    )
+    assert classify_message(raw).recipients[0].recipient == "reader@example.org"
+
+
+def test_exim_text_bounce():
+    raw = (
+        b"From: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+        b"To: b+tok7@bounce.campaign.example\n"
+        b"X-Failed-Recipients: gone@example.net\n"
+        b"Auto-Submitted: auto-replied\n"
+        b"Subject: Mail delivery failed: returning message to sender\n\n"
+        b"This message was created automatically by mail delivery software.\n\n"
+        b"A message that you sent could not be delivered to one or more of its\n"
+        b"recipients. This is a permanent error. The following address(es) failed:\n\n"
+        b"  gone@example.net\n"
+        b"    SMTP error from remote mail server after RCPT TO:<gone@example.net>:\n"
+        b"    host mx.example.net [192.0.2.1]: 550 5.1.1 <gone@example.net>: User unknown\n\n"
+        b"------ This is a copy of the message, including all the headers. ------\n\n"
+        b"From: alerts@campaign.example\nTo: gone@example.net\nSubject: Hi\n\nHello\n"
+    )
+    report = classify_message(raw)
+    assert report.classification is HARD
+    assert [r.recipient for r in report.recipients] == ["gone@example.net"]
+    assert report.recipients[0].status == "5.1.1"
+    assert "User unknown" in report.recipients[0].diagnostic
+    assert report.verp_tokens == ("tok7",)
+
+
+def test_user_unknown_after_data_is_a_filter_not_a_dead_mailbox():
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\nTo: alerts@campaign.example\n"
+        b"Subject: failure notice\n\n"
+        b"I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+        b"<reader@example.jp>:\n"
+        b"192.0.2.1 failed after I sent the message.\n"
+        b"Remote host said: 550 Unknown user reader@example.jp\n\n"
+        b"--- Below this line is a copy of the message.\n\n"
+        b"From: alerts@campaign.example\nTo: reader@example.jp\n\nHi\n"
+    )
+    report = classify_message(raw)
+    assert report.classification is SOFT
+    assert report.recipients[0].reason.endswith("[filtered]")
+
+
+def _arf(original_rcpt_to: str | None = "reader@example.org") -> MIMEMultipart:
+    report = MIMEMultipart("report", report_type="feedback-report")
+    report.attach(MIMEText("This is an email abuse report."))
+    fields = "Feedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\n"
+    if original_rcpt_to:
+        fields += f"Original-Rcpt-To: {original_rcpt_to}\n"
+    feedback = MIMEBase("message", "feedback-report")
+    feedback.set_payload(fields)
+    report.attach(feedback)
+    report.attach(MIMEMessage(_original("reader@example.org")))
+    return report
+
+
+def test_arf_complaint_inside_multipart_mixed():
+    outer = MIMEMultipart("mixed")
+    outer["From"] = "fbl@isp.example"
+    outer["To"] = "abuse@campaign.example"
+    outer["Subject"] = "Fwd: complaint"
+    outer.attach(MIMEText("Forwarded feedback report below."))
+    outer.attach(_arf())
+    report = classify_message(outer.as_bytes())
+    assert report.classification is BounceClass.COMPLAINT
+    [complaint] = report.recipients
+    assert (complaint.recipient, complaint.feedback_type) == ("reader@example.org", "abuse")
+    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+
+
+def test_arf_forwarded_as_an_attached_message():
+    arf = _arf()
+    arf["From"] = "fbl@isp.example"
+    arf["Subject"] = "Abuse report"
+    outer = MIMEMultipart("mixed")
+    outer["From"] = "postmaster@campaign.example"
+    outer["Subject"] = "Fwd: Abuse report"
+    outer.attach(MIMEText("See attached."))
+    outer.attach(MIMEMessage(arf))
+    report = classify_message(outer.as_bytes())
+    assert report.classification is BounceClass.COMPLAINT
+    assert report.recipients[0].recipient == "reader@example.org"
+
+
+def test_arf_without_original_rcpt_to_uses_the_original_message():
+    report = classify_message(_arf(original_rcpt_to=None).as_bytes())
+    assert report.recipients[0].recipient == "reader@example.org"
+
+
+def _plain(subject: str, **headers: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Reader <reader@example.org>"
+    message["To"] = "b+tok9@bounce.campaign.example"
+    message["Subject"] = subject
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content("I am away until Monday.")
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("subject", "headers"),
+    [
+        ("Re: Free them now", {"Auto_Submitted": "auto-replied"}),
+        ("Out of office: Free them now", {}),
+        ("Automatic reply: Free them now", {}),
+        ("Abwesenheitsnotiz: Free them now", {}),
+        ("Re: Free them now", {"X_Autoreply": "yes"}),
+    ],
+)
+def test_autoreplies_are_recognised_and_ignored(subject, headers):
+    report = classify_message(_plain(subject, **headers))
+    assert report.classification is BounceClass.AUTOREPLY
+    assert report.recipients[0].recipient == "reader@example.org"
+
+
+def test_an_ordinary_message_is_not_a_bounce():
+    report = classify_message(_plain("Re: Free them now"))
+    assert report.classification is BounceClass.NOT_A_BOUNCE
+    assert report.recipients == ()
+
+
+def test_verp_tokens_from_envelope_and_headers():
+    message = EmailMessage()
+    message["From"] = "MAILER-DAEMON@mx.example.org"
+    message["To"] = "Bounces <b+tok.1_A=b@bounce.campaign.example>, bob+news@example.org"
+    message["Delivered-To"] = "b+tok2@bounce.campaign.example"
+    message["X-Original-To"] = "b+tok2@bounce.campaign.example"
+    message["Subject"] = "hello"
+    message.set_content("hello")
+    tokens = classify_message(message.as_bytes(), ["B+env-3@bounce.campaign.example"]).verp_tokens
+    assert tokens == ("env-3", "tok.1_A=b", "tok2")
+
+
+def test_garbage_does_not_raise():
+    assert classify_message(b"").classification is BounceClass.NOT_A_BOUNCE
+    assert classify_message(b"\x00\xff garbage").classification is BounceClass.NOT_A_BOUNCE
+    # A report without a boundary is still read as a report, but never as a dead mailbox.
+    broken = b"Content-Type: multipart/report\n\nno boundary"
+    assert classify_message(broken).classification is SOFT
+
+
+def test_classify_files(tmp_path):
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(
+        _dsn("Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n")
+    )
+    [row] = classify_files([path])
+    assert row["file"] == str(path)
+    assert row["recipients"] == ["gone@example.org"]
+    assert row["class"] == "hard"
+    assert row["status"] == "5.1.1"
+    assert "userunknown" in row["reason"]
+
+
+def test_the_module_imports_neither_flask_nor_celery():
+    code = (
+        "import sys, clarion.bounce_classify; "
+        "sys.exit(any(m in sys.modules for m in ('flask', 'celery')))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b" " * 200_000 + b"reader@example.org\n",
+        b"\n" * 200_000 + b"x",
+        (b"a" * 50_000 + b"@" + b"b." * 5_000 + b"\n") * 3,
+        b"user" * 50_000 + b" does not exist\n",
+        b"<script>" * 50_000,
+    ],
+)
+def test_hostile_input_is_read_in_linear_time(body):
+    # Anyone can mail the bounce address; a quadratic regex would stall the worker.
+    head = b"From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n"
+    ctype = b"Content-Type: text/html\n\n" if body.startswith(b"<") else b"\n"
+    assert classify_message(head + ctype + body).classification is not HARD

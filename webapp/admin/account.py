@@ -1,0 +1,120 @@
+"""An editor's own account: time zone, password, two-factor enrolment with a QR code."""
+
+from __future__ import annotations
+
+import base64
+from zoneinfo import available_timezones
+
+import qrcode
+import qrcode.image.svg
+from flask import current_app, flash, redirect, render_template, request, url_for
+
+from clarion import editors
+from clarion.errors import ValidationError
+from webapp.admin import bp
+from webapp.admin.access import current_editor, requires
+from webapp.extensions import db
+from webapp.utils import client_ip
+
+ZONES = sorted(available_timezones())
+
+
+def qr_data_uri(text: str) -> str:
+    """A QR code drawn here as SVG (no remote service ever sees the secret), as a data: URI."""
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12)
+    return "data:image/svg+xml;base64," + base64.b64encode(image.to_string()).decode()
+
+
+def _page(errors: dict | None = None, status: int = 200):
+    me = current_editor()
+    enrolment = None
+    if me.totp_pending_secret and not me.totp_secret:
+        uri = editors.totp_uri(me, me.totp_pending_secret, current_app.config["CLARION"].site_name)
+        enrolment = {"secret": me.totp_pending_secret, "qr": qr_data_uri(uri)}
+    return (
+        render_template(
+            "admin/account.html", me=me, zones=ZONES, errors=errors or {}, enrolment=enrolment
+        ),
+        status,
+    )
+
+
+@bp.get("/account")
+@requires("view")
+def account():
+    """The editor's own settings."""
+    return _page()
+
+
+@bp.post("/account")
+@requires("view")
+def account_save():
+    """Save the time zone times are shown and entered in."""
+    try:
+        editors.set_timezone(current_editor(), request.form.get("timezone", ""))
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _page(exc.errors, 422)
+    flash("Saved.")
+    return redirect(url_for("admin.account"))
+
+
+@bp.post("/account/password")
+@requires("view")
+def account_password():
+    """Change one's own password; other sessions end."""
+    me = current_editor()
+    try:
+        editors.change_own_password(
+            db(),
+            me,
+            request.form.get("current_password", ""),
+            request.form.get("new_password", ""),
+            client_ip(),
+        )
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _page(exc.errors, 422)
+    # The session version moved on: log in again with the new password.
+    flash("Password changed. Please log in with the new one.")
+    return redirect(url_for("admin.login"))
+
+
+@bp.post("/account/2fa/start")
+@requires("view")
+def totp_start():
+    """Make a new secret and show it as a QR code until a code confirms it."""
+    editors.begin_totp(current_editor())
+    db().commit()
+    return redirect(url_for("admin.account") + "#two-factor")
+
+
+@bp.post("/account/2fa/confirm")
+@requires("view")
+def totp_confirm():
+    """Turn two-factor on after one correct code."""
+    try:
+        editors.confirm_totp(db(), current_editor(), request.form.get("code", ""), client_ip())
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _page(exc.errors, 422)
+    flash("Two-factor is on: from now on, log in with a code from your app.")
+    return redirect(url_for("admin.account"))
+
+
+@bp.post("/account/2fa/disable")
+@requires("view")
+def totp_disable():
+    """Turn two-factor off, with the password."""
+    me = current_editor()
+    try:
+        editors.disable_totp(db(), me, me, client_ip(), password=request.form.get("password", ""))
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _page(exc.errors, 422)
+    flash("Two-factor is off.")
+    return redirect(url_for("admin.account"))

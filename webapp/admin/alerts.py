@@ -1,0 +1,275 @@
+"""Alerts: per-kind forms, preview, test send, audience count, schedule, duplicate."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import (
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
+
+from clarion import alert_kinds, campaigns, lists, tags
+from clarion.errors import InvalidTransition, ValidationError
+from clarion.models import AlertKind, AlertStatus
+from webapp.admin import bp
+from webapp.admin.access import current_editor, requires
+from webapp.extensions import db
+from webapp.security import OUTBOX_FRAME_CSP
+from webapp.utils import client_ip, int_arg, int_list
+
+ZONES = sorted(available_timezones())
+
+
+def _draft_from_form(kind: str) -> campaigns.Draft:
+    form = request.form
+    kind_spec = alert_kinds.spec(kind)
+    sender = form.get("sender_list_id", "")
+    return campaigns.Draft(
+        kind=kind,
+        subject=form.get("subject", ""),
+        name=form.get("name", ""),
+        preheader=form.get("preheader", ""),
+        fields={f.name: form.get(f.name, "") for f in kind_spec.fields},
+        lists=int_list(form.getlist("lists")),
+        tags=int_list(form.getlist("tags")),
+        languages=form.getlist("languages"),
+        sender_list_id=int(sender) if sender.isdigit() else None,
+        archive_public=form.get("archive_public") == "on",
+        layout_mjml=form.get("layout_mjml", ""),
+    )
+
+
+def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status: int = 200):
+    kind_spec = alert_kinds.spec(draft.kind)
+    defaults = {f.name: f.default for f in kind_spec.fields}
+    return (
+        render_template(
+            "admin/alert_form.html",
+            draft=draft,
+            values={**defaults, **draft.fields} if alert is None else draft.fields,
+            alert=alert,
+            spec=kind_spec,
+            errors=errors or {},
+            all_lists=lists.all_lists(db()),
+            all_tags=tags.all_tags(db()),
+            languages=current_app.config["CLARION"].languages,
+            zones=ZONES,
+        ),
+        status,
+    )
+
+
+@bp.get("/alerts", endpoint="alerts")
+@requires("view")
+def alerts_page():
+    """Every alert, newest first, with its state."""
+    status = request.args.get("status", "")
+    found = campaigns.page(db(), status, after=int_arg("after"), before=int_arg("before"))
+    return render_template(
+        "admin/alerts.html", page=found, status=status, kinds=alert_kinds.KINDS, states=AlertStatus
+    )
+
+
+@bp.get("/alerts/new")
+@requires("compose")
+def alert_new():
+    """An empty form for the chosen kind."""
+    kind = request.args.get("kind", AlertKind.NEWSLETTER.value)
+    return _form(campaigns.Draft(kind=alert_kinds.spec(kind).kind.value))
+
+
+@bp.post("/alerts/new")
+@requires("compose")
+def alert_create():
+    """Save a new draft; a rejected form keeps everything typed."""
+    kind = alert_kinds.spec(request.form.get("kind", "")).kind.value
+    draft = _draft_from_form(kind)
+    try:
+        alert = campaigns.create_draft(db(), current_editor(), draft, client_ip())
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _form(draft, None, exc.errors, 422)
+    flash("Draft saved.")
+    return _after_save(alert.id)
+
+
+def _after_save(alert_id: int):
+    if request.form.get("then") == "preview":
+        return redirect(url_for("admin.alert_preview", alert_id=alert_id))
+    return redirect(url_for("admin.alert", alert_id=alert_id))
+
+
+@bp.get("/alerts/<int:alert_id>")
+@requires("view")
+def alert(alert_id: int):
+    """An alert's state, audience and actions."""
+    found = campaigns.get_alert(db(), alert_id)
+    zone = ZoneInfo(current_editor().timezone)
+    return render_template(
+        "admin/alert.html",
+        alert=found,
+        spec=alert_kinds.spec(found.kind),
+        help=campaigns.STATE_HELP[found.status],
+        audience_count=campaigns.audience_count(db(), found.audience or {}),
+        list_names={ml.id: ml.name for ml in lists.all_lists(db())},
+        tag_names={t.id: t.name for t in tags.all_tags(db())},
+        scheduled_local=found.scheduled_at.astimezone(zone) if found.scheduled_at else None,
+        errors={},
+    )
+
+
+@bp.get("/alerts/<int:alert_id>/edit")
+@requires("compose")
+def alert_edit(alert_id: int):
+    """The alert's form, filled in."""
+    found = campaigns.get_alert(db(), alert_id)
+    if found.status not in campaigns.EDITABLE:
+        flash(
+            f"A {found.status.value} alert can no longer be edited; duplicate it instead.", "error"
+        )
+        return redirect(url_for("admin.alert", alert_id=alert_id))
+    return _form(campaigns.Draft.from_alert(found), found)
+
+
+@bp.post("/alerts/<int:alert_id>/edit")
+@requires("compose")
+def alert_update(alert_id: int):
+    """Save changes to a draft or scheduled alert."""
+    found = campaigns.get_alert(db(), alert_id)
+    draft = _draft_from_form(found.kind.value)
+    try:
+        campaigns.update_draft(db(), current_editor(), found, draft, client_ip())
+        db().commit()
+    except ValidationError as exc:
+        db().rollback()
+        return _form(draft, found, exc.errors, 422)
+    except InvalidTransition as exc:
+        db().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.alert", alert_id=alert_id))
+    flash("Saved.")
+    return _after_save(alert_id)
+
+
+@bp.get("/alerts/<int:alert_id>/preview")
+@requires("view")
+def alert_preview(alert_id: int):
+    """Desktop and mobile widths and plain text, with neutral recipient values."""
+    found = campaigns.get_alert(db(), alert_id)
+    try:
+        mail, errors = campaigns.render_preview(db(), found), {}
+    except ValidationError as exc:
+        mail, errors = None, exc.errors
+    return render_template("admin/alert_preview.html", alert=found, mail=mail, errors=errors)
+
+
+@bp.get("/alerts/<int:alert_id>/preview.html")
+@requires("view")
+def alert_preview_html(alert_id: int):
+    """The HTML alone, for the sandboxed frames; no script can run in it."""
+    found = campaigns.get_alert(db(), alert_id)
+    try:
+        html = campaigns.render_preview(db(), found).html
+    except ValidationError as exc:
+        html = str(Markup("<p>This alert does not render: {}</p>").format(str(exc)))
+    response = make_response(html)
+    response.headers["Content-Security-Policy"] = OUTBOX_FRAME_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+def _act(alert_id: int, action, done: str):
+    found = campaigns.get_alert(db(), alert_id)
+    try:
+        result = action(found)
+        db().commit()
+    except (ValidationError, InvalidTransition) as exc:
+        db().rollback()
+        message = " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
+        flash(message, "error")
+        return redirect(url_for("admin.alert", alert_id=alert_id)), None
+    flash(done)
+    return redirect(url_for("admin.alert", alert_id=alert_id)), result
+
+
+@bp.post("/alerts/<int:alert_id>/test")
+@requires("compose")
+def alert_test(alert_id: int):
+    """Send a [TEST] copy to the given addresses (no delivery rows, not in the statistics)."""
+    raw = request.form.get("test_to", "")
+    return _act(
+        alert_id,
+        lambda a: campaigns.send_test(db(), current_editor(), a, raw, client_ip()),
+        f"Test sent to {raw}.",
+    )[0]
+
+
+@bp.post("/alerts/<int:alert_id>/schedule")
+@requires("send")
+def alert_schedule(alert_id: int):
+    """Schedule for a time in the editor's zone."""
+    when = request.form.get("scheduled_at", "")
+    return _act(
+        alert_id,
+        lambda a: campaigns.schedule(db(), current_editor(), a, when, client_ip()),
+        f"Scheduled for {when.replace('T', ' ')} ({current_editor().timezone}).",
+    )[0]
+
+
+@bp.post("/alerts/<int:alert_id>/unschedule")
+@requires("send")
+def alert_unschedule(alert_id: int):
+    """Back to draft."""
+    return _act(
+        alert_id,
+        lambda a: campaigns.unschedule(db(), current_editor(), a, client_ip()),
+        "Unscheduled: the alert is a draft again.",
+    )[0]
+
+
+@bp.post("/alerts/<int:alert_id>/duplicate")
+@requires("compose")
+def alert_duplicate(alert_id: int):
+    """A new draft copied from this alert."""
+    found = campaigns.get_alert(db(), alert_id)
+    copy = campaigns.duplicate(db(), current_editor(), found, client_ip())
+    db().commit()
+    flash("This is a copy; edit it and save.")
+    return redirect(url_for("admin.alert_edit", alert_id=copy.id))
+
+
+@bp.post("/alerts/<int:alert_id>/delete")
+@requires("compose")
+def alert_delete(alert_id: int):
+    """Delete a draft."""
+    found = campaigns.get_alert(db(), alert_id)
+    try:
+        campaigns.delete_draft(db(), current_editor(), found, client_ip())
+        db().commit()
+    except InvalidTransition as exc:
+        db().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.alert", alert_id=alert_id))
+    flash("Draft deleted.")
+    return redirect(url_for("admin.alerts"))
+
+
+@bp.get("/audience-count")
+@requires("view")
+def audience_count():
+    """How many subscribers an audience reaches, for the live count in the form."""
+    audience = {
+        "lists": int_list(request.args.getlist("lists")),
+        "tags": int_list(request.args.getlist("tags")),
+        "languages": request.args.getlist("languages"),
+    }
+    return jsonify({"count": campaigns.audience_count(db(), audience)})

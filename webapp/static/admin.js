@@ -1,0 +1,114 @@
+/* Clarion admin: confirmations, job progress, the live audience count, the X counter and
+   the preview width switch. Served from our own origin; no inline script anywhere. */
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
+    else fn();
+  }
+
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    });
+  }
+
+  function jobProgress() {
+    var box = document.getElementById("job");
+    if (!box) return;
+    var bar = document.getElementById("job-bar");
+    var results = document.getElementById("job-results");
+    function show(p) {
+      bar.value = p.percent;
+      Object.keys(p).forEach(function (key) {
+        var el = box.querySelector('[data-field="' + key + '"]');
+        if (el) el.textContent = p[key];
+      });
+      box.dataset.status = p.status;
+      if (p.finished) results.hidden = false;
+    }
+    function poll() {
+      fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (p) {
+          show(p);
+          if (!p.finished) window.setTimeout(poll, 500);
+        })
+        .catch(function () { window.setTimeout(poll, 2000); });
+    }
+    if (box.dataset.status !== "done" && box.dataset.status !== "failed") poll();
+  }
+
+  function audienceCount() {
+    var box = document.getElementById("audience");
+    var out = document.getElementById("audience-count");
+    if (!box || !out) return;
+    var timer = null;
+    function refresh() {
+      var params = new URLSearchParams();
+      box.querySelectorAll("input[type=checkbox]:checked").forEach(function (input) {
+        params.append(input.name, input.value);
+      });
+      fetch(box.dataset.countUrl + "?" + params.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) { out.textContent = data.count; });
+    }
+    box.addEventListener("change", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 150);
+    });
+    refresh();
+  }
+
+  function xCounter() {
+    var post = document.querySelector('[data-x-role="post"]');
+    var out = document.getElementById("x-count");
+    if (!post || !out || !window.ClarionXCount) return;
+    var X = window.ClarionXCount;
+    function value(role) {
+      var el = document.querySelector('[data-x-role="' + role + '"]');
+      return el ? el.value : "";
+    }
+    function update() {
+      var text = X.suggestedPostText({
+        suggested_post: value("post"),
+        hashtags: value("hashtags"),
+        share_url: value("share_url"),
+      });
+      var n = X.weightedLength(text);
+      out.textContent = n;
+      out.classList.toggle("over", n > X.MAX_WEIGHTED_LENGTH);
+      post.setAttribute("aria-invalid", n > X.MAX_WEIGHTED_LENGTH ? "true" : "false");
+    }
+    document.querySelectorAll("[data-x-role]").forEach(function (el) {
+      el.addEventListener("input", update);
+    });
+    update();
+  }
+
+  function previewSwitch() {
+    var frame = document.getElementById("preview-frame");
+    if (!frame) return;
+    document.querySelectorAll("[data-preview-width]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var width = button.dataset.previewWidth;
+        frame.classList.toggle("frame-mobile", width === "mobile");
+        frame.classList.toggle("frame-desktop", width === "desktop");
+        document.querySelectorAll("[data-preview-width]").forEach(function (b) {
+          b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        });
+      });
+    });
+  }
+
+  onReady(function () {
+    confirmations();
+    jobProgress();
+    audienceCount();
+    xCounter();
+    previewSwitch();
+  });
+})();
