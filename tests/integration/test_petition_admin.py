@@ -220,3 +220,42 @@ def test_petition_stats_by_source_and_per_day(client, session, login):
     data = client.get(f"/admin/petitions/{petition.id}/stats.json").get_json()
     assert data["datasets"]["signatures"] == [4] and data["datasets"]["total"] == [4]
     assert data["labels"] == [now.strftime("%d %b %Y")]
+
+
+def test_an_image_address_is_copied_once_and_served_from_here(
+    client, session, login, settings, monkeypatch
+):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from clarion.config import reset_settings
+
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(png, "PNG")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png.getvalue())))
+            self.end_headers()
+            self.wfile.write(png.getvalue())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CLARION_ALLOW_PRIVATE_FETCH", "127.0.0.1/32")  # the operator allows it
+    reset_settings()
+    try:
+        login(client, "editor")
+        remote = f"http://127.0.0.1:{server.server_address[1]}/photo.png"
+        post_form(client, "/admin/petitions/new", image_url=remote)
+    finally:
+        server.shutdown()
+    refresh(session)
+    url = session.scalar(select(Petition.image_url))
+    assert url.startswith(f"{settings.base_url}/media/") and url.endswith(".png")
+    assert client.get(url.removeprefix(settings.base_url)).data == png.getvalue()
+    assert remote not in client.get("/p/free-ales").text
