@@ -163,7 +163,7 @@ def _run_with_bar(session, steps, label: str) -> None:
 
 @main.group()
 def alerts() -> None:
-    """Alerts: create drafts from JSON."""
+    """Alerts: create drafts from JSON, send them and watch them go."""
 
 
 @alerts.command("create")
@@ -184,6 +184,43 @@ def alerts_create(file) -> None:
         alert = campaigns.create_draft(session, None, draft)
         alert_id = alert.id
     click.echo(alert_id)
+
+
+@alerts.command("send")
+@click.argument("alert_id", type=int)
+@click.option("--wait", is_flag=True, help="Show live progress until the send ends.")
+@click.option("--interval", type=float, default=1.0, show_default=True, hidden=True)
+def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
+    """Freeze alert ALERT_ID and send it to its audience through the workers."""
+    from clarion import delivery, sending
+    from clarion.db import session_scope
+
+    with session_scope() as session:
+        alert = sending.start(session, sending.get_alert(session, alert_id))
+        subject = alert.subject
+    delivery.enqueue_dispatch(alert_id)
+    click.echo(f"Sending alert {alert_id}: {subject}")
+    if wait:
+        sys.exit(_watch(alert_id, interval))
+
+
+def _watch(alert_id: int, interval: float) -> int:
+    """Print progress until the alert is sent or cancelled (0) or paused (1)."""
+    from clarion import sending
+    from clarion.db import session_factory
+
+    tty = sys.stdout.isatty()
+    while True:
+        with session_factory(reader=True)() as session:
+            progress = sending.progress(session, alert_id)
+        click.echo(("\r" if tty else "") + progress.line(), nl=not tty)
+        if progress.done or progress.status == "paused":
+            if tty:
+                click.echo()
+            if progress.status_reason:
+                click.echo(progress.status_reason)
+            return 0 if progress.done else 1
+        time.sleep(interval)
 
 
 @main.command()

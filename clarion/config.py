@@ -59,6 +59,14 @@ class Settings:
     subscribe_limit_per_ip: str = "20/hour"
     subscribe_limit_per_address: str = "5/day"
     batch_size: int = 250
+    # Delivery engine: batches enqueued at once per alert, how long a claimed batch may run
+    # before its rows count as abandoned, retry backoff for 4xx, and when to give up on them.
+    send_window: int = 16
+    send_lease_seconds: int = 600
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    retry_expire_hours: int = 72
+    sweep_seconds: float = 30.0
     open_tracking: bool = False
     # Networks outbound fetches (images, feeds) may reach although they are not public.
     allow_private_fetch: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -97,6 +105,19 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(name, f"a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"a number of at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"a number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(name, f"a number of at least {minimum}, got {value}")
     return value
@@ -331,6 +352,12 @@ def load_settings(env_file: Path | None = None) -> Settings:
         subscribe_limit_per_ip=_limit_spec("CLARION_SUBSCRIBE_LIMIT_PER_IP", "20/hour"),
         subscribe_limit_per_address=_limit_spec("CLARION_SUBSCRIBE_LIMIT_PER_ADDRESS", "5/day"),
         batch_size=_int("CLARION_BATCH_SIZE", 250, minimum=1),
+        send_window=_int("CLARION_SEND_WINDOW", 16, minimum=1),
+        send_lease_seconds=_int("CLARION_SEND_LEASE_SECONDS", 600, minimum=2),
+        retry_base_seconds=_float("CLARION_RETRY_BASE_SECONDS", 60.0, minimum=0.01),
+        retry_max_seconds=_float("CLARION_RETRY_MAX_SECONDS", 3600.0, minimum=0.01),
+        retry_expire_hours=_int("CLARION_RETRY_EXPIRE_HOURS", 72, minimum=1),
+        sweep_seconds=_float("CLARION_SWEEP_SECONDS", 30.0, minimum=0.1),
         open_tracking=_bool("CLARION_OPEN_TRACKING", False),
         allow_private_fetch=_private_fetch(),
         fetch_max_bytes=_int("CLARION_FETCH_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),

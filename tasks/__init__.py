@@ -5,12 +5,14 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_init
 
+from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
 TASK_MODULES = [
     "tasks.mail",
     "tasks.maintenance",
     "tasks.imports",
+    "tasks.delivery",
     "tasks.clicks",
     "tasks.petitions",
 ]
@@ -34,17 +36,29 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=beat_schedule(),
+        beat_schedule=beat_schedule(settings),
         worker_hijack_root_logger=False,
     )
     return celery
 
 
-def beat_schedule() -> dict[str, dict]:
+def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     """Periodic work; due alerts themselves live in the database, beat only polls."""
+    settings = settings or get_settings()
     return {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
         "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
+        "start-due-alerts": {
+            "task": "tasks.delivery.start_due",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
+        # Abandoned claims, lost batch tasks, retries falling due: the delivery ledger's sweep.
+        "delivery-sweep": {
+            "task": "tasks.delivery.reclaim_stale",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
         # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.
         "flush-events": {
             "task": "tasks.clicks.flush_events",
@@ -52,6 +66,15 @@ def beat_schedule() -> dict[str, dict]:
             "options": {"expires": 30},
         },
     }
+
+
+def publisher(celery: Celery) -> jobqueue.Backend:
+    """The domain's task port, publishing through this Celery app by task name."""
+
+    def publish(name: str, args, countdown: float | None) -> None:
+        celery.send_task(name, args=list(args), countdown=countdown)
+
+    return publish
 
 
 @worker_process_init.connect
@@ -65,3 +88,4 @@ def _after_fork(**_kwargs: object) -> None:
 
 
 app = make_celery(get_settings())
+jobqueue.set_backend(publisher(app))

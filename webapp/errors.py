@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from clarion.errors import (
     Forbidden,
     InvalidToken,
+    InvalidTransition,
     NotFound,
     RateLimited,
     Suppressed,
@@ -43,6 +44,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def _forbidden(exc: Forbidden):
         return error_response(403, "Not allowed", str(exc))
+
+    @app.errorhandler(InvalidTransition)
+    def _invalid_transition(exc: InvalidTransition):
+        return error_response(409, "Not possible now", str(exc))
 
     @app.errorhandler(RateLimited)
     def _rate_limited(exc: RateLimited):

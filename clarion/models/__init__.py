@@ -1,7 +1,15 @@
 """The data model: every table Clarion keeps, as typed SQLAlchemy 2 models."""
 
 from clarion.models.actions import Feed, FeedEntry, Job, Petition, Signature
-from clarion.models.alerts import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus
+from clarion.models.alerts import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    BatchState,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+)
 from clarion.models.editors import AuditEvent, Editor, Role
 from clarion.models.inbound import Bounce, BounceClass, Click, InboundMessage, Open
 from clarion.models.subscribers import (
@@ -23,11 +31,13 @@ __all__ = [
     "AlertStatus",
     "AppSetting",
     "AuditEvent",
+    "BatchState",
     "Bounce",
     "BounceClass",
     "Click",
     "ConsentRecord",
     "Delivery",
+    "DeliveryBatch",
     "DeliveryStatus",
     "Editor",
     "Feed",

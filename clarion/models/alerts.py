@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clarion.db import Base, utcnow
@@ -84,7 +93,11 @@ class Alert(Base):
     frozen_links: Mapped[list[str]] = mapped_column(Json, default=list)
     frozen_hash: Mapped[str | None] = mapped_column(String(64))
     frozen_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Sender, list and audience as they were at start: {"from", "reply_to", "list", "audience"}.
+    frozen_meta: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when dispatch has written the whole ledger; until then the alert cannot finish.
+    dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert", viewonly=True)
 
@@ -115,3 +128,32 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
+
+
+class BatchState(enum.StrEnum):
+    """A batch waits (pending, maybe until due_at), is handed to a worker (enqueued), or is done."""
+
+    PENDING = "pending"
+    ENQUEUED = "enqueued"
+    DONE = "done"
+
+
+class DeliveryBatch(Base):
+    """A unit of sending work: the ledger rows first_id..last_id of one alert.
+
+    At most a window of batches per alert is enqueued at a time, so the backlog lives here and
+    not in the broker: a lost task or a wiped Redis costs nothing but a re-enqueue.
+    """
+
+    __tablename__ = "delivery_batches"
+    __table_args__ = (Index("ix_delivery_batches_work", "alert_id", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[BatchState] = mapped_column(str_enum(BatchState), default=BatchState.PENDING)
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    enqueued_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Identity of the Redis data set the task was published to (see delivery.redis_epoch).
+    epoch: Mapped[str | None] = mapped_column(String(32))

@@ -41,6 +41,7 @@ from webapp.admin import (  # noqa: E402, F401
     lists,
     outbox,
     petitions,
+    sending,
     stats,
     subscribers,
     tags,

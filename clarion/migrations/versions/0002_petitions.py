@@ -1,7 +1,7 @@
 """petitions, click-through and stats: open event ids, indexes for per-alert stats
 
 Revision ID: 0002_petitions
-Revises: 0002_editors
+Revises: 0002_delivery
 Create Date: 2026-11-27 06:01:32.537162
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0002_petitions'
-down_revision: str | None = '0002_editors'
+down_revision: str | None = '0002_delivery'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,427 @@
+"""Benchmark: a DKIM-signed alert to N subscribers through W Celery workers, against a baseline.
+
+    python -m bench.send [--recipients 100000] [--workers 2] [--dkim rsa|ed25519|none]
+                         [--backend postgresql|sqlite] [--baseline-only | --no-baseline]
+
+Everything runs on loopback in temporary directories: a private PostgreSQL (or SQLite) and Redis,
+Postfix's C `smtp-sink` as the receiving server, `celery worker --concurrency W`. The baseline,
+measured in the same run against the same sink, pushes the same number of pre-built messages of
+the same size with plain smtplib over W connections (one process each). Printed: messages per
+second for both and their ratio, time to the first message, peak RSS of each worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
+
+PETITION_WHY = """\
+Ales Bialiatski, Nobel Peace Prize laureate, has been held for **1,000 days** for defending
+human rights. His health is failing, and he has not been allowed to see his family since his
+transfer. Letters from abroad are among the few things that reach him.
+
+* Sign the petition to the Prosecutor General asking for his release.
+* Share it with three friends who care about political prisoners.
+* Write to him: [our guide to writing letters](https://blog.example.org/letters) explains how.
+
+> "Every letter tells the guards that the world is watching." — a former prisoner
+
+The petition will be handed over on the anniversary of his arrest, with every signature
+collected by then. Read more on [our blog](https://blog.example.org/ales-1000-days).
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--recipients", type=int, default=100_000)
+    p.add_argument("--workers", type=int, default=2, help="worker processes (--concurrency)")
+    p.add_argument("--dkim", choices=["rsa", "ed25519", "none"], default="rsa")
+    p.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--baseline-only", action="store_true")
+    return p.parse_args()
+
+
+def start_sink(port: int) -> subprocess.Popen:
+    exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [exe, *user, "-h", "sink.example.org", f"127.0.0.1:{port}", "1024"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return proc
+
+
+def fill_database(url: str, n: int) -> int:
+    """Schema, one list, n confirmed subscribers (COPY on PostgreSQL); returns the list id."""
+    from sqlalchemy import insert, text
+
+    from clarion import schema
+    from clarion.db import get_engine, session_scope
+    from clarion.models import MailingList, Subscriber
+
+    schema.upgrade(url)
+    with session_scope(url) as session:
+        ml = MailingList(slug="urgent", name="Urgent actions", from_email="alerts@example.org")
+        session.add(ml)
+        session.flush()
+        list_id = ml.id
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            with cur.copy(
+                "COPY subscribers (uid, email, name, language, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for i in range(n):
+                    copy.write_row(
+                        (
+                            f"u{i:09d}",
+                            f"reader{i}@example.net",
+                            f"Reader {i}",
+                            "en",
+                            "2026-01-01T00:00:00Z",
+                            "2026-01-01T00:00:00Z",
+                        )
+                    )
+            cur.execute(
+                "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)"
+                " SELECT id, %s, 'subscribed', now(), now() FROM subscribers",
+                (list_id,),
+            )
+            raw.commit()
+        finally:
+            raw.close()
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    else:
+        with session_scope(url) as session:
+            session.execute(
+                insert(Subscriber),
+                [
+                    {"uid": f"u{i:09d}", "email": f"reader{i}@example.net", "name": f"Reader {i}"}
+                    for i in range(n)
+                ],
+            )
+            session.execute(
+                text(
+                    "INSERT INTO subscriptions"
+                    " (subscriber_id, list_id, status, created_at, updated_at)"
+                    f" SELECT id, {list_id}, 'subscribed', datetime('now'), datetime('now')"
+                    " FROM subscribers"
+                )
+            )
+    return list_id
+
+
+def make_key(directory: Path, kind: str) -> Path | None:
+    if kind == "none":
+        return None
+    from tests.sendkit import write_keys
+
+    return write_keys(directory)[kind]
+
+
+def peak_rss_mb(pids: list[int]) -> list[float]:
+    out = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                out.append(int(line.split()[1]) / 1024)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pool_children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> dict:
+    """Send one alert through a real worker; returns timings and worker memory."""
+    os.environ.update(env)
+    from sqlalchemy import func, select
+
+    from clarion import batchrun, delivery, sending
+    from clarion.config import get_settings, reset_settings
+    from clarion.db import session_scope
+    from clarion.messages import Recipient
+    from clarion.models import Alert, AlertKind, AlertStatus, Delivery
+
+    reset_settings()
+    import tasks  # noqa: F401  registers the task publisher for this process
+
+    log = (tmp / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-Q",
+            "bulk",
+            "--concurrency",
+            str(workers),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            "bench@%h",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while b"ready." not in (tmp / "worker.log").read_bytes():  # the pool is up and consuming
+        if time.time() > deadline or worker.poll() is not None:
+            raise SystemExit((tmp / "worker.log").read_text()[-3000:])
+        time.sleep(0.1)
+    with session_scope() as session:
+        alert = Alert(
+            kind=AlertKind.PETITION,
+            name="Ales 1000 days",
+            subject="1,000 days: sign for Ales",
+            preheader="Letters reach him. Signatures free him.",
+            fields={
+                "petition_url": "https://petitions.example.org/ales",
+                "petition_title": "Free Ales Bialiatski",
+                "target": "The Prosecutor General",
+                "why": PETITION_WHY,
+                "ask": "Sign the petition",
+            },
+            audience={"lists": [list_id]},
+            sender_list_id=list_id,
+        )
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    started = time.time()
+    with session_scope() as session:
+        sending.start(session, session.get(Alert, alert_id))
+    delivery.enqueue_dispatch(alert_id)
+    peaks: dict[int, float] = {}
+    cpu: dict[int, float] = {}
+    while True:
+        time.sleep(0.5)
+        for pid in pool_children(worker.pid):
+            for rss in peak_rss_mb([pid]):
+                peaks[pid] = max(peaks.get(pid, 0.0), rss)
+            cpu[pid] = cpu_seconds(pid)
+        with session_scope() as session:
+            status = session.get(Alert, alert_id).status
+        if status != AlertStatus.SENDING:
+            break
+    with session_scope() as session:
+        alert = session.get(Alert, alert_id)
+        first, last = session.execute(
+            select(func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(
+                Delivery.alert_id == alert_id
+            )
+        ).one()
+        sent = session.scalar(
+            select(func.count()).where(Delivery.alert_id == alert_id, Delivery.status == "sent")
+        )
+        finished = alert.finished_at.timestamp()
+        sample = Recipient(1, "u1", "reader1@example.net", "Reader 1")
+        size = len(batchrun.skeleton_for(alert, get_settings()).build(sample).data)
+    os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(60)
+    return {
+        "sent": sent,
+        "seconds": finished - started,
+        "first": first.timestamp() - started,
+        "steady": sent / max(0.001, (last - first).total_seconds()),
+        "cpu_us": sum(cpu.values()) / max(1, sent) * 1e6,
+        "rss": sorted(peaks.values()),
+        "size": size,
+        "status": status.value,
+    }
+
+
+def _baseline_worker(port: int, messages: list[bytes], count: int, queue) -> None:
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    for i in range(count):
+        smtp.sendmail(
+            "b+bench@bounces.example.org", [f"reader{i}@example.net"], messages[i % len(messages)]
+        )
+    smtp.quit()
+    queue.put(count)
+
+
+def run_baseline(port: int, messages: list[bytes], total: int, connections: int) -> dict:
+    """Pre-built messages pushed by plain smtplib, one connection per process."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    share = [
+        total // connections + (1 if i < total % connections else 0) for i in range(connections)
+    ]
+    procs = [ctx.Process(target=_baseline_worker, args=(port, messages, n, queue)) for n in share]
+    started = time.time()
+    before = os.times()
+    for p in procs:
+        p.start()
+    sent = sum(queue.get() for _ in procs)
+    for p in procs:
+        p.join()
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {"sent": sent, "seconds": time.time() - started, "cpu_us": cpu / max(1, sent) * 1e6}
+
+
+def prebuilt(settings_env: dict[str, str], n: int = 500) -> list[bytes]:
+    """Realistic messages of the benchmark's own alert, built before timing starts."""
+    os.environ.update(settings_env)
+    from clarion.config import get_settings, reset_settings
+    from clarion.freeze import freeze_content
+    from clarion.messages import AlertFrame, Recipient, Skeleton
+    from clarion.rendering import AlertContent, SiteContext
+
+    reset_settings()
+    s = get_settings()
+    frozen = freeze_content(
+        AlertContent(
+            "petition",
+            "1,000 days: sign for Ales",
+            {
+                "petition_url": "https://petitions.example.org/ales",
+                "petition_title": "Free Ales Bialiatski",
+                "why": PETITION_WHY,
+            },
+        ),
+        SiteContext(s.site_name, s.base_url, "Urgent actions"),
+    )
+    skeleton = Skeleton(
+        AlertFrame(
+            1,
+            "benchalert",
+            frozen.subject,
+            frozen.html,
+            frozen.text,
+            {
+                "from": "Free Them <alerts@example.org>",
+                "reply_to": None,
+                "list": {"id": 1, "slug": "urgent", "name": "Urgent actions"},
+            },
+        ),
+        s,
+    )
+    return [
+        skeleton.build(Recipient(i, f"u{i}", f"reader{i}@example.net", f"Reader {i}")).data
+        for i in range(n)
+    ]
+
+
+def main() -> None:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
+    redis_server = RedisServer().start()
+    pg = PostgresServer().start() if args.backend == "postgresql" else None
+    sink_port = free_port()
+    sink = start_sink(sink_port)
+    try:
+        url = pg.create_database("bench") if pg else f"sqlite:///{tmp / 'bench.db'}"
+        key = make_key(tmp, args.dkim)
+        env = {
+            "CLARION_ENV": "test",
+            "CLARION_DATABASE_URL": url,
+            "CLARION_REDIS_URL": redis_server.url,
+            "CLARION_SMTP_URL": f"smtp://127.0.0.1:{sink_port}?max_connections={args.workers + 2}",
+            "CLARION_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+            "CLARION_INSTANCE_DIR": str(tmp / "instance"),
+            "CLARION_BASE_URL": "https://news.example.org",
+            "CLARION_FROM": "Free Them <alerts@example.org>",
+            "CLARION_BOUNCE_DOMAIN": "bounces.example.org",
+            "CLARION_BATCH_SIZE": str(args.batch_size),
+            "CLARION_SEND_WINDOW": str(2 * args.workers + 2),
+        }
+        if key:
+            env.update(
+                CLARION_DKIM_DOMAIN="example.org",
+                CLARION_DKIM_SELECTOR="bench",
+                CLARION_DKIM_KEY_FILE=str(key),
+            )
+        load = os.getloadavg()
+        print(
+            f"# {args.recipients} recipients, {args.workers} workers, DKIM {args.dkim}, "
+            f"{args.backend}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        )
+        ours = None
+        if not args.baseline_only:
+            t = time.time()
+            list_id = fill_database(url, args.recipients)
+            print(f"audience created in {time.time() - t:.1f}s")
+            ours = run_clarion(env, list_id, args.workers, tmp)
+            rate = ours["sent"] / ours["seconds"]
+            print(
+                f"clarion : {ours['sent']} sent ({ours['status']}) in {ours['seconds']:.1f}s = "
+                f"{rate:,.0f} msg/s; first message after {ours['first']:.2f}s; "
+                f"{ours['size']:,} bytes a message"
+            )
+            print(f"          between first and last message: {ours['steady']:,.0f} msg/s")
+            print(f"          worker CPU per message: {ours['cpu_us']:,.0f} µs")
+            print(
+                "          peak RSS per worker process: "
+                + ", ".join(f"{r:.1f} MB" for r in ours["rss"])
+            )
+        if not args.no_baseline:
+            messages = prebuilt(env)
+            base = run_baseline(sink_port, messages, args.recipients, args.workers)
+            brate = base["sent"] / base["seconds"]
+            print(
+                f"baseline: {base['sent']} pre-built messages by smtplib over {args.workers} "
+                f"connections in {base['seconds']:.1f}s = {brate:,.0f} msg/s; "
+                f"CPU per message: {base['cpu_us']:,.0f} µs"
+            )
+            if ours:
+                print(f"ratio   : {ours['sent'] / ours['seconds'] / brate:.2f}")
+        load = os.getloadavg()
+        print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    finally:
+        sink.terminate()
+        redis_server.cleanup()
+        if pg:
+            pg.cleanup()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp)
+
+
+if __name__ == "__main__":
+    main()
