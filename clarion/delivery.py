@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import and_, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from clarion import batches, jobqueue, sending, welcome
+from clarion import batches, eventstream, jobqueue, linkmap, sending, welcome
 from clarion.batchrun import RATE_BUCKET, RATE_SPAN, BatchRun, transport_for
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
@@ -77,6 +77,7 @@ def _write_page(session: Session, alert: Alert, limit: int) -> list[tuple[int, i
 def dispatch(alert_id: int) -> int:
     """Write the ledger page by page, handing out batches as soon as each page is committed."""
     settings = get_settings()
+    _flush_clicks_for_reminder(alert_id)
     page, written = FIRST_PAGE, 0
     while True:
         with session_scope() as session:
@@ -93,12 +94,29 @@ def dispatch(alert_id: int) -> int:
             ids = sorted(r[0] for r in rows)
             batches.add_batches(session, alert_id, ids, settings.batch_size)
             alert.recipients = (alert.recipients or 0) + len(rows)
+            links = list(alert.frozen_links or [])
+        # Before any of these is sent: a click must find its link in Redis, not the database.
+        linkmap.remember_links(alert_id, links)
+        linkmap.remember_deliveries(alert_id, ids)
         written += len(rows)
         batches.refill(alert_id)
         page = min(page * 4, MAX_PAGE)
     batches.refill(alert_id)
     finish_if_done(alert_id)
     return written
+
+
+def _flush_clicks_for_reminder(alert_id: int) -> None:
+    # A reminder leaves out readers who clicked a share link (clarion.hashtag_days): write the
+    # clicks still buffered in Redis first, so that those of the last few seconds count too.
+    with session_scope() as session:
+        alert = session.get(Alert, alert_id)
+        due = alert is not None and alert.role == AlertRole.REMINDER and not alert.dispatched_at
+    if due:
+        try:
+            eventstream.flush()
+        except redis.RedisError as exc:
+            log.warning("reminder %s: buffered clicks not written first: %s", alert_id, exc)
 
 
 def finish_if_done(alert_id: int) -> bool:

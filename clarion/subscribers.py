@@ -232,11 +232,11 @@ def consent_for_token(session: Session, token: str) -> ConsentRecord:
 @dataclass
 class ConfirmOutcome:
     """The lists a confirmation turned on, for the thank-you page, and the welcome mails queued
-    (to hand out after the commit: welcome.hand_out)."""
+    as (alert id, delivery id), to hand out after the commit (welcome.hand_out)."""
 
     subscriber: Subscriber
     list_ids: list[int]
-    welcome_alert_ids: list[int] = field(default_factory=list)
+    welcomes: list[tuple[int, int]] = field(default_factory=list)
 
 
 def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
@@ -260,7 +260,7 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     _apply_details(subscriber, record.details or {})
     session.flush()
     welcomes = welcome.queue(session, subscriber.id, turned_on)
-    return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcome_alert_ids=welcomes)
+    return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
 
 
 def _subscribe_pending(session: Session, subscriber_id: int, list_ids: list[int], now) -> list[int]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from clarion import batches, jobqueue
+from clarion import batches, jobqueue, linkmap
 from clarion.db import utcnow
 from clarion.ledger import insert_for, table
 from clarion.models import Alert, AlertRole, AlertStatus, DeliveryStatus, MailingList
@@ -32,10 +32,12 @@ def in_use(session: Session, alert_id: int) -> bool:
     return session.scalar(found) is not None
 
 
-def queue(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list[int]:
+def queue(
+    session: Session, subscriber_id: int, list_ids: Iterable[int]
+) -> list[tuple[int, int]]:
     """Ledger rows for the welcome mails of the lists a reader just confirmed.
 
-    Returns the alerts that got a new row: hand them out (`hand_out`) after the commit.
+    Returns the new (alert id, delivery id) pairs: hand them out (`hand_out`) after the commit.
     """
     list_ids = list(list_ids)
     if not list_ids:
@@ -71,17 +73,20 @@ def queue(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list
         session.execute(
             update(Alert).where(Alert.id == alert_id).values(recipients=Alert.recipients + 1)
         )
-        queued.append(alert_id)
+        queued.append((alert_id, row[0]))
     return queued
 
 
-def hand_out(alert_ids: Iterable[int]) -> None:
-    """After the commit: ask a worker to send the queued welcome mails now.
+def hand_out(queued: Iterable[tuple[int, int]]) -> None:
+    """After the commit: make the mail's links known to the click path, and have it sent now.
 
-    If this is lost, the delivery sweep hands them out within CLARION_SWEEP_SECONDS.
+    If this is lost, the delivery sweep sends it within CLARION_SWEEP_SECONDS, and a click
+    finds its link in the database instead.
     """
-    for alert_id in alert_ids:
+    for alert_id, delivery_id in queued:
         try:
+            linkmap.links_of(alert_id)  # loads the frozen links into Redis if they are not there
+            linkmap.remember_deliveries(alert_id, [delivery_id])
             jobqueue.enqueue(batches.REFILL_TASK, alert_id)
-        except Exception as exc:  # the broker is away: the confirmation itself has succeeded
+        except Exception as exc:  # Redis or the broker is away: the confirmation has succeeded
             log.warning("welcome mail of alert %s waits for the sweep: %s", alert_id, exc)

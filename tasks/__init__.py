@@ -8,7 +8,15 @@ from celery.signals import worker_process_init
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.imports", "tasks.delivery", "tasks.feeds"]
+TASK_MODULES = [
+    "tasks.mail",
+    "tasks.maintenance",
+    "tasks.imports",
+    "tasks.delivery",
+    "tasks.clicks",
+    "tasks.petitions",
+    "tasks.feeds",
+]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -57,6 +65,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "task": "tasks.delivery.reclaim_stale",
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
+        },
+        # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.
+        "flush-events": {
+            "task": "tasks.clicks.flush_events",
+            "schedule": 5.0,
+            "options": {"expires": 30},
         },
     }
 

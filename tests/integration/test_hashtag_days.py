@@ -9,12 +9,14 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clarion import alert_kinds, campaigns, delivery, hashtag_days, jobqueue
 from clarion.config import get_settings, reset_settings
+from clarion.db import session_scope, utcnow
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import Alert, AlertRole, AlertStatus, Click, Delivery, Subscriber
+from clarion.tokens import delivery_tokens
 from tests.faultsmtp import FaultServer
 from tests.helpers import refresh
 from tests.sendkit import InlineQueue, make_audience, make_list
@@ -169,7 +171,7 @@ def test_planned_mails_follow_the_day_are_edited_through_it_and_can_be_dropped(
 
 
 def test_the_reminder_skips_readers_who_shared_and_each_mail_is_frozen_at_its_start(
-    session, make_editor, queue, mail
+    session, client, make_editor, queue, mail
 ):
     editor = editor_in(make_editor, session, "UTC")
     alerts = make_list(session)
@@ -193,23 +195,28 @@ def test_the_reminder_skips_readers_who_shared_and_each_mail_is_frozen_at_its_st
     assert len(shares) == 5  # X, Bluesky, Mastodon, Facebook, Telegram
     assert links[others[0]] == "https://blog.example.org/ales"
 
-    # Reader 0 shared; reader 1 only read the post; reader 2's "click" was a link scanner.
+    # Readers click the announcement's links through /r/ (buffered in Redis; the reminder's
+    # dispatch writes the buffer first). Reader 0 shares; reader 1 only reads the post; reader
+    # 2's mail system opens a share link the moment the mail arrives: a link scanner.
     rows = dict(
         session.execute(
             select(Delivery.subscriber_id, Delivery.id).where(Delivery.alert_id == announcement_id)
         ).all()
     )
-    clicks = ((0, shares[2], False), (1, others[0], False), (2, shares[0], True))
-    for reader, index, scanner in clicks:
-        session.add(
-            Click(
-                alert_id=announcement_id,
-                delivery_id=rows[readers[reader]],
-                subscriber_id=readers[reader],
-                link_index=index,
-                suspected_scanner=scanner,
-            )
+    with session_scope() as writer:  # a person clicks some time after the mail arrived
+        writer.execute(
+            update(Delivery)
+            .where(Delivery.alert_id == announcement_id)
+            .values(sent_at=utcnow() - timedelta(minutes=5))
         )
+        writer.execute(
+            update(Delivery).where(Delivery.id == rows[readers[2]]).values(sent_at=utcnow())
+        )
+    tokens = delivery_tokens()
+    for reader, index in ((0, shares[2]), (1, others[0]), (2, shares[0])):
+        response = client.get(f"/r/{tokens.encode(rows[readers[reader]])}/{index}")
+        assert response.status_code == 302 and response.location == links[index]
+    refresh(session)
     # The day's text changes after the announcement went out: the reminder says the new one.
     fields = dict(parent.fields)
     fields["suggested_post"] = "Today: Ales Bialiatski, jailed for years. Write to him."
@@ -223,6 +230,8 @@ def test_the_reminder_skips_readers_who_shared_and_each_mail_is_frozen_at_its_st
     refresh(session)
     reminder = session.get(Alert, reminder_id)
     assert reminder.status == AlertStatus.SENT
+    clicks = session.execute(select(Click.subscriber_id, Click.suspected_scanner)).all()
+    assert sorted(clicks) == [(readers[0], False), (readers[1], False), (readers[2], True)]
     got = set(
         session.scalars(
             select(Subscriber.email)

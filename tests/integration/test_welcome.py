@@ -140,7 +140,7 @@ def test_the_welcome_is_queued_only_when_the_confirmation_commits(
     token = request(session, "ana@example.org", [lists_["alerts"].id])
     confirming = session_factory(settings.database_url)()
     outcome = subscribers.confirm(confirming, token, None)
-    assert outcome.welcome_alert_ids == [welcome.id]
+    assert [alert_id for alert_id, _ in outcome.welcomes] == [welcome.id]
     # Another process (a worker) sees nothing before the commit ...
     refresh(session)
     assert session.scalar(select(func.count()).select_from(Delivery)) == 0

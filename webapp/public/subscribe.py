@@ -134,7 +134,7 @@ def confirm_submit(token: str):
     """Confirm the subscription; the link then stops working. Welcome mails go out after."""
     outcome = subscribers.confirm(db(), token, client_ip())
     db().commit()
-    welcome.hand_out(outcome.welcome_alert_ids)
+    welcome.hand_out(outcome.welcomes)
     names = subscribers.list_names(db(), outcome.list_ids)
     prefs = subscribers.preferences_token(outcome.subscriber.uid)
     return render_template("public/confirmed.html", list_names=names, preferences_token=prefs)

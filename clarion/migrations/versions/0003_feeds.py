@@ -2,7 +2,7 @@
 an alert's children (hashtag-day announcement and reminder) and for an entry's alert
 
 Revision ID: 0003_feeds
-Revises: 0002_delivery
+Revises: 0002_petitions
 Create Date: 2026-11-27 07:59:18.790391
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import clarion.db
 
 revision: str = '0003_feeds'
-down_revision: str | None = '0002_delivery'
+down_revision: str | None = '0002_petitions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
