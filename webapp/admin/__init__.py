@@ -37,6 +37,8 @@ from webapp.admin import (  # noqa: E402, F401
     auth,
     dashboard,
     editors_admin,
+    feeds,
+    hashtag_plans,
     jobs,
     lists,
     outbox,

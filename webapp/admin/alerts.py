@@ -19,7 +19,7 @@ from markupsafe import Markup
 from clarion import alert_kinds, campaigns, lists, tags
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import AlertKind, AlertStatus
-from webapp.admin import bp
+from webapp.admin import bp, relations
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
 from webapp.security import OUTBOX_FRAME_CSP
@@ -108,11 +108,8 @@ def _after_save(alert_id: int):
     return redirect(url_for("admin.alert", alert_id=alert_id))
 
 
-@bp.get("/alerts/<int:alert_id>")
-@requires("view")
-def alert(alert_id: int):
-    """An alert's state, audience and actions."""
-    found = campaigns.get_alert(db(), alert_id)
+def alert_page(found, errors: dict | None = None, plan_values: dict | None = None, status=200):
+    """The alert's page; a rejected plan keeps what was typed."""
     zone = ZoneInfo(current_editor().timezone)
     return render_template(
         "admin/alert.html",
@@ -123,8 +120,16 @@ def alert(alert_id: int):
         list_names={ml.id: ml.name for ml in lists.all_lists(db())},
         tag_names={t.id: t.name for t in tags.all_tags(db())},
         scheduled_local=found.scheduled_at.astimezone(zone) if found.scheduled_at else None,
-        errors={},
-    )
+        errors=errors or {},
+        related=relations.of(db(), found, zone, plan_values),
+    ), status
+
+
+@bp.get("/alerts/<int:alert_id>")
+@requires("view")
+def alert(alert_id: int):
+    """An alert's state, audience and actions."""
+    return alert_page(campaigns.get_alert(db(), alert_id))
 
 
 @bp.get("/alerts/<int:alert_id>/edit")

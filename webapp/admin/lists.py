@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from clarion import audit, lists
 from clarion.errors import ValidationError
+from clarion.models import MailingList
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -54,27 +55,44 @@ def list_create():
     return redirect(url_for("admin.lists"))
 
 
+def _edit_page(ml: MailingList, values: dict, errors: dict, status: int = 200):
+    return (
+        render_template(
+            "admin/list_form.html",
+            ml=ml,
+            values=values,
+            errors=errors,
+            welcome_choices=lists.welcome_choices(db(), ml),
+        ),
+        status,
+    )
+
+
 @bp.get("/lists/<int:list_id>")
 @requires("view")
 def list_edit(list_id: int):
     """A list's settings."""
     ml = lists.get_list(db(), list_id)
     values = {k: getattr(ml, k) or "" for k in FIELDS} | {"is_public": ml.is_public}
-    return render_template("admin/list_form.html", ml=ml, values=values, errors={})
+    values["welcome_alert_id"] = ml.welcome_alert_id
+    return _edit_page(ml, values, {})
 
 
 @bp.post("/lists/<int:list_id>")
 @requires("manage_subscribers")
 def list_update(list_id: int):
-    """Save a list's settings."""
+    """Save a list's settings, and its welcome mail (which needs the right to send)."""
     ml = lists.get_list(db(), list_id)
     values = _form_values()
+    raw_welcome = request.form.get("welcome_alert_id", "")
+    values["welcome_alert_id"] = int(raw_welcome) if raw_welcome.isdigit() else None
     try:
         lists.update_list(db(), ml, values)
+        lists.set_welcome(db(), current_editor(), ml, values["welcome_alert_id"], client_ip())
         audit.record(db(), current_editor(), "list.update", f"list:{ml.id}", client_ip())
         db().commit()
     except ValidationError as exc:
         db().rollback()
-        return render_template("admin/list_form.html", ml=ml, values=values, errors=exc.errors), 422
+        return _edit_page(lists.get_list(db(), list_id), values, exc.errors, 422)
     flash("Saved.")
     return redirect(url_for("admin.lists"))
