@@ -94,7 +94,9 @@ def _clean(
         child = current.get(role)
         if child is not None and child.status not in UNSENT:
             if item.when.strip():
-                errors[key] = f"The {LABELS[role]} has already started; it cannot be changed."
+                errors[key] = (
+                    f"The {LABELS[role]} is {child.status.value}: it can no longer change."
+                )
             continue
         if not item.when.strip():
             cleaned[role] = None
