@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from clarion import delivery, eventstream, sending
-from clarion.db import utcnow
+from clarion.db import session_scope, utcnow
 from clarion.models import Alert, AlertKind, Delivery, Signature, Subscriber
 from tests.helpers import refresh
 from tests.integration.alerts import make_petition
@@ -53,12 +53,14 @@ def test_a_reader_signs_from_the_alert_in_one_press_and_the_stats_move(
     tracked = re.search(rf"{re.escape(live_server)}/r/[a-z0-9]{{26}}/{n}\b", mail.text).group(0)
     assert "free-ales" not in tracked and "alesia" not in tracked
     # The reader opens it a while later (a click in the first seconds counts as a link scanner).
-    session.execute(
-        update(Delivery)
-        .values(sent_at=utcnow() - timedelta(minutes=30))
-        .where(Delivery.alert_id == alert.id)
-    )
-    session.commit()
+    # Written through a writer session: workers are writing too, and SQLite refuses a write
+    # from a reader's stale snapshot at once instead of waiting.
+    with session_scope() as writer:
+        writer.execute(
+            update(Delivery)
+            .values(sent_at=utcnow() - timedelta(minutes=30))
+            .where(Delivery.alert_id == alert.id)
+        )
 
     # The reader follows the petition link: the form is filled in with their own data.
     context = browser.new_context()
