@@ -131,9 +131,9 @@ def _known_hashes(feed_id: int, entry_ids: list[str]) -> dict[str, str]:
 
 def _newest(fresh: list[Entry]) -> list[Entry]:
     """The newest few of the new entries, oldest first (dateless ones in the feed's order)."""
-    order = {id(e): n for n, e in enumerate(fresh)}
-    ranked = sorted(fresh, key=lambda e: (-(e.published or 0), order[id(e)]))
-    return sorted(ranked[:MAX_ALERTS_PER_POLL], key=lambda e: (e.published or 0, -order[id(e)]))
+    ranked = sorted(enumerate(fresh), key=lambda p: (-(p[1].published or 0), p[0]))
+    kept = sorted(ranked[:MAX_ALERTS_PER_POLL], key=lambda p: (p[1].published or 0, -p[0]))
+    return [entry for _, entry in kept]
 
 
 def _copy_image(entry: Entry) -> tuple[str, str]:
