@@ -32,9 +32,7 @@ def in_use(session: Session, alert_id: int) -> bool:
     return session.scalar(found) is not None
 
 
-def queue(
-    session: Session, subscriber_id: int, list_ids: Iterable[int]
-) -> list[tuple[int, int]]:
+def queue(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list[tuple[int, int]]:
     """Ledger rows for the welcome mails of the lists a reader just confirmed.
 
     Returns the new (alert id, delivery id) pairs: hand them out (`hand_out`) after the commit.
