@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from clarion import batchrun, delivery, jobqueue, sending, subscribers
 from clarion.config import get_settings, reset_settings
+from clarion.db import session_scope
 from clarion.models import Alert, AlertStatus, Delivery, DeliveryStatus, Subscriber
 from tests.conftest import ROOT, Backend, Worker, start_worker
 from tests.faultsmtp import FaultServer, Plan
@@ -215,9 +216,10 @@ def test_a_reader_who_unsubscribes_during_the_send_gets_nothing_more(session, ri
         alert = make_alert(session, [alerts])
         start_send(session, alert)
         wait_for(lambda: server.handler.accepted >= 200, 120, r, "200 messages")
-        for subscriber_id in leavers:
-            subscribers.unsubscribe(session, session.get(Subscriber, subscriber_id), None)
-        session.commit()
+        # A writer session: workers write meanwhile, and SQLite refuses a reader's stale write.
+        with session_scope() as writer:
+            for subscriber_id in leavers:
+                subscribers.unsubscribe(writer, writer.get(Subscriber, subscriber_id), None)
         wait_for(lambda: alert_status(session, alert.id) == AlertStatus.SENT, 120, r, "SENT")
     left = {f"r{i}@example.org" for i in range(1900, 2000)}
     assert not left & set(server.handler.counts)
