@@ -524,6 +524,7 @@ REASON_LABELS = {
     "delivered": "delivered",
     "undefined": "unknown failure",
     "unconfirmed": "reported unknown, without a code or SMTP stage to confirm it",
+    "conflicting": "reported unknown, but the notice says the mailbox exists",
     "feedback": "complaint",
     "vacation": "automatic reply",
 }
@@ -553,6 +554,11 @@ def _text_rule(text: str) -> tuple[str, BounceClass] | None:
     return None
 
 
+def _matches_rule(reason: str, text: str) -> bool:
+    """Whether any text rule for this fine reason occurs in text, whatever comes first."""
+    return any(r == reason and p.search(text) for p, r, _ in TEXT_RULES)
+
+
 def _status_rule(status: str) -> tuple[str, BounceClass] | None:
     for pattern, reason, klass in STATUS_RULES:
         if pattern.search(status):
@@ -568,8 +574,11 @@ def _describe(reason: str, status: str) -> str:
 def classify_status(
     status: str, diagnostic: str = "", smtp_code: str = ""
 ) -> tuple[BounceClass, str]:
-    """Classify one failure from its enhanced status, diagnostic text and SMTP reply code."""
+    """Classify one failure from the remote server's own enhanced status, diagnostic text and
+    SMTP reply code (an SMTP reply, a provider's record of one)."""
     klass, reason, status = _classify(status, diagnostic, smtp_code)
+    if klass is H and reason == "userunknown" and status.startswith("5.7."):
+        klass, reason = S, "filtered"  # see _confirm_unknown
     return klass, _describe(reason, status or _reply_code(smtp_code or diagnostic))
 
 
@@ -629,12 +638,19 @@ RCPT_STAGE = re.compile(
     r"|does not like recipient|\[rcpt_to\]",
     re.IGNORECASE,
 )
+# A reply that repeats the address in angle brackets ("<a@b>: Recipient address rejected",
+# "<a@b>... User unknown") answers RCPT TO:<a@b>, the command that checks a mailbox.
+ECHOED_RECIPIENT = re.compile(
+    r"\b[45]\d\d[ -]{1,3}(?:[45]\.\d{1,3}\.\d{1,3}\s{1,3})?"
+    r"<[^<>\s@]{1,64}@[^<>\s]{1,255}>(?::|\.\.\.)"
+)
 DIRECTORY_LOOKUP = re.compile(
     r"in (?:local|virtual) (?:recipient|alias|mailbox) table"
     r"|not listed in (?:the )?(?:domino directory|public name)"
     r"|recipient name is not recognized|resolver\.adr\.recip|recipientnotfound"
     r"|no mailbox here by that name|account that you tried to reach does not exist"
-    r"|because the address couldn't be found|delivery error: dd this user doesn't have",
+    r"|because the address couldn't be found|delivery error: dd this user doesn't have"
+    r"|invalid final delivery userid",
     re.IGNORECASE,
 )
 
@@ -658,6 +674,10 @@ def _recipient_verdict(
 
 def _confirm_unknown(status: str, diagnostic: str, context: str) -> tuple[BounceClass, str, str]:
     """Keep a "user unknown" verdict HARD only when something corroborates it."""
+    # The remote server's own 5.7.x code says its policy refused us ("Access denied" from an
+    # access table, filters that hide which mailboxes exist), whatever words it adds.
+    if _enhanced_status(diagnostic).startswith("5.7."):
+        return S, "filtered", status
     if DIRECTORY_LOOKUP.search(diagnostic) or status.startswith("5.1."):
         return H, "userunknown", status
     stage = _smtp_stage(diagnostic + "\n" + context)
@@ -665,8 +685,11 @@ def _confirm_unknown(status: str, diagnostic: str, context: str) -> tuple[Bounce
         return S, "filtered", status
     if stage == "RCPT":
         return H, "userunknown", status
-    # 5.2.x says the mailbox exists but is disabled or full; the text contradicts the code.
+    # Without a transcript, a code still has to agree: none, or 5.2.x (the mailbox exists),
+    # leaves the words unconfirmed; the generic 5.0.0 needs the reply to echo the address.
     if not status or status.startswith("5.2."):
+        return S, "unconfirmed", status
+    if status == "5.0.0" and not ECHOED_RECIPIENT.search(diagnostic):
         return S, "unconfirmed", status
     return H, "userunknown", status
 
@@ -1025,6 +1048,8 @@ def _dsn_recipients(parts: _Parts, body: str, notice: str) -> list[RecipientRepo
     blocks = blocks[:RECIPIENT_LIMIT]
     rcpts = [_block_recipient(b) for b in blocks]
     reports = [_dsn_recipient(b, r, rcpts, notice) for b, r in zip(blocks, rcpts, strict=True)]
+    if len(reports) == 1:
+        reports = [_contradicted(reports[0], notice)]
     return _dedupe(reports)
 
 
@@ -1092,6 +1117,22 @@ def _recipient_report(
     if action.startswith("delayed"):
         klass, reason = BounceClass.DELAY, "delayed"
     return RecipientReport(recipient, klass, status, _describe(reason, status), _trim(diagnostic))
+
+
+def _contradicted(report: RecipientReport, notice: str) -> RecipientReport:
+    """A lone HARD verdict whose notice says the mailbox exists (full, or disabled without a
+    5.1.1 to say it is gone for good, as in `_verdict`) contradicts itself, and a
+    self-contradicting report is no proof of a dead address."""
+    if report.classification is not H:
+        return report
+    words = _plain_words(notice)
+    exists = _matches_rule("mailboxfull", words) or (
+        report.status != "5.1.1" and _matches_rule("suspend", words)
+    )
+    if not exists:
+        return report
+    reason = _describe("conflicting", report.status)
+    return RecipientReport(report.recipient, S, report.status, reason, report.diagnostic)
 
 
 def _trim(text: str) -> str:
@@ -1262,7 +1303,8 @@ def _chunk_for(recipient: str, rcpts: list[str], notice: str) -> str:
     low = notice.lower()
     start = low.find(recipient) if recipient else -1
     if start < 0:
-        return notice
+        # Unnamed in a notice about several recipients: no line of it is known to be theirs.
+        return notice if len(rcpts) <= 1 else ""
     start = low.rfind("\n", 0, start) + 1
     if len(rcpts) == 1:
         return notice[start:]

@@ -26,11 +26,19 @@ SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
         ("", "550 No such user here", "550", HARD, "userunknown"),
         ("5.0.0", "550 User unknown", "", HARD, "userunknown"),
         (
+            # The server's own 5.7.x says policy, whatever the words: not proof of a dead box.
             "5.7.1",
             "550 5.7.1 <a@x.org>: Recipient address rejected: User unknown",
             "",
-            HARD,
-            "userunknown",
+            SOFT,
+            "filtered",
+        ),
+        (
+            "5.7.1",
+            "554 5.7.1 <a@x.org>: Recipient address rejected: Access denied",
+            "",
+            SOFT,
+            "filtered",
         ),
         ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "", HARD, "userunknown"),
         ("5.1.2", "Host or domain name not found", "", HARD, "hostunknown"),
@@ -217,6 +225,51 @@ def test_exim_text_bounce():
     assert report.recipients[0].status == "5.1.1"
     assert "User unknown" in report.recipients[0].diagnostic
     assert report.verp_tokens == ("tok7",)
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "expected", "fine"),
+    [
+        # A bare "No such user" under the generic 5.0.0: the words alone do not remove a reader.
+        ("5.0.0", "550 gone@example.org... No such user", SOFT, "unconfirmed"),
+        # The reply repeats <address>, the shape of an answer to RCPT TO: corroborated.
+        ("5.0.0", "550 <gone@example.org>... User unknown", HARD, "userunknown"),
+        ("5.0.0", "550 5.7.1 550 User Unknown: gone@example.org", SOFT, "filtered"),
+        ("5.1.1", "550 5.1.1 No such user", HARD, "userunknown"),
+    ],
+)
+def test_user_unknown_in_a_dsn_needs_corroboration(status, diagnostic, expected, fine):
+    raw = _dsn(
+        f"Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n"
+    )
+    [recipient] = classify_message(raw).recipients
+    assert (recipient.classification, recipient.reason.rsplit("[", 1)[1]) == (expected, fine + "]")
+
+
+def test_a_report_that_contradicts_itself_is_not_hard():
+    raw = _dsn(
+        "Final-Recipient: rfc822; reader@example.org\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <reader@example.org>... User Unknown\n"
+    ).replace(b"your message could not be delivered.", b"was rejected:\nNot enough disk space")
+    [recipient] = classify_message(raw).recipients
+    assert recipient.classification is SOFT
+    assert recipient.reason.endswith("[conflicting]")
+
+
+def test_a_transcript_is_not_read_for_a_recipient_it_does_not_name():
+    # Two recipients; the notice's pipelined RCPT transcript names only the first one.
+    raw = _dsn(
+        "Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+        "Final-Recipient: rfc822; other@example.net\nAction: failed\nStatus: 5.2.1\n"
+        "Diagnostic-Code: smtp; 550 5.2.1 <other@example.net>... User Unknown\n"
+    ).replace(
+        b"could not be delivered.",
+        b"could not be delivered.\n>>> DATA\n<<< 550 5.1.1 <gone@example.org>... User unknown"
+        b"\n<<< 503 5.0.0 Need RCPT (recipient)",
+    )
+    found = {r.recipient: r.classification for r in classify_message(raw).recipients}
+    assert found == {"gone@example.org": HARD, "other@example.net": SOFT}
 
 
 def test_user_unknown_after_data_is_a_filter_not_a_dead_mailbox():
