@@ -148,7 +148,7 @@ def _original(to: str = "reader@example.org") -> EmailMessage:
     original["To"] = to
     original["Subject"] = "Free them now"
     original["Message-ID"] = "<alert-1@campaign.example>"
-    original["X-Clarion-Delivery"] = "d-42"
+    original["List-Unsubscribe"] = "<mailto:unsubscribe+tok42@bounce.campaign.example>"
     original["List-Id"] = "<alerts.campaign.example>"
     original.set_content("Sign the petition.")
     return original
@@ -184,7 +184,10 @@ def test_rfc3464_dsn_reports_each_recipient():
         ("slow@example.net", DELAY, "4.4.7"),
     ]
     assert report.verp_tokens == ("tok42",)
-    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+    assert (
+        report.original_headers["List-Unsubscribe"]
+        == "<mailto:unsubscribe+tok42@bounce.campaign.example>"
+    )
     assert report.original_headers["Message-ID"] == "<alert-1@campaign.example>"
 
 
@@ -312,7 +315,10 @@ def test_arf_complaint_inside_multipart_mixed():
     assert report.classification is BounceClass.COMPLAINT
     [complaint] = report.recipients
     assert (complaint.recipient, complaint.feedback_type) == ("reader@example.org", "abuse")
-    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+    assert (
+        report.original_headers["List-Unsubscribe"]
+        == "<mailto:unsubscribe+tok42@bounce.campaign.example>"
+    )
 
 
 def test_arf_forwarded_as_an_attached_message():
