@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from clarion import batchrun, delivery, jobqueue, sending, subscribers
+from clarion.bounce_policy import BouncePolicy
 from clarion.config import get_settings, reset_settings
 from clarion.models import (
     Alert,
@@ -209,7 +210,7 @@ def test_a_storm_of_policy_refusals_pauses_the_alert_and_resume_finishes_it(
         alert = send(session, make_alert(session, [alerts]), queue)
         assert alert.status == AlertStatus.PAUSED
         assert "5.7.1" in alert.status_reason and "not the readers" in alert.status_reason
-        assert server.handler.refused["550"] <= batchrun.POLICY_PAUSE_AFTER
+        assert server.handler.refused["550"] <= BouncePolicy().sender_fault_limit
         assert "failed" not in ledger(session, alert.id).values()
         assert not session.scalar(select(Bounce.id).limit(1))
 
