@@ -53,3 +53,11 @@ class Suppressed(ClarionError):
 
 class FetchRefused(ClarionError):
     """An outbound fetch was refused or failed: private address, too big, too slow, bad reply."""
+
+
+class WebhookRefused(ClarionError):
+    """A provider webhook that is not proven genuine (or not wanted): nothing is recorded."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        self.status = status
+        super().__init__(message)

@@ -8,7 +8,13 @@ from celery.signals import worker_process_init
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
 
-TASK_MODULES = ["tasks.mail", "tasks.maintenance", "tasks.imports", "tasks.delivery"]
+TASK_MODULES = [
+    "tasks.mail",
+    "tasks.maintenance",
+    "tasks.imports",
+    "tasks.delivery",
+    "tasks.bounces",
+]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -38,7 +44,7 @@ def make_celery(settings: Settings) -> Celery:
 def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     """Periodic work; due alerts themselves live in the database, beat only polls."""
     settings = settings or get_settings()
-    return {
+    schedule = {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
         "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
         "start-due-alerts": {
@@ -52,7 +58,17 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
         },
+        # Inbound messages whose processing task was lost or failed.
+        "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},
     }
+    if settings.bounces.imap is not None:
+        interval = settings.bounces.imap_interval
+        schedule["imap-poll"] = {
+            "task": "tasks.bounces.poll_imap",
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    return schedule
 
 
 def publisher(celery: Celery) -> jobqueue.Backend:
