@@ -247,7 +247,7 @@ def mailto_unsubscribe(
     an automatic one (a bounce, an out-of-office reply): only a person's mail unsubscribes."""
     report = classify_message(raw, envelope_to)
     if report.recipients:
-        return f"ignored: a {report.classification.value} sent to the unsubscribe address"
+        return f"ignored: an automatic message ({report.classification.value}) to unsubscribe+"
     done = []
     for token in tokens:
         delivery = _delivery(session, token)

@@ -22,6 +22,7 @@ from clarion.bounce_classify import (
     ses_event_report,
 )
 from clarion.bounce_classify.report import message_class, trim
+from clarion.bounce_classify.verdict import enhanced_status
 
 H, S = BounceClass.HARD, BounceClass.SOFT
 PROVIDERS = ("ses", "mailgun", "sendgrid", "postmark")
@@ -55,6 +56,7 @@ def _failure(
     klass, reason = classify_status(status, diagnostic, code)
     if klass is H and not permanent:
         klass = S
+    status = enhanced_status(status) or enhanced_status(diagnostic)
     return RecipientReport(address.lower(), klass, status, reason, trim(diagnostic))
 
 
