@@ -122,3 +122,15 @@ def sent_unsubscribe_mail(sent) -> bytes:
         f"Delivered-To: {sent.unsubscribe_address}\r\nFrom: reader@example.org\r\n"
         f"To: {sent.unsubscribe_address}\r\nSubject: unsubscribe\r\n\r\nPlease stop.\r\n"
     ).encode()
+
+
+def test_beat_polls_the_mailbox_only_when_one_is_configured(settings, dovecot):
+    from dataclasses import replace
+
+    from tasks import beat_schedule
+
+    assert "imap-poll" not in beat_schedule(settings)
+    assert beat_schedule(settings)["inbound-sweep"]["task"] == "tasks.bounces.sweep_inbound"
+    bounces = replace(settings.bounces, imap=parse_imap_url(dovecot.url()), imap_interval=30.0)
+    poll = beat_schedule(replace(settings, bounces=bounces))["imap-poll"]
+    assert (poll["task"], poll["schedule"]) == ("tasks.bounces.poll_imap", 30.0)

@@ -126,3 +126,24 @@ def test_the_default_queue_publishes_the_processing_task(settings, sent):
     finally:
         jobqueue.set_backend(previous)
     assert published == [("tasks.bounces.process_inbound", (inbound_id,))]
+
+
+def test_a_celery_worker_processes_what_the_server_stored(settings, session, sent, worker):
+    import time
+
+    controller = start_bounce_server(settings, "127.0.0.1", free_port())  # queues for real
+    raw = dsn(sent, "reader@example.org", "5.2.2", "552 5.2.2 <reader@example.org>: Mailbox full")
+    try:
+        with smtp(controller) as client:
+            client.sendmail("", [sent.verp], raw)
+    finally:
+        controller.stop()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        refresh(session)
+        action = session.scalar(select(Bounce.action))
+        if action:
+            break
+        time.sleep(0.2)
+    assert action == "counted 1 of 3"
+    assert session.scalar(select(InboundMessage.outcome)).startswith("soft reader@example.org")

@@ -430,3 +430,26 @@ def test_hostile_input_is_read_in_linear_time(body):
     head = b"From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n"
     ctype = b"Content-Type: text/html\n\n" if body.startswith(b"<") else b"\n"
     assert classify_message(head + ctype + body).classification is not HARD
+
+
+def test_the_command_prints_one_json_line_per_file(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from clarion.cli import main
+
+    hard = tmp_path / "hard.eml"
+    hard.write_bytes(
+        _dsn("Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n")
+    )
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(_plain("Automatic reply: Free them now"))
+    result = CliRunner().invoke(main, ["bounces", "classify", str(hard), str(reply)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [list(r) for r in rows] == [["file", "recipients", "class", "status", "reason"]] * 2
+    assert rows[0]["class"] == "hard" and rows[0]["recipients"] == ["gone@example.org"]
+    assert (rows[1]["file"], rows[1]["class"]) == (str(reply), "autoreply")
+    missing = CliRunner().invoke(main, ["bounces", "classify", str(tmp_path / "nope.eml")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
