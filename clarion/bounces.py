@@ -257,7 +257,8 @@ def sender_fault(
     session: Session, alert_id: int, detail: str, policy: BouncePolicy, immediate: bool = False
 ) -> bool:
     """Our sending of an alert was refused (policy, authentication, reputation): tell the owners,
-    and pause the alert when it repeats (at once when `immediate`). True when it paused."""
+    and pause the alert when it repeats (at once when `immediate`). True when the alert is now
+    paused, by this report or by an earlier one: a batch still sending must stop."""
     alert = session.get(Alert, alert_id)
     if alert is None:
         return False
@@ -269,18 +270,16 @@ def sender_fault(
         client.expire(key, policy.sender_fault_window_minutes * 60)
     if not immediate and count < policy.sender_fault_limit:
         return False
-    if alert.status != AlertStatus.SENDING:
-        return False
-    reason = (
-        f"Paused: our messages were refused for a policy or authentication reason ({detail}). "
-        "The problem is our sending — sender address, DKIM or SPF, the relay login or our "
-        "reputation — not the readers. Fix it, then resume."
-    )
-    try:
-        sending.pause(session, alert, reason=reason[:2000])
-    except InvalidTransition:
-        return False  # paused, cancelled or finished meanwhile
-    return True
+    if alert.status == AlertStatus.SENDING:
+        reason = (
+            f"Paused: our messages were refused for a policy or authentication reason ({detail})."
+            " The problem is our sending — sender address, DKIM or SPF, the relay login or our "
+            "reputation — not the readers. Fix it, then resume."
+        )
+        # Another worker may pause it first; transition() then reloads the alert's state.
+        with contextlib.suppress(InvalidTransition):
+            sending.pause(session, alert, reason=reason[:2000])
+    return alert.status == AlertStatus.PAUSED
 
 
 def _notice(session: Session, alert: Alert, detail: str) -> AdminNotice:

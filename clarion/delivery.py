@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import and_, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from clarion import batches, jobqueue, sending
+from clarion import batches, jobqueue, linkmap, sending
 from clarion.batchrun import RATE_BUCKET, RATE_SPAN, BatchRun, transport_for
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
@@ -93,6 +93,10 @@ def dispatch(alert_id: int) -> int:
             ids = sorted(r[0] for r in rows)
             batches.add_batches(session, alert_id, ids, settings.batch_size)
             alert.recipients = (alert.recipients or 0) + len(rows)
+            links = list(alert.frozen_links or [])
+        # Before any of these is sent: a click must find its link in Redis, not the database.
+        linkmap.remember_links(alert_id, links)
+        linkmap.remember_deliveries(alert_id, ids)
         written += len(rows)
         batches.refill(alert_id)
         page = min(page * 4, MAX_PAGE)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import alert_kinds, audit, campaigns, freeze
+from clarion import alert_kinds, audit, campaigns, freeze, tracking
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidTransition, NotFound, ValidationError
@@ -163,7 +163,9 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
     frozen = freeze.freeze_content(content, site, alert.layout_mjml or None)
     alert.frozen_subject = frozen.subject
-    alert.frozen_html = frozen.html
+    # Open tracking, when an owner turned it on: a pixel carrying each recipient's token.
+    pixel = tracking.pixel_url(settings.base_url, freeze.marker("token"))
+    alert.frozen_html = tracking.with_open_pixel(session, frozen.html, pixel)
     alert.frozen_text = frozen.text
     alert.frozen_links = frozen.links
     alert.frozen_hash = frozen.hash

@@ -14,6 +14,8 @@ TASK_MODULES = [
     "tasks.imports",
     "tasks.delivery",
     "tasks.bounces",
+    "tasks.clicks",
+    "tasks.petitions",
 ]
 
 
@@ -60,6 +62,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
         },
         # Inbound messages whose processing task was lost or failed.
         "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},
+        # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.
+        "flush-events": {
+            "task": "tasks.clicks.flush_events",
+            "schedule": 5.0,
+            "options": {"expires": 30},
+        },
     }
     if settings.bounces.imap is not None:
         interval = settings.bounces.imap_interval

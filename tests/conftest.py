@@ -184,9 +184,11 @@ def _clear_redis(url: str) -> None:
 def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink):
     """Clarion configured for this backend, with an empty database, Redis and outbox."""
     from clarion.config import get_settings, reset_settings
+    from clarion.linkmap import forget_cached_links
 
     _apply_env(monkeypatch, backend.env)
     reset_settings()
+    forget_cached_links()  # ids start again in each test's emptied database
     _truncate(backend.url)
     _clear_redis(backend.env["CLARION_REDIS_URL"])
     smtp_sink.clear()

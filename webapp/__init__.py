@@ -34,6 +34,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(overrides)
+    from webapp.tracked_links import TrackedLinks
+
+    app.wsgi_app = TrackedLinks(app.wsgi_app, settings.base_url)  # type: ignore[method-assign]
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count

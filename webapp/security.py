@@ -16,15 +16,24 @@ OUTBOX_FRAME_CSP = (
 )
 
 
-def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+def standard_headers(secure: bool, csp: str = CSP) -> list[tuple[str, str]]:
+    """The headers every response carries (views may set their own CSP first)."""
+    headers = [("Content-Security-Policy", csp), ("X-Content-Type-Options", "nosniff")]
+    # Pages that may be framed (the embeddable counter) say so in their own frame-ancestors.
+    if "frame-ancestors 'none'" in csp:
+        headers.append(("X-Frame-Options", "DENY"))
     # Tokens live in our URLs (unsubscribe, preferences): never send them onwards.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Permissions-Policy", "interest-cohort=(), browsing-topics=()")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    headers.append(("Referrer-Policy", "no-referrer"))
+    headers.append(("Permissions-Policy", "interest-cohort=(), browsing-topics=()"))
+    if secure:
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
+
+
+def _headers(response: Response) -> Response:
+    csp = response.headers.get("Content-Security-Policy", CSP)
+    for name, value in standard_headers(request.is_secure, csp):
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -50,7 +50,9 @@ class Signature(Base):
     country: Mapped[str] = mapped_column(String(2), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str | None] = mapped_column(String(64))
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
     subscriber_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscribers.id", ondelete="SET NULL")
     )

@@ -84,6 +84,8 @@ class Open(Base):
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     opened_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # Redis stream entry id, as for clicks: opens are buffered and flushed the same way.
+    event_id: Mapped[str | None] = mapped_column(String(40), unique=True)
 
 
 class InboundMessage(Base):

@@ -146,7 +146,9 @@ class ConsentRecord(Base):
     list_ids: Mapped[list[int]] = mapped_column(Json, default=list)
     # Name and language asked for, applied only once the address owner confirms.
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(400))

@@ -283,3 +283,15 @@ def test_two_workers_counting_the_same_day_count_once(session, sent):
     assert second_action == ["not counted: counted today"]
     refresh(session)
     assert session.scalar(select(func.count()).where(Bounce.counted_on.is_not(None))) == 1
+
+
+def test_a_refusal_after_another_worker_paused_the_alert_stops_this_batch_too(session, lists):
+    reader = reader_on(session, [lists["alerts"]])
+    paused = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.PAUSED)
+    finished = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.SENT)
+    with session_scope() as s:
+        assert bounces.sender_fault(s, paused.alert.id, "550 5.7.1", POLICY, immediate=True)
+        # A report that arrives after the send is over pauses nothing.
+        assert not bounces.sender_fault(s, finished.alert.id, "550 5.7.1", POLICY, immediate=True)
+    refresh(session)
+    assert session.get(Alert, finished.alert.id).status == AlertStatus.SENT

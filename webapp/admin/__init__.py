@@ -41,7 +41,9 @@ from webapp.admin import (  # noqa: E402, F401
     jobs,
     lists,
     outbox,
+    petitions,
     sending,
+    stats,
     subscribers,
     tags,
 )

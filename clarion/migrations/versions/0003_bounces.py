@@ -2,7 +2,7 @@
 deliveries found by Message-ID
 
 Revision ID: 0003_bounces
-Revises: 0002_delivery
+Revises: 0002_petitions
 Create Date: 2026-11-27 08:06:53.000859
 """
 
@@ -15,7 +15,7 @@ import clarion.db
 
 
 revision: str = '0003_bounces'
-down_revision: str | None = '0002_delivery'
+down_revision: str | None = '0002_petitions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,21 @@
+"""Tasks for petitions: the mail that confirms a signature."""
+
+from __future__ import annotations
+
+import smtplib
+
+from clarion import petition_notices
+from clarion.db import session_scope
+from tasks import app
+
+RETRYABLE = (smtplib.SMTPException, OSError)
+
+
+@app.task(bind=True, max_retries=8, acks_late=True)
+def send_signature_confirmation(self, signature_id: int) -> None:
+    """Ask a signer to confirm their address; retried on SMTP trouble."""
+    try:
+        with session_scope() as session:
+            petition_notices.send_signature_confirmation(session, signature_id)
+    except RETRYABLE as exc:
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
