@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,20 +200,6 @@ biff = no
             check=True,
             capture_output=True,
         )
-
-    def queue_is_empty(self) -> bool:
-        spool = self.workdir / "spool"
-        return not any(
-            f.is_file() for d in ("incoming", "active", "deferred") for f in (spool / d).rglob("*")
-        )
-
-    def wait_until_queue_is_empty(self, timeout: float = 60) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.queue_is_empty():
-                return True
-            time.sleep(0.2)
-        return False
 
     def stop(self) -> None:
         if (self.workdir / "spool" / "pid" / "master.pid").exists():

@@ -64,7 +64,10 @@ def _ses(envelope: dict[str, Any]) -> Iterator[Event]:
     """An SNS Notification whose Message is an SES event (SubscriptionConfirmation has none)."""
     if envelope.get("Type") != "Notification":
         return
-    event = json.loads(str(envelope.get("Message", "")))
+    try:
+        event = json.loads(str(envelope.get("Message", "")))
+    except ValueError:
+        return  # another publisher's text on the topic: nothing of SES's to read
     report = ses_event_report(event) if isinstance(event, dict) else None
     if report is not None and report.classification is not BounceClass.NOT_A_BOUNCE:
         yield report, _evidence(event)

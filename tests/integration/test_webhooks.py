@@ -398,3 +398,11 @@ def test_a_body_that_is_not_json_is_a_bad_request(hooks, session):
     client, _, _ = hooks
     response = client.post("/webhooks/postmark", data=b"{nope", headers=basic(*POSTMARK))
     assert response.status_code == 400 and nothing_stored(session)
+
+
+def test_a_notification_that_is_not_an_ses_event_records_nothing(hooks, session, sns_key):
+    client, _, queued = hooks
+    body = sns_message(sns_key, None)  # the documented "Hello world!" notification
+    assert client.post("/webhooks/ses", json=body).status_code == 200
+    assert process(queued) == ["nothing to record: no reader of ours is named"]
+    assert recorded(session) == {}
