@@ -56,17 +56,18 @@ class Verdict:
 
 
 def verdict(outcome: Outcome) -> str:
-    """250 sent; 4xx deferred; 5.7.x and refusals of the sender itself policy; else failed."""
+    """250 sent; 4xx deferred; a refusal of our login, envelope sender or message, or one the
+    bounce rules blame on our sending (5.7.x policy, blocklists, reputation), policy; else
+    failed (and judged by the bounce policy)."""
     reply = outcome.reply
     if outcome.stage == "end" and 200 <= reply.code < 300:
         return Verdict.SENT
     if 400 <= reply.code < 500:
         return Verdict.DEFER
-    if reply.status.startswith("5.7.") or reply.code in (530, 535):
-        return Verdict.POLICY
-    if outcome.stage in ("mail", "data"):
-        return Verdict.POLICY  # refusing our envelope sender or DATA is about us, not the reader
-    return Verdict.FAIL
+    if reply.code in (530, 535) or outcome.stage in ("mail", "data"):
+        return Verdict.POLICY  # refusing our login, envelope sender or DATA is about us
+    klass, _ = bounce_classify.classify_status(reply.status, reply.text, str(reply.code))
+    return Verdict.POLICY if klass is BounceClass.SENDER_FAULT else Verdict.FAIL
 
 
 def backoff(attempts: int, settings: Settings) -> float:
@@ -230,17 +231,6 @@ class BatchRun:
     def _judge(self, row: Claimed, outcome: Outcome, message_id: str, server: str) -> bool:
         kind = verdict(outcome)
         reply = str(outcome.reply)
-        if kind == Verdict.FAIL:
-            # A refusal the words blame on us (a blocklist, our sender) is no verdict on the
-            # reader: the row waits like one refused under a 5.7.x code.
-            bounce = bounce_classify.classify_status(
-                outcome.reply.status, outcome.reply.text, str(outcome.reply.code)
-            )
-            if bounce[0] is BounceClass.SENDER_FAULT:
-                kind = Verdict.POLICY
-            else:
-                self._fail(row, outcome.reply, server, bounce)
-                return True
         if kind == Verdict.SENT:
             self.sent += 1
             self._result(
@@ -255,6 +245,8 @@ class BatchRun:
             )
         elif kind == Verdict.DEFER:
             self._defer(row, reply, server)
+        elif kind == Verdict.FAIL:
+            self._fail(row, outcome.reply, server)
         else:
             self._defer(row, reply, server)
             return self._policy_refusal(outcome, server)
@@ -271,10 +263,8 @@ class BatchRun:
         next_at = now + timedelta(seconds=delay)
         self._result(Result(row, DeliveryStatus.DEFERRED, reply, next_at=next_at, server=server))
 
-    def _fail(
-        self, row: Claimed, reply: Reply, server: str, bounce: tuple[BounceClass, str]
-    ) -> None:
-        klass, reason = bounce
+    def _fail(self, row: Claimed, reply: Reply, server: str) -> None:
+        klass, reason = bounce_classify.classify_status(reply.status, reply.text, str(reply.code))
         if klass is not BounceClass.HARD:
             klass = BounceClass.SOFT  # a final refusal that proves nothing is counted, not ignored
         status = reply.status or str(reply.code)
