@@ -7,7 +7,6 @@ dropping it; whatever it did not handle goes back to the queue.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from collections import deque
@@ -20,16 +19,15 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from clarion import bounce_classify, sending
+from clarion import bounce_classify, bounces
+from clarion.bounce_policy import BouncePolicy, load_policy
 from clarion.config import Settings
 from clarion.db import session_scope, utcnow
-from clarion.errors import InvalidTransition
 from clarion.ledger import (
     Claimed,
     Result,
     among,
     mark_eligibility,
-    record_bounce,
     record_outcomes,
     table,
 )
@@ -44,8 +42,6 @@ from clarion.transport import Connection, NoServer, Transport
 FLUSH_EVERY = 250
 FLUSH_SECONDS = 1.0
 MAX_BROKEN = 3  # broken connections a batch puts up with before it retries later
-POLICY_PAUSE_AFTER = 5  # 5.7.x refusals, across all workers, that pause the alert
-POLICY_WINDOW = 600
 RATE_BUCKET = 5  # seconds per bucket of the recent-rate counters
 RATE_SPAN = 6  # buckets averaged
 
@@ -56,21 +52,22 @@ class Verdict:
     SENT = "sent"
     DEFER = "defer"
     FAIL = "fail"
-    POLICY = "policy"  # our sending is refused: not the reader's fault; pause
+    POLICY = "policy"  # our sending is refused: not the reader's fault; pause if it repeats
 
 
 def verdict(outcome: Outcome) -> str:
-    """250 sent; 4xx deferred; 5.7.x and refusals of the sender itself policy; else failed."""
+    """250 sent; 4xx deferred; a refusal of our login, envelope sender or message, or one the
+    bounce rules blame on our sending (5.7.x policy, blocklists, reputation), policy; else
+    failed (and judged by the bounce policy)."""
     reply = outcome.reply
     if outcome.stage == "end" and 200 <= reply.code < 300:
         return Verdict.SENT
     if 400 <= reply.code < 500:
         return Verdict.DEFER
-    if reply.status.startswith("5.7.") or reply.code in (530, 535):
-        return Verdict.POLICY
-    if outcome.stage in ("mail", "data"):
-        return Verdict.POLICY  # refusing our envelope sender or DATA is about us, not the reader
-    return Verdict.FAIL
+    if reply.code in (530, 535) or outcome.stage in ("mail", "data"):
+        return Verdict.POLICY  # refusing our login, envelope sender or DATA is about us
+    klass, _ = bounce_classify.classify_status(reply.status, reply.text, str(reply.code))
+    return Verdict.POLICY if klass is BounceClass.SENDER_FAULT else Verdict.FAIL
 
 
 def backoff(attempts: int, settings: Settings) -> float:
@@ -150,6 +147,7 @@ class BatchRun:
     retry_in: float | None = None
     stopped: bool = False
     broken: int = 0
+    _policy: BouncePolicy | None = None
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -267,33 +265,47 @@ class BatchRun:
 
     def _fail(self, row: Claimed, reply: Reply, server: str) -> None:
         klass, reason = bounce_classify.classify_status(reply.status, reply.text, str(reply.code))
-        if klass not in (BounceClass.HARD, BounceClass.SOFT, BounceClass.SENDER_FAULT):
-            klass = BounceClass.SOFT
+        if klass is not BounceClass.HARD:
+            klass = BounceClass.SOFT  # a final refusal that proves nothing is counted, not ignored
         status = reply.status or str(reply.code)
         result = Result(row, DeliveryStatus.FAILED, str(reply), server=server)
         result.bounce = (klass, status, reason)
         self._result(result)
 
+    def policy(self, session: Session) -> BouncePolicy:
+        """The bounce policy, read once per batch and only if something bounced."""
+        if self._policy is None:
+            self._policy = load_policy(session)
+        return self._policy
+
     def _policy_refusal(self, outcome: Outcome, server: str) -> bool:
-        key = f"clarion:policy:{self.alert.id}"
-        client = get_redis()
-        count = client.incr(key)
-        client.expire(key, POLICY_WINDOW)
-        if count < POLICY_PAUSE_AFTER and outcome.stage not in ("mail", "data"):
-            return True
-        reason = (
-            f"Paused: {server} refused our messages for a policy or authentication reason "
-            f"({outcome.reply}). The problem is our sending — sender address, DKIM or SPF, the "
-            "relay login or our reputation — not the readers. Fix it, then resume."
-        )
-        self.flush()
+        """Report a refusal of our sending to the policy; False when it paused the alert."""
+        detail = f"{server} answered {outcome.reply}"
+        # Refusing our envelope sender or the message itself is about us: pause at once.
+        immediate = outcome.stage in ("mail", "data")
         with session_scope() as session:
-            alert = session.get(Alert, self.alert.id)
-            if alert is not None and alert.status == AlertStatus.SENDING:
-                with contextlib.suppress(InvalidTransition):
-                    sending.pause(session, alert, reason=reason)
+            policy = self.policy(session)
+            paused = bounces.sender_fault(session, self.alert.id, detail, policy, immediate)
+        if not paused:
+            return True
+        self.flush()
         self.halted = AlertStatus.PAUSED
         return False
+
+    def _finding(self, result: Result) -> bounces.Finding:
+        assert result.bounce is not None
+        klass, status, reason = result.bounce
+        return bounces.Finding(
+            classification=klass,
+            status=status,
+            reason=f"{reason}: {result.reply}",
+            email=result.row.email,
+            source="delivery",
+            subscriber_id=result.row.subscriber_id,
+            delivery_id=result.row.delivery_id,
+            alert_id=self.alert.id,
+            evidence=result.reply.encode(),
+        )
 
     def flush(self) -> None:
         """Record pending outcomes in bulk; notice a pause or cancel; recheck eligibility."""
@@ -304,7 +316,7 @@ class BatchRun:
                 record_outcomes(session, pending, now)
                 for result in pending:
                     if result.bounce is not None:
-                        record_bounce(session, self.alert.id, result)
+                        bounces.act(session, self._finding(result), self.policy(session))
             status = session.scalar(select(Alert.status).where(Alert.id == self.alert.id))
             if status != AlertStatus.SENDING:
                 self.halted = AlertStatus(status) if status else AlertStatus.CANCELLED

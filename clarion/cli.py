@@ -254,6 +254,65 @@ def mailcatcher(port: int | None) -> None:
         controller.stop()
 
 
+@main.command("bounce-server")
+@click.option("--listen", default=None, help="host:port; default CLARION_BOUNCE_SMTP_LISTEN.")
+def bounce_server(listen: str | None) -> None:
+    """Receive bounces and mailto: unsubscribes by SMTP for the bounce domain (the MX)."""
+    from clarion.bounce_server import start_bounce_server
+    from clarion.config import get_settings
+
+    settings = get_settings()
+    host, port = settings.bounces.smtp_host, settings.bounces.smtp_port
+    if listen:
+        host, _, raw_port = listen.rpartition(":")
+        if not host or not raw_port.isdigit():
+            raise click.BadParameter("host:port, like 0.0.0.0:25", param_hint="--listen")
+        port = int(raw_port)
+    controller = start_bounce_server(settings, host, port)
+    click.echo(f"Bounce server for {settings.bounce_domain} on {host}:{port}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+@main.group()
+def bounces() -> None:
+    """Bounces and complaints: classify files, poll the bounce mailbox."""
+
+
+@bounces.command("classify")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def bounces_classify(files: tuple[str, ...]) -> None:
+    """Print one JSON line per FILE: file, recipients, class, status, reason."""
+    import json
+
+    from clarion.bounce_classify import classify_files
+
+    for row in classify_files(files):
+        click.echo(json.dumps(row, ensure_ascii=False))
+
+
+@bounces.command("poll-imap")
+def bounces_poll_imap() -> None:
+    """Fetch and process the bounce mailbox (CLARION_BOUNCE_IMAP_URL) once, now."""
+    from clarion import inbound
+    from clarion.bounce_imap import poll
+    from clarion.config import get_settings
+
+    mailbox = get_settings().bounces.imap
+    if mailbox is None:
+        raise click.ClickException("CLARION_BOUNCE_IMAP_URL is not set.")
+    result = poll(mailbox)
+    click.echo(
+        f"{mailbox.name}: {len(result.processed)} processed, {len(result.failed)} failed, "
+        f"{len(result.skipped)} left after {inbound.MAX_ATTEMPTS} attempts"
+    )
+
+
 @main.command()
 @click.option("--no-setup", is_flag=True, help="Skip migrations and the first-run set-up.")
 @click.argument("processes", nargs=-1)

@@ -6,12 +6,13 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from clarion.bounce_settings import BounceSettings, load_bounce_settings
 from clarion.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,8 @@ class Settings:
     proxy_count: int = 0
     languages: tuple[tuple[str, str], ...] = (("en", "English"),)
     embed_origins: tuple[str, ...] = ()
+    # The inbound paths: bounce server, IMAP mailbox, provider webhooks.
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -370,6 +373,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         proxy_count=_int("CLARION_PROXY_COUNT", 0),
         languages=_languages(),
         embed_origins=_origins(),
+        bounces=load_bounce_settings(),
     )
 
 

@@ -160,6 +160,8 @@ class Detail:
     suppression: Suppression | None
     tags: list[Tag]
     list_names: dict[int, str]
+    soft_bounces: int = 0  # counting now towards suppression (see clarion.bounces)
+    soft_limit: int = 0
 
 
 def get_subscriber(session: Session, subscriber_id: int) -> Subscriber:
@@ -172,8 +174,12 @@ def get_subscriber(session: Session, subscriber_id: int) -> Subscriber:
 
 def detail(session: Session, subscriber_id: int) -> Detail:
     """A subscriber with their consent records, subscriptions, deliveries and bounces."""
+    from clarion.bounce_policy import load_policy
+    from clarion.bounces import soft_count
+
     s = get_subscriber(session, subscriber_id)
     newest = DETAIL_LIMIT
+    policy = load_policy(session)
     return Detail(
         subscriber=s,
         subscriptions=list(
@@ -219,6 +225,8 @@ def detail(session: Session, subscriber_id: int) -> Detail:
             )
         ),
         list_names=dict(session.execute(select(MailingList.id, MailingList.name)).all()),
+        soft_bounces=soft_count(session, s.email, s.id, policy),
+        soft_limit=policy.soft_limit,
     )
 
 

@@ -57,3 +57,11 @@ class FetchRefused(ClarionError):
 
 class FeedInvalid(ClarionError):
     """A fetched document is not a usable RSS or Atom feed (not a feed, or malformed XML)."""
+
+
+class WebhookRefused(ClarionError):
+    """A provider webhook that is not proven genuine (or not wanted): nothing is recorded."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        self.status = status
+        super().__init__(message)

@@ -30,9 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from clarion.db import utcnow
 from clarion.models import (
-    Bounce,
     BounceClass,
     Delivery,
     DeliveryStatus,
@@ -40,7 +38,6 @@ from clarion.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
-    SuppressionReason,
 )
 
 table = Delivery.__table__
@@ -225,37 +222,3 @@ def record_outcomes(session: Session, results: list[Result], now: datetime) -> N
             "servers": [r.server for r in results],
         },
     )
-
-
-def record_bounce(session: Session, alert_id: int, result: Result) -> None:
-    """A 5xx refusal: a Bounce with its code, and for a hard one, a Suppression."""
-    assert result.bounce is not None
-    klass, status, reason = result.bounce
-    row = result.row
-    hard = klass == BounceClass.HARD
-    bounce = Bounce(
-        source="delivery",
-        delivery_id=row.delivery_id,
-        alert_id=alert_id,
-        subscriber_id=row.subscriber_id,
-        email=row.email,
-        classification=klass,
-        status_code=status,
-        reason=f"{reason}: {result.reply}"[:2000],
-        action="suppressed" if hard else "counted",
-        counted=not hard,
-    )
-    session.add(bounce)
-    session.flush()
-    if hard:
-        session.execute(
-            insert_for(session)(Suppression.__table__)
-            .values(
-                email=row.email,
-                reason=SuppressionReason.HARD_BOUNCE.value,
-                detail=f"{status} {reason}".strip()[:2000],
-                bounce_id=bounce.id,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-        )

@@ -8,14 +8,22 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from clarion.db import utcnow
-from clarion.models import Bounce, ConsentRecord, Subscriber, Subscription, SubscriptionStatus
+from clarion.models import (
+    Bounce,
+    ConsentRecord,
+    InboundMessage,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 
 PENDING_DAYS = 30
 EVIDENCE_DAYS = 30
 
 
 def purge_expired(session: Session) -> dict[str, int]:
-    """Forget sign-ups never confirmed in PENDING_DAYS; drop bounce evidence after EVIDENCE_DAYS."""
+    """Forget sign-ups never confirmed in PENDING_DAYS; drop bounce evidence (and the processed
+    inbound messages it came from) after EVIDENCE_DAYS."""
     now = utcnow()
     cutoff = now - timedelta(days=PENDING_DAYS)
     # Someone who signed up on the web, never confirmed, and has no other standing is forgotten
@@ -52,4 +60,14 @@ def purge_expired(session: Session) -> dict[str, int]:
         )
         .values(evidence=None)
     ).rowcount
-    return {"forgotten_subscribers": forgotten, "evidence_purged": evidence}
+    inbound = session.execute(
+        delete(InboundMessage).where(
+            InboundMessage.received_at < now - timedelta(days=EVIDENCE_DAYS),
+            InboundMessage.processed_at.is_not(None),
+        )
+    ).rowcount
+    return {
+        "forgotten_subscribers": forgotten,
+        "evidence_purged": evidence,
+        "inbound_purged": inbound,
+    }

@@ -13,6 +13,7 @@ TASK_MODULES = [
     "tasks.maintenance",
     "tasks.imports",
     "tasks.delivery",
+    "tasks.bounces",
     "tasks.clicks",
     "tasks.petitions",
     "tasks.feeds",
@@ -46,7 +47,7 @@ def make_celery(settings: Settings) -> Celery:
 def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
     """Periodic work; due alerts themselves live in the database, beat only polls."""
     settings = settings or get_settings()
-    return {
+    schedule = {
         "purge-expired": {"task": "tasks.maintenance.purge_expired", "schedule": 3600.0},
         "purge-job-files": {"task": "tasks.imports.purge_job_files", "schedule": 3600.0},
         "start-due-alerts": {
@@ -66,6 +67,8 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
         },
+        # Inbound messages whose processing task was lost or failed.
+        "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},
         # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.
         "flush-events": {
             "task": "tasks.clicks.flush_events",
@@ -73,6 +76,14 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "options": {"expires": 30},
         },
     }
+    if settings.bounces.imap is not None:
+        interval = settings.bounces.imap_interval
+        schedule["imap-poll"] = {
+            "task": "tasks.bounces.poll_imap",
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    return schedule
 
 
 def publisher(celery: Celery) -> jobqueue.Backend:

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     from webapp import errors, extensions, security
     from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
     from webapp.public import bp as public_bp
 
     extensions.init_app(app)
@@ -51,4 +52,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     errors.init_app(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    extensions.csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
     return app

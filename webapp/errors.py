@@ -14,6 +14,7 @@ from clarion.errors import (
     RateLimited,
     Suppressed,
     ValidationError,
+    WebhookRefused,
 )
 
 
@@ -62,6 +63,11 @@ def init_app(app: Flask) -> None:
         if wants_json():
             return jsonify({"error": "invalid", "fields": exc.errors}), 422
         return render_template("error.html", title="Please check", message=str(exc)), 422
+
+    @app.errorhandler(WebhookRefused)
+    def _webhook_refused(exc: WebhookRefused):
+        # Machines read this: always JSON, never a page.
+        return jsonify({"error": "refused", "message": str(exc)}), exc.status
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

@@ -12,7 +12,14 @@ from clarion.models.alerts import (
     DeliveryStatus,
 )
 from clarion.models.editors import AuditEvent, Editor, Role
-from clarion.models.inbound import Bounce, BounceClass, Click, InboundMessage, Open
+from clarion.models.inbound import (
+    AdminNotice,
+    Bounce,
+    BounceClass,
+    Click,
+    InboundMessage,
+    Open,
+)
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -27,6 +34,7 @@ from clarion.models.subscribers import (
 )
 
 __all__ = [
+    "AdminNotice",
     "Alert",
     "AlertKind",
     "AlertRole",

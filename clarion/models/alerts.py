@@ -125,6 +125,8 @@ class Delivery(Base):
         UniqueConstraint("alert_id", "subscriber_id"),
         Index("ix_deliveries_work", "alert_id", "status", "id"),
         Index("ix_deliveries_subscriber", "subscriber_id"),
+        # A returned original names its Message-ID: how a bounce without VERP finds its row.
+        Index("ix_deliveries_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

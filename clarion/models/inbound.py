@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db import Base, utcnow
@@ -28,7 +28,12 @@ class Bounce(Base):
     """One classified report about one recipient, with the action taken and the evidence."""
 
     __tablename__ = "bounces"
-    __table_args__ = (Index("ix_bounces_email_time", "email", "received_at"),)
+    __table_args__ = (
+        Index("ix_bounces_email_time", "email", "received_at"),
+        # A soft bounce counts at most once a (UTC) day per address: the second of a day
+        # finds its date taken, whichever worker records it.
+        Index("ux_bounces_counted_day", "email", "counted_on", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
@@ -46,6 +51,7 @@ class Bounce(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     action: Mapped[str] = mapped_column(String(32), default="")  # suppressed, counted, ignored
     counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    counted_on: Mapped[date | None] = mapped_column(Date)  # the day a soft bounce counted for
     # The returned message, kept as evidence for a limited time then purged.
     evidence: Mapped[bytes | None] = mapped_column(LargeBinary)
 
@@ -92,5 +98,30 @@ class InboundMessage(Base):
     source: Mapped[str] = mapped_column(String(32))
     envelope_to: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # Where it came from, for de-duplication: an IMAP message, a webhook body's hash.
+    source_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
     processed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(300), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AdminNotice(Base):
+    """Something the owners must act on, shown on the dashboard until dismissed (our sending
+    refused for policy or reputation reasons); repeats of one kind for one alert add up."""
+
+    __tablename__ = "admin_notices"
+    __table_args__ = (Index("ix_admin_notices_open", "dismissed_at", "kind", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    dismissed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    dismissed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("editors.id", ondelete="SET NULL")
+    )

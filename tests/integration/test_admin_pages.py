@@ -55,6 +55,7 @@ def test_every_page_renders_and_loads_nothing_from_elsewhere(
         "/admin/editors",
         "/admin/account",
         "/admin/outbox",
+        "/admin/settings/bounces",
         "/archive",
     ]
     pages += [

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from clarion import batchrun, delivery, jobqueue, sending, subscribers
+from clarion.bounce_policy import BouncePolicy
 from clarion.config import get_settings, reset_settings
 from clarion.models import (
+    AdminNotice,
     Alert,
     AlertStatus,
     Bounce,
@@ -195,8 +197,33 @@ def test_refusals_fail_the_row_record_a_bounce_and_suppress_hard_ones(session, c
     assert bounces["r1@example.org"].classification == BounceClass.HARD
     assert bounces["r1@example.org"].status_code == "5.1.1"
     assert bounces["r2@example.org"].classification == BounceClass.SOFT
+    # The same policy as every inbound report: counted once, with the reply as evidence.
+    assert bounces["r2@example.org"].action == "counted 1 of 3"
+    assert bounces["r2@example.org"].evidence == b"552 5.2.2 Mailbox full"
     suppressed = set(session.scalars(select(Suppression.email)))
     assert suppressed == {"r1@example.org"}
+
+
+def test_a_refusal_whose_words_blame_our_sending_waits_and_tells_the_owners(
+    session, configure, queue
+):
+    alerts = make_list(session)
+    make_audience(session, alerts, 4)
+    blocked = "550 Client host [192.0.2.7] blocked using zen.spamhaus.org"
+    with FaultServer(Plan(refuse={"r1@example.org": blocked})) as server:
+        configure(server, CLARION_RETRY_EXPIRE_HOURS="1")
+        alert = make_alert(session, [alerts])
+        sending.start(session, alert)
+        session.commit()
+        delivery.enqueue_dispatch(alert.id)
+        queue.drain(timeout=5, stop=lambda: server.handler.refused["550"] >= 1)
+    refresh(session)
+    # No 5.7.x code, but a blocklist: not the reader's fault. Deferred, not failed, nothing
+    # recorded against the reader; the owners see why.
+    assert ledger(session, alert.id)["r1@example.org"] == "deferred"
+    assert session.scalar(select(Bounce.id).limit(1)) is None
+    notice = session.scalar(select(AdminNotice))
+    assert notice.alert_id == alert.id and "spamhaus" in notice.detail
 
 
 def test_a_storm_of_policy_refusals_pauses_the_alert_and_resume_finishes_it(
@@ -209,7 +236,7 @@ def test_a_storm_of_policy_refusals_pauses_the_alert_and_resume_finishes_it(
         alert = send(session, make_alert(session, [alerts]), queue)
         assert alert.status == AlertStatus.PAUSED
         assert "5.7.1" in alert.status_reason and "not the readers" in alert.status_reason
-        assert server.handler.refused["550"] <= batchrun.POLICY_PAUSE_AFTER
+        assert server.handler.refused["550"] <= BouncePolicy().sender_fault_limit
         assert "failed" not in ledger(session, alert.id).values()
         assert not session.scalar(select(Bounce.id).limit(1))
 

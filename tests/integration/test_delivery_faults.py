@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from clarion import batchrun, delivery, jobqueue, sending, subscribers
+from clarion import delivery, jobqueue, sending, subscribers
+from clarion.bounce_policy import BouncePolicy
 from clarion.config import get_settings, reset_settings
 from clarion.db import session_scope
 from clarion.models import Alert, AlertStatus, Delivery, DeliveryStatus, Subscriber
@@ -239,7 +240,7 @@ def test_a_storm_of_5_7_1_refusals_pauses_the_alert_at_once(session, rig):
         time.sleep(1.5)  # let any batch still in flight reach its checkpoint
         refused = server.handler.refused["550"]
     # Each worker process stops at its own next refusal once the count is reached.
-    assert refused <= batchrun.POLICY_PAUSE_AFTER + 2
+    assert refused <= BouncePolicy().sender_fault_limit + 2
     assert server.handler.accepted == 300
     refresh(session)
     assert "5.7.1" in session.get(Alert, alert.id).status_reason

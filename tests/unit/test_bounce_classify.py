@@ -26,11 +26,19 @@ SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
         ("", "550 No such user here", "550", HARD, "userunknown"),
         ("5.0.0", "550 User unknown", "", HARD, "userunknown"),
         (
+            # The server's own 5.7.x says policy, whatever the words: not proof of a dead box.
             "5.7.1",
             "550 5.7.1 <a@x.org>: Recipient address rejected: User unknown",
             "",
-            HARD,
-            "userunknown",
+            SOFT,
+            "filtered",
+        ),
+        (
+            "5.7.1",
+            "554 5.7.1 <a@x.org>: Recipient address rejected: Access denied",
+            "",
+            SOFT,
+            "filtered",
         ),
         ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "", HARD, "userunknown"),
         ("5.1.2", "Host or domain name not found", "", HARD, "hostunknown"),
@@ -140,7 +148,7 @@ def _original(to: str = "reader@example.org") -> EmailMessage:
     original["To"] = to
     original["Subject"] = "Free them now"
     original["Message-ID"] = "<alert-1@campaign.example>"
-    original["X-Clarion-Delivery"] = "d-42"
+    original["List-Unsubscribe"] = "<mailto:unsubscribe+tok42@bounce.campaign.example>"
     original["List-Id"] = "<alerts.campaign.example>"
     original.set_content("Sign the petition.")
     return original
@@ -176,7 +184,10 @@ def test_rfc3464_dsn_reports_each_recipient():
         ("slow@example.net", DELAY, "4.4.7"),
     ]
     assert report.verp_tokens == ("tok42",)
-    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+    assert (
+        report.original_headers["List-Unsubscribe"]
+        == "<mailto:unsubscribe+tok42@bounce.campaign.example>"
+    )
     assert report.original_headers["Message-ID"] == "<alert-1@campaign.example>"
 
 
@@ -219,6 +230,51 @@ def test_exim_text_bounce():
     assert report.verp_tokens == ("tok7",)
 
 
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "expected", "fine"),
+    [
+        # A bare "No such user" under the generic 5.0.0: the words alone do not remove a reader.
+        ("5.0.0", "550 gone@example.org... No such user", SOFT, "unconfirmed"),
+        # The reply repeats <address>, the shape of an answer to RCPT TO: corroborated.
+        ("5.0.0", "550 <gone@example.org>... User unknown", HARD, "userunknown"),
+        ("5.0.0", "550 5.7.1 550 User Unknown: gone@example.org", SOFT, "filtered"),
+        ("5.1.1", "550 5.1.1 No such user", HARD, "userunknown"),
+    ],
+)
+def test_user_unknown_in_a_dsn_needs_corroboration(status, diagnostic, expected, fine):
+    raw = _dsn(
+        f"Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n"
+    )
+    [recipient] = classify_message(raw).recipients
+    assert (recipient.classification, recipient.reason.rsplit("[", 1)[1]) == (expected, fine + "]")
+
+
+def test_a_report_that_contradicts_itself_is_not_hard():
+    raw = _dsn(
+        "Final-Recipient: rfc822; reader@example.org\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <reader@example.org>... User Unknown\n"
+    ).replace(b"your message could not be delivered.", b"was rejected:\nNot enough disk space")
+    [recipient] = classify_message(raw).recipients
+    assert recipient.classification is SOFT
+    assert recipient.reason.endswith("[conflicting]")
+
+
+def test_a_transcript_is_not_read_for_a_recipient_it_does_not_name():
+    # Two recipients; the notice's pipelined RCPT transcript names only the first one.
+    raw = _dsn(
+        "Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+        "Final-Recipient: rfc822; other@example.net\nAction: failed\nStatus: 5.2.1\n"
+        "Diagnostic-Code: smtp; 550 5.2.1 <other@example.net>... User Unknown\n"
+    ).replace(
+        b"could not be delivered.",
+        b"could not be delivered.\n>>> DATA\n<<< 550 5.1.1 <gone@example.org>... User unknown"
+        b"\n<<< 503 5.0.0 Need RCPT (recipient)",
+    )
+    found = {r.recipient: r.classification for r in classify_message(raw).recipients}
+    assert found == {"gone@example.org": HARD, "other@example.net": SOFT}
+
+
 def test_user_unknown_after_data_is_a_filter_not_a_dead_mailbox():
     raw = (
         b"From: MAILER-DAEMON@mx.example.net\nTo: alerts@campaign.example\n"
@@ -259,7 +315,10 @@ def test_arf_complaint_inside_multipart_mixed():
     assert report.classification is BounceClass.COMPLAINT
     [complaint] = report.recipients
     assert (complaint.recipient, complaint.feedback_type) == ("reader@example.org", "abuse")
-    assert report.original_headers["X-Clarion-Delivery"] == "d-42"
+    assert (
+        report.original_headers["List-Unsubscribe"]
+        == "<mailto:unsubscribe+tok42@bounce.campaign.example>"
+    )
 
 
 def test_arf_forwarded_as_an_attached_message():
@@ -371,3 +430,26 @@ def test_hostile_input_is_read_in_linear_time(body):
     head = b"From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n"
     ctype = b"Content-Type: text/html\n\n" if body.startswith(b"<") else b"\n"
     assert classify_message(head + ctype + body).classification is not HARD
+
+
+def test_the_command_prints_one_json_line_per_file(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from clarion.cli import main
+
+    hard = tmp_path / "hard.eml"
+    hard.write_bytes(
+        _dsn("Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n")
+    )
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(_plain("Automatic reply: Free them now"))
+    result = CliRunner().invoke(main, ["bounces", "classify", str(hard), str(reply)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [list(r) for r in rows] == [["file", "recipients", "class", "status", "reason"]] * 2
+    assert rows[0]["class"] == "hard" and rows[0]["recipients"] == ["gone@example.org"]
+    assert (rows[1]["file"], rows[1]["class"]) == (str(reply), "autoreply")
+    missing = CliRunner().invoke(main, ["bounces", "classify", str(tmp_path / "nope.eml")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

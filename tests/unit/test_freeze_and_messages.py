@@ -178,6 +178,9 @@ def test_greeting_uses_the_name_only_when_there_is_one():
         (550, "5.1.1 unknown user", "rcpt", "fail"),
         (552, "5.2.2 mailbox full", "end", "fail"),
         (550, "5.7.1 not authorised", "rcpt", "policy"),
+        # The bounce rules decide what a 5xx at RCPT blames: our host, or the address.
+        (550, "Client host [192.0.2.7] blocked using zen.spamhaus.org", "rcpt", "policy"),
+        (550, "5.7.1 <a@example.org>: Recipient address rejected: User unknown", "rcpt", "fail"),
         (535, "5.7.8 bad credentials", "mail", "policy"),
         (553, "5.1.8 sender domain unknown", "mail", "policy"),
         (554, "Transaction failed", "data", "policy"),

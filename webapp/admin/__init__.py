@@ -35,6 +35,7 @@ from webapp.admin import (  # noqa: E402, F401
     alerts,
     audit_log,
     auth,
+    bounces,
     dashboard,
     editors_admin,
     feeds,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template
 
-from clarion import campaigns, lists, subscribers
+from clarion import bounces, campaigns, lists, subscribers
 from webapp.admin import bp
 from webapp.admin.access import requires
 from webapp.extensions import db
@@ -13,13 +13,14 @@ from webapp.extensions import db
 @bp.get("/")
 @requires("view")
 def dashboard():
-    """Counts per list and status, the latest alerts, and the snippet for the blog."""
+    """Notices to act on, counts per list and status, the latest alerts, the blog snippet."""
     settings = current_app.config["CLARION"]
     return render_template(
         "admin/dashboard.html",
         counts=lists.counts(db()),
         all_lists=lists.all_lists(db()),
         recent_alerts=campaigns.page(db(), size=8).items,
+        notices=bounces.open_notices(db()),
         snippet=render_template(
             "admin/embed_snippet.html",
             lists=subscribers.public_lists(db()),

@@ -1,0 +1,26 @@
+"""Parse bounces, delivery reports, complaints and auto-replies, and classify them (pure).
+
+One inbound message becomes a `Report`: the message-level class, one `RecipientReport` per
+failed recipient, the VERP tokens it was addressed to and the headers of the returned original.
+Sources are tried from the most to the least machine-readable (`message`): ARF feedback reports
+(`complaints`) and provider notifications (`ses`), RFC 3464 delivery-status fields (`dsn`), then
+the prose of the ~80 MTA formats that write none (`prose`). Every failure is then judged by
+`verdict` with the tables of `rules`: diagnostic text first, because servers often send the
+wrong status code, then the enhanced status code. `mime` reads the message's parts.
+"""
+
+from clarion.bounce_classify.message import classify_files, classify_message
+from clarion.bounce_classify.report import RecipientReport, Report
+from clarion.bounce_classify.ses import ses_event_report
+from clarion.bounce_classify.verdict import classify_status
+from clarion.models.inbound import BounceClass
+
+__all__ = [
+    "BounceClass",
+    "RecipientReport",
+    "Report",
+    "classify_files",
+    "classify_message",
+    "classify_status",
+    "ses_event_report",
+]

@@ -1,0 +1,32 @@
+"""Thin tasks of the inbound paths: process a stored message, sweep, poll the IMAP mailbox."""
+
+from __future__ import annotations
+
+from clarion import bounce_imap, inbound
+from clarion.config import get_settings
+from tasks import app
+
+
+@app.task(bind=True, acks_late=True, max_retries=inbound.MAX_ATTEMPTS - 1)
+def process_inbound(self, inbound_id: int) -> str:
+    """Classify one stored message and act on it; retried with a growing delay on failure."""
+    try:
+        return inbound.process(inbound_id)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
+
+
+@app.task(acks_late=True)
+def sweep_inbound() -> list[int]:
+    """Periodic: queue again the stored messages still unprocessed."""
+    return inbound.sweep()
+
+
+@app.task(acks_late=True)
+def poll_imap() -> dict[str, list[int]] | None:
+    """Periodic, when CLARION_BOUNCE_IMAP_URL is set: fetch and process the bounce mailbox."""
+    mailbox = get_settings().bounces.imap
+    if mailbox is None:
+        return None
+    result = bounce_imap.poll_once(mailbox)
+    return None if result is None else vars(result)
