@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from zoneinfo import available_timezones
 
 import qrcode
@@ -46,40 +47,38 @@ def account():
     return _page()
 
 
-@bp.post("/account")
-@requires("view")
-def account_save():
-    """Save the time zone times are shown and entered in."""
+def _save(action: Callable[[], object], message: str, then: str):
+    """Run one change and commit, then say so; a refusal rolls back and shows what to fix."""
     try:
-        editors.set_timezone(current_editor(), request.form.get("timezone", ""))
+        action()
         db().commit()
     except ValidationError as exc:
         db().rollback()
         return _page(exc.errors, 422)
-    flash("Saved.")
-    return redirect(url_for("admin.account"))
+    flash(message)
+    return redirect(then)
+
+
+@bp.post("/account")
+@requires("view")
+def account_save():
+    """Save the time zone times are shown and entered in."""
+    zone = request.form.get("timezone", "")
+    return _save(
+        lambda: editors.set_timezone(current_editor(), zone), "Saved.", url_for("admin.account")
+    )
 
 
 @bp.post("/account/password")
 @requires("view")
 def account_password():
-    """Change one's own password; other sessions end."""
-    me = current_editor()
-    try:
-        editors.change_own_password(
-            db(),
-            me,
-            request.form.get("current_password", ""),
-            request.form.get("new_password", ""),
-            client_ip(),
-        )
-        db().commit()
-    except ValidationError as exc:
-        db().rollback()
-        return _page(exc.errors, 422)
-    # The session version moved on: log in again with the new password.
-    flash("Password changed. Please log in with the new one.")
-    return redirect(url_for("admin.login"))
+    """Change one's own password; other sessions end, so the editor logs in again."""
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    return _save(
+        lambda: editors.change_own_password(db(), current_editor(), current, new, client_ip()),
+        "Password changed. Please log in with the new one.",
+        url_for("admin.login"),
+    )
 
 
 @bp.post("/account/2fa/start")
@@ -95,26 +94,21 @@ def totp_start():
 @requires("view")
 def totp_confirm():
     """Turn two-factor on after one correct code."""
-    try:
-        editors.confirm_totp(db(), current_editor(), request.form.get("code", ""), client_ip())
-        db().commit()
-    except ValidationError as exc:
-        db().rollback()
-        return _page(exc.errors, 422)
-    flash("Two-factor is on: from now on, log in with a code from your app.")
-    return redirect(url_for("admin.account"))
+    code = request.form.get("code", "")
+    return _save(
+        lambda: editors.confirm_totp(db(), current_editor(), code, client_ip()),
+        "Two-factor is on: from now on, log in with a code from your app.",
+        url_for("admin.account"),
+    )
 
 
 @bp.post("/account/2fa/disable")
 @requires("view")
 def totp_disable():
     """Turn two-factor off, with the password."""
-    me = current_editor()
-    try:
-        editors.disable_totp(db(), me, me, client_ip(), password=request.form.get("password", ""))
-        db().commit()
-    except ValidationError as exc:
-        db().rollback()
-        return _page(exc.errors, 422)
-    flash("Two-factor is off.")
-    return redirect(url_for("admin.account"))
+    me, password = current_editor(), request.form.get("password", "")
+    return _save(
+        lambda: editors.disable_totp(db(), me, me, client_ip(), password=password),
+        "Two-factor is off.",
+        url_for("admin.account"),
+    )
