@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services import free_port, wait_for_port
+from tests.services import ServerProcess, free_port, wait_for_port
 
 
 def _workdir(prefix: str) -> Path:
@@ -20,7 +20,7 @@ def _workdir(prefix: str) -> Path:
 
 
 @dataclass
-class DovecotServer:
+class DovecotServer(ServerProcess):
     """Dovecot's IMAP on loopback with one password for every user (plain IMAP, no TLS)."""
 
     password: str = "imap-test-password"
@@ -89,16 +89,6 @@ service stats {{
         )
         wait_for_port(self.port)
         return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 MASTER_CF = """\

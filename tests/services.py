@@ -32,8 +32,29 @@ def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+class ServerProcess:
+    """A server process in its own work dir: stopped politely, then its files removed."""
+
+    proc: subprocess.Popen[bytes] | None
+    workdir: Path
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @dataclass
-class RedisServer:
+class RedisServer(ServerProcess):
     """A private redis-server; restartable on the same port for fault tests."""
 
     port: int = field(default_factory=free_port)
@@ -68,19 +89,9 @@ class RedisServer:
         wait_for_port(self.port)
         return self
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _pg_bin(name: str) -> str:
@@ -101,7 +112,7 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """A private PostgreSQL cluster on loopback with trust auth, owned by the postgres user."""
 
     port: int = field(default_factory=free_port)
@@ -190,19 +201,6 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
