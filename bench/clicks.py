@@ -124,11 +124,12 @@ def prepare(env: dict, base_url: str) -> list[str]:
     os.environ.update(env)
     from sqlalchemy import select
 
-    from clarion import linkmap, schema
+    from clarion import schema
     from clarion.config import reset_settings
     from clarion.db import session_scope, utcnow
     from clarion.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Subscriber
     from clarion.tokens import delivery_tokens
+    from clarion.tracking import linkmap
 
     reset_settings()
     schema.upgrade(env["CLARION_DATABASE_URL"])
@@ -235,7 +236,7 @@ def _boots(log: Path) -> int:
 def _entries_added(env: dict) -> int:
     import redis as redis_lib
 
-    from clarion.eventstream import STREAM
+    from clarion.tracking.eventstream import STREAM
 
     client = redis_lib.Redis.from_url(env["CLARION_REDIS_URL"])
     return int(client.xinfo_stream(STREAM)["entries-added"]) if client.exists(STREAM) else 0
@@ -247,8 +248,8 @@ def drain(env: dict, timeout: float = 120.0) -> tuple[int, int]:
     from sqlalchemy import func, select
 
     from clarion.db import session_scope
-    from clarion.eventstream import STREAM
     from clarion.models import Click
+    from clarion.tracking.eventstream import STREAM
 
     client = redis_lib.Redis.from_url(env["CLARION_REDIS_URL"])
     deadline = time.monotonic() + timeout

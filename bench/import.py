@@ -1,5 +1,5 @@
-"""CSV import speed: 100,000 rows into PostgreSQL (and SQLite) with clarion.imports, against
-the obvious row-by-row ORM import measured in the same run.
+"""CSV import speed: 100,000 rows into PostgreSQL (and SQLite) with clarion.audience.imports,
+against the obvious row-by-row ORM import measured in the same run.
 
     .venv/bin/python bench/import.py [--rows 100000] [--baseline-rows 10000] [--backend ...]
 
@@ -38,7 +38,7 @@ def make_csv(rows: int) -> bytes:
 
 
 def ours(data: bytes, list_id: int) -> tuple[float, dict]:
-    from clarion import imports
+    from clarion.audience import imports
     from clarion.db import session_factory
 
     session = session_factory()()
@@ -147,7 +147,7 @@ def main() -> None:
     results = [
         run(b, args.rows, args.baseline_rows) for b in args.backend or ["postgresql", "sqlite"]
     ]
-    print("\n| backend | clarion.imports | rows/s | row-by-row ORM (baseline) | rows/s |")
+    print("\n| backend | clarion.audience.imports | rows/s | row-by-row ORM (baseline) | rows/s |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
         projected = r["rows"] / r["baseline_rate"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.paging [--rows 1000000] [--backend postgresql|sqlite]
 
-Each line times the admin's own query (clarion.directory.page) and, as the baseline in the
+Each line times the admin's own query (clarion.audience.directory.page) and, as the baseline in the
 same run on the same data, the same filter paged with OFFSET to the same depth.
 """
 
@@ -72,7 +72,7 @@ def populate(session, rows: int, dialect: str) -> None:
 def key_at_depth(session, f, depth: int) -> int | None:
     """The paging key of the row `depth` rows down the list (where a reader who clicked on
     depth/50 times would be)."""
-    from clarion import directory
+    from clarion.audience import directory
 
     query, keys = directory.filtered(f)
     order = keys[0]
@@ -84,7 +84,7 @@ def key_at_depth(session, f, depth: int) -> int | None:
 def measure(session, label: str, f, depth: int) -> tuple[str, float, float, float]:
     """The page's main query by keyset and by OFFSET, and the whole page as the admin builds it."""
     from bench._setup import timed
-    from clarion import directory
+    from clarion.audience import directory
     from clarion.paging import PAGE_SIZE
 
     after = key_at_depth(session, f, depth - 1) if depth else None
@@ -108,7 +108,7 @@ def measure(session, label: str, f, depth: int) -> tuple[str, float, float, floa
 
 def run(rows: int, backend: str) -> list[tuple[str, float, float, float]]:
     from bench._setup import database
-    from clarion import directory
+    from clarion.audience import directory
     from clarion.db import session_factory
     from clarion.paging import PAGE_SIZE
 

@@ -169,10 +169,10 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
     os.environ.update(env)
     from sqlalchemy import func, select
 
-    from clarion import batchrun, delivery, sending
     from clarion.config import get_settings, reset_settings
     from clarion.db import session_scope
-    from clarion.messages import Recipient
+    from clarion.delivery import batchrun, dispatch, sending
+    from clarion.delivery.messages import Recipient
     from clarion.models import Alert, AlertKind, AlertStatus, Delivery
 
     reset_settings()
@@ -232,7 +232,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
     started = time.time()
     with session_scope() as session:
         sending.start(session, session.get(Alert, alert_id))
-    delivery.enqueue_dispatch(alert_id)
+    dispatch.enqueue_dispatch(alert_id)
     peaks: dict[int, float] = {}
     cpu: dict[int, float] = {}
     while True:
@@ -307,10 +307,10 @@ def run_baseline(port: int, messages: list[bytes], total: int, connections: int)
 def prebuilt(settings_env: dict[str, str], n: int = 500) -> list[bytes]:
     """Realistic messages of the benchmark's own alert, built before timing starts."""
     os.environ.update(settings_env)
+    from clarion.alerts.freeze import freeze_content
+    from clarion.alerts.rendering import AlertContent, SiteContext
     from clarion.config import get_settings, reset_settings
-    from clarion.freeze import freeze_content
-    from clarion.messages import AlertFrame, Recipient, Skeleton
-    from clarion.rendering import AlertContent, SiteContext
+    from clarion.delivery.messages import AlertFrame, Recipient, Skeleton
 
     reset_settings()
     s = get_settings()

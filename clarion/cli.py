@@ -106,7 +106,7 @@ def subscribers_import(
     file: Path, slugs: tuple[str, ...], confirmed: bool, encoding: str | None, extra_tags
 ) -> None:
     """Import FILE.csv into the lists; without --confirmed everyone stays pending."""
-    from clarion import imports, lists
+    from clarion.audience import imports, lists
     from clarion.db import session_factory
 
     session = session_factory()()
@@ -172,7 +172,7 @@ def alerts_create(file) -> None:
     """Create a draft from FILE.json (the form's fields; lists by id or slug); prints its id."""
     import json
 
-    from clarion import campaigns
+    from clarion.alerts import campaigns
     from clarion.db import session_scope
 
     try:
@@ -192,13 +192,13 @@ def alerts_create(file) -> None:
 @click.option("--interval", type=float, default=1.0, show_default=True, hidden=True)
 def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
     """Freeze alert ALERT_ID and send it to its audience through the workers."""
-    from clarion import delivery, sending
     from clarion.db import session_scope
+    from clarion.delivery import dispatch, sending
 
     with session_scope() as session:
         alert = sending.start(session, sending.get_alert(session, alert_id))
         subject = alert.subject
-    delivery.enqueue_dispatch(alert_id)
+    dispatch.enqueue_dispatch(alert_id)
     click.echo(f"Sending alert {alert_id}: {subject}")
     if wait:
         sys.exit(_watch(alert_id, interval))
@@ -206,8 +206,8 @@ def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
 
 def _watch(alert_id: int, interval: float) -> int:
     """Print progress until the alert is sent or cancelled (0) or paused (1)."""
-    from clarion import sending
     from clarion.db import session_factory
+    from clarion.delivery import sending
 
     tty = sys.stdout.isatty()
     while True:
@@ -239,7 +239,7 @@ def setup(demo: bool) -> None:
 def mailcatcher(port: int | None) -> None:
     """Run the local mail catcher (loopback SMTP sink shown in the admin Outbox)."""
     from clarion.config import get_settings
-    from clarion.mailcatcher import start_catcher
+    from clarion.delivery.mailcatcher import start_catcher
 
     settings = get_settings()
     port = port or settings.catcher_port
@@ -258,7 +258,7 @@ def mailcatcher(port: int | None) -> None:
 @click.option("--listen", default=None, help="host:port; default CLARION_BOUNCE_SMTP_LISTEN.")
 def bounce_server(listen: str | None) -> None:
     """Receive bounces and mailto: unsubscribes by SMTP for the bounce domain (the MX)."""
-    from clarion.bounce_server import start_bounce_server
+    from clarion.bounces.server import start_bounce_server
     from clarion.config import get_settings
 
     settings = get_settings()
@@ -299,8 +299,8 @@ def bounces_classify(files: tuple[str, ...]) -> None:
 @bounces.command("poll-imap")
 def bounces_poll_imap() -> None:
     """Fetch and process the bounce mailbox (CLARION_BOUNCE_IMAP_URL) once, now."""
-    from clarion import inbound
-    from clarion.bounce_imap import poll
+    from clarion.bounces import inbound
+    from clarion.bounces.imap import poll
     from clarion.config import get_settings
 
     mailbox = get_settings().bounces.imap

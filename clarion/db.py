@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -133,3 +135,8 @@ def dispose_engines() -> None:
     """Close every pooled connection (after a fork, and between tests)."""
     for engine in _engines.values():
         engine.dispose()
+
+
+def insert_for(session: Session):
+    """The dialect's INSERT, for ON CONFLICT DO NOTHING."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit
+from clarion.addresses import normalise_email
 from clarion.db import utcnow
 from clarion.errors import Forbidden, NotFound, ValidationError
 from clarion.models import Editor, Role
-from clarion.subscribers import normalise_email
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import struct
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -64,6 +66,51 @@ def unsign_timed(purpose: str, token: str, max_age: int, secret: str | None = No
         raise InvalidToken("This link has expired.") from exc
     except (BadSignature, UnicodeError) as exc:
         raise InvalidToken("This link is not valid.") from exc
+
+
+# --- A reader's own links: one-click unsubscribe and the preference centre ---------------
+
+
+@dataclass(frozen=True)
+class UnsubscribeScope:
+    """Who and what a one-click unsubscribe token covers: some lists, an alert's lists, or all."""
+
+    subscriber_uid: str
+    list_ids: tuple[int, ...] = ()
+    alert_uid: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        return not self.list_ids and self.alert_uid is None
+
+
+def unsubscribe_token(
+    subscriber_uid: str, list_ids: Iterable[int] = (), alert_uid: str | None = None
+) -> str:
+    """A permanent signed token for the one-click unsubscribe URL."""
+    if alert_uid:
+        scope = f"a{alert_uid}"
+    elif list_ids:
+        scope = "l" + "-".join(str(i) for i in sorted(set(list_ids)))
+    else:
+        scope = "all"
+    return sign(UNSUBSCRIBE, f"{subscriber_uid}~{scope}")
+
+
+def read_unsubscribe_token(token: str) -> UnsubscribeScope:
+    """Decode an unsubscribe token; InvalidToken when forged or altered."""
+    value = unsign(UNSUBSCRIBE, token)
+    uid, _, scope = value.partition("~")
+    if scope.startswith("a"):
+        return UnsubscribeScope(uid, alert_uid=scope[1:])
+    if scope.startswith("l"):
+        return UnsubscribeScope(uid, list_ids=tuple(int(i) for i in scope[1:].split("-")))
+    return UnsubscribeScope(uid)
+
+
+def preferences_token(subscriber_uid: str) -> str:
+    """A permanent signed token for the preference centre link."""
+    return sign(PREFERENCES, subscriber_uid)
 
 
 class DeliveryTokens:

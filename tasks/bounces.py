@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clarion import bounce_imap, inbound
+from clarion.bounces import imap, inbound
 from clarion.config import get_settings
 from tasks import app
 
@@ -28,5 +28,5 @@ def poll_imap() -> dict[str, list[int]] | None:
     mailbox = get_settings().bounces.imap
     if mailbox is None:
         return None
-    result = bounce_imap.poll_once(mailbox)
+    result = imap.poll_once(mailbox)
     return None if result is None else vars(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clarion import eventstream
+from clarion.tracking import eventstream
 from tasks import app
 
 

@@ -1,38 +1,40 @@
-"""Thin tasks of the delivery engine (queue `bulk`): they carry ids and call clarion.delivery."""
+"""Thin tasks of the delivery engine (queue `bulk`): they carry ids and call the engine."""
 
 from __future__ import annotations
 
-from clarion import batches, delivery
+from clarion.bounces.refusals import BatchRefusals
+from clarion.delivery import batches
+from clarion.delivery import dispatch as engine
 from tasks import app
 
 
 @app.task(acks_late=True)
 def dispatch(alert_id: int) -> int:
     """Write an alert's ledger and hand out its first batches."""
-    return delivery.dispatch(alert_id)
+    return engine.dispatch(alert_id)
 
 
 @app.task(acks_late=True)
 def send_batch(alert_id: int, first_id: int, last_id: int) -> int:
     """Send the ledger rows first_id..last_id of an alert."""
-    return delivery.send_batch(alert_id, first_id, last_id)
+    return engine.send_batch(alert_id, first_id, last_id, BatchRefusals)
 
 
 @app.task(acks_late=True)
 def refill(alert_id: int) -> int:
     """Hand out batches that have fallen due (a wake-up after a retry backoff)."""
     count = batches.refill(alert_id)
-    delivery.finish_if_done(alert_id)
+    engine.finish_if_done(alert_id)
     return count
 
 
 @app.task(acks_late=True)
 def reclaim_stale() -> dict[str, int]:
     """Periodic sweep: abandoned claims back to the queue, lost work handed out again."""
-    return delivery.reclaim_stale()
+    return engine.reclaim_stale()
 
 
 @app.task(acks_late=True)
 def start_due() -> list[int]:
     """Periodic: start the scheduled alerts whose time has come."""
-    return delivery.start_due_alerts()
+    return engine.start_due_alerts()

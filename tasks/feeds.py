@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clarion import feedpoll
+from clarion.feeds import poll as feedpoll
 from tasks import app
 
 

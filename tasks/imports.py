@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from clarion import exports, imports, jobs
+from clarion import jobs
+from clarion.audience import exports, imports
 from clarion.db import session_factory, session_scope
 from clarion.models import Job
 from tasks import app

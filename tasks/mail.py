@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 
-from clarion import notices
+from clarion.audience import notices
 from clarion.db import session_scope
 from tasks import app
 

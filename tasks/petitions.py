@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 
-from clarion import petition_notices
+from clarion.actions import petition_notices
 from clarion.db import session_scope
 from tasks import app
 

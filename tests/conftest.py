@@ -62,7 +62,7 @@ class Sink:
     controller: object = None
 
     def messages(self):
-        from clarion.mailcatcher import list_messages
+        from clarion.delivery.mailcatcher import list_messages
 
         return list_messages(self.directory, limit=100_000)
 
@@ -76,14 +76,14 @@ class Sink:
             time.sleep(0.1)
 
     def clear(self) -> None:
-        from clarion.mailcatcher import clear
+        from clarion.delivery.mailcatcher import clear
 
         clear(self.directory)
 
 
 @pytest.fixture(scope="session")
 def smtp_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sink]:
-    from clarion.mailcatcher import start_catcher
+    from clarion.delivery.mailcatcher import start_catcher
 
     directory = tmp_path_factory.mktemp("sink") / "outbox"
     port = free_port()
@@ -184,7 +184,7 @@ def _clear_redis(url: str) -> None:
 def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink):
     """Clarion configured for this backend, with an empty database, Redis and outbox."""
     from clarion.config import get_settings, reset_settings
-    from clarion.linkmap import forget_cached_links
+    from clarion.tracking.linkmap import forget_cached_links
 
     _apply_env(monkeypatch, backend.env)
     reset_settings()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import sys
 
-from clarion import delivery, feedpoll, jobqueue
+from clarion import jobqueue
+from clarion.delivery import dispatch
+from clarion.feeds import poll
 
 
 def main(which: str) -> None:
@@ -21,11 +23,11 @@ def main(which: str) -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     if which == "start_due":
-        claimed = delivery.start_due_alerts()
+        claimed = dispatch.start_due_alerts()
     else:
-        claimed = feedpoll.claim_due()
+        claimed = poll.claim_due()
         for feed_id in claimed:
-            feedpoll.poll(feed_id)
+            poll.poll(feed_id)
     print(json.dumps({"claimed": claimed, "published": published}), flush=True)
 
 

@@ -113,15 +113,20 @@ class InlineQueue:
         heapq.heappush(self._heap, (due, next(self._seq), name, tuple(args)))
 
     def _handlers(self) -> dict[str, Callable]:
-        from clarion import batches, delivery
+        from clarion.bounces.refusals import BatchRefusals
+        from clarion.delivery import batches, dispatch
 
         def refill(alert_id: int) -> None:
             batches.refill(alert_id)
-            delivery.finish_if_done(alert_id)
+            dispatch.finish_if_done(alert_id)
+
+        def send_batch(alert_id: int, first_id: int, last_id: int) -> int:
+            # As tasks.delivery.send_batch does: the bounce policy judges the batch's refusals.
+            return dispatch.send_batch(alert_id, first_id, last_id, BatchRefusals)
 
         return {
-            "tasks.delivery.dispatch": delivery.dispatch,
-            "tasks.delivery.send_batch": delivery.send_batch,
+            "tasks.delivery.dispatch": dispatch.dispatch,
+            "tasks.delivery.send_batch": send_batch,
             "tasks.delivery.refill": refill,
         }
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from clarion import clicks
 from clarion.errors import NotFound
+from clarion.tracking import clicks
 from webapp.security import standard_headers
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]

@@ -7,6 +7,17 @@ Sources are tried from the most to the least machine-readable (`message`): ARF f
 the prose of the ~80 MTA formats that write none (`prose`). Every failure is then judged by
 `verdict` with the tables of `rules`: diagnostic text first, because servers often send the
 wrong status code, then the enhanced status code. `mime` reads the message's parts.
+
+Owns: parsing and classifying reports, from a whole message or one SMTP reply. Pure: no
+database, no network, nothing stored.
+May use: the models' enums only. It sits below delivery, which judges each SMTP refusal with
+`classify_status` while sending, and below bounces, which classify what comes back.
+
+Public (all that other packages import from it):
+    __init__: BounceClass, RecipientReport, Report, classify_files, classify_message,
+        classify_status, ses_event_report
+    report: CLASS_PRIORITY, message_class, trim
+    verdict: enhanced_status
 """
 
 from clarion.bounce_classify.message import classify_files, classify_message

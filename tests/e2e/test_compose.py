@@ -1,5 +1,5 @@
 """In Chromium: log in, compose each kind, preview at two widths, send a test, schedule;
-and the X counter in our JavaScript agrees with clarion/xcount.py on tricky strings."""
+and the X counter in our JavaScript agrees with clarion/alerts/xcount.py on tricky strings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from clarion import alert_kinds, xcount
+from clarion.alerts import kinds, xcount
 from clarion.models import (
     Alert,
     AlertStatus,
@@ -19,7 +19,7 @@ from clarion.models import (
     Subscription,
     SubscriptionStatus,
 )
-from tests.unit.test_alert_rendering import ALL_FIELDS
+from tests.unit.alerts.test_alert_rendering import ALL_FIELDS
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -114,11 +114,11 @@ def test_compose_preview_test_send_and_schedule_every_kind(
 ):
     problems = watch_for_errors(page)
     log_in(page, live_server)
-    for kind in alert_kinds.KINDS:
+    for kind in kinds.KINDS:
         kind = kind.value
         compose(page, live_server, kind)
         if kind == "hashtag_day":
-            expected = xcount.weighted_length(alert_kinds.suggested_post_text(ALL_FIELDS[kind]))
+            expected = xcount.weighted_length(kinds.suggested_post_text(ALL_FIELDS[kind]))
             assert page.locator("#x-count").inner_text() == str(expected)
             page.fill("#suggested_post", "x" * 300)
             assert page.locator("#x-count").inner_text() == str(300 + 1 + 21 + 1 + 23)
@@ -143,9 +143,7 @@ def test_compose_preview_test_send_and_schedule_every_kind(
         page.wait_for_selector("#scheduled-at")
         assert page.locator("#scheduled-at").inner_text() == "2099-05-01 10:30 (Europe/Minsk)"
     caught = smtp_sink.wait_for(4)
-    assert sorted(m.subject for m in caught) == sorted(
-        f"[TEST] E2E {k.value}" for k in alert_kinds.KINDS
-    )
+    assert sorted(m.subject for m in caught) == sorted(f"[TEST] E2E {k.value}" for k in kinds.KINDS)
     session.commit()
     alerts = session.scalars(select(Alert)).all()
     assert len(alerts) == 4 and {a.status for a in alerts} == {AlertStatus.SCHEDULED}
@@ -176,4 +174,4 @@ def test_javascript_and_python_count_x_posts_alike(live_server, page, editor_acc
         "(cases) => cases.map((c) => window.ClarionXCount.suggestedPostText(c))", cases
     )
     stripped = [{k: v.strip() for k, v in c.items()} for c in cases]
-    assert built == [alert_kinds.suggested_post_text(c) for c in stripped]
+    assert built == [kinds.suggested_post_text(c) for c in stripped]

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from clarion import delivery, eventstream, sending
 from clarion.db import session_scope, utcnow
+from clarion.delivery import dispatch, sending
 from clarion.models import Alert, AlertKind, Delivery, Signature, Subscriber
+from clarion.tracking import eventstream
 from tests.helpers import refresh
-from tests.integration.alerts import make_petition
+from tests.integration.alertkit import make_petition
 from tests.sendkit import make_audience, make_list
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,7 @@ def test_a_reader_signs_from_the_alert_in_one_press_and_the_stats_move(
     session.commit()
     sending.start(session, alert)
     session.commit()
-    delivery.enqueue_dispatch(alert.id)
+    dispatch.enqueue_dispatch(alert.id)
 
     # The alert arrives in the catcher with every link tracked.
     [mail] = smtp_sink.wait_for(1)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from clarion import subscribers
+from clarion import tokens
 from clarion.models import Subscriber
 from tests.helpers import subscription_states
 
@@ -45,7 +45,7 @@ def test_subscribe_confirm_and_one_click_unsubscribe(
 
     # The unsubscribe page only asks; the one-click POST (no cookie) unsubscribes.
     reader = session.query(Subscriber).filter_by(email="reader@example.org").one()
-    token = subscribers.unsubscribe_token(reader.uid, [lists["alerts"].id])
+    token = tokens.unsubscribe_token(reader.uid, [lists["alerts"].id])
     page.goto(f"{live_server}/unsubscribe/{token}")
     page.wait_for_selector("#unsubscribe")
     assert subscription_states(session, "reader@example.org") == {"alerts": "subscribed"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clarion.campaigns import STATE_HELP
+from clarion.alerts.campaigns import STATE_HELP
 from clarion.db import utcnow
 from clarion.models import Alert, AlertStatus, Delivery, DeliveryStatus, Job
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from clarion import media
+from clarion.alerts import media
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, check_address, fetch
 

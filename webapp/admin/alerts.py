@@ -16,7 +16,9 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion import alert_kinds, campaigns, lists, tags
+from clarion.alerts import campaigns, kinds
+from clarion.audience import lists, tags
+from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import AlertKind, AlertStatus
 from webapp.admin import bp, relations
@@ -30,7 +32,7 @@ ZONES = sorted(available_timezones())
 
 def _draft_from_form(kind: str) -> campaigns.Draft:
     form = request.form
-    kind_spec = alert_kinds.spec(kind)
+    kind_spec = kinds.spec(kind)
     sender = form.get("sender_list_id", "")
     return campaigns.Draft(
         kind=kind,
@@ -48,7 +50,7 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
 
 
 def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status: int = 200):
-    kind_spec = alert_kinds.spec(draft.kind)
+    kind_spec = kinds.spec(draft.kind)
     defaults = {f.name: f.default for f in kind_spec.fields}
     return (
         render_template(
@@ -74,7 +76,7 @@ def alerts_page():
     status = request.args.get("status", "")
     found = campaigns.page(db(), status, after=int_arg("after"), before=int_arg("before"))
     return render_template(
-        "admin/alerts.html", page=found, status=status, kinds=alert_kinds.KINDS, states=AlertStatus
+        "admin/alerts.html", page=found, status=status, kinds=kinds.KINDS, states=AlertStatus
     )
 
 
@@ -83,14 +85,14 @@ def alerts_page():
 def alert_new():
     """An empty form for the chosen kind."""
     kind = request.args.get("kind", AlertKind.NEWSLETTER.value)
-    return _form(campaigns.Draft(kind=alert_kinds.spec(kind).kind.value))
+    return _form(campaigns.Draft(kind=kinds.spec(kind).kind.value))
 
 
 @bp.post("/alerts/new")
 @requires("compose")
 def alert_create():
     """Save a new draft; a rejected form keeps everything typed."""
-    kind = alert_kinds.spec(request.form.get("kind", "")).kind.value
+    kind = kinds.spec(request.form.get("kind", "")).kind.value
     draft = _draft_from_form(kind)
     try:
         alert = campaigns.create_draft(db(), current_editor(), draft, client_ip())
@@ -114,7 +116,7 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
     return render_template(
         "admin/alert.html",
         alert=found,
-        spec=alert_kinds.spec(found.kind),
+        spec=kinds.spec(found.kind),
         help=campaigns.STATE_HELP[found.status],
         audience_count=campaigns.audience_count(db(), found.audience or {}),
         list_names={ml.id: ml.name for ml in lists.all_lists(db())},
@@ -213,7 +215,7 @@ def alert_test(alert_id: int):
     raw = request.form.get("test_to", "")
     return _act(
         alert_id,
-        lambda a: campaigns.send_test(db(), current_editor(), a, raw, client_ip()),
+        lambda a: testsend.send_test(db(), current_editor(), a, raw, client_ip()),
         f"Test sent to {raw}.",
     )[0]
 

@@ -6,7 +6,8 @@ from dataclasses import asdict
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from clarion import bounce_policy, bounces
+from clarion.bounces import numbers
+from clarion.bounces.policy import dismiss_notice
 from clarion.errors import NotFound, ValidationError
 from clarion.models import Bounce
 from webapp.admin import bp
@@ -19,13 +20,13 @@ from webapp.utils import client_ip
 @requires("manage_settings")
 def bounce_settings():
     """The bounce policy's numbers, editable by owners."""
-    policy = bounce_policy.load_policy(db())
+    policy = numbers.load_policy(db())
     return _form({k: str(v) for k, v in asdict(policy).items()}, {})
 
 
 def _form(values: dict[str, str], errors: dict[str, str], status: int = 200):
     page = render_template(
-        "admin/bounce_settings.html", values=values, errors=errors, limits=bounce_policy.LIMITS
+        "admin/bounce_settings.html", values=values, errors=errors, limits=numbers.LIMITS
     )
     return page, status
 
@@ -35,7 +36,7 @@ def _form(values: dict[str, str], errors: dict[str, str], status: int = 200):
 def bounce_settings_save():
     """Save the policy; a refused form keeps what was typed."""
     try:
-        bounce_policy.save_policy(db(), current_editor(), request.form, client_ip())
+        numbers.save_policy(db(), current_editor(), request.form, client_ip())
     except ValidationError as exc:
         db().rollback()
         return _form(request.form.to_dict(), exc.errors, 422)
@@ -48,7 +49,7 @@ def bounce_settings_save():
 @requires("send")
 def notice_dismiss(notice_id: int):
     """Mark a notice as dealt with."""
-    bounces.dismiss_notice(db(), current_editor(), notice_id, client_ip())
+    dismiss_notice(db(), current_editor(), notice_id, client_ip())
     db().commit()
     flash("The notice is dismissed.")
     return redirect(url_for("admin.dashboard"))

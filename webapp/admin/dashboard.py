@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import current_app, render_template
 
-from clarion import bounces, campaigns, lists, subscribers
+from clarion.alerts import campaigns
+from clarion.audience import lists, subscribers
+from clarion.bounces import policy
 from webapp.admin import bp
 from webapp.admin.access import requires
 from webapp.extensions import db
@@ -20,7 +22,7 @@ def dashboard():
         counts=lists.counts(db()),
         all_lists=lists.all_lists(db()),
         recent_alerts=campaigns.page(db(), size=8).items,
-        notices=bounces.open_notices(db()),
+        notices=policy.open_notices(db()),
         snippet=render_template(
             "admin/embed_snippet.html",
             lists=subscribers.public_lists(db()),

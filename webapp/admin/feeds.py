@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from clarion import campaigns, feeds, lists
+from clarion.alerts import campaigns
+from clarion.audience import lists
 from clarion.errors import InvalidTransition, ValidationError
+from clarion.feeds import feeds
 from tasks.feeds import poll
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-from clarion import campaigns, hashtag_days
+from clarion.alerts import campaigns, hashtag_days
 from clarion.errors import ValidationError
 from clarion.models import AlertRole
 from webapp.admin import bp

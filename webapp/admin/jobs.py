@@ -13,7 +13,8 @@ from flask import (
     url_for,
 )
 
-from clarion import csvfiles, exports, imports, jobs, lists
+from clarion import jobs
+from clarion.audience import csvfiles, exports, imports, lists
 from clarion.errors import ValidationError
 from tasks.imports import run_export, run_import
 from webapp.admin import bp

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from clarion import audit, lists
+from clarion import audit
+from clarion.audience import lists
 from clarion.errors import ValidationError
 from clarion.models import MailingList
 from webapp.admin import bp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template
 
-from clarion import mailcatcher
+from clarion.delivery import mailcatcher
 from webapp.admin import bp
 from webapp.admin.access import requires
 from webapp.security import OUTBOX_FRAME_CSP

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
-from clarion import media, petition_export, petitions, stats, uploads
+from clarion.actions import petition_export, petitions, stats
+from clarion.alerts import media, uploads
 from clarion.errors import ValidationError
 from clarion.models import Petition
 from webapp.admin import bp

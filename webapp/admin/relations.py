@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clarion import hashtag_days
+from clarion.alerts import hashtag_days
 from clarion.models import Alert, AlertKind, AlertRole, Feed, FeedEntry, MailingList
 
 

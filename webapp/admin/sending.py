@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from flask import jsonify, redirect, render_template, url_for
 
-from clarion import delivery, sending
+from clarion.delivery import dispatch as engine
+from clarion.delivery import sending
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -20,7 +21,7 @@ def _act(alert_id: int, action: Callable, dispatch: bool) -> int:
     alert = action(session, sending.get_alert(session, alert_id), current_editor(), client_ip())
     session.commit()
     if dispatch:
-        delivery.enqueue_dispatch(alert.id)
+        engine.enqueue_dispatch(alert.id)
     return alert.id
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from clarion import stats, tracking
+from clarion.actions import stats
 from clarion.errors import NotFound
 from clarion.models import Alert
+from clarion.tracking import opens
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -40,7 +41,7 @@ def alert_stats(alert_id: int):
         "admin/alert_stats.html",
         alert=alert,
         s=stats.alert_stats(db(), alert),
-        opens_tracked=tracking.is_enabled(db()),
+        opens_tracked=opens.is_enabled(db()),
     )
 
 
@@ -56,14 +57,14 @@ def alert_stats_json(alert_id: int):
 @requires("manage_settings")
 def tracking_settings():
     """Whether opens are tracked, and what that means."""
-    return render_template("admin/tracking.html", enabled=tracking.is_enabled(db()))
+    return render_template("admin/tracking.html", enabled=opens.is_enabled(db()))
 
 
 @bp.post("/settings/tracking")
 @requires("manage_settings")
 def tracking_settings_save():
     """Turn open tracking on or off (recorded in the audit log)."""
-    tracking.set_enabled(
+    opens.set_enabled(
         db(), current_editor(), request.form.get("open_tracking") == "on", client_ip()
     )
     db().commit()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from clarion import directory, lists, tags
+from clarion.audience import directory, lists, tags
+from clarion.bounces.policy import soft_standing
 from clarion.errors import ValidationError
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -68,7 +69,9 @@ def subscribers_tag():
 @requires("view")
 def subscriber(subscriber_id: int):
     """Consent records, subscriptions, deliveries and bounces of one reader."""
-    return render_template("admin/subscriber.html", d=directory.detail(db(), subscriber_id))
+    return render_template(
+        "admin/subscriber.html", d=soft_standing(db(), directory.detail(db(), subscriber_id))
+    )
 
 
 @bp.post("/subscribers/<int:subscriber_id>/delete")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from clarion import audit, tags
+from clarion import audit
+from clarion.audience import tags
 from clarion.errors import ValidationError
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires

@@ -1,4 +1,4 @@
-"""Provider webhooks under /webhooks/<provider>: verified and stored by clarion.webhooks,
+"""Provider webhooks under /webhooks/<provider>: verified and stored by clarion.bounces.webhooks,
 processed by a worker after the commit. A request that is not proven genuine gets a 4xx and
 leaves nothing behind."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from clarion import inbound
+from clarion.bounces import inbound
+from clarion.bounces.webhooks.receive import receive
 from clarion.errors import WebhookRefused
 from clarion.fetch import fetch
-from clarion.webhooks.receive import receive
 from webapp.api import bp
 from webapp.extensions import db
 

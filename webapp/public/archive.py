@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, make_response, render_template, send_from_directory
 
-from clarion import archive, media
+from clarion.alerts import archive, media
 from webapp.extensions import db
 from webapp.public import bp
 from webapp.security import OUTBOX_FRAME_CSP

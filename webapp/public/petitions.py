@@ -11,7 +11,9 @@ from flask import (
     url_for,
 )
 
-from clarion import petitions, sharing, signing, subscribers
+from clarion.actions import petitions, signing
+from clarion.alerts import sharing
+from clarion.audience import subscribers
 from clarion.errors import ValidationError
 from clarion.models import Petition
 from tasks.mail import send_confirmation

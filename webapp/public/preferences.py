@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template, request
 
-from clarion import subscribers
+from clarion.audience import subscribers
 from clarion.errors import Suppressed, ValidationError
 from tasks.mail import send_confirmation
 from webapp.extensions import db

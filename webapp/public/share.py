@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request
 
-from clarion import sharing
+from clarion.alerts import sharing
 from clarion.errors import ValidationError
 from webapp.public import bp
 

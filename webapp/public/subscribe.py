@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, make_response, render_template, request
 
-from clarion import subscribers, welcome
+from clarion import tokens
+from clarion.audience import subscribers
+from clarion.delivery import welcome
 from clarion.errors import RateLimited, ValidationError
 from tasks.mail import send_confirmation
 from webapp.errors import wants_json
@@ -136,5 +138,5 @@ def confirm_submit(token: str):
     db().commit()
     welcome.hand_out(outcome.welcomes)
     names = subscribers.list_names(db(), outcome.list_ids)
-    prefs = subscribers.preferences_token(outcome.subscriber.uid)
+    prefs = tokens.preferences_token(outcome.subscriber.uid)
     return render_template("public/confirmed.html", list_names=names, preferences_token=prefs)

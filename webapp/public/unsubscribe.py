@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from clarion import subscribers
+from clarion import tokens
+from clarion.audience import subscribers
 from clarion.errors import InvalidToken
 from webapp.extensions import csrf, db
 from webapp.public import bp
@@ -14,7 +15,7 @@ from webapp.utils import client_ip
 @bp.get("/unsubscribe/<token>")
 def unsubscribe_page(token: str):
     """Show a confirmation page; a GET never unsubscribes (mail scanners follow links)."""
-    scope = subscribers.read_unsubscribe_token(token)
+    scope = tokens.read_unsubscribe_token(token)
     subscriber = subscribers.subscriber_by_uid(db(), scope.subscriber_uid)
     list_ids = subscribers.scope_list_ids(db(), scope)
     names = subscribers.list_names(db(), list_ids) if list_ids else []
@@ -22,7 +23,7 @@ def unsubscribe_page(token: str):
         "public/unsubscribe.html",
         token=token,
         list_names=names,
-        preferences_token=subscribers.preferences_token(subscriber.uid),
+        preferences_token=tokens.preferences_token(subscriber.uid),
     )
 
 

@@ -1,4 +1,4 @@
-/* Post length as X counts it: a line-by-line mirror of clarion/xcount.py and of
+/* Post length as X counts it: a line-by-line mirror of clarion/alerts/xcount.py and of
    alert_kinds.suggested_post_text. Python's regex semantics are spelled out here (its \s,
    \w and case-insensitive [a-z]), so that both give the same number for every string. */
 (function () {

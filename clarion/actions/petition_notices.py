@@ -1,0 +1,42 @@
+"""The mail that asks a signer to confirm their address before the signature counts."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from clarion.actions import signing
+from clarion.alerts.rendering import RenderedMail, render_template_file
+from clarion.audience import subscribers
+from clarion.config import get_settings
+from clarion.delivery import mailer
+from clarion.models import Petition, Signature
+
+
+def signature_confirmation_mail(signature: Signature, petition: Petition) -> RenderedMail:
+    """The rendered confirmation mail for one signature."""
+    settings = get_settings()
+    token = signing.confirm_token(signature)
+    return render_template_file(
+        "signature_confirm",
+        {
+            "site_name": settings.site_name,
+            "name": signature.name,
+            "petition_title": petition.title,
+            "confirm_url": f"{settings.base_url}/p/{petition.slug}/confirm/{token}",
+            "ttl_hours": settings.confirm_ttl_hours,
+        },
+    )
+
+
+def send_signature_confirmation(session: Session, signature_id: int) -> bool:
+    """Send it unless the signature was confirmed or deleted meanwhile, or mail is suppressed."""
+    signature = session.get(Signature, signature_id)
+    if signature is None or signature.confirmed_at is not None:
+        return False
+    if subscribers.is_suppressed(session, signature.email):
+        return False
+    petition = session.get(Petition, signature.petition_id)
+    assert petition is not None
+    mail = signature_confirmation_mail(signature, petition)
+    mailer.send_transactional(mailer.build_transactional(signature.email, mail))
+    return True

@@ -1,0 +1,276 @@
+"""Signing a petition: one signature per address, confirmation when asked, prefill for readers.
+
+What an anonymous signer is told never depends on whether the address had signed before: a
+public form must not reveal that someone signed a petition about political prisoners. Only a
+reader whose token vouches for the address is told plainly that they had already signed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+import pycountry
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clarion import throttle, tokens
+from clarion.actions import petitions
+from clarion.addresses import normalise_email
+from clarion.audience import subscribers
+from clarion.config import get_settings
+from clarion.db import utcnow
+from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
+from clarion.models import Delivery, Petition, Signature, Subscriber
+from clarion.tokens import delivery_tokens
+from clarion.tracking import readers
+
+SIGN_LIMIT_PER_IP = "120/hour"  # generous: a rally on one network signs together
+MAX_COMMENT = 2000
+MAX_NAME = 200
+
+
+@lru_cache(maxsize=1)
+def countries() -> tuple[tuple[str, str], ...]:
+    """ISO 3166 countries as (code, name), sorted by name."""
+    pairs = ((c.alpha_2, getattr(c, "common_name", c.name)) for c in pycountry.countries)
+    return tuple(sorted(pairs, key=lambda pair: pair[1]))
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """The reader a valid token speaks for: their own name and address, and the alert."""
+
+    name: str
+    email: str
+    alert_id: int
+    subscriber_id: int
+
+
+def reader_prefill(session: Session, petition: Petition, token: str | None) -> Prefill | None:
+    """The prefill for a reader token on this petition; None if absent, forged or expired."""
+    if not token:
+        return None
+    try:
+        reader = readers.read_reader_token(token, petition.slug)
+        delivery_id = delivery_tokens().decode(reader.delivery_token)
+    except InvalidToken:
+        return None
+    row = session.execute(
+        select(Delivery.alert_id, Subscriber.id, Subscriber.email, Subscriber.name)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id == delivery_id)
+    ).first()
+    if row is None:
+        return None
+    return Prefill(
+        name=row.name or "", email=row.email, alert_id=row.alert_id, subscriber_id=row.id
+    )
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """What the sign form sent, where it came from, and the reader it vouches for."""
+
+    name: str
+    email: str
+    country: str = ""
+    comment: str = ""
+    source: str | None = None
+    list_ids: Sequence[int] = ()
+    ip: str | None = None
+    user_agent: str | None = None
+    reader: Prefill | None = None
+
+
+class SignStatus(enum.StrEnum):
+    """What signing did, as far as the signer may be told."""
+
+    SIGNED = "signed"  # counted now
+    CHECK_INBOX = "check_inbox"  # a confirmation mail decides
+    ALREADY_SIGNED = "already_signed"  # only ever said to a verified reader
+
+
+@dataclass
+class SignOutcome:
+    """The result, and the mails to send once the transaction has committed."""
+
+    status: SignStatus
+    signed_at: datetime | None = None
+    confirm_signature_id: int | None = None
+    list_consent_id: int | None = None
+    lists_pending: list[int] = field(default_factory=list)
+    lists_note: str = ""
+
+
+def _validate(session: Session, req: SignRequest) -> tuple[str, str, str]:
+    errors: dict[str, str] = {}
+    email = ""
+    try:
+        email = normalise_email(req.email)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    name = " ".join(req.name.split())
+    if not name:
+        errors["name"] = "Please enter your name."
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+    country = req.country.strip().upper()
+    if country and country not in dict(countries()):
+        errors["country"] = "Please choose a country from the list, or none."
+    if len(req.comment) > MAX_COMMENT:
+        errors["comment"] = f"Please keep the comment under {MAX_COMMENT} characters."
+    if req.list_ids:
+        offered = {ml.id for ml in subscribers.public_lists(session)}
+        if not set(req.list_ids) <= offered:
+            errors["lists"] = "Please choose only from the lists offered."
+    if errors:
+        raise ValidationError(errors)
+    return email, name, country
+
+
+def sign(session: Session, petition: Petition, req: SignRequest) -> SignOutcome:
+    """Sign once per address; ValidationError for bad input, NotFound when closed."""
+    if not petitions.is_accepting(petition):
+        raise NotFound("This petition is closed and no longer takes signatures.")
+    if req.ip and not throttle.hit(SIGN_LIMIT_PER_IP, "sign-ip", req.ip):
+        raise RateLimited("Too many signatures from your network. Please try again in a while.")
+    email, name, country = _validate(session, req)
+    verified = req.reader is not None and req.reader.email == email
+    existing = _existing(session, petition.id, email)
+    if existing is None:
+        existing, outcome = _insert(session, petition, req, email, name, country, verified)
+    else:
+        outcome = _again(session, petition, existing, verified)
+    if req.list_ids:
+        _opt_in(session, req, email, name, outcome)
+    return outcome
+
+
+def _existing(session: Session, petition_id: int, email: str) -> Signature | None:
+    return session.scalar(
+        select(Signature).where(Signature.petition_id == petition_id, Signature.email == email)
+    )
+
+
+def _insert(
+    session: Session,
+    petition: Petition,
+    req: SignRequest,
+    email: str,
+    name: str,
+    country: str,
+    verified: bool,
+) -> tuple[Signature, SignOutcome]:
+    now = utcnow()
+    confirmed = verified or not petition.require_confirmation
+    signature = Signature(
+        petition_id=petition.id,
+        email=email,
+        name=name,
+        country=country,
+        comment=req.comment.strip(),
+        source=subscribers.clean_source(req.source),
+        # The alert the reader came from, even if they then typed another address.
+        alert_id=req.reader.alert_id if req.reader else None,
+        subscriber_id=req.reader.subscriber_id if verified and req.reader else None,
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(signature)
+    except IntegrityError:
+        # Signed at the same moment from another request: that one counts, this one is moot.
+        concurrent = _existing(session, petition.id, email)
+        if concurrent is None:
+            raise
+        return concurrent, _again(session, petition, concurrent, verified)
+    petitions.forget_count(petition.id)
+    if confirmed:
+        return signature, SignOutcome(SignStatus.SIGNED, signed_at=now)
+    return signature, SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=signature.id)
+
+
+def _again(
+    session: Session, petition: Petition, signature: Signature, verified: bool
+) -> SignOutcome:
+    if verified:
+        if signature.confirmed_at is None:  # the reader's token proves the address now
+            _mark_confirmed(session, signature)
+        return SignOutcome(SignStatus.ALREADY_SIGNED, signed_at=signature.created_at)
+    if signature.confirmed_at is not None:
+        status = SignStatus.CHECK_INBOX if petition.require_confirmation else SignStatus.SIGNED
+        return SignOutcome(status)
+    # Unconfirmed: send the confirmation again, at most once in a while per address.
+    key = f"signature-confirm:{signature.id}"
+    resend_seconds = get_settings().confirm_resend_minutes * 60
+    again = signature.id if throttle.once_per(key, resend_seconds) else None
+    return SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=again)
+
+
+def _mark_confirmed(session: Session, signature: Signature) -> bool:
+    # A conditional update: of two simultaneous confirmations exactly one wins.
+    claimed = session.execute(
+        update(Signature)
+        .where(Signature.id == signature.id, Signature.confirmed_at.is_(None))
+        .values(confirmed_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    petitions.forget_count(signature.petition_id)
+    return claimed == 1
+
+
+def _opt_in(
+    session: Session, req: SignRequest, email: str, name: str, outcome: SignOutcome
+) -> None:
+    """Join the ticked lists through the normal double opt-in; never a condition of signing."""
+    request = subscribers.SubscribeRequest(
+        email=email,
+        list_ids=list(req.list_ids),
+        name=name,
+        language=get_settings().languages[0][0],
+        ip=req.ip,
+        user_agent=req.user_agent,
+        source=req.source,
+        form="petition",
+    )
+    try:
+        with session.begin_nested():
+            result = subscribers.subscribe(session, request)
+    except RateLimited:
+        outcome.lists_note = "We could not add you to the lists right now; please try later."
+        return
+    outcome.list_consent_id = result.consent_id
+    outcome.lists_pending = result.list_ids
+
+
+def confirm_token(signature: Signature) -> str:
+    """The signed, expiring token of a signature's confirmation link."""
+    return tokens.sign_timed(tokens.SIGNATURE_CONFIRM, signature.uid)
+
+
+def signature_for_token(session: Session, petition: Petition, token: str) -> Signature:
+    """The signature a confirmation token names (on this petition), or InvalidToken."""
+    max_age = get_settings().confirm_ttl_hours * 3600
+    uid = tokens.unsign_timed(tokens.SIGNATURE_CONFIRM, token, max_age=max_age)
+    signature = session.scalar(
+        select(Signature).where(Signature.uid == uid, Signature.petition_id == petition.id)
+    )
+    if signature is None:
+        raise InvalidToken("This link is not valid.")
+    return signature
+
+
+def confirm(session: Session, petition: Petition, token: str) -> Signature:
+    """Count a signature whose address was confirmed; idempotent for the same link."""
+    signature = signature_for_token(session, petition, token)
+    if signature.confirmed_at is None:
+        if not petitions.is_accepting(petition):
+            raise NotFound("This petition closed before the signature was confirmed.")
+        _mark_confirmed(session, signature)
+    return signature

@@ -1,0 +1,483 @@
+"""Alert drafts: per-kind fields, audience, custom layout, preview and scheduling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from clarion import audit
+from clarion.alerts import kinds, media
+from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
+from clarion.config import get_settings
+from clarion.db import utcnow
+from clarion.editors import require
+from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.models import (
+    Alert,
+    AlertKind,
+    AlertRole,
+    AlertStatus,
+    Editor,
+    MailingList,
+    Subscriber,
+    SubscriberTag,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    Tag,
+)
+from clarion.paging import PAGE_SIZE, Page, keyset_page
+
+EDITABLE = {AlertStatus.DRAFT, AlertStatus.SCHEDULED}
+# A hashtag day's announcement and reminder take its content when they start: they are changed
+# through the hashtag day (clarion.alerts.hashtag_days), not on their own.
+PLANNED_ROLES = {AlertRole.ANNOUNCEMENT.value, AlertRole.REMINDER.value}
+PLANNED_REFUSAL = (
+    "This is the {role} of a hashtag day: it takes that day's content when it starts. Edit the "
+    "hashtag day, and change its time there."
+)
+MAX_LAYOUT = 200_000
+STATE_HELP = {
+    AlertStatus.DRAFT: "Draft: not sent; edit, preview, test, then schedule or send.",
+    AlertStatus.SCHEDULED: "Scheduled: it starts sending at the time shown, unless unscheduled.",
+    AlertStatus.SENDING: "Sending now.",
+    AlertStatus.PAUSED: "Paused: nothing more goes out until it is resumed.",
+    AlertStatus.SENT: "Sent.",
+    AlertStatus.CANCELLED: "Cancelled: what was not sent will not be sent.",
+}
+
+
+@dataclass
+class Draft:
+    """What an editor submits, from the form or a JSON file: the same fields either way."""
+
+    kind: str
+    subject: str = ""
+    name: str = ""
+    preheader: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    lists: list[int] = field(default_factory=list)
+    tags: list[int] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    sender_list_id: int | None = None
+    archive_public: bool = False
+    layout_mjml: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Draft:
+        """A draft from parsed JSON; ValidationError names each field of the wrong type."""
+        if not isinstance(data, Mapping):
+            raise ValidationError({"file": 'The JSON must be an object, like {"kind": ...}.'})
+        errors: dict[str, str] = {}
+        known = {"kind", "subject", "name", "preheader", "fields", "audience", "sender_list_id",
+                 "archive_public", "layout_mjml"}  # fmt: skip
+        for key in set(data) - known:
+            errors[key] = f"Unknown field; the fields are: {', '.join(sorted(known))}."
+        texts = {
+            k: data.get(k, "") for k in ("kind", "subject", "name", "preheader", "layout_mjml")
+        }
+        for key, value in texts.items():
+            if not isinstance(value, str):
+                errors[key] = "Must be text."
+        fields = data.get("fields", {})
+        if not isinstance(fields, Mapping) or not all(isinstance(v, str) for v in fields.values()):
+            errors["fields"] = 'Must be an object of text values, like {"title": "..."}.'
+        audience = data.get("audience", {})
+        if not isinstance(audience, Mapping):
+            errors["audience"] = 'Must be an object: {"lists": [...], "tags": [...]}.'
+            audience = {}
+        for key in ("lists", "tags"):
+            value = audience.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(i, int) for i in value):
+                errors[key] = "Must be a list of ids (numbers)."
+        if not isinstance(audience.get("languages", []), list):
+            errors["languages"] = "Must be a list of language codes."
+        sender = data.get("sender_list_id")
+        if sender is not None and not isinstance(sender, int):
+            errors["sender_list_id"] = "Must be a list id (a number) or null."
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            kind=texts["kind"],
+            subject=texts["subject"],
+            name=texts["name"],
+            preheader=texts["preheader"],
+            fields=dict(fields),
+            lists=list(audience.get("lists", [])),
+            tags=list(audience.get("tags", [])),
+            languages=[str(c) for c in audience.get("languages", [])],
+            sender_list_id=sender,
+            archive_public=bool(data.get("archive_public", False)),
+            layout_mjml=texts["layout_mjml"],
+        )
+
+    @classmethod
+    def from_json_names(cls, session: Session, data: Any) -> Draft:
+        """Like from_json, also accepting list slugs and tag names instead of ids."""
+        if isinstance(data, Mapping) and isinstance(data.get("audience"), Mapping):
+            audience = dict(data["audience"])
+            errors: dict[str, str] = {}
+            slugs = dict(session.execute(select(MailingList.slug, MailingList.id)).all())
+            names = {n.lower(): i for n, i in session.execute(select(Tag.name, Tag.id))}
+            for key, known in (("lists", slugs), ("tags", names)):
+                values = audience.get(key, [])
+                if isinstance(values, list):
+                    audience[key] = [_resolve(v, known, key, errors) for v in values]
+            sender = data.get("sender_list_id")
+            if isinstance(sender, str):
+                data = {**data, "sender_list_id": _resolve(sender, slugs, "sender_list_id", errors)}
+            if errors:
+                raise ValidationError(errors)
+            data = {**data, "audience": audience}
+        return cls.from_json(data)
+
+    @classmethod
+    def from_alert(cls, alert: Alert) -> Draft:
+        """The draft an existing alert was saved from (to fill the edit form)."""
+        audience = alert.audience or {}
+        return cls(
+            kind=alert.kind.value,
+            subject=alert.subject,
+            name=alert.name,
+            preheader=alert.preheader,
+            fields=dict(alert.fields or {}),
+            lists=list(audience.get("lists", [])),
+            tags=list(audience.get("tags", [])),
+            languages=list(audience.get("languages", [])),
+            sender_list_id=alert.sender_list_id,
+            archive_public=alert.archive_public,
+            layout_mjml=alert.layout_mjml or "",
+        )
+
+
+def _resolve(value: Any, known: dict[str, int], key: str, errors: dict[str, str]) -> Any:
+    if not isinstance(value, str):
+        return value
+    found = known.get(value) if key != "tags" else known.get(value.lower())
+    if found is None:
+        errors[key] = f"{value!r} is not known; known: {', '.join(sorted(known)) or 'none'}."
+        return value
+    return found
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    """The alert with this id, or NotFound."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("No such alert.")
+    return alert
+
+
+def page(
+    session: Session,
+    status: str = "",
+    after: int | None = None,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Alert]:
+    """Alerts newest first, optionally in one state."""
+    query = select(Alert)
+    if status in {s.value for s in AlertStatus}:
+        query = query.where(Alert.status == AlertStatus(status))
+    return keyset_page(
+        session, query, Alert.id, lambda a: a.id, after=after, before=before, size=size
+    )
+
+
+def alert_content(alert: Alert) -> AlertContent:
+    """What the editor wrote, as the renderer takes it."""
+    return AlertContent(
+        kind=alert.kind.value,
+        subject=alert.subject,
+        fields=dict(alert.fields or {}),
+        preheader=alert.preheader,
+    )
+
+
+def site_context(session: Session, alert: Alert) -> SiteContext:
+    """The installation and the sending list's name, for layouts."""
+    settings = get_settings()
+    sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
+    return SiteContext(settings.site_name, settings.base_url, sender.name if sender else "")
+
+
+def neutral_recipient(base_url: str) -> dict[str, str]:
+    """Recipient values that identify nobody: for previews, tests and the public archive."""
+    return {
+        "greeting": "Hello,",
+        "unsubscribe_url": f"{base_url}/subscribe",
+        "preferences_url": f"{base_url}/subscribe",
+    }
+
+
+def render_preview(session: Session, alert: Alert) -> RenderedMail:
+    """The alert as a reader would get it, with neutral recipient values."""
+    site = site_context(session, alert)
+    return render_alert(
+        alert_content(alert), neutral_recipient(site.base_url), site, alert.layout_mjml or None
+    )
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def _check_audience(session: Session, draft: Draft, errors: dict[str, str]) -> None:
+    known_lists = set(session.scalars(select(MailingList.id)))
+    if not set(draft.lists) <= known_lists:
+        errors["lists"] = "One of the chosen lists does not exist."
+    if draft.tags and not set(draft.tags) <= set(session.scalars(select(Tag.id))):
+        errors["tags"] = "One of the chosen tags does not exist."
+    offered = dict(get_settings().languages)
+    unknown = [code for code in draft.languages if code not in offered]
+    if unknown:
+        errors["languages"] = f"Unknown language {unknown[0]!r}; use {', '.join(offered)}."
+    if draft.sender_list_id is not None and draft.sender_list_id not in draft.lists:
+        errors["sender_list_id"] = "The sender must be one of the lists the alert goes to."
+
+
+def clean(session: Session, draft: Draft) -> dict[str, Any]:
+    """Every field checked at once; ValidationError maps each bad field to what to fix."""
+    errors: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    try:
+        kind = kinds.spec(draft.kind).kind
+    except ValidationError as exc:
+        raise ValidationError(exc.errors) from None
+    try:
+        fields = kinds.validate_fields(kind, draft.fields)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    subject = " ".join(draft.subject.split())
+    if not subject:
+        errors["subject"] = "Subject is required: it is what readers see in their inbox."
+    elif len(subject) > 300:
+        errors["subject"] = f"Keep the subject under 300 characters (now {len(subject)})."
+    if len(draft.preheader) > 300:
+        errors["preheader"] = "Keep the preview text under 300 characters."
+    if len(draft.name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if len(draft.layout_mjml) > MAX_LAYOUT:
+        errors["layout"] = f"The layout is larger than {MAX_LAYOUT // 1000} KB."
+    _check_audience(session, draft, errors)
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "kind": kind,
+        "subject": subject,
+        "name": " ".join(draft.name.split()) or subject,
+        "preheader": " ".join(draft.preheader.split()),
+        "fields": fields,
+        "audience": {
+            "lists": sorted(set(draft.lists)),
+            "tags": sorted(set(draft.tags)),
+            "languages": sorted(set(draft.languages)),
+        },
+        "sender_list_id": draft.sender_list_id or (min(draft.lists) if draft.lists else None),
+        "archive_public": draft.archive_public,
+        "layout_mjml": draft.layout_mjml.strip() or None,
+    }
+
+
+def _copy_images(values: dict[str, Any]) -> None:
+    """A new post's image is copied once to our media, so no mail ever loads it from elsewhere."""
+    image = values["fields"].get("image_url")
+    if values["kind"] == AlertKind.NEW_POST and image:
+        settings = get_settings()
+        values["fields"]["image_url"] = media.copy_image(
+            image, settings.instance_dir, settings.base_url
+        )
+
+
+def _check_renders(session: Session, alert: Alert) -> None:
+    """Refuse what would not render: a layout that does not compile names what and where."""
+    render_preview(session, alert)
+
+
+# --- changing --------------------------------------------------------------------------
+
+
+def create_draft(
+    session: Session, editor: Editor | None, draft: Draft, ip: str | None = None
+) -> Alert:
+    """Save a new draft; refused, with every problem named, if it would not render.
+
+    `editor` is None from the command line, whose user already controls the installation.
+    """
+    if editor is not None:
+        require(editor, "compose")
+    values = clean(session, draft)
+    _copy_images(values)
+    alert = Alert(**values, status=AlertStatus.DRAFT, created_by_id=editor.id if editor else None)
+    session.add(alert)
+    session.flush()
+    _check_renders(session, alert)
+    audit.record(session, editor, "alert.create", f"alert:{alert.id}", ip, kind=alert.kind.value)
+    return alert
+
+
+def update_draft(
+    session: Session, editor: Editor, alert: Alert, draft: Draft, ip: str | None = None
+) -> None:
+    """Save changes to a draft or scheduled alert (the kind stays what it was)."""
+    require(editor, "compose")
+    if alert.status not in EDITABLE:
+        raise InvalidTransition(f"A {alert.status.value} alert can no longer be edited.")
+    if alert.role in PLANNED_ROLES:
+        raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
+    draft.kind = alert.kind.value
+    values = clean(session, draft)
+    _copy_images(values)
+    if alert.status == AlertStatus.SCHEDULED and not values["audience"]["lists"]:
+        raise ValidationError({"lists": "A scheduled alert needs at least one list."})
+    for key, value in values.items():
+        setattr(alert, key, value)
+    session.flush()
+    _check_renders(session, alert)
+
+
+def duplicate(session: Session, editor: Editor, alert: Alert, ip: str | None = None) -> Alert:
+    """A new draft with the same kind, content and audience."""
+    require(editor, "compose")
+    copy = Alert(
+        kind=alert.kind,
+        name=f"Copy of {alert.name}"[:200],
+        subject=alert.subject,
+        preheader=alert.preheader,
+        fields=dict(alert.fields or {}),
+        audience=dict(alert.audience or {}),
+        sender_list_id=alert.sender_list_id,
+        archive_public=alert.archive_public,
+        layout_mjml=alert.layout_mjml,
+        status=AlertStatus.DRAFT,
+        created_by_id=editor.id,
+    )
+    session.add(copy)
+    session.flush()
+    audit.record(session, editor, "alert.duplicate", f"alert:{copy.id}", ip, source=alert.id)
+    return copy
+
+
+def delete_draft(session: Session, editor: Editor, alert: Alert, ip: str | None = None) -> None:
+    """Delete an alert that was never sent."""
+    require(editor, "compose")
+    if alert.status != AlertStatus.DRAFT:
+        raise InvalidTransition("Only drafts can be deleted; unschedule it first.")
+    planned = select(Alert.id).where(
+        Alert.parent_id == alert.id,
+        Alert.role.in_(PLANNED_ROLES),
+        Alert.status == AlertStatus.SCHEDULED,
+    )
+    if session.scalar(planned.limit(1)) is not None:
+        raise InvalidTransition(
+            "Its announcement or reminder is scheduled: remove them from the plan first."
+        )
+    audit.record(session, editor, "alert.delete", f"alert:{alert.id}", ip, name=alert.name)
+    session.delete(alert)
+
+
+# --- scheduling ------------------------------------------------------------------------
+
+
+def parse_local(value: str, zone_name: str) -> datetime:
+    """An editor's "YYYY-MM-DDTHH:MM" in their zone, as aware UTC; ValidationError if unusable."""
+    zone = ZoneInfo(zone_name)
+    try:
+        naive = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(
+            {"scheduled_at": "Give a date and time, like 2030-05-01 09:30."}
+        ) from None
+    if naive.tzinfo is not None:
+        naive = naive.replace(tzinfo=None)
+    local = naive.replace(tzinfo=zone)
+    # A time skipped by a daylight-saving change does not exist in that zone.
+    if local.astimezone(ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None) != naive:
+        raise ValidationError(
+            {
+                "scheduled_at": f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_name} (the clocks "
+                "go forward then); choose another time."
+            }
+        )
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def schedule(
+    session: Session, editor: Editor, alert: Alert, local_when: str, ip: str | None = None
+) -> None:
+    """draft → scheduled at a time given in the editor's zone; the past is refused."""
+    require(editor, "send")
+    if alert.status not in EDITABLE:
+        raise InvalidTransition(f"A {alert.status.value} alert cannot be scheduled.")
+    if alert.role in PLANNED_ROLES:
+        raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
+    when = parse_local(local_when, editor.timezone)
+    if when <= utcnow() + timedelta(seconds=30):
+        shown = when.astimezone(ZoneInfo(editor.timezone))
+        raise ValidationError(
+            {
+                "scheduled_at": f"{shown:%Y-%m-%d %H:%M} ({editor.timezone}) has already passed; "
+                "choose a later time."
+            }
+        )
+    if not (alert.audience or {}).get("lists"):
+        raise ValidationError({"lists": "Choose at least one list before scheduling."})
+    _check_renders(session, alert)
+    alert.status = AlertStatus.SCHEDULED
+    alert.scheduled_at = when
+    audit.record(session, editor, "alert.schedule", f"alert:{alert.id}", ip, at=when.isoformat())
+
+
+def unschedule(session: Session, editor: Editor, alert: Alert, ip: str | None = None) -> None:
+    """scheduled → draft; nothing will be sent until it is scheduled or sent again."""
+    require(editor, "send")
+    if alert.status != AlertStatus.SCHEDULED:
+        raise InvalidTransition(f"A {alert.status.value} alert is not scheduled.")
+    alert.status = AlertStatus.DRAFT
+    alert.scheduled_at = None
+    audit.record(session, editor, "alert.unschedule", f"alert:{alert.id}", ip)
+
+
+# --- audience --------------------------------------------------------------------------
+
+
+def audience_query(audience: Mapping[str, Any]) -> Select[Any]:
+    """Ids of the subscribers an audience reaches: subscribed to one of its lists, with one of
+    its tags (if any), in one of its languages (if any), and not suppressed."""
+    lists = [int(i) for i in audience.get("lists", [])]
+    query = select(Subscriber.id).where(
+        exists().where(
+            Subscription.subscriber_id == Subscriber.id,
+            Subscription.list_id.in_(lists),
+            Subscription.status == SubscriptionStatus.SUBSCRIBED,
+        ),
+        ~exists().where(Suppression.email == Subscriber.email),
+    )
+    tags = [int(i) for i in audience.get("tags", [])]
+    if tags:
+        query = query.where(
+            exists().where(
+                SubscriberTag.subscriber_id == Subscriber.id, SubscriberTag.tag_id.in_(tags)
+            )
+        )
+    languages = [str(c) for c in audience.get("languages", [])]
+    if languages:
+        query = query.where(Subscriber.language.in_(languages))
+    return query
+
+
+def audience_count(session: Session, audience: Mapping[str, Any]) -> int:
+    """How many subscribers the audience reaches right now."""
+    if not audience.get("lists"):
+        return 0
+    return (
+        session.scalar(select(func.count()).select_from(audience_query(audience).subquery())) or 0
+    )

@@ -1,0 +1,132 @@
+"""Freezing an alert at send time: one rendering with markers where each recipient differs.
+
+The layout is rendered and MJML compiled once, with unique random strings as the recipient
+fields (layouts never branch on them); those strings are then swapped for markers, and every
+web link is rewritten to a tracked `/r/<delivery token>/<n>`. Per recipient, the message
+builder only splits on the markers and fills in a few strings: no parsing, no rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as htmllib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+
+from clarion.alerts.rendering import RECIPIENT_FIELDS, AlertContent, SiteContext, render_alert
+
+# Private-use code points: they mean nothing in mail, so they can delimit our markers.
+MARK_OPEN = "\ue000"
+MARK_CLOSE = "\ue001"
+# What is filled per recipient: the recipient fields plus the delivery token of tracked links.
+FIELDS = (*RECIPIENT_FIELDS, "token")
+MARKER_RE = re.compile(f"{MARK_OPEN}([a-z_]+){MARK_CLOSE}")
+
+_TAG_RE = re.compile(r"<(?:a|area)\b[^>]*>", re.I)
+_HREF_RE = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_TEXT_URL_RE = re.compile(r"""https?://[^\s<>"'()\[\]]+""")
+_TRAILING = ".,;:!?"
+
+
+def marker(name: str) -> str:
+    """The marker standing for field `name` in frozen content."""
+    return f"{MARK_OPEN}{name}{MARK_CLOSE}"
+
+
+@dataclass(frozen=True)
+class FrozenContent:
+    """What every recipient gets, with markers: subject, HTML, text, the tracked links."""
+
+    subject: str
+    html: str
+    text: str
+    links: list[str]
+    hash: str
+
+
+class LinkTable:
+    """Original URLs by index; the same URL keeps one index wherever it appears."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.urls: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def tracked(self, url: str) -> str:
+        """The tracked URL standing for `url`."""
+        n = self._index.get(url)
+        if n is None:
+            n = self._index[url] = len(self.urls)
+            self.urls.append(url)
+        return f"{self.base_url}/r/{marker('token')}/{n}"
+
+
+def _is_trackable(url: str) -> bool:
+    # Unsubscribe and preferences links are markers, not web links: they stay direct.
+    return url.lower().startswith(("http://", "https://")) and MARK_OPEN not in url
+
+
+def rewrite_html_links(html: str, links: LinkTable) -> str:
+    """Every http(s) href of <a> and <area> replaced by its tracked URL."""
+
+    def href(match: re.Match[str]) -> str:
+        url = htmllib.unescape(match.group(3)).strip()
+        if not _is_trackable(url):
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}{links.tracked(url)}{match.group(2)}"
+
+    return _TAG_RE.sub(lambda tag: _HREF_RE.sub(href, tag.group(0)), html)
+
+
+def rewrite_text_links(text: str, links: LinkTable) -> str:
+    """Every http(s) URL in plain text replaced by its tracked URL (trailing punctuation kept)."""
+
+    def url(match: re.Match[str]) -> str:
+        found = match.group(0)
+        stripped = found.rstrip(_TRAILING)
+        if not _is_trackable(stripped):
+            return found
+        return links.tracked(stripped) + found[len(stripped) :]
+
+    return _TEXT_URL_RE.sub(url, text)
+
+
+def _sentinels() -> dict[str, str]:
+    # Alphanumeric, so autoescaping, MJML and Markdown leave them exactly as they are.
+    return {name: f"zq{secrets.token_hex(10)}{name.replace('_', '')}" for name in RECIPIENT_FIELDS}
+
+
+def _strip_marks(value: str) -> str:
+    return value.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
+
+
+def freeze_content(
+    content: AlertContent, site: SiteContext, layout_mjml: str | None = None
+) -> FrozenContent:
+    """Render once with sentinels, swap them for markers, and rewrite links to tracked ones."""
+    sentinels = _sentinels()
+    mail = render_alert(content, sentinels, site, layout_mjml)
+    subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
+    for name, sentinel in sentinels.items():
+        html = html.replace(sentinel, marker(name))
+        text = text.replace(sentinel, marker(name))
+        if sentinel in subject:
+            raise ValueError("a subject template must not contain recipient fields")
+    links = LinkTable(site.base_url)
+    html = rewrite_html_links(html, links)
+    text = rewrite_text_links(text, links)
+    digest = hashlib.sha256(
+        json.dumps([subject, html, text, links.urls], ensure_ascii=False).encode()
+    ).hexdigest()
+    return FrozenContent(subject=subject, html=html, text=text, links=links.urls, hash=digest)
+
+
+def split_markers(frozen: str) -> list[str]:
+    """Frozen content as alternating literal text and field names: [text, field, text, ...]."""
+    parts = MARKER_RE.split(frozen)
+    for name in parts[1::2]:
+        if name not in FIELDS:
+            raise ValueError(f"unknown marker {name!r} in frozen content")
+    return parts

@@ -1,0 +1,264 @@
+"""The four alert kinds: their fields, validation, and the context their layouts render with."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from clarion.alerts import markup, xcount
+from clarion.errors import ValidationError
+from clarion.models import AlertKind
+
+HASHTAG_RE = re.compile(r"#[^\s#.,;:!?\"'()\[\]{}<>]{1,100}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of an alert form: how it is labelled, checked and stored."""
+
+    name: str
+    label: str
+    type: str  # text, textarea, url, markdown, hashtags, date, time, timezone, post
+    required: bool = False
+    max_length: int = 300
+    help: str = ""
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """A kind of alert: its label and its fields, in form order."""
+
+    kind: AlertKind
+    label: str
+    fields: tuple[FieldSpec, ...]
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+
+KINDS: dict[AlertKind, KindSpec] = {
+    AlertKind.NEW_POST: KindSpec(
+        AlertKind.NEW_POST,
+        "New blog post",
+        (
+            FieldSpec("post_url", "Post URL", "url", required=True, max_length=1000),
+            FieldSpec("title", "Title", "text", required=True),
+            FieldSpec("excerpt", "Excerpt", "textarea", max_length=2000),
+            FieldSpec(
+                "image_url",
+                "Image URL",
+                "url",
+                max_length=1000,
+                help="Copied to Clarion when saved, so that mail never loads it from elsewhere.",
+            ),
+            FieldSpec("cta_text", "Button text", "text", max_length=60, default="Read the post"),
+        ),
+    ),
+    AlertKind.PETITION: KindSpec(
+        AlertKind.PETITION,
+        "Petition",
+        (
+            FieldSpec("petition_url", "Petition URL", "url", required=True, max_length=1000),
+            FieldSpec("petition_title", "Petition title", "text", required=True),
+            FieldSpec("target", "Addressed to", "text", help="Whom the petition asks to act."),
+            FieldSpec("why", "Why it matters", "markdown", required=True, max_length=20000),
+            FieldSpec(
+                "ask", "The ask (button text)", "text", max_length=60, default="Sign the petition"
+            ),
+        ),
+    ),
+    AlertKind.HASHTAG_DAY: KindSpec(
+        AlertKind.HASHTAG_DAY,
+        "Hashtag day",
+        (
+            FieldSpec("hashtags", "Hashtag(s)", "hashtags", required=True, max_length=200),
+            FieldSpec("action_date", "Date of the action", "date", required=True),
+            FieldSpec("action_time", "Time of the action", "time", required=True),
+            FieldSpec(
+                "action_timezone",
+                "Time zone of the action",
+                "timezone",
+                required=True,
+                default="UTC",
+            ),
+            FieldSpec("intro", "What the day is about", "markdown", max_length=20000),
+            FieldSpec("share_url", "Link to share", "url", max_length=1000),
+            FieldSpec(
+                "suggested_post",
+                "Suggested post",
+                "post",
+                required=True,
+                max_length=1000,
+                help="Counted as X counts it, with the link and hashtags; 280 at most.",
+            ),
+        ),
+    ),
+    AlertKind.NEWSLETTER: KindSpec(
+        AlertKind.NEWSLETTER,
+        "Newsletter",
+        (FieldSpec("body_md", "Body (Markdown)", "markdown", required=True, max_length=200000),),
+    ),
+}
+
+
+def spec(kind: AlertKind | str) -> KindSpec:
+    """The spec of a kind; ValidationError for an unknown kind."""
+    try:
+        return KINDS[AlertKind(kind)]
+    except ValueError:
+        choices = ", ".join(k.value for k in AlertKind)
+        raise ValidationError({"kind": f"Choose one of: {choices}."}) from None
+
+
+def _check_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return "Enter a full web address starting with https://"
+    return None
+
+
+def _check_value(field: FieldSpec, value: str) -> str | None:
+    if len(value) > field.max_length:
+        return f"Keep this under {field.max_length} characters (now {len(value)})."
+    checks = {
+        "url": _check_url,
+        "hashtags": _check_hashtags,
+        "date": _check_date,
+        "time": _check_time,
+        "timezone": _check_zone,
+    }
+    check = checks.get(field.type)
+    return check(value) if check else None
+
+
+def _check_hashtags(value: str) -> str | None:
+    if all(HASHTAG_RE.fullmatch(tag) for tag in value.split()):
+        return None
+    return "Write hashtags like #FreeThemAll, separated by spaces."
+
+
+def _check_date(value: str) -> str | None:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return "Write the date as YYYY-MM-DD."
+    return None
+
+
+def _check_time(value: str) -> str | None:
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        return "Write the time as HH:MM (24-hour clock)."
+    return None
+
+
+def _check_zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "Choose a time zone such as Europe/Minsk."
+    return None
+
+
+def validate_fields(kind: AlertKind | str, raw: Mapping[str, Any]) -> dict[str, str]:
+    """The kind's fields, trimmed and checked; ValidationError names every bad field."""
+    kind_spec = spec(kind)
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for field in kind_spec.fields:
+        value = str(raw.get(field.name) or "").strip()
+        if not value:
+            if field.required:
+                errors[field.name] = f"{field.label} is required."
+            continue
+        problem = _check_value(field, value)
+        if problem:
+            errors[field.name] = problem
+        cleaned[field.name] = value
+    if kind_spec.kind == AlertKind.HASHTAG_DAY and "suggested_post" in cleaned:
+        length = xcount.weighted_length(suggested_post_text(cleaned))
+        if length > xcount.MAX_WEIGHTED_LENGTH:
+            errors["suggested_post"] = (
+                f"The post is {length} characters as X counts them, with the link and hashtags; "
+                f"shorten it to {xcount.MAX_WEIGHTED_LENGTH}."
+            )
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def suggested_post_text(fields: Mapping[str, str]) -> str:
+    """The post readers are asked to share: the text, then missing hashtags, then the link."""
+    text = fields.get("suggested_post", "").strip()
+    missing = [t for t in fields.get("hashtags", "").split() if t.lower() not in text.lower()]
+    parts = [text, *missing]
+    if fields.get("share_url") and fields["share_url"] not in text:
+        parts.append(fields["share_url"])
+    return " ".join(p for p in parts if p)
+
+
+def share_links(text: str, url: str, base_url: str) -> dict[str, str]:
+    """Intent URLs for X, Bluesky, Mastodon (via our own page), Facebook and Telegram."""
+    links = {
+        "x": "https://x.com/intent/post?" + urlencode({"text": text}, quote_via=quote),
+        "bluesky": "https://bsky.app/intent/compose?" + urlencode({"text": text}, quote_via=quote),
+        # Mastodon has no central service: our page asks for the reader's own server.
+        "mastodon": f"{base_url}/share/mastodon?" + urlencode({"text": text}, quote_via=quote),
+        "telegram": "https://t.me/share/url?"
+        + urlencode({"url": url or "", "text": text}, quote_via=quote),
+    }
+    # Facebook shares only a link: without one there is no Facebook button (an empty value,
+    # so that layouts can test it under StrictUndefined).
+    links["facebook"] = (
+        "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url}) if url else ""
+    )
+    return links
+
+
+def share_targets(base_url: str) -> tuple[str, ...]:
+    """The address of each share intent (the part before "?") that share_links points at."""
+    sample = share_links("text", "https://example.org/", base_url)
+    return tuple(url.split("?", 1)[0] + "?" for url in sample.values() if url)
+
+
+def is_share_link(url: str, base_url: str) -> bool:
+    """True when `url` asks a reader's network to post something: one of the share intents."""
+    return url.startswith(share_targets(base_url))
+
+
+def action_moment(fields: Mapping[str, str]) -> datetime | None:
+    """When a hashtag day's action happens, as an aware datetime in its own zone."""
+    try:
+        day = date.fromisoformat(fields["action_date"])
+        at = time.fromisoformat(fields["action_time"])
+        zone = ZoneInfo(fields.get("action_timezone") or "UTC")
+    except (KeyError, ValueError, ZoneInfoNotFoundError):
+        return None
+    return datetime.combine(day, at, tzinfo=zone)
+
+
+def layout_context(
+    kind: AlertKind | str, fields: Mapping[str, str], base_url: str
+) -> dict[str, Any]:
+    """What a kind's layout renders with: the fields, defaults filled, Markdown made safe."""
+    kind_spec = spec(kind)
+    context: dict[str, Any] = {f.name: fields.get(f.name) or f.default for f in kind_spec.fields}
+    for field in kind_spec.fields:
+        if field.type == "markdown":
+            context[f"{field.name}_html"] = markup.markdown_to_html(context[field.name], base_url)
+            context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
+    if kind_spec.kind == AlertKind.HASHTAG_DAY:
+        post = suggested_post_text(fields)
+        context["post_text"] = post
+        context["share"] = share_links(post, fields.get("share_url", ""), base_url)
+        moment = action_moment(fields)
+        context["action_when"] = moment.strftime("%A %-d %B %Y, %H:%M") if moment else ""
+        context["hashtag_list"] = fields.get("hashtags", "").split()
+    return context

@@ -1,0 +1,181 @@
+"""Email templates: sandboxed Jinja over templates/email/<name>/, MJML compiled to HTML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import mjml
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from clarion.alerts import mjml_check
+from clarion.config import PROJECT_ROOT
+from clarion.errors import ValidationError
+
+EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
+_ASSET_URL = re.compile(
+    r"""(?:\b(?:src|background|poster|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)"""
+    r"""((?:https?:)?//[^"')\s>]+)""",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """Subject, HTML and plain text of one mail, ready to be put into MIME."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@lru_cache(maxsize=4)
+def email_environment(root: Path = EMAIL_TEMPLATES) -> ImmutableSandboxedEnvironment:
+    """A sandbox: layouts may not reach Python internals, whatever a template says."""
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(str(root)),
+        autoescape=select_autoescape(enabled_extensions=("mjml", "html"), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def compile_mjml(source: str, where: str = "layout", *, strict: bool = False) -> str:
+    """MJML to HTML, with web fonts switched off so no mail ever loads a third-party asset.
+
+    A structural check runs first, so that errors name the element and the line;
+    `strict` (custom layouts) also forbids <mj-include> and <mj-font>.
+    """
+    problem = mjml_check.check(source, strict=strict)
+    if problem is not None:
+        raise ValidationError({where: f"MJML error on {problem}"})
+    try:
+        html = mjml.mjml2html(source, fonts={}, disable_comments=True)
+    except ValueError as exc:
+        raise ValidationError({where: f"The MJML layout does not compile: {exc}"}) from None
+    return html
+
+
+def template_error_line(exc: BaseException, template_name: str | None = None) -> int | None:
+    """The template line a Jinja error happened on (syntax errors carry it; others in traces)."""
+    line = getattr(exc, "lineno", None)
+    if line:
+        return int(line)
+    wanted = template_name or "<template>"
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        # Jinja rewrites tracebacks so that template frames carry the template's own lines.
+        if tb.tb_frame.f_code.co_filename == wanted:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    return found
+
+
+def remote_assets(html: str, base_url: str) -> list[str]:
+    """URLs the HTML would fetch on opening (images, styles) that are not Clarion's own."""
+    own = base_url.rstrip("/") + "/"
+    return [url for url in _ASSET_URL.findall(html) if not url.startswith(own)]
+
+
+def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> None:
+    """Refuse HTML that would make the reader's mail client fetch something from elsewhere."""
+    found = remote_assets(html, base_url)
+    if found:
+        raise ValidationError(
+            {
+                where: f"The mail would load {found[0]} from another server when opened; "
+                "use images stored by Clarion, or none."
+            }
+        )
+
+
+def render_template_file(name: str, context: dict[str, Any]) -> RenderedMail:
+    """Render templates/email/<name>/{subject.txt, body.mjml, body.txt} with `context`."""
+    env = email_environment()
+    try:
+        subject = env.get_template(f"{name}/subject.txt").render(context).strip()
+        mjml_source = env.get_template(f"{name}/body.mjml").render(context)
+        text = env.get_template(f"{name}/body.txt").render(context)
+    except TemplateError as exc:
+        raise ValidationError({f"templates/email/{name}": str(exc)}) from None
+    html = compile_mjml(mjml_source, where=f"templates/email/{name}/body.mjml")
+    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+
+
+RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url")
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    """What an editor wrote: the kind, subject, preheader and the kind's fields."""
+
+    kind: str
+    subject: str
+    fields: dict[str, Any]
+    preheader: str = ""
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """Who sends: the installation's name and address, and the sending list's name."""
+
+    site_name: str
+    base_url: str
+    list_name: str = ""
+
+
+def render_alert(
+    content: AlertContent,
+    recipient: dict[str, str],
+    site: SiteContext,
+    layout_mjml: str | None = None,
+) -> RenderedMail:
+    """Render an alert for one recipient (or, at freeze time, for placeholder values).
+
+    `recipient` holds exactly RECIPIENT_FIELDS as opaque strings; layouts insert them but never
+    branch on them, so that one rendering with placeholders serves every recipient.
+    `layout_mjml` replaces the kind's body.mjml (a custom layout, also sandboxed).
+    """
+    from clarion.alerts.kinds import layout_context
+
+    missing = set(RECIPIENT_FIELDS) - set(recipient)
+    if missing:
+        raise ValueError(f"recipient fields missing: {sorted(missing)}")
+    context = {
+        **layout_context(content.kind, content.fields, site.base_url),
+        "subject": content.subject,
+        "preheader": content.preheader,
+        "site_name": site.site_name,
+        "base_url": site.base_url,
+        "list_name": site.list_name,
+        "recipient": dict(recipient),
+    }
+    env = email_environment()
+    kind = str(content.kind)
+    try:
+        subject = env.get_template(f"{kind}/subject.txt").render(context)
+        layout = (
+            env.from_string(layout_mjml) if layout_mjml else env.get_template(f"{kind}/body.mjml")
+        )
+        mjml_source = layout.render(context)
+        text = env.get_template(f"{kind}/body.txt").render(context)
+    except TemplateError as exc:
+        where = "layout" if layout_mjml else f"templates/email/{kind}"
+        line = template_error_line(exc)
+        at = f"line {line}: " if line else ""
+        raise ValidationError({where: f"Template error on {at}{exc}"}) from None
+    html = compile_mjml(
+        mjml_source,
+        where="layout" if layout_mjml else f"templates/email/{kind}/body.mjml",
+        strict=bool(layout_mjml),
+    )
+    check_no_remote_assets(html, site.base_url)
+    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)

@@ -1,0 +1,25 @@
+"""Audience: the readers and their lists — how they come, choose and go.
+
+Owns: sign-up and double opt-in, one-click unsubscribe, the preference centre (subscribers),
+the confirmation mail (notices), mailing lists and their sender identity and welcome mail
+(lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
+bulk) and exports.
+May use: delivery (a confirmation queues the list's welcome mail; a list's welcome alert is
+frozen; the confirmation mail leaves through the mailer), alerts (kinds, mail templates), and
+the core. It sits below bounces and actions, which unsubscribe and subscribe readers through it.
+
+Public (all that other packages import from it):
+    csvfiles: ENCODINGS
+    directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
+        lift_suppression, page
+    exports: download, run_export, start_export
+    imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
+    lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
+        welcome_choices
+    notices: send_confirmation
+    subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
+        is_suppressed, list_choices, list_names, public_lists, scope_list_ids, subscribe,
+        subscriber_by_uid, subscriber_for_preferences, unsubscribe, unsubscribe_by_token,
+        update_preferences
+    tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, tag_counts
+"""

@@ -1,0 +1,44 @@
+"""Transactional notices to readers: the double opt-in confirmation mail."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clarion.alerts.rendering import RenderedMail, render_template_file
+from clarion.audience import subscribers
+from clarion.config import get_settings
+from clarion.delivery import mailer
+from clarion.models import ConsentRecord, MailingList, Subscriber
+
+
+def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, RenderedMail]:
+    """The address and rendered confirmation mail for one consent record."""
+    settings = get_settings()
+    subscriber = session.get(Subscriber, consent.subscriber_id)
+    assert subscriber is not None
+    names = session.scalars(
+        select(MailingList.name)
+        .where(MailingList.id.in_(consent.list_ids))
+        .order_by(MailingList.name)
+    )
+    context = {
+        "site_name": settings.site_name,
+        "name": (consent.details or {}).get("name") or "",
+        "list_names": list(names),
+        "confirm_url": f"{settings.base_url}/confirm/{subscribers.confirm_token(consent)}",
+        "ttl_hours": settings.confirm_ttl_hours,
+    }
+    return subscriber.email, render_template_file("confirm", context)
+
+
+def send_confirmation(session: Session, consent_id: int) -> bool:
+    """Send the confirmation mail unless it was confirmed meanwhile or the address is suppressed."""
+    consent = session.get(ConsentRecord, consent_id)
+    if consent is None or consent.confirmed_at is not None:
+        return False
+    to, mail = confirmation_mail(session, consent)
+    if subscribers.is_suppressed(session, to):
+        return False
+    mailer.send_transactional(mailer.build_transactional(to, mail))
+    return True

@@ -1,0 +1,446 @@
+"""Subscribe, confirm, unsubscribe and preferences: the reader's side of Clarion."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from clarion import throttle, tokens
+from clarion.addresses import normalise_email
+from clarion.config import get_settings
+from clarion.db import utcnow
+from clarion.delivery import welcome
+from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
+from clarion.models import (
+    ConsentRecord,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+
+SOURCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DEFAULT_CONSENT_TEXT = (
+    "I agree to receive the lists I ticked by email. I can leave at any time with one click."
+)
+DEFAULT_CONSENT_VERSION = "1"
+NEUTRAL_REFUSAL = (
+    "We cannot subscribe this address right now. If you think this is a mistake, please "
+    "contact the people who run this list."
+)
+
+
+def clean_source(raw: str | None) -> str | None:
+    """A `?source=` code if it is well formed, else None (bad codes are dropped, not fatal)."""
+    if raw and SOURCE_RE.fullmatch(raw):
+        return raw
+    return None
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """What a reader typed in the subscribe form, and where it came from."""
+
+    email: str
+    list_ids: Sequence[int]
+    name: str = ""
+    language: str = "en"
+    ip: str | None = None
+    user_agent: str | None = None
+    source: str | None = None
+    form: str = "subscribe"
+    consent_text: str = DEFAULT_CONSENT_TEXT
+    consent_version: str = DEFAULT_CONSENT_VERSION
+
+
+@dataclass
+class SubscribeOutcome:
+    """What happened; deliberately the same shape whether or not the address was known."""
+
+    consent_id: int | None = None  # set when a confirmation mail must be sent
+    list_ids: list[int] = field(default_factory=list)
+
+
+def public_lists(session: Session) -> list[MailingList]:
+    """Lists a reader can choose on the public form, in a stable order."""
+    return list(
+        session.scalars(select(MailingList).where(MailingList.is_public).order_by(MailingList.name))
+    )
+
+
+def list_names(session: Session, list_ids: Iterable[int] | None) -> list[str]:
+    """Names of the given lists (all when None), sorted, for pages and mails."""
+    query = select(MailingList.name).order_by(MailingList.name)
+    if list_ids is not None:
+        query = query.where(MailingList.id.in_(list(list_ids)))
+    return list(session.scalars(query))
+
+
+def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list[int]]:
+    """Check every field at once; ValidationError lists each problem by field."""
+    errors: dict[str, str] = {}
+    email = ""
+    try:
+        email = normalise_email(req.email)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if len(req.name) > 200:
+        errors["name"] = "Please keep the name under 200 characters."
+    if req.language not in dict(get_settings().languages):
+        errors["language"] = "Please choose one of the languages offered."
+    offered = {ml.id for ml in public_lists(session)}
+    chosen = sorted({int(i) for i in req.list_ids})
+    if not chosen:
+        errors["lists"] = "Please tick at least one list."
+    elif not set(chosen) <= offered:
+        errors["lists"] = "Please choose only from the lists offered."
+    if errors:
+        raise ValidationError(errors)
+    return email, chosen
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """True when the address is on the global suppression list."""
+    return session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None
+
+
+def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
+    """Record a subscription request; pending lists get a consent record awaiting confirmation.
+
+    The outcome never tells the caller whether the address was already known, subscribed or
+    suppressed, so that the public form cannot be used to probe the list.
+    """
+    settings = get_settings()
+    if req.ip and not throttle.hit(settings.subscribe_limit_per_ip, "subscribe-ip", req.ip):
+        raise RateLimited("Too many sign-ups from your network. Please try again in a while.")
+    email, list_ids = validate_request(session, req)
+    key = throttle.address_key(email)
+    if not throttle.hit(settings.subscribe_limit_per_address, "subscribe-address", key):
+        return SubscribeOutcome()  # silently: an attacker learns nothing, the victim gets nothing
+    if is_suppressed(session, email):
+        return SubscribeOutcome()
+    subscriber = _find_or_create(session, email, req)
+    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
+    if not pending:
+        return SubscribeOutcome()
+    consent = _consent_record(session, subscriber, pending, req, action="subscribe")
+    if not throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60):
+        return SubscribeOutcome()
+    return SubscribeOutcome(consent_id=consent.id, list_ids=pending)
+
+
+def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> Subscriber:
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=email,
+            name=req.name.strip() or None,
+            language=req.language,
+            source=clean_source(req.source),
+        )
+        session.add(subscriber)
+        session.flush()
+    return subscriber
+
+
+def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscription]:
+    rows = session.scalars(select(Subscription).where(Subscription.subscriber_id == subscriber_id))
+    return {s.list_id: s for s in rows}
+
+
+def _mark_pending(
+    session: Session, subscriber: Subscriber, list_ids: Iterable[int], source: str | None
+) -> list[int]:
+    """Lists that need the reader's confirmation; already-subscribed lists are left alone."""
+    existing = _subscriptions(session, subscriber.id)
+    pending = []
+    for list_id in list_ids:
+        sub = existing.get(list_id)
+        if sub is None:
+            session.add(Subscription(subscriber_id=subscriber.id, list_id=list_id, source=source))
+        elif sub.status == SubscriptionStatus.SUBSCRIBED:
+            continue
+        else:
+            sub.status = SubscriptionStatus.PENDING
+        pending.append(list_id)
+    session.flush()
+    return pending
+
+
+def _consent_record(
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: list[int],
+    req: SubscribeRequest,
+    action: str,
+) -> ConsentRecord:
+    record = ConsentRecord(
+        subscriber_id=subscriber.id,
+        action=action,
+        list_ids=list_ids,
+        details={"name": req.name.strip(), "language": req.language},
+        ip=req.ip,
+        user_agent=(req.user_agent or "")[:400] or None,
+        source=clean_source(req.source),
+        form=req.form[:64],
+        consent_text=req.consent_text,
+        consent_version=req.consent_version,
+        confirm_nonce=secrets.token_urlsafe(16),
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def confirm_token(consent: ConsentRecord) -> str:
+    """The signed, expiring token of a confirmation link."""
+    assert consent.confirm_nonce is not None
+    return tokens.sign_timed(tokens.CONFIRM, consent.confirm_nonce)
+
+
+def consent_for_token(session: Session, token: str) -> ConsentRecord:
+    """The unconfirmed consent record behind a confirmation token, or InvalidToken."""
+    max_age = get_settings().confirm_ttl_hours * 3600
+    nonce = tokens.unsign_timed(tokens.CONFIRM, token, max_age=max_age)
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.confirm_nonce == nonce))
+    if record is None:
+        raise InvalidToken("This link is not valid.")
+    if record.confirmed_at is not None:
+        raise InvalidToken("This link was already used. Your subscription is confirmed.")
+    return record
+
+
+@dataclass
+class ConfirmOutcome:
+    """The lists a confirmation turned on, for the thank-you page, and the welcome mails queued
+    as (alert id, delivery id), to hand out after the commit (welcome.hand_out)."""
+
+    subscriber: Subscriber
+    list_ids: list[int]
+    welcomes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
+    """Confirm a subscription once; the lists it names become subscribed."""
+    record = consent_for_token(session, token)
+    subscriber = session.get(Subscriber, record.subscriber_id)
+    if subscriber is None:
+        raise NotFound("This subscription no longer exists.")
+    if is_suppressed(session, subscriber.email):
+        raise Suppressed(NEUTRAL_REFUSAL)
+    now = utcnow()
+    # The conditional update is the claim: of two simultaneous clicks, one wins.
+    claimed = session.execute(
+        update(ConsentRecord)
+        .where(ConsentRecord.id == record.id, ConsentRecord.confirmed_at.is_(None))
+        .values(confirmed_at=now, confirm_ip=ip)
+    ).rowcount
+    if claimed != 1:
+        raise InvalidToken("This link was already used. Your subscription is confirmed.")
+    turned_on = _subscribe_pending(session, subscriber.id, record.list_ids, now)
+    _apply_details(subscriber, record.details or {})
+    session.flush()
+    welcomes = welcome.queue(session, subscriber.id, turned_on)
+    return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
+
+
+def _subscribe_pending(session: Session, subscriber_id: int, list_ids: list[int], now) -> list[int]:
+    subs = _subscriptions(session, subscriber_id)
+    turned_on = []
+    for list_id in list_ids:
+        sub = subs.get(list_id)
+        if sub is not None and sub.status == SubscriptionStatus.PENDING:
+            sub.status = SubscriptionStatus.SUBSCRIBED
+            sub.subscribed_at = now
+            sub.unsubscribed_at = None
+            turned_on.append(list_id)
+    return turned_on
+
+
+def _apply_details(subscriber: Subscriber, details: dict) -> None:
+    if details.get("name"):
+        subscriber.name = details["name"]
+    if details.get("language"):
+        subscriber.language = details["language"]
+
+
+# --- Unsubscribe -------------------------------------------------------------------------
+
+
+def subscriber_by_uid(session: Session, uid: str) -> Subscriber:
+    """The subscriber with this public uid, or NotFound."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == uid))
+    if subscriber is None:
+        raise NotFound("This subscription no longer exists.")
+    return subscriber
+
+
+def scope_list_ids(session: Session, scope: tokens.UnsubscribeScope) -> list[int] | None:
+    """The list ids a scope covers, or None for every list."""
+    if scope.alert_uid:
+        from clarion.models import Alert
+
+        alert = session.scalar(select(Alert).where(Alert.uid == scope.alert_uid))
+        return [int(i) for i in (alert.audience or {}).get("lists", [])] if alert else None
+    return list(scope.list_ids) or None
+
+
+def unsubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: Iterable[int] | None,
+    *,
+    action: str = "unsubscribe",
+    source: str = "",
+    alert_id: int | None = None,
+    ip: str | None = None,
+) -> list[int]:
+    """Leave the given lists (None: all); idempotent. Returns the lists actually left."""
+    now = utcnow()
+    wanted = None if list_ids is None else set(list_ids)
+    left = []
+    for sub in _subscriptions(session, subscriber.id).values():
+        if wanted is not None and sub.list_id not in wanted:
+            continue
+        if sub.status != SubscriptionStatus.UNSUBSCRIBED:
+            sub.status = SubscriptionStatus.UNSUBSCRIBED
+            sub.unsubscribed_at = now
+            left.append(sub.list_id)
+    if left:
+        session.add(
+            ConsentRecord(
+                subscriber_id=subscriber.id,
+                action=action,
+                list_ids=sorted(left),
+                source=source[:64] or None,
+                alert_id=alert_id,
+                ip=ip,
+            )
+        )
+    session.flush()
+    return left
+
+
+def unsubscribe_by_token(session: Session, token: str, ip: str | None = None) -> list[int]:
+    """The one-click unsubscribe: verify the token, then leave the lists it covers."""
+    scope = tokens.read_unsubscribe_token(token)
+    subscriber = subscriber_by_uid(session, scope.subscriber_uid)
+    alert_id = None
+    if scope.alert_uid:
+        from clarion.models import Alert
+
+        alert_id = session.scalar(select(Alert.id).where(Alert.uid == scope.alert_uid))
+    return unsubscribe(
+        session,
+        subscriber,
+        scope_list_ids(session, scope),
+        source="one-click",
+        alert_id=alert_id,
+        ip=ip,
+    )
+
+
+# --- Preferences -------------------------------------------------------------------------
+
+
+def subscriber_for_preferences(session: Session, token: str) -> Subscriber:
+    """The subscriber behind a preference centre token."""
+    return subscriber_by_uid(session, tokens.unsign(tokens.PREFERENCES, token))
+
+
+@dataclass
+class ListChoice:
+    """One line of the preference centre: a list and the reader's standing on it."""
+
+    mailing_list: MailingList
+    status: SubscriptionStatus | None
+
+
+def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
+    """Public lists, plus private lists the reader is on, with the reader's status on each."""
+    subs = _subscriptions(session, subscriber.id)
+    lists = {ml.id: ml for ml in public_lists(session)}
+    for sub in subs.values():
+        lists.setdefault(sub.list_id, sub.mailing_list)
+    ordered = sorted(lists.values(), key=lambda ml: ml.name.lower())
+    return [ListChoice(ml, subs[ml.id].status if ml.id in subs else None) for ml in ordered]
+
+
+@dataclass
+class PreferencesOutcome:
+    """What a preferences update did, for the message shown to the reader."""
+
+    left: list[int]
+    consent_id: int | None
+    pending: list[int]
+
+
+def update_preferences(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    wanted_list_ids: Iterable[int],
+    name: str,
+    language: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> PreferencesOutcome:
+    """Apply the preference centre form; joining a list again needs a fresh confirmation."""
+    errors = {}
+    if language not in dict(get_settings().languages):
+        errors["language"] = "Please choose one of the languages offered."
+    if len(name) > 200:
+        errors["name"] = "Please keep the name under 200 characters."
+    choices = {c.mailing_list.id: c for c in list_choices(session, subscriber)}
+    wanted = {int(i) for i in wanted_list_ids}
+    if not wanted <= set(choices):
+        errors["lists"] = "Please choose only from the lists offered."
+    if errors:
+        raise ValidationError(errors)
+    subscriber.name = name.strip() or None
+    subscriber.language = language
+    on = {i for i, c in choices.items() if c.status == SubscriptionStatus.SUBSCRIBED}
+    left = (
+        unsubscribe(session, subscriber, on - wanted, source="preferences", ip=ip)
+        if on - wanted
+        else []
+    )
+    joining = sorted(i for i in wanted if choices[i].status != SubscriptionStatus.SUBSCRIBED)
+    consent_id = None
+    if joining:
+        consent_id = request_resubscribe(session, subscriber, joining, ip=ip, user_agent=user_agent)
+    return PreferencesOutcome(left=left, consent_id=consent_id, pending=joining)
+
+
+def request_resubscribe(
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: list[int],
+    *,
+    ip: str | None,
+    user_agent: str | None,
+) -> int | None:
+    """Put lists back to pending and open a consent record; suppressed addresses are refused."""
+    if is_suppressed(session, subscriber.email):
+        raise Suppressed(NEUTRAL_REFUSAL)
+    pending = _mark_pending(session, subscriber, list_ids, source=None)
+    req = SubscribeRequest(
+        email=subscriber.email,
+        list_ids=pending,
+        name=subscriber.name or "",
+        language=subscriber.language,
+        ip=ip,
+        user_agent=user_agent,
+        form="preferences",
+    )
+    consent = _consent_record(session, subscriber, pending, req, action="resubscribe")
+    key = throttle.address_key(subscriber.email)
+    if not throttle.once_per(f"confirm:{key}", get_settings().confirm_resend_minutes * 60):
+        return None
+    return consent.id

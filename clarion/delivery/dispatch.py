@@ -1,0 +1,284 @@
+"""The delivery engine: dispatch writes the ledger, send_batch sends a range of it, the sweep heals.
+
+The ledger (`deliveries`) is the single truth: one row per (alert, subscriber). A batch claims
+its rows (queued → sending) in one UPDATE, loads its readers in one query, checks once more that
+each is still subscribed and not suppressed, sends over reused SMTP connections under the shared
+rate limit, and records outcomes in bulk (clarion.delivery.ledger, .batchrun). A crash loses
+nothing: claims older than the lease are put back by the sweep; a reader gets two copies only
+if the crash falls between the server's 250 and the commit of that row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import redis
+from sqlalchemy import and_, func, literal, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from clarion import jobqueue
+from clarion.config import get_settings
+from clarion.db import insert_for, session_scope, utcnow
+from clarion.delivery import batches, sending, welcome
+from clarion.delivery.batchrun import BatchRun, transport_for
+from clarion.delivery.ledger import claim, load_recipients, table
+from clarion.delivery.refusals import RefusalPolicyFactory
+from clarion.errors import InvalidTransition
+from clarion.models import Alert, AlertRole, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus
+from clarion.redisconn import get_redis
+from clarion.tracking import eventstream, linkmap
+
+log = logging.getLogger(__name__)
+
+FIRST_PAGE = 1000  # small, so that the first batches go out while dispatch carries on
+MAX_PAGE = 20000
+DISPATCH_TASK = "tasks.delivery.dispatch"
+OPEN_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+
+
+# --- Dispatch -----------------------------------------------------------------------------
+
+
+def enqueue_dispatch(alert_id: int) -> None:
+    """Ask a worker to dispatch (or carry on dispatching and handing out) an alert's send."""
+    _dispatch_heartbeat(alert_id)
+    jobqueue.enqueue(DISPATCH_TASK, alert_id)
+
+
+def _dispatch_heartbeat(alert_id: int) -> None:
+    lease = get_settings().send_lease_seconds
+    get_redis().set(f"clarion:dispatching:{alert_id}", b"1", ex=lease)
+
+
+def _write_page(session: Session, alert: Alert, limit: int) -> list[tuple[int, int]]:
+    """Insert the next page of recipients, server-side; returns (delivery id, subscriber id)."""
+    after = session.scalar(
+        select(func.max(Delivery.subscriber_id)).where(Delivery.alert_id == alert.id)
+    )
+    page = sending.recipients_query(session, alert, after or 0).limit(limit).subquery()
+    rows = select(
+        literal(alert.id),
+        page.c.id,
+        literal(DeliveryStatus.QUEUED.value),
+        literal(0),
+        literal(""),
+        literal(utcnow(), table.c.updated_at.type),
+    ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    stmt = (
+        insert_for(session)(table)
+        .from_select(
+            ["alert_id", "subscriber_id", "status", "attempts", "last_reply", "updated_at"], rows
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.subscriber_id)
+    )
+    return [(r[0], r[1]) for r in session.execute(stmt)]
+
+
+def dispatch(alert_id: int) -> int:
+    """Write the ledger page by page, handing out batches as soon as each page is committed."""
+    settings = get_settings()
+    _flush_clicks_for_reminder(alert_id)
+    page, written = FIRST_PAGE, 0
+    while True:
+        with session_scope() as session:
+            alert = batches.locked_alert(session, alert_id)
+            if alert is None or alert.dispatched_at is not None:
+                break
+            if alert.status not in (AlertStatus.SENDING, AlertStatus.PAUSED):
+                break
+            _dispatch_heartbeat(alert_id)
+            rows = _write_page(session, alert, page)
+            if not rows:
+                alert.dispatched_at = utcnow()
+                break
+            ids = sorted(r[0] for r in rows)
+            batches.add_batches(session, alert_id, ids, settings.batch_size)
+            alert.recipients = (alert.recipients or 0) + len(rows)
+            links = list(alert.frozen_links or [])
+        # Before any of these is sent: a click must find its link in Redis, not the database.
+        linkmap.remember_links(alert_id, links)
+        linkmap.remember_deliveries(alert_id, ids)
+        written += len(rows)
+        batches.refill(alert_id)
+        page = min(page * 4, MAX_PAGE)
+    batches.refill(alert_id)
+    finish_if_done(alert_id)
+    return written
+
+
+def _flush_clicks_for_reminder(alert_id: int) -> None:
+    # A reminder leaves out readers who clicked a share link (clarion.alerts.hashtag_days): write
+    # the clicks still buffered in Redis first, so that those of the last few seconds count too.
+    with session_scope() as session:
+        alert = session.get(Alert, alert_id)
+        due = alert is not None and alert.role == AlertRole.REMINDER and not alert.dispatched_at
+    if due:
+        try:
+            eventstream.flush()
+        except redis.RedisError as exc:
+            log.warning("reminder %s: buffered clicks not written first: %s", alert_id, exc)
+
+
+def finish_if_done(alert_id: int) -> bool:
+    """Mark the alert SENT once dispatch is complete and no row is left open."""
+    with session_scope() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.status != AlertStatus.SENDING or alert.dispatched_at is None:
+            return False
+        if alert.role == AlertRole.WELCOME and welcome.in_use(session, alert_id):
+            return False  # a list's welcome mail stays open for the readers still to confirm
+        still_open = session.scalar(
+            select(Delivery.id)
+            .where(Delivery.alert_id == alert_id, Delivery.status.in_(OPEN_STATUSES))
+            .limit(1)
+        )
+        if still_open is not None:
+            return False
+        try:
+            sending.transition(session, alert, "finish", finished_at=utcnow())
+        except InvalidTransition:
+            return False
+        return True
+
+
+# --- One batch ----------------------------------------------------------------------------
+
+
+def send_batch(alert_id: int, first_id: int, last_id: int, refusals: RefusalPolicyFactory) -> int:
+    """Claim, send and record one batch; then refill the window. Returns messages sent.
+
+    `refusals` makes the bounce policy for this batch (clarion.bounces.refusals.BatchRefusals):
+    the engine cannot import it, so the caller hands it in."""
+    settings = get_settings()
+    now = utcnow()
+    with session_scope() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.status != AlertStatus.SENDING:
+            return 0
+        ids = claim(session, alert_id, first_id, last_id, now)
+        batches.mark_running(session, alert_id, first_id, now)
+        rows = load_recipients(session, ids, alert.frozen_meta["audience"]["lists"]) if ids else []
+    run = BatchRun(alert, rows, settings, transport_for(settings), refusals())
+    if rows:
+        run.run()
+    with session_scope() as session:
+        batches.close(session, alert_id, first_id, last_id)
+        if run.retry_in is not None:
+            _postpone(session, alert_id, first_id, run.retry_in)
+    after_batch(alert_id)
+    return run.sent
+
+
+def _postpone(session: Session, alert_id: int, first_id: int, seconds: float) -> None:
+    # No server could be had: try this batch again a little later, not at once.
+    session.execute(
+        update(DeliveryBatch)
+        .where(DeliveryBatch.alert_id == alert_id, DeliveryBatch.first_id == first_id)
+        .values(due_at=utcnow() + timedelta(seconds=seconds))
+    )
+
+
+def after_batch(alert_id: int) -> None:
+    """Hand out the next batch and see whether the alert is finished."""
+    try:
+        batches.refill(alert_id)
+    except (redis.RedisError, OSError) as exc:
+        # Redis or the broker is away: the sweep hands the work out again when it is back.
+        log.warning("alert %s: could not hand out more batches: %s", alert_id, exc)
+    finish_if_done(alert_id)
+
+
+# --- Schedules --------------------------------------------------------------------------
+
+
+def start_due_alerts(now: datetime | None = None) -> list[int]:
+    """Periodic: start every scheduled alert whose time has come; returns those started.
+
+    The claim is the scheduled → sending transition, made in the same transaction as the
+    freeze, on the row locked (PostgreSQL) or under the write lock (SQLite). A second beat,
+    a restarted one, or an editor pressing Send at the same moment finds the alert no longer
+    scheduled and leaves it: the send starts once. Dispatch is enqueued after the commit; if
+    that is lost, the sweep (reclaim_stale) enqueues it again.
+    """
+    now = now or utcnow()
+    with session_scope() as session:
+        due = list(
+            session.scalars(
+                select(Alert.id)
+                .where(Alert.status == AlertStatus.SCHEDULED, Alert.scheduled_at <= now)
+                .order_by(Alert.scheduled_at, Alert.id)
+            )
+        )
+    started = []
+    for alert_id in due:
+        with session_scope() as session:
+            alert = batches.locked_alert(session, alert_id)
+            if alert is None or alert.status != AlertStatus.SCHEDULED:
+                continue  # another beat tick or an editor got there first
+            if alert.scheduled_at is None or alert.scheduled_at > now:
+                continue  # rescheduled meanwhile
+            try:
+                if sending.start_scheduled(session, alert):
+                    started.append(alert_id)
+            except InvalidTransition:
+                session.rollback()  # lost the race after all: the winner sends it
+    for alert_id in started:
+        enqueue_dispatch(alert_id)
+    return started
+
+
+# --- The sweep ----------------------------------------------------------------------------
+
+
+def reclaim_stale() -> dict[str, int]:
+    """Periodic: put back abandoned claims, re-dispatch lost dispatches, refill, finish."""
+    settings = get_settings()
+    now = utcnow()
+    cutoff = now - timedelta(seconds=settings.send_lease_seconds)
+    recent = now - timedelta(days=1)
+    stats = {"reclaimed": 0, "alerts": 0}
+    with session_scope() as session:
+        alerts = session.execute(
+            select(Alert.id, Alert.status, Alert.dispatched_at).where(
+                or_(
+                    Alert.status.in_([AlertStatus.SENDING, AlertStatus.PAUSED]),
+                    and_(Alert.status == AlertStatus.CANCELLED, Alert.finished_at > recent),
+                )
+            )
+        ).all()
+        for alert_id, status, _ in alerts:
+            stats["reclaimed"] += _reclaim(session, alert_id, AlertStatus(status), cutoff)
+    client = get_redis()
+    for alert_id, status, dispatched_at in alerts:
+        if AlertStatus(status) != AlertStatus.SENDING:
+            continue
+        stats["alerts"] += 1
+        if dispatched_at is None and not client.exists(f"clarion:dispatching:{alert_id}"):
+            enqueue_dispatch(alert_id)
+        batches.refill(alert_id)
+        finish_if_done(alert_id)
+    return stats
+
+
+def _reclaim(session: Session, alert_id: int, status: AlertStatus, cutoff: datetime) -> int:
+    if status == AlertStatus.CANCELLED:
+        values = {"status": DeliveryStatus.SKIPPED.value, "last_reply": "not sent: cancelled"}
+    else:
+        values = {"status": DeliveryStatus.QUEUED.value}
+    ids = list(
+        session.scalars(
+            update(table)
+            .where(
+                table.c.alert_id == alert_id,
+                table.c.status == DeliveryStatus.SENDING.value,
+                table.c.claimed_at < cutoff,
+            )
+            .values(claimed_at=None, updated_at=utcnow(), **values)
+            .returning(table.c.id)
+        )
+    )
+    if ids and status != AlertStatus.CANCELLED:
+        batches.reopen(session, alert_id, ids)
+    return len(ids)

@@ -1,0 +1,229 @@
+"""The bulk message: a MIME skeleton built once per alert, filled per recipient in microseconds.
+
+Everything that is the same for every reader (headers, the MIME structure, the literal text of
+both parts, the canonical form of the signed static headers) is prepared once. Per recipient
+only the markers of the frozen content are filled (greeting, unsubscribe and preferences URLs,
+the delivery token of tracked links), the two parts base64-encoded and the message signed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import html
+import secrets
+import time
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
+from typing import Any
+
+from clarion import tokens
+from clarion.alerts.freeze import split_markers
+from clarion.config import Settings
+from clarion.delivery import dkim
+from clarion.delivery.mailer import ascii_address
+from clarion.tokens import delivery_tokens
+
+# Signed header fields, in h= order; Reply-To is signed only when the list sets one.
+SIGNED = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Feedback-ID",
+    "MIME-Version",
+    "Content-Type",
+)
+_PER_RECIPIENT = ("To", "Date", "Message-ID", "List-Unsubscribe")
+
+
+def greeting_for(name: str | None) -> str:
+    """The first line of every alert: the reader's name if we have one."""
+    name = " ".join((name or "").split())
+    return f"Hello {name}," if name else "Hello,"
+
+
+def _wire_address(email: str) -> str:
+    # The IDNA codec is slow even for ASCII domains, which it leaves as they are.
+    return email if email.isascii() else ascii_address(email)
+
+
+def b64_lines(data: bytes) -> bytes:
+    """Base64 in 76-character lines joined by CRLF (RFC 2045), no final line break."""
+    enc = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
+
+
+def encode_header(value: str) -> str:
+    """A header value as it goes on the wire: ASCII as is, anything else as RFC 2047 words."""
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode(linesep="\r\n")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One reader of one message: what the ledger and the subscriber row give us."""
+
+    delivery_id: int
+    subscriber_uid: str
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message ready for SMTP: envelope, bytes (CRLF, no dot-stuffing needed), Message-ID."""
+
+    envelope_from: str
+    rcpt: str
+    data: bytes
+    message_id: str
+    smtputf8: bool
+
+
+class _Part:
+    """One frozen text (HTML or plain) as literal byte chunks with slots for the fields."""
+
+    def __init__(self, frozen: str) -> None:
+        parts = split_markers(frozen.replace("\r\n", "\n").replace("\n", "\r\n"))
+        self.chunks: list[Any] = [p.encode() if i % 2 == 0 else None for i, p in enumerate(parts)]
+        self.slots = [(i, parts[i]) for i in range(1, len(parts), 2)]
+
+    def fill(self, values: dict[str, bytes]) -> bytes:
+        chunks = self.chunks.copy()
+        for i, name in self.slots:
+            chunks[i] = values[name]
+        return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class AlertFrame:
+    """What a skeleton is built from: an alert's identity and its frozen content and sender."""
+
+    alert_id: int
+    alert_uid: str
+    subject: str
+    html: str
+    text: str
+    meta: dict[str, Any]  # from, reply_to, list {id, slug, name}: see sending.frozen_meta
+
+
+class Skeleton:
+    """The per-alert part of every message; `build` adds one recipient."""
+
+    def __init__(self, frame: AlertFrame, settings: Settings) -> None:
+        meta = frame.meta
+        name, from_address = parseaddr(meta["from"])
+        self.domain = from_address.rpartition("@")[2] or "localhost"
+        self.base_url = settings.base_url
+        self.bounce_domain = settings.bounce_domain
+        self.alert_uid = frame.alert_uid
+        self._secret = settings.secret_key.encode()
+        self._tokens = delivery_tokens(settings.secret_key)
+        self._html = _Part(frame.html)
+        self._text = _Part(frame.text)
+        self._alert_tag = hmac.new(self._secret, frame.alert_uid.encode(), "sha256").hexdigest()[
+            :12
+        ]
+        boundary = f"=_clarion_{secrets.token_hex(12)}"
+        lst = meta["list"]
+        static = {
+            "From": formataddr((name, from_address), charset="utf-8"),
+            "Subject": encode_header(frame.subject),
+            "Reply-To": meta.get("reply_to") or None,
+            "List-Id": formataddr((lst["name"], f"{lst['slug']}.{self.bounce_domain}"), "utf-8"),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Feedback-ID": f"{frame.alert_uid}:{lst['slug']}:{self.domain}",
+            "MIME-Version": "1.0",
+            "Content-Type": f'multipart/alternative; boundary="{boundary}"',
+        }
+        self._static = {k: v for k, v in static.items() if v is not None}
+        self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
+        self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
+        self._signer = dkim.signer_for(settings, tuple(self._order))
+        self._part_head = [
+            f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+            for kind in ("plain", "html")
+        ]
+        self._closing = f"\r\n--{boundary}--\r\n".encode()
+        self._second = (0, "")
+
+    def _date(self) -> tuple[int, str]:
+        # One formatting per second, not per message.
+        now = int(time.time())
+        if now != self._second[0]:
+            self._second = (now, formatdate(now, usegmt=True)[:-3] + "+0000")
+        return self._second
+
+    def message_id(self, subscriber_uid: str) -> str:
+        """Derived from alert and reader, so a resent copy keeps it; reveals neither."""
+        mac = hmac.new(self._secret, f"{self.alert_uid}:{subscriber_uid}".encode(), "sha256")
+        return f"<{self._alert_tag}.{mac.hexdigest()[:24]}@{self.domain}>"
+
+    def envelope(self, delivery_id: int, email: str) -> tuple[str, str, str, bool]:
+        """The delivery token, MAIL FROM (its VERP address), RCPT TO, and whether SMTPUTF8."""
+        rcpt = _wire_address(email)
+        token = self._tokens.encode(delivery_id)
+        return token, f"b+{token}@{self.bounce_domain}", rcpt, not rcpt.isascii()
+
+    def build(self, r: Recipient, token: str | None = None) -> OutgoingMessage:
+        """The complete message for one recipient (`token`: its delivery token, if known)."""
+        token = token or self._tokens.encode(r.delivery_id)
+        unsubscribe = f"{self.base_url}/unsubscribe/" + tokens.unsubscribe_token(
+            r.subscriber_uid, alert_uid=self.alert_uid
+        )
+        preferences = f"{self.base_url}/preferences/" + tokens.preferences_token(r.subscriber_uid)
+        greeting = greeting_for(r.name)
+        plain = {
+            "greeting": greeting.encode(),
+            "unsubscribe_url": unsubscribe.encode(),
+            "preferences_url": preferences.encode(),
+            "token": token.encode(),
+        }
+        body = b"".join(
+            (
+                self._part_head[0],
+                b64_lines(self._text.fill(plain)),
+                b"\r\n",
+                self._part_head[1],
+                b64_lines(self._html.fill({**plain, "greeting": html.escape(greeting).encode()})),
+                self._closing,
+            )
+        )
+        rcpt = _wire_address(r.email)
+        timestamp, date = self._date()
+        message_id = self.message_id(r.subscriber_uid)
+        varying = {
+            "To": rcpt,
+            "Date": date,
+            "Message-ID": message_id,
+            "List-Unsubscribe": (
+                f"<{unsubscribe}>, <mailto:unsubscribe+{token}@{self.bounce_domain}>"
+            ),
+        }
+        head = [f"{k}: {self._static.get(k) or varying[k]}\r\n" for k in self._order]
+        if self._signer is not None:
+            canonical = b"".join(
+                self._canonical[k] if k in self._canonical else dkim.relaxed_header(k, varying[k])
+                for k in self._order
+            )
+            bh = dkim.body_hash(body)  # already canonical: base64 lines and boundaries only
+            head.insert(
+                0, f"DKIM-Signature: {self._signer.signature(canonical, bh, timestamp)}\r\n"
+            )
+        data = "".join(head).encode() + b"\r\n" + body
+        return OutgoingMessage(
+            envelope_from=f"b+{token}@{self.bounce_domain}",
+            rcpt=rcpt,
+            data=data,
+            message_id=message_id,
+            smtputf8=not rcpt.isascii(),
+        )

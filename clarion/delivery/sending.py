@@ -1,0 +1,440 @@
+"""Sending an alert: the checks, the freeze, and every state change of a send.
+
+An alert moves draft/scheduled → sending → sent, and sending ⇄ paused, and scheduled, sending
+or paused → cancelled. Each move is one conditional UPDATE, so two editors (or an editor and
+the engine) racing each other get one success and one InvalidTransition, never a mixed state.
+The callers commit and then enqueue `tasks.delivery.dispatch` (start, resume, send_to_unreached).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr, parseaddr
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from clarion import audit
+from clarion.alerts import campaigns, freeze, hashtag_days, kinds
+from clarion.alerts.rendering import AlertContent, SiteContext
+from clarion.config import get_settings
+from clarion.db import utcnow
+from clarion.delivery import rates
+from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.models import (
+    Alert,
+    AlertRole,
+    AlertStatus,
+    BatchState,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+    Editor,
+    MailingList,
+    Subscriber,
+)
+from clarion.tracking import opens
+
+S = AlertStatus
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[AlertStatus], AlertStatus]] = {
+    "start": (frozenset({S.DRAFT, S.SCHEDULED}), S.SENDING),
+    "pause": (frozenset({S.SENDING}), S.PAUSED),
+    "resume": (frozenset({S.PAUSED}), S.SENDING),
+    "cancel": (frozenset({S.SCHEDULED, S.SENDING, S.PAUSED}), S.CANCELLED),
+    "finish": (frozenset({S.SENDING}), S.SENT),
+    "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
+}
+REFUSALS = {
+    "start": "Only a draft or a scheduled alert can be sent; this one is {status}.",
+    "pause": "Only an alert that is sending can be paused; this one is {status}.",
+    "resume": "Only a paused alert can be resumed; this one is {status}.",
+    "cancel": "Only a scheduled, sending or paused alert can be cancelled; this one is {status}.",
+    "finish": "Only an alert that is sending can finish; this one is {status}.",
+    "unschedule": "Only a scheduled alert can go back to draft; this one is {status}.",
+}
+UNREACHED_ROLE = AlertRole.UNREACHED.value
+
+
+def transition(
+    session: Session, alert: Alert, action: str, reason: str = "", **values: Any
+) -> None:
+    """Move `alert` by `action` if its current state allows it, else InvalidTransition."""
+    sources, target = TRANSITIONS[action]
+    result = session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status.in_(sources))
+        .values(status=target, status_reason=reason, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(alert)
+        raise InvalidTransition(REFUSALS[action].format(status=alert.status.value))
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    """The alert with this id, or NotFound."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("There is no such alert.")
+    return alert
+
+
+# --- Audience ------------------------------------------------------------------------------
+
+
+def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, list]:
+    """The audience as ids and codes that exist; ValidationError when no list is chosen."""
+    raw = raw or {}
+    try:
+        list_ids = sorted({int(i) for i in raw.get("lists") or []})
+        tag_ids = sorted({int(i) for i in raw.get("tags") or []})
+    except (TypeError, ValueError):
+        raise ValidationError({"audience": "Lists and tags must be given by their ids."}) from None
+    languages = sorted({str(code) for code in raw.get("languages") or []})
+    if not list_ids:
+        raise ValidationError({"audience": "Choose at least one list to send to."})
+    known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
+    if known != set(list_ids):
+        raise ValidationError({"audience": "One of the chosen lists no longer exists."})
+    return {"lists": list_ids, "tags": tag_ids, "languages": languages}
+
+
+def audience_ids(audience: dict[str, list], after: int = 0) -> Select:
+    """Subscriber ids in the audience above `after`, in id order (for keyset paging)."""
+    return campaigns.audience_query(audience).where(Subscriber.id > after).order_by(Subscriber.id)
+
+
+def audience_size(session: Session, audience: dict[str, list]) -> int:
+    """How many subscribers the audience reaches right now."""
+    return session.scalar(select(func.count()).select_from(audience_ids(audience).subquery())) or 0
+
+
+# --- Start: check and freeze --------------------------------------------------------------
+
+
+def _sender(session: Session, alert: Alert, audience: dict[str, list]) -> dict[str, Any]:
+    """From, Reply-To and the list named in List-Id and Feedback-ID, as they are now."""
+    settings = get_settings()
+    list_id = alert.sender_list_id or audience["lists"][0]
+    sending_list = session.get(MailingList, list_id)
+    if sending_list is None:
+        raise ValidationError({"sender_list_id": "The sending list no longer exists."})
+    sender = settings.mail_from
+    if sending_list.from_email:
+        default_name = parseaddr(settings.mail_from)[0]
+        sender = formataddr((sending_list.from_name or default_name, sending_list.from_email))
+    return {
+        "from": sender,
+        "reply_to": sending_list.reply_to or None,
+        "list": {"id": sending_list.id, "slug": sending_list.slug, "name": sending_list.name},
+    }
+
+
+def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
+    """Everything a send needs, checked at once; returns the clean audience."""
+    errors: dict[str, str] = {}
+    if not alert.subject.strip():
+        errors["subject"] = "Write a subject before sending."
+    try:
+        kinds.validate_fields(alert.kind, alert.fields or {})
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    audience: dict[str, list] = {}
+    try:
+        audience = clean_audience(session, alert.audience)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if audience and not errors and audience_size(session, audience) == 0:
+        errors["audience"] = "Nobody in this audience is subscribed: there is no one to send to."
+    if errors:
+        raise ValidationError(errors)
+    return audience
+
+
+def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> None:
+    """Render once and store what every recipient gets; later edits cannot touch it."""
+    settings = get_settings()
+    meta = {**_sender(session, alert, audience), "audience": audience}
+    content = AlertContent(
+        kind=alert.kind.value,
+        subject=alert.subject.strip(),
+        fields=kinds.validate_fields(alert.kind, alert.fields or {}),
+        preheader=alert.preheader or "",
+    )
+    site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
+    frozen = freeze.freeze_content(content, site, alert.layout_mjml or None)
+    alert.frozen_subject = frozen.subject
+    # Open tracking, when an owner turned it on: a pixel carrying each recipient's token.
+    pixel = opens.pixel_url(settings.base_url, freeze.marker("token"))
+    alert.frozen_html = opens.with_open_pixel(session, frozen.html, pixel)
+    alert.frozen_text = frozen.text
+    alert.frozen_links = frozen.links
+    alert.frozen_hash = frozen.hash
+    alert.frozen_meta = meta
+    alert.frozen_at = utcnow()
+
+
+def start(
+    session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
+) -> Alert:
+    """Check, freeze and move the alert to SENDING; commit, then enqueue dispatch(alert.id)."""
+    if alert.status not in TRANSITIONS["start"][0]:
+        raise InvalidTransition(REFUSALS["start"].format(status=alert.status.value))
+    hashtag_days.inherit(session, alert)
+    audience = check_sendable(session, alert)
+    freeze_alert(session, alert, audience)
+    transition(session, alert, "start", started_at=utcnow(), finished_at=None, recipients=0)
+    audit.record(session, actor, "alert.send", f"alert:{alert.id}", ip, subject=alert.subject)
+    return alert
+
+
+def start_scheduled(session: Session, alert: Alert) -> bool:
+    """Start a scheduled alert that fell due; if it cannot be sent, back to draft with why."""
+    try:
+        start(session, alert)
+    except ValidationError as exc:
+        when = alert.scheduled_at.isoformat(timespec="minutes") if alert.scheduled_at else ""
+        reason = f"The send scheduled for {when} UTC did not start: {exc}"
+        transition(session, alert, "unschedule", reason=reason, scheduled_at=None)
+        audit.record(session, None, "alert.schedule_failed", f"alert:{alert.id}", reason=reason)
+        return False
+    return True
+
+
+# --- Pause, resume, cancel ----------------------------------------------------------------
+
+
+def pause(
+    session: Session,
+    alert: Alert,
+    actor: Editor | None = None,
+    ip: str | None = None,
+    reason: str = "",
+) -> Alert:
+    """Stop handing out work; batches in flight stop at their next checkpoint."""
+    who = actor.email if actor else "the delivery engine"
+    transition(session, alert, "pause", reason=reason or f"Paused by {who}.")
+    audit.record(session, actor, "alert.pause", f"alert:{alert.id}", ip, reason=reason)
+    return alert
+
+
+def resume(
+    session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
+) -> Alert:
+    """Carry on; deferred recipients are tried again at once. Commit, then enqueue dispatch."""
+    transition(session, alert, "resume")
+    now = utcnow()
+    # Whatever made us pause has been dealt with: retry now rather than after the backoff.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.status == DeliveryStatus.DEFERRED)
+        .values(next_attempt_at=now)
+    )
+    # Tasks that ran during the pause did nothing; hand every unfinished batch out again.
+    session.execute(
+        update(DeliveryBatch)
+        .where(DeliveryBatch.alert_id == alert.id, DeliveryBatch.state != BatchState.DONE)
+        .values(state=BatchState.PENDING, due_at=now)
+    )
+    audit.record(session, actor, "alert.resume", f"alert:{alert.id}", ip)
+    return alert
+
+
+def cancel(
+    session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
+) -> Alert:
+    """Stop for good: recipients not yet reached are marked skipped."""
+    who = actor.email if actor else "the command line"
+    transition(session, alert, "cancel", reason=f"Cancelled by {who}.", finished_at=utcnow())
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.alert_id == alert.id,
+            Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_reply="not sent: the alert was cancelled")
+    )
+    session.execute(
+        update(DeliveryBatch)
+        .where(DeliveryBatch.alert_id == alert.id)
+        .values(state=BatchState.DONE)
+    )
+    audit.record(session, actor, "alert.cancel", f"alert:{alert.id}", ip)
+    return alert
+
+
+# --- Send to those not yet reached ----------------------------------------------------------
+
+
+def send_to_unreached(
+    session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
+) -> Alert:
+    """A new send of the same frozen alert to audience members it has not reached.
+
+    Semantics: the follow-up is a new alert (role "unreached", parent = the original) with the
+    original's frozen content, sender and audience. Its recipients are the audience as it is
+    now (subscribed, not suppressed, same lists/tags/languages) minus everyone with a `sent`
+    row for the original or any earlier follow-up: readers whose message failed, was skipped,
+    deferred until it was cancelled, or who joined since. The original's ledger stays as it
+    was. Allowed once the original has ended (sent or cancelled). Commit, then enqueue
+    dispatch(new.id).
+    """
+    root = session.get(Alert, alert.parent_id) if alert.role == UNREACHED_ROLE else alert
+    assert root is not None
+    if root.role == AlertRole.WELCOME:
+        raise InvalidTransition(
+            "A welcome mail goes to each reader as they confirm; it is not sent to the rest."
+        )
+    if alert.status not in {S.SENT, S.CANCELLED} or root.frozen_at is None:
+        raise InvalidTransition(
+            "Only an alert that has finished sending or was cancelled can be sent to those it "
+            f"did not reach; this one is {alert.status.value}."
+        )
+    follow_up = Alert(
+        kind=root.kind,
+        name=f"{root.name or root.subject} (to those not yet reached)"[:200],
+        subject=root.subject,
+        preheader=root.preheader,
+        fields=dict(root.fields or {}),
+        audience=dict(root.frozen_meta["audience"]),
+        sender_list_id=root.sender_list_id,
+        layout_mjml=root.layout_mjml,
+        parent_id=root.id,
+        role=UNREACHED_ROLE,
+        created_by_id=actor.id if actor else None,
+        frozen_subject=root.frozen_subject,
+        frozen_html=root.frozen_html,
+        frozen_text=root.frozen_text,
+        frozen_links=list(root.frozen_links),
+        frozen_hash=root.frozen_hash,
+        frozen_meta=dict(root.frozen_meta),
+        frozen_at=utcnow(),
+        status=S.SENDING,
+        started_at=utcnow(),
+    )
+    session.add(follow_up)
+    session.flush()
+    waiting = select(func.count()).select_from(recipients_query(session, follow_up).subquery())
+    if not session.scalar(waiting):
+        raise ValidationError({"audience": "Everyone in the audience has received this alert."})
+    audit.record(
+        session, actor, "alert.send_unreached", f"alert:{follow_up.id}", ip, original=root.id
+    )
+    return follow_up
+
+
+def family_ids(session: Session, alert: Alert) -> list[int]:
+    """The original alert and its follow-ups: a `sent` row on any of them counts as reached."""
+    root_id = alert.parent_id if alert.role == UNREACHED_ROLE and alert.parent_id else alert.id
+    children = session.scalars(
+        select(Alert.id).where(Alert.parent_id == root_id, Alert.role == UNREACHED_ROLE)
+    )
+    return [root_id, *children]
+
+
+def recipients_query(session: Session, alert: Alert, after: int = 0) -> Select:
+    """The subscriber ids dispatch writes to the ledger, in id order from `after`."""
+    query = audience_ids(alert.frozen_meta["audience"], after)
+    if alert.role == AlertRole.REMINDER:
+        query = query.where(~hashtag_days.acted(session, alert))
+    if alert.role == UNREACHED_ROLE:
+        reached = exists().where(
+            Delivery.subscriber_id == Subscriber.id,
+            Delivery.alert_id.in_([i for i in family_ids(session, alert) if i != alert.id]),
+            Delivery.status == DeliveryStatus.SENT,
+        )
+        query = query.where(~reached)
+    return query
+
+
+# --- Progress -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a send stands: counts per status, speed and the time still needed."""
+
+    alert_id: int
+    status: str
+    status_reason: str
+    total: int
+    counts: dict[str, int]
+    rate: float  # messages a second, lately
+    eta_seconds: float | None
+    dispatched: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def remaining(self) -> int:
+        c = self.counts
+        return c["queued"] + c["sending"] + c["deferred"]
+
+    @property
+    def done(self) -> bool:
+        return self.status in {S.SENT.value, S.CANCELLED.value}
+
+    def line(self) -> str:
+        """One line for a terminal: sent, deferred, failed, remaining, rate, ETA."""
+        c = self.counts
+        eta = "—" if self.eta_seconds is None else _duration(self.eta_seconds)
+        return (
+            f"{self.status:<9} sent {c['sent']:>7}  deferred {c['deferred']:>5}  "
+            f"failed {c['failed']:>5}  skipped {c['skipped']:>5}  remaining {self.remaining:>7}"
+            f"  {self.rate:7.0f} msg/s  ETA {eta}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "alert_id": self.alert_id,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "total": self.total,
+            "counts": self.counts,
+            "remaining": self.remaining,
+            "rate": round(self.rate, 1),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
+            "dispatched": self.dispatched,
+            "done": self.done,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def progress(session: Session, alert_id: int) -> Progress:
+    """Counts per status from the ledger, the recent rate and an ETA."""
+    alert = get_alert(session, alert_id)
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.alert_id == alert_id)
+        .group_by(Delivery.status)
+    ).all()
+    counts = {s.value: 0 for s in DeliveryStatus}
+    for status, n in rows:
+        counts[DeliveryStatus(status).value] = n
+    total = sum(counts.values())
+    rate = rates.recent_rate(alert)
+    remaining = counts["queued"] + counts["sending"] + counts["deferred"]
+    eta = remaining / rate if rate > 0 and alert.status == S.SENDING else None
+    return Progress(
+        alert_id=alert.id,
+        status=alert.status.value,
+        status_reason=alert.status_reason,
+        total=max(total, alert.recipients),
+        counts=counts,
+        rate=rate,
+        eta_seconds=eta,
+        dispatched=alert.dispatched_at is not None,
+        started_at=alert.started_at,
+        finished_at=alert.finished_at,
+    )

@@ -1,0 +1,108 @@
+"""RFC 8058 one-click unsubscribe: POST leaves at once with nothing but the token."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from clarion import tokens
+from clarion.models import ConsentRecord
+from tests.helpers import refresh, subscription_states
+
+
+@pytest.fixture
+def token(subscribed, lists):
+    return tokens.unsubscribe_token(subscribed.uid, [lists["alerts"].id])
+
+
+def test_one_click_post_form_urlencoded(app, session, subscribed, token):
+    client = app.test_client(use_cookies=False)
+    response = client.post(
+        f"/unsubscribe/{token}",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert "Location" not in response.headers
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "unsubscribed",
+        "news": "subscribed",
+    }
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert record.source == "one-click"
+
+
+def test_one_click_post_multipart(app, session, subscribed, token):
+    client = app.test_client(use_cookies=False)
+    response = client.post(
+        f"/unsubscribe/{token}",
+        data={"List-Unsubscribe": "One-Click"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert subscription_states(session, subscribed.email)["alerts"] == "unsubscribed"
+
+
+def test_one_click_is_idempotent(app, session, subscribed, token):
+    client = app.test_client(use_cookies=False)
+    for _ in range(3):
+        r = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200
+    refresh(session)
+    assert subscription_states(session, subscribed.email)["alerts"] == "unsubscribed"
+    withdrawals = session.scalars(
+        select(ConsentRecord).where(ConsentRecord.action == "unsubscribe")
+    )
+    assert len(list(withdrawals)) == 1
+
+
+def test_get_shows_a_page_and_never_unsubscribes(client, session, subscribed, token):
+    response = client.get(f"/unsubscribe/{token}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Urgent alerts" in html and 'value="One-Click"' in html
+    assert subscription_states(session, subscribed.email)["alerts"] == "subscribed"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t[:-3] + "abc",
+        lambda t: t.replace("~", "~x", 1),
+        lambda t: "forged." + t.split(".")[-1],
+        lambda t: t.split(".")[0],
+    ],
+)
+def test_forged_or_altered_tokens_unsubscribe_nobody(app, session, subscribed, token, mutate):
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{mutate(token)}", data={"List-Unsubscribe": "One-Click"})
+    assert 400 <= response.status_code < 500
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "subscribed",
+        "news": "subscribed",
+    }
+
+
+def test_token_for_another_reader_cannot_be_rewritten(app, session, subscribed, lists):
+    other_token = tokens.unsubscribe_token("someone-else-uid", [lists["alerts"].id])
+    forged = other_token.replace("someone-else-uid", subscribed.uid)
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 400
+    assert subscription_states(session, subscribed.email)["alerts"] == "subscribed"
+
+
+def test_post_without_the_one_click_body_is_refused(app, session, subscribed, token):
+    client = app.test_client(use_cookies=False)
+    assert client.post(f"/unsubscribe/{token}").status_code == 400
+    assert subscription_states(session, subscribed.email)["alerts"] == "subscribed"
+
+
+def test_all_scope_leaves_every_list(app, session, subscribed):
+    client = app.test_client(use_cookies=False)
+    token = tokens.unsubscribe_token(subscribed.uid)
+    assert (
+        client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 200
+    )
+    assert set(subscription_states(session, subscribed.email).values()) == {"unsubscribed"}

@@ -1,0 +1,196 @@
+"""The bounce classifier against ~630 real bounces, complaints and auto-replies.
+
+The corpus lives beside the project (../shared/corpora/bounces) and is never copied into it.
+Its labels are the sisimai project's verdicts; Clarion's policy differs on purpose in places
+(see the thresholds below), so this test measures agreement and prints every disagreement.
+Run with ``pytest -s`` or ``-rA`` to see the confusion table and the mismatch list.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clarion.bounce_classify import BounceClass, Report, classify_message
+
+CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "bounces"
+
+if not (CORPUS / "manifest.tsv").is_file():
+    pytest.skip(f"bounce corpus not found at {CORPUS}", allow_module_level=True)
+
+# sisimai reasons that mean "this address will never receive mail": our HARD.
+HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
+UNJUDGED = frozenset({"unlabeled", "unknown"})
+
+# The issue's thresholds. Measured: 591/608 files (97.2%) agree on hard/not-hard and 3/373
+# soft files (0.8%) come out HARD. What remains is where sisimai's convention and Clarion's
+# stated policy part, and no content rule can tell the files apart:
+# - sisimai calls identical texts hard in one vendor's format and soft in another's
+#   ("550 addr... No such user" under 5.0.0; "550 - Requested action not taken: no such user
+#   here"); Clarion treats a "user unknown" that no code or SMTP stage corroborates as soft;
+# - a temporary 4.1.1, a delay notice, a DNS "malformed reply", Postfix's "554 5.7.1 ...
+#   Access denied" (an access table's refusal) and a "may not exist, may be blacklisted"
+#   are labelled hard; Clarion's policy keeps them soft or sender-fault on purpose;
+# - the three soft files still HARD: "User unknown in local recipient table" at RCPT (a
+#   product's bounce sisimai files as "filtered"), a pipelined RCPT "User unknown", and a
+#   qmail notice naming a second, 5.1.1 recipient that the label does not count.
+MIN_HARD_AGREEMENT = 0.97
+MAX_SOFT_TO_HARD = 0.01
+MIN_RECIPIENT_COUNT_AGREEMENT = 0.985
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus file with its label and our verdict."""
+
+    file: str
+    expected: str
+    reasons: tuple[str, ...]
+    n_recipients: int | None
+    report: Report | None
+    error: str = ""
+
+    @property
+    def ours(self) -> str:
+        return str(self.report.classification) if self.report else "ERROR"
+
+    def hard_verdicts(self) -> list[bool]:
+        return [r.classification is BounceClass.HARD for r in self.report.recipients]
+
+    def expected_hard(self) -> list[bool]:
+        if self.expected == "hard+soft":
+            return [reason in HARD_REASONS for reason in self.reasons]
+        return [self.expected == "hard"] * max(len(self.hard_verdicts()), 1)
+
+    def agrees_on_hard(self) -> bool:
+        """Every recipient's hard/not-hard verdict matches the label."""
+        ours = self.hard_verdicts()
+        if self.expected == "hard+soft":
+            return ours == self.expected_hard()
+        if self.expected == "hard":
+            return bool(ours) and all(ours)
+        return not any(ours)
+
+    def describe(self) -> str:
+        found = "; ".join(
+            f"{r.recipient or '?'} {r.classification} {r.status} {r.reason}"
+            for r in (self.report.recipients if self.report else ())
+        )
+        return (
+            f"{self.file}: label={self.expected}/{','.join(self.reasons)} "
+            f"n={self.n_recipients} -> {self.ours} n={self._count()} [{found}] {self.error}"
+        )
+
+    def _count(self) -> int:
+        return len(self.report.recipients) if self.report else 0
+
+
+def _classify(row: dict[str, str]) -> Case:
+    n = int(row["n_recipients"]) if row["n_recipients"].strip() else None
+    reasons = tuple(r for r in row["reason"].split(",") if r)
+    try:
+        report = classify_message((CORPUS / row["file"]).read_bytes())
+    except Exception as exc:  # the test lists every failure, then fails
+        return Case(row["file"], row["expected_class"], reasons, n, None, repr(exc))
+    return Case(row["file"], row["expected_class"], reasons, n, report)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    with (CORPUS / "manifest.tsv").open(newline="", encoding="utf-8") as manifest:
+        rows = list(csv.DictReader(manifest, delimiter="\t"))
+    return [_classify(row) for row in rows]
+
+
+def _judged(cases: list[Case]) -> list[Case]:
+    return [c for c in cases if c.expected not in UNJUDGED and c.report is not None]
+
+
+def _soft_cases(cases: list[Case]) -> list[Case]:
+    """Soft-labelled files, less those whose reason is "suspend" (they may go either way)."""
+    return [c for c in _judged(cases) if c.expected == "soft" and "suspend" not in c.reasons]
+
+
+def _counted(cases: list[Case]) -> list[Case]:
+    return [c for c in cases if c.n_recipients is not None and c.report is not None]
+
+
+def test_the_corpus_is_all_there(cases):
+    assert len(cases) >= 632
+
+
+def test_no_file_raises(cases):
+    errors = [c.describe() for c in cases if c.report is None]
+    assert not errors, "\n".join(errors)
+
+
+def test_prints_confusion_table_and_mismatches(cases):
+    table = Counter((c.expected, c.ours) for c in cases)
+    labels = sorted({c.expected for c in cases})
+    ours = sorted({c.ours for c in cases})
+    print("\nexpected \\ ours".ljust(16) + "".join(o[:12].rjust(13) for o in ours))
+    for label in labels:
+        print(label.ljust(15) + "".join(str(table[label, o]).rjust(13) for o in ours))
+    print("\nhard/not-hard disagreements:")
+    for case in _judged(cases):
+        if not case.agrees_on_hard():
+            print("  " + case.describe())
+    print("\nrecipient count mismatches:")
+    for case in _counted(cases):
+        if case.n_recipients != len(case.report.recipients):
+            print("  " + case.describe())
+
+
+def test_hard_or_not_agrees_with_labels(cases):
+    judged = _judged(cases)
+    agreeing = sum(c.agrees_on_hard() for c in judged)
+    share = agreeing / len(judged)
+    print(f"\nhard/not-hard agreement: {agreeing}/{len(judged)} = {share:.1%}")
+    assert share >= MIN_HARD_AGREEMENT
+
+
+def test_soft_bounces_rarely_come_out_hard(cases):
+    soft = _soft_cases(cases)
+    wrong = [c for c in soft if c.report.classification is BounceClass.HARD]
+    share = len(wrong) / len(soft)
+    print(f"\nsoft labelled as HARD: {len(wrong)}/{len(soft)} = {share:.1%}")
+    for case in wrong:
+        print("  " + case.describe())
+    assert share <= MAX_SOFT_TO_HARD
+
+
+def test_every_complaint_is_found(cases):
+    complaints = [c for c in cases if c.expected == "complaint"]
+    missed = [c.describe() for c in complaints if c.ours != BounceClass.COMPLAINT]
+    assert len(complaints) >= 23
+    assert not missed, "\n".join(missed)
+
+
+def test_complaints_carry_their_feedback_type(cases):
+    for case in (c for c in cases if c.expected == "complaint"):
+        assert all(r.feedback_type for r in case.report.recipients), case.describe()
+
+
+def test_recipient_counts_match(cases):
+    counted = _counted(cases)
+    matching = sum(c.n_recipients == len(c.report.recipients) for c in counted)
+    share = matching / len(counted)
+    print(f"\nrecipient counts: {matching}/{len(counted)} = {share:.1%}")
+    assert share >= MIN_RECIPIENT_COUNT_AGREEMENT
+
+
+def test_ordinary_messages_are_not_bounces(cases):
+    # One of the three "not-bounce" files is in fact a mailbox-full notice; it may be SOFT.
+    ordinary = [c for c in cases if c.expected == "not-bounce"]
+    assert all(c.report.classification is not BounceClass.HARD for c in ordinary)
+    assert sum(c.report.classification is BounceClass.NOT_A_BOUNCE for c in ordinary) >= 2
+
+
+def test_autoreplies_are_recognised(cases):
+    replies = [c for c in cases if c.expected == "autoreply"]
+    assert replies
+    assert all(c.report.classification is BounceClass.AUTOREPLY for c in replies)
