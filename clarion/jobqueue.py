@@ -15,6 +15,11 @@ from typing import Any
 Backend = Callable[[str, Sequence[Any], float | None], None]
 
 _backend: Backend | None = None
+
+
+class QueueUnavailable(Exception):
+    """The task could not be published: the broker is unreachable (the sweep retries)."""
+
 # The adapter package that registers the production backend when imported.
 DEFAULT_ADAPTER = "tasks"
 

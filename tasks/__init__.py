@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kombu.exceptions
 from celery import Celery
 from celery.signals import worker_process_init
 
@@ -90,7 +91,10 @@ def publisher(celery: Celery) -> jobqueue.Backend:
     """The domain's task port, publishing through this Celery app by task name."""
 
     def publish(name: str, args, countdown: float | None) -> None:
-        celery.send_task(name, args=list(args), countdown=countdown)
+        try:
+            celery.send_task(name, args=list(args), countdown=countdown)
+        except kombu.exceptions.OperationalError as exc:
+            raise jobqueue.QueueUnavailable(f"{name}: {exc}") from exc
 
     return publish
 

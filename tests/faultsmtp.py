@@ -7,10 +7,12 @@ PIPELINING (aiosmtpd handles pipelined commands in order) unless told not to.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -26,6 +28,8 @@ class Plan:
     refuse: dict[str, str] = field(default_factory=dict)  # rcpt -> reply at RCPT
     policy_after: int | None = None  # from this many accepted messages on: 550 5.7.1
     seed: int = 7
+    delay: float = 0.0  # seconds the server takes over each message (a slow receiver)
+    on_accept: Callable[[int], None] | None = None  # called with the running count, in order
 
 
 class CountingHandler:
@@ -39,11 +43,14 @@ class CountingHandler:
         self.messages: list[tuple[str, str, bytes]] = []  # mail_from, rcpt, data
         self.refused: Counter[str] = Counter()  # reply code -> how many
         self.accepted = 0
+        self.sessions = 0  # EHLOs: connections that got as far as a greeting
         self._rng = random.Random(plan.seed)
         self._lock = threading.Lock()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        with self._lock:
+            self.sessions += 1
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
@@ -59,6 +66,8 @@ class CountingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0]
+        if self.plan.delay:
+            await asyncio.sleep(self.plan.delay)
         with self._lock:
             reply = self._fault()
             if reply is not None:
@@ -68,6 +77,8 @@ class CountingHandler:
             self.counts[rcpt] += 1
             if self.keep:
                 self.messages.append((envelope.mail_from, rcpt, envelope.original_content))
+            if self.plan.on_accept is not None:
+                self.plan.on_accept(self.accepted)
         return "250 2.0.0 OK: queued"
 
     def _fault(self) -> str | None:

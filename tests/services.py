@@ -60,6 +60,7 @@ class RedisServer(ServerProcess):
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="clarion-redis-")))
     proc: subprocess.Popen[bytes] | None = None
+    appendonly: bool = False  # persistence: an append-only file, fsynced every second
 
     @property
     def url(self) -> str:
@@ -79,7 +80,7 @@ class RedisServer(ServerProcess):
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
                 "--protected-mode",
                 "yes",
             ],

@@ -108,6 +108,20 @@ def close(session: Session, alert_id: int, first_id: int, last_id: int) -> None:
     batch.due_at = min(dues)
 
 
+def renew(session: Session, alert_id: int, delivery_id: int, now: datetime) -> None:
+    """The run holding the batch of `delivery_id` is alive: its lease starts again from now."""
+    session.execute(
+        update(DeliveryBatch)
+        .where(
+            DeliveryBatch.alert_id == alert_id,
+            DeliveryBatch.first_id <= delivery_id,
+            DeliveryBatch.last_id >= delivery_id,
+            DeliveryBatch.state == BatchState.ENQUEUED,
+        )
+        .values(enqueued_at=now)
+    )
+
+
 def reopen(session: Session, alert_id: int, delivery_ids: list[int]) -> None:
     """Batches holding rows put back in the queue become pending again (due now)."""
     candidates = session.scalars(

@@ -1,12 +1,19 @@
 """Sending one batch: stream its rows over SMTP, judge each reply, record, stop when told.
 
 A batch stops at a checkpoint (every FLUSH_EVERY messages or FLUSH_SECONDS) when the alert was
-paused or cancelled, when its time budget (half the lease) is spent, or when the servers keep
-dropping it; whatever it did not handle goes back to the queue.
+paused or cancelled, or when the servers keep dropping it; whatever it did not handle goes back
+to the queue. While it makes progress it renews its claims, its SMTP slot and its batch lease,
+so a slow server keeps its connection instead of the batch being handed out again.
+
+Each message's fate is journalled in Redis as it happens (clarion.delivery.journal), so a worker
+killed between flushes costs at most the messages in flight. When Redis or the database fails
+mid-batch the batch ends cleanly: outcomes are written first (retried while the database comes
+back), unsent rows go back to the queue, and only then is anything given back to Redis.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import deque
@@ -15,13 +22,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from clarion import bounce_classify
 from clarion.config import Settings
 from clarion.db import session_scope, utcnow
-from clarion.delivery import rates
+from clarion.delivery import batches, rates
+from clarion.delivery.journal import Journal
 from clarion.delivery.ledger import (
     Claimed,
     Result,
@@ -37,11 +47,15 @@ from clarion.delivery.transport import Connection, NoServer, Transport
 from clarion.models import Alert, AlertStatus, BounceClass, DeliveryStatus
 from clarion.redisconn import get_redis
 
+log = logging.getLogger(__name__)
+
 # Outcomes are recorded, and a pause, cancel or unsubscribe noticed, after this many messages
 # or this many seconds, whichever comes first.
 FLUSH_EVERY = 250
 FLUSH_SECONDS = 1.0
 MAX_BROKEN = 3  # broken connections a batch puts up with before it retries later
+RECORD_PATIENCE = 60.0  # seconds the last outcomes wait for an unreachable database
+OUTAGE_RETRY = 5.0  # seconds before a batch ended by an outage is handed out again
 
 
 class Verdict:
@@ -147,14 +161,16 @@ class BatchRun:
     retry_in: float | None = None
     stopped: bool = False
     broken: int = 0
+    outage: str | None = None  # why the batch ended early, when Redis or the database failed
 
     def __post_init__(self) -> None:
-        self.started = time.monotonic()
         self.flushed = time.monotonic()
+        self.renewed = time.monotonic()
         self.lists = self.alert.frozen_meta["audience"]["lists"]
-        self.budget = self.settings.send_lease_seconds / 2
         self.skeleton = skeleton_for(self.alert, self.settings)
+        self.journal = Journal(self.transport.client, self.alert.id)
         self.sent = 0
+        self.in_doubt = 0
 
     def run(self) -> None:
         """Send every eligible row; whatever is not handled goes back to the queue."""
@@ -164,11 +180,50 @@ class BatchRun:
                 self._stream(queue)
         except NoServer as exc:
             self.retry_in = exc.retry_in
+        except redis.RedisError as exc:
+            self._ended_by(f"Redis unreachable: {exc}")
+        except DBAPIError as exc:
+            self._ended_by(f"database unreachable: {exc.orig or exc}")
         finally:
-            if self.conn is not None:
-                self.conn.close()
-            self.flush()
+            # Outcomes first: nothing that can fail stands between a 250 and its record.
+            self._record_all()
             self._release_unhandled()
+            self._hang_up()
+
+    def _ended_by(self, outage: str) -> None:
+        log.warning("alert %s: batch ended early: %s", self.alert.id, outage)
+        self.outage = outage
+        self.retry_in = OUTAGE_RETRY
+
+    def _record_all(self) -> None:
+        """Write what is pending, waiting a while for a database that is coming back."""
+        deadline = time.monotonic() + RECORD_PATIENCE
+        delay = 0.2
+        while True:
+            try:
+                self.flush()
+                return
+            except redis.RedisError:
+                return  # recorded; only the journal's clean-up failed (and is harmless)
+            except DBAPIError as exc:
+                if time.monotonic() > deadline:
+                    # The journal still holds them: the sweep records them before re-sending.
+                    log.error("alert %s: outcomes not recorded: %s", self.alert.id, exc)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _hang_up(self) -> None:
+        """QUIT the SMTP server and give back the slot; failures here cost nothing."""
+        self.journal.close()
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
+        try:
+            conn.close()
+        except redis.RedisError as exc:
+            # The slot's lease runs out by itself.
+            log.warning("alert %s: SMTP slot not released: %s", self.alert.id, exc)
 
     def _stream(self, queue: deque[Claimed]) -> None:
         """Stream rows over one connection until done, stopped, or the connection breaks."""
@@ -181,12 +236,14 @@ class BatchRun:
                     self.stopped = True
                     break
         except StreamBroken as exc:
-            self.transport.breaker.failure(conn.server)
             for job in exc.in_doubt:
+                # The body went out but no reply came: it may have been delivered.
+                self.in_doubt += 1
                 self._defer(job.row, f"connection error: {exc}", conn.server.name)
             queue.extendleft(job.row for job in reversed(exc.unsent))
-            conn.close()
             self.conn = None
+            conn.close()
+            self.transport.breaker.failure(conn.server)
             self.broken += 1
             if self.broken >= MAX_BROKEN:
                 # Servers that accept and then drop us: leave the rest for a later attempt.
@@ -208,16 +265,39 @@ class BatchRun:
                 self._skip(row)
                 continue
             conn.acquire()
+            # Before the body is written: from here on the reader may receive it.
+            self.journal.attempt(row.delivery_id)
             yield Job(row, self.skeleton)
 
     def _checkpoint(self) -> bool:
-        """Flush when due; False when the batch must stop (paused, cancelled, out of time)."""
+        """Flush and renew the leases when due; False when the batch must stop."""
         if self.halted is not None:
             return False
-        due = len(self.pending) >= FLUSH_EVERY or time.monotonic() - self.flushed > FLUSH_SECONDS
-        if due:
+        now = time.monotonic()
+        if len(self.pending) >= FLUSH_EVERY or now - self.flushed > FLUSH_SECONDS:
             self.flush()
-        return self.halted is None and time.monotonic() - self.started < self.budget
+        if now - self.renewed > self.settings.send_lease_seconds / 4:
+            self._renew()
+        return self.halted is None
+
+    def _renew(self) -> None:
+        """Still making progress: extend the claims, the batch's lease and the SMTP slot."""
+        now = utcnow()
+        ids = [r.delivery_id for r in self.rows if r.delivery_id not in self.handled]
+        with session_scope() as session:
+            if ids:
+                session.execute(
+                    update(table)
+                    .where(
+                        among(session, table.c.id, ids),
+                        table.c.status == DeliveryStatus.SENDING.value,
+                    )
+                    .values(claimed_at=now)
+                )
+                batches.renew(session, self.alert.id, min(ids), now)
+        if self.conn is not None:
+            self.conn.renew()
+        self.renewed = time.monotonic()
 
     def _skip(self, row: Claimed) -> None:
         reply = "not sent: unsubscribed or suppressed before sending"
@@ -230,6 +310,8 @@ class BatchRun:
     def _judge(self, row: Claimed, outcome: Outcome, message_id: str, server: str) -> bool:
         kind = verdict(outcome)
         reply = str(outcome.reply)
+        # The result is pending before the journal is written: a Redis error in the journal
+        # must not leave a delivered message looking unsent.
         if kind == Verdict.SENT:
             self.sent += 1
             self._result(
@@ -242,12 +324,14 @@ class BatchRun:
                     server=server,
                 )
             )
-        elif kind == Verdict.DEFER:
-            self._defer(row, reply, server)
-        elif kind == Verdict.FAIL:
+            self.journal.sent(row.delivery_id, server, message_id, reply)
+            return True
+        if kind == Verdict.FAIL:
             self._fail(row, outcome.reply, server)
         else:
             self._defer(row, reply, server)
+        self.journal.not_taken(row.delivery_id)
+        if kind == Verdict.POLICY:
             return self._policy_refusal(outcome, server)
         return True
 
@@ -300,21 +384,27 @@ class BatchRun:
         )
 
     def flush(self) -> None:
-        """Record pending outcomes in bulk; notice a pause or cancel; recheck eligibility."""
+        """Record pending outcomes in bulk; notice a pause or cancel; recheck eligibility.
+
+        The outcomes stay pending until the commit succeeds: a database error loses none."""
         now = utcnow()
-        pending, self.pending = self.pending, []
+        pending = self.pending
         with session_scope() as session:
             if pending:
                 record_outcomes(session, pending, now)
                 for result in pending:
                     if result.bounce is not None:
                         self.refusals.bounced(session, self._finding(result))
+            if self.in_doubt:
+                _add_possible_duplicates(session, self.alert.id, self.in_doubt)
             status = session.scalar(select(Alert.status).where(Alert.id == self.alert.id))
             if status != AlertStatus.SENDING:
                 self.halted = AlertStatus(status) if status else AlertStatus.CANCELLED
             self._recheck(session)
-        rates.count_sent(self.alert.id, sum(1 for r in pending if r.tried))
+        self.pending, self.in_doubt = [], 0
         self.flushed = time.monotonic()
+        rates.count_sent(self.alert.id, sum(1 for r in pending if r.tried))
+        self.journal.settle([r.row.delivery_id for r in pending])
 
     def _recheck(self, session: Session) -> None:
         # A reader who unsubscribes while the batch runs gets nothing more from it.
@@ -331,12 +421,25 @@ class BatchRun:
             values.update(status=DeliveryStatus.SKIPPED.value, last_reply="not sent: cancelled")
         else:
             values.update(status=DeliveryStatus.QUEUED.value)
-        with session_scope() as session:
-            session.execute(
-                update(table)
-                .where(
-                    among(session, table.c.id, unhandled),
-                    table.c.status == DeliveryStatus.SENDING.value,
+        try:
+            with session_scope() as session:
+                session.execute(
+                    update(table)
+                    .where(
+                        among(session, table.c.id, unhandled),
+                        table.c.status == DeliveryStatus.SENDING.value,
+                    )
+                    .values(**values)
                 )
-                .values(**values)
-            )
+        except DBAPIError as exc:
+            # Left claimed: the sweep puts them back once their lease has run out.
+            log.warning("alert %s: unsent rows not released: %s", self.alert.id, exc)
+
+
+def _add_possible_duplicates(session: Session, alert_id: int, n: int) -> None:
+    """Count readers who may get a message twice (sent to, no answer, to be sent again)."""
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id)
+        .values(possible_duplicates=Alert.possible_duplicates + n)
+    )

@@ -4,8 +4,10 @@ The ledger (`deliveries`) is the single truth: one row per (alert, subscriber). 
 its rows (queued → sending) in one UPDATE, loads its readers in one query, checks once more that
 each is still subscribed and not suppressed, sends over reused SMTP connections under the shared
 rate limit, and records outcomes in bulk (clarion.delivery.ledger, .batchrun). A crash loses
-nothing: claims older than the lease are put back by the sweep; a reader gets two copies only
-if the crash falls between the server's 250 and the commit of that row.
+nothing: claims older than the lease are put back by the sweep, after it has read the send
+journal (clarion.delivery.journal): what the journal shows as sent is recorded as sent, so a
+reader gets two copies only if the worker died with that message in flight — at most the one or
+two messages in flight on each of its connections, counted on the alert as possible duplicates.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from sqlalchemy.orm import Session
 from clarion import jobqueue
 from clarion.config import get_settings
 from clarion.db import insert_for, session_scope, utcnow
-from clarion.delivery import batches, sending, welcome
+from clarion.delivery import batches, journal, sending, welcome
 from clarion.delivery.batchrun import BatchRun, transport_for
-from clarion.delivery.ledger import claim, load_recipients, table
+from clarion.delivery.ledger import among, claim, load_recipients, table
 from clarion.delivery.refusals import RefusalPolicyFactory
 from clarion.errors import InvalidTransition
 from clarion.models import Alert, AlertRole, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus
@@ -184,7 +186,7 @@ def after_batch(alert_id: int) -> None:
     """Hand out the next batch and see whether the alert is finished."""
     try:
         batches.refill(alert_id)
-    except (redis.RedisError, OSError) as exc:
+    except (redis.RedisError, OSError, jobqueue.QueueUnavailable) as exc:
         # Redis or the broker is away: the sweep hands the work out again when it is back.
         log.warning("alert %s: could not hand out more batches: %s", alert_id, exc)
     finish_if_done(alert_id)
@@ -263,22 +265,74 @@ def reclaim_stale() -> dict[str, int]:
 
 
 def _reclaim(session: Session, alert_id: int, status: AlertStatus, cutoff: datetime) -> int:
-    if status == AlertStatus.CANCELLED:
-        values = {"status": DeliveryStatus.SKIPPED.value, "last_reply": "not sent: cancelled"}
-    else:
-        values = {"status": DeliveryStatus.QUEUED.value}
-    ids = list(
+    """Put back the claims whose lease ran out, after settling them from the send journal."""
+    stale = list(
         session.scalars(
-            update(table)
-            .where(
+            select(table.c.id).where(
                 table.c.alert_id == alert_id,
                 table.c.status == DeliveryStatus.SENDING.value,
                 table.c.claimed_at < cutoff,
             )
-            .values(claimed_at=None, updated_at=utcnow(), **values)
-            .returning(table.c.id)
         )
     )
-    if ids and status != AlertStatus.CANCELLED:
-        batches.reopen(session, alert_id, ids)
-    return len(ids)
+    if not stale:
+        return 0
+    client = get_redis()
+    found = journal.recover(client, alert_id, stale)
+    sent = {i: e for i, e in found.items() if e.state == journal.SENT}
+    in_doubt = [i for i, e in found.items() if e.state == journal.ATTEMPT]
+    _record_journalled(session, sent)
+    cancelled = status == AlertStatus.CANCELLED
+    if cancelled:
+        values = {"status": DeliveryStatus.SKIPPED.value, "last_reply": "not sent: cancelled"}
+    else:
+        values = {"status": DeliveryStatus.QUEUED.value}
+    never_sent = [i for i in stale if i not in sent and i not in found]
+    never_sent += [i for i, e in found.items() if e.state == journal.NOT_TAKEN]
+    _put_back(session, never_sent, values, attempted=False)
+    # Sent to, no answer seen before the worker died: an attempt, and maybe a second copy.
+    doubtful = _put_back(session, in_doubt, values, attempted=True)
+    if doubtful and not cancelled:
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .values(possible_duplicates=Alert.possible_duplicates + doubtful)
+        )
+    back = never_sent + in_doubt
+    if back and not cancelled:
+        batches.reopen(session, alert_id, back)
+    session.commit()  # the ledger first: the journal entries go only once it holds them
+    journal.forget(client, alert_id, list(found))
+    return len(stale)
+
+
+def _record_journalled(session: Session, sent: dict[int, journal.Entry]) -> None:
+    now = utcnow()
+    for delivery_id, entry in sent.items():
+        session.execute(
+            update(table)
+            .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING.value)
+            .values(
+                status=DeliveryStatus.SENT.value,
+                attempts=table.c.attempts + 1,
+                claimed_at=None,
+                sent_at=entry.sent_at or now,
+                message_id=entry.message_id,
+                server=entry.server,
+                last_reply=f"{entry.reply} (recorded from the send journal: the worker stopped)",
+                updated_at=now,
+            )
+        )
+
+
+def _put_back(session: Session, ids: list[int], values: dict, attempted: bool) -> int:
+    """Rows still claimed go back (to the queue, or skipped); returns how many."""
+    if not ids:
+        return 0
+    extra = {"attempts": table.c.attempts + 1} if attempted else {}
+    result = session.execute(
+        update(table)
+        .where(among(session, table.c.id, ids), table.c.status == DeliveryStatus.SENDING.value)
+        .values(claimed_at=None, updated_at=utcnow(), **values, **extra)
+    )
+    return result.rowcount or 0

@@ -120,6 +120,41 @@ class Slots:
     def release(self, server: SmtpServer, holder: str) -> None:
         self.client.zrem(_key("slots", server), holder)
 
+    def renew(self, server: SmtpServer, holder: str) -> None:
+        """Extend a held slot's lease by another `lease` from now (only if still held)."""
+        key = _key("slots", server)
+        expires = self.clock() + self.lease
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {holder: expires}, xx=True)
+        pipe.expire(key, int(self.lease) + 60)
+        pipe.execute()
+
+
+@dataclass
+class Outages:
+    """When each server was first found unreachable, and why; for the progress page."""
+
+    client: redis.Redis
+    clock: Callable[[], float] = time.time
+
+    def down(self, server: SmtpServer, error: str) -> None:
+        key = _key("down", server)
+        pipe = self.client.pipeline()
+        pipe.hsetnx(key, "since", self.clock())
+        pipe.hset(key, "error", error[:300])
+        pipe.expire(key, 24 * 3600)
+        pipe.execute()
+
+    def up(self, server: SmtpServer) -> None:
+        self.client.delete(_key("down", server))
+
+    def since(self, server: SmtpServer) -> tuple[float, str] | None:
+        """(first failure, last error) while the server has not been reached since."""
+        found = self.client.hgetall(_key("down", server))
+        if not found:
+            return None
+        return float(found[b"since"]), found.get(b"error", b"").decode()
+
 
 def weighted_order(servers: Sequence[SmtpServer], rng: random.Random) -> list[SmtpServer]:
     """Servers in a random order where a server of weight w comes first w times as often."""
@@ -164,6 +199,10 @@ class Connection:
         self.client.close()
         self.pool.slots.release(self.server, self.holder)
 
+    def renew(self) -> None:
+        """Keep the slot while the connection is still in use."""
+        self.pool.slots.renew(self.server, self.holder)
+
 
 @dataclass
 class Transport:
@@ -179,6 +218,7 @@ class Transport:
         self.limiter = RateLimiter(self.client)
         self.breaker = Breaker(self.client)
         self.slots = Slots(self.client, self.lease)
+        self.outages = Outages(self.client)
 
     def open(self, avoid: SmtpServer | None = None) -> Connection:
         """A connection to the best available server (NoServer when none can be had)."""
@@ -200,10 +240,12 @@ class Transport:
             )
             try:
                 client.connect()
-            except SmtpConnectionError:
+            except SmtpConnectionError as exc:
                 self.breaker.failure(server)
+                self.outages.down(server, str(exc))
                 self.slots.release(server, holder)
                 continue
             self.breaker.success(server)
+            self.outages.up(server)
             return Connection(server, client, holder, self)
         raise NoServer(retry_in=min(5.0, BREAKER_COOLDOWN))

@@ -111,6 +111,9 @@ class Alert(Base):
     # Sender, list and audience as they were at start: {"from", "reply_to", "list", "audience"}.
     frozen_meta: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # Readers a message went to without an answer, and who are sent it again: they may get two
+    # copies (a worker killed mid-send, a connection broken after the body went out).
+    possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     # Set when dispatch has written the whole ledger; until then the alert cannot finish.
     dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
