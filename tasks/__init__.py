@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+
 import kombu.exceptions
+import redis
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
@@ -97,6 +102,25 @@ def publisher(celery: Celery) -> jobqueue.Backend:
             raise jobqueue.QueueUnavailable(f"{name}: {exc}") from exc
 
     return publish
+
+
+@worker_ready.connect
+def _announce(sender=None, **_kwargs: object) -> None:
+    # The main process says it is alive every few seconds, so that a stalled send can say
+    # "no worker is running" (clarion.delivery.health). Pool children do not announce.
+    from clarion.delivery import health
+
+    queues = sorted(sender.app.amqp.queues.consume_from) if sender is not None else []
+    name = getattr(sender, "hostname", None) or "worker"
+
+    def beat() -> None:
+        while True:
+            # Redis away: the next beat tries again.
+            with contextlib.suppress(redis.RedisError):
+                health.worker_heartbeat(name, queues)
+            time.sleep(health.HEARTBEAT_SECONDS)
+
+    threading.Thread(target=beat, name="clarion-heartbeat", daemon=True).start()
 
 
 @worker_process_init.connect

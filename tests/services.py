@@ -148,6 +148,10 @@ class PostgresServer(ServerProcess):
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        return self.launch()
+
+    def launch(self) -> PostgresServer:
+        """Run the server on the existing cluster (again, after a stop)."""
         self.proc = subprocess.Popen(
             _as_postgres(
                 [
@@ -176,6 +180,17 @@ class PostgresServer(ServerProcess):
         wait_for_port(self.port)
         self._wait_ready()
         return self
+
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again on the same data."""
+        # A fast shutdown: the default (smart) one waits for every client to leave.
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.stop()
+        self.launch()
 
     def _wait_ready(self) -> None:
         import psycopg

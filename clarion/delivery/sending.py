@@ -8,7 +8,7 @@ The callers commit and then enqueue `tasks.delivery.dispatch` (start, resume, se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import formataddr, parseaddr
 from typing import Any
@@ -21,7 +21,7 @@ from clarion.alerts import campaigns, freeze, hashtag_days, kinds
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings
 from clarion.db import utcnow
-from clarion.delivery import rates
+from clarion.delivery import health, rates
 from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.models import (
     Alert,
@@ -367,6 +367,8 @@ class Progress:
     dispatched: bool
     started_at: datetime | None
     finished_at: datetime | None
+    possible_duplicates: int = 0  # readers who may have got the message twice
+    stalled: list[str] = field(default_factory=list)  # what stands in the way, while sending
 
     @property
     def remaining(self) -> int:
@@ -381,11 +383,16 @@ class Progress:
         """One line for a terminal: sent, deferred, failed, remaining, rate, ETA."""
         c = self.counts
         eta = "—" if self.eta_seconds is None else _duration(self.eta_seconds)
-        return (
+        line = (
             f"{self.status:<9} sent {c['sent']:>7}  deferred {c['deferred']:>5}  "
             f"failed {c['failed']:>5}  skipped {c['skipped']:>5}  remaining {self.remaining:>7}"
             f"  {self.rate:7.0f} msg/s  ETA {eta}"
         )
+        if self.possible_duplicates:
+            line += f"  possible duplicates {self.possible_duplicates}"
+        if self.stalled:
+            line += "  stalled: " + "; ".join(self.stalled)
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -402,6 +409,8 @@ class Progress:
             "done": self.done,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "possible_duplicates": self.possible_duplicates,
+            "stalled": self.stalled,
         }
 
 
@@ -426,6 +435,9 @@ def progress(session: Session, alert_id: int) -> Progress:
     rate = rates.recent_rate(alert)
     remaining = counts["queued"] + counts["sending"] + counts["deferred"]
     eta = remaining / rate if rate > 0 and alert.status == S.SENDING else None
+    stalled = []
+    if alert.status == S.SENDING and (remaining or alert.dispatched_at is None):
+        stalled = health.stall_reasons(get_settings())
     return Progress(
         alert_id=alert.id,
         status=alert.status.value,
@@ -437,4 +449,6 @@ def progress(session: Session, alert_id: int) -> Progress:
         dispatched=alert.dispatched_at is not None,
         started_at=alert.started_at,
         finished_at=alert.finished_at,
+        possible_duplicates=alert.possible_duplicates or 0,
+        stalled=stalled,
     )

@@ -22,6 +22,12 @@
     put("total", p.total);
     put("rate", Math.round(p.rate));
     put("eta", eta(p.eta_seconds));
+    put("possible_duplicates", p.possible_duplicates);
+    var stalled = field("stalled");
+    if (stalled) {
+      stalled.hidden = !p.stalled.length;
+      stalled.textContent = p.stalled.length ? "Stalled: " + p.stalled.join("; ") : "";
+    }
     var bar = field("bar");
     if (bar) { bar.max = Math.max(p.total, 1); bar.value = p.total - p.remaining; }
     if (started !== null && p.status !== started) {
