@@ -20,6 +20,7 @@ _backend: Backend | None = None
 class QueueUnavailable(Exception):
     """The task could not be published: the broker is unreachable (the sweep retries)."""
 
+
 # The adapter package that registers the production backend when imported.
 DEFAULT_ADAPTER = "tasks"
 

@@ -6,7 +6,9 @@ them again. So each message is also journalled as it goes, in one Redis hash per
 `a` (attempt) before its body is written to the SMTP server, then `s…` when the server answered
 250 or `x` when it did not take it. The commands are written to Redis's socket without waiting
 for the answers, which are read in bulk at the next flush: a record costs one socket write, not a
-round trip. After the flush has committed the outcomes, their entries are deleted.
+round trip. An outcome rides along with the next attempt, which on a pipelined connection comes
+a moment later (one HSET a message); if the worker dies in that moment the message merely counts
+as in doubt. After the flush has committed the outcomes, their entries are deleted.
 
 Before the sweep puts an abandoned claim back in the queue it reads the journal (`recover`):
 rows journalled as sent are recorded as sent; rows with only an attempt may or may not have
@@ -42,6 +44,7 @@ class Journal:
         self._pool = client.connection_pool
         self._conn = None
         self._unread = 0
+        self._outcomes: list[object] = []  # field, value, … waiting for the next write
 
     def _send(self, *args: object) -> None:
         if self._conn is None:
@@ -59,19 +62,36 @@ class Journal:
 
     def attempt(self, delivery_id: int) -> None:
         """The body is about to go out: from now on the reader may receive it."""
-        self._send("HSET", self.key, delivery_id, ATTEMPT)
+        self._send("HSET", self.key, *self._outcomes, delivery_id, ATTEMPT)
+        self._outcomes = []
 
     def sent(self, delivery_id: int, server: str, message_id: str, reply: str) -> None:
-        """The server took the message (250)."""
+        """The server took the message (250); written with the next attempt or settle."""
         entry = "\t".join((str(int(time.time())), server, message_id, reply[:200]))
-        self._send("HSET", self.key, delivery_id, SENT + entry.encode())
+        self._outcomes += (delivery_id, SENT + entry.encode())
 
     def not_taken(self, delivery_id: int) -> None:
         """The server refused or deferred the message: it was not delivered."""
-        self._send("HSET", self.key, delivery_id, NOT_TAKEN)
+        self._outcomes += (delivery_id, NOT_TAKEN)
+
+    def write(self) -> None:
+        """Send the outcomes still waiting for an attempt to ride along with."""
+        if self._outcomes:
+            self._send("HSET", self.key, *self._outcomes)
+            self._outcomes = []
 
     def settle(self, delivery_ids: list[int]) -> None:
         """The ledger holds these outcomes now: forget them, and read every pending answer."""
+        settled = set(delivery_ids)
+        waiting = self._outcomes
+        # Outcomes the ledger already holds need not reach the journal at all.
+        self._outcomes = [
+            x
+            for i in range(0, len(waiting), 2)
+            if waiting[i] not in settled
+            for x in waiting[i : i + 2]
+        ]
+        self.write()
         if delivery_ids and self._conn is not None:
             self._send_now("HDEL", self.key, *delivery_ids)
         self.drain()
