@@ -150,6 +150,11 @@ def set_password(session: Session, editor: Editor, password: str) -> None:
     """Change a password; existing sessions of that editor end."""
     check_password_strength(password)
     editor.password_hash = hash_password(password)
+    end_sessions(editor)
+
+
+def end_sessions(editor: Editor) -> None:
+    """End every session of this editor (logout, password change): old cookies stop working."""
     editor.session_version += 1
 
 

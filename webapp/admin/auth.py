@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from clarion import audit, editors, throttle
 from webapp.admin import bp
@@ -41,13 +44,28 @@ def login_submit():
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: never bounce a freshly logged-in editor to another site.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("admin.dashboard")
+    return target if target and is_local_path(target) else url_for("admin.dashboard")
+
+
+def is_local_path(target: str) -> bool:
+    """True for a path on this site such as "/admin/alerts"; never "//host" or "https:…".
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so any control
+    character, whitespace or backslash is refused outright rather than cleaned.
+    """
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session, and every copy of its cookie: the editor's session version moves on."""
+    if current_user.is_authenticated:
+        editors.end_sessions(current_user.editor)
+        db().commit()
     logout_user()
     return redirect(url_for("admin.login"))
