@@ -30,11 +30,14 @@ def header_text(value: str) -> str:
     return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in value).split())
 
 
-def csv_cell(value: object) -> object:
-    """A value for a CSV export: text that a spreadsheet would run as a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+def csv_cell(value: object) -> str:
+    """A cell for a CSV export: text a spreadsheet would run as a formula gets a leading '.
+
+    Names, comments and even addresses (`=cmd@example.org` is valid) are chosen by whoever
+    signs up, and an owner opens the export in a spreadsheet (CSV injection).
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def whole_number(raw: str, field_name: str, *, low: int = 0, high: int = MAX_ID) -> int:
