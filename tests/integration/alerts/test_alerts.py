@@ -161,6 +161,17 @@ def test_missing_fields_are_refused_naming_each_and_keeping_what_was_typed(
             "</mj-column></mj-section></mj-body></mjml>",
             "would load https://cdn.example.net/x.png from another server",
         ),
+        (
+            "<mjml><mj-head><mj-raw><link rel='stylesheet' href='https://cdn.example.net/s.css'>"
+            "</mj-raw></mj-head><mj-body><mj-section><mj-column><mj-text>x</mj-text>"
+            "</mj-column></mj-section></mj-body></mjml>",
+            "would load https://cdn.example.net/s.css from another server",
+        ),
+        (
+            "<mjml><mj-body><mj-raw><object data='&#104;ttps://cdn.example.net/o.svg'></object>"
+            "</mj-raw></mj-body></mjml>",
+            "would load https://cdn.example.net/o.svg from another server",
+        ),
     ],
 )
 def test_a_broken_custom_layout_reaches_the_editor_with_what_and_where(
