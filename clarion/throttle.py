@@ -43,3 +43,62 @@ def once_per(key: str, seconds: int) -> bool:
 def forget(key: str) -> None:
     """Forget a once_per key (when the guarded action failed and may be retried)."""
     get_redis().delete(f"clarion:once:{key}")
+
+
+# --- Password guesses -----------------------------------------------------------------------
+# A hard lock that anyone can trigger with five requests is itself an attack: it shuts the
+# owner out. So failures are counted per (account, client address), where a block only stops
+# that address, and, more slowly, per account from everywhere, where it only spaces attempts.
+GUESSES_PER_ADDRESS = 5
+GUESS_WINDOW_SECONDS = 15 * 60
+GUESSES_BEFORE_BACKOFF = 20
+ACCOUNT_WINDOW_SECONDS = 60 * 60
+MAX_BACKOFF_SECONDS = 60
+
+
+def _guess_keys(account: str, ip: str | None) -> tuple[str, str]:
+    who = address_key(account.strip().lower())
+    return f"clarion:guess:acct:{who}", f"clarion:guess:pair:{who}:{address_key(ip or '?')}"
+
+
+def backoff_seconds(failures: int) -> int:
+    """How long the account waits after its last failure once many came from everywhere."""
+    if failures < GUESSES_BEFORE_BACKOFF:
+        return 0
+    return min(MAX_BACKOFF_SECONDS, 2 ** (failures - GUESSES_BEFORE_BACKOFF))
+
+
+def guessing_blocked(account: str, ip: str | None, now: float) -> bool:
+    """True when this address has guessed too often for this account, or it is backing off."""
+    acct, pair = _guess_keys(account, ip)
+    redis = get_redis()
+    if int(redis.get(pair) or 0) >= GUESSES_PER_ADDRESS:
+        return True
+    failures, last = redis.hmget(acct, "n", "last")
+    return now - float(last or 0) < backoff_seconds(int(failures or 0))
+
+
+def guess_failed(account: str, ip: str | None, now: float) -> bool:
+    """Count one wrong password or code; True when this failure starts a block."""
+    acct, pair = _guess_keys(account, ip)
+    pipe = get_redis().pipeline()
+    pipe.incr(pair)
+    pipe.expire(pair, GUESS_WINDOW_SECONDS)
+    pipe.hincrby(acct, "n", 1)
+    pipe.hset(acct, "last", str(now))
+    pipe.expire(acct, ACCOUNT_WINDOW_SECONDS)
+    per_address, _, failures, _, _ = pipe.execute()
+    return per_address == GUESSES_PER_ADDRESS or failures == GUESSES_BEFORE_BACKOFF
+
+
+def guess_succeeded(account: str, ip: str | None) -> None:
+    """A right answer from this address clears its own count (not other addresses')."""
+    get_redis().delete(_guess_keys(account, ip)[1])
+
+
+def forget_guesses(account: str) -> None:
+    """Clear every count for an account (an owner lifted the block)."""
+    acct, pair = _guess_keys(account, None)
+    redis = get_redis()
+    keys = [acct, *redis.scan_iter(pair.rpartition(":")[0] + ":*", count=1000)]
+    redis.delete(*keys)

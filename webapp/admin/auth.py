@@ -1,4 +1,4 @@
-"""Log in and out; failed logins are throttled per address and per network."""
+"""Log in and out; wrong guesses are throttled per (account, address) and per address."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from webapp.extensions import EditorUser, db
 from webapp.utils import client_ip
 
 LOGIN_LIMIT_PER_IP = "30/10minutes"
-FAILED = "The address, password or code is wrong, or the account is locked for a while."
+FAILED = "The address, password or code is wrong, or there were too many tries: wait a while."
 
 
 @bp.get("/login")
@@ -25,13 +25,13 @@ def login():
 
 @bp.post("/login")
 def login_submit():
-    """Check credentials; lock the account after repeated failures."""
+    """Check credentials; an address that keeps guessing wrong is blocked for that account."""
     email = request.form.get("email", "")
     ip = client_ip() or "unknown"
     if not throttle.hit(LOGIN_LIMIT_PER_IP, "login-ip", ip):
         return render_template("admin/login.html", email=email, error=FAILED), 429
     editor = editors.authenticate(
-        db(), email, request.form.get("password", ""), request.form.get("totp", "")
+        db(), email, request.form.get("password", ""), request.form.get("totp", ""), ip
     )
     if editor is None:
         db().commit()  # keep the failure count
