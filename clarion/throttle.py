@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from clarion.addresses import canonical_mailbox
 from clarion.config import get_settings
 from clarion.redisconn import get_redis
 
@@ -28,6 +30,28 @@ def address_key(email: str) -> str:
     """A keyed hash of an address, so Redis never holds the address itself."""
     secret = get_settings().secret_key.encode()
     return hmac.new(secret, email.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mailbox_key(email: str) -> str:
+    """A keyed hash of the mailbox an address reaches (+tags and Gmail dots folded)."""
+    return address_key(canonical_mailbox(email))
+
+
+def network_key(ip: str) -> str:
+    """The network a client address stands for: an IPv4 address, or the /64 of an IPv6 one.
+
+    One IPv6 host is commonly given a whole /64; counting single addresses would give it
+    2**64 fresh budgets.
+    """
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def hit(spec: str, *identifiers: str) -> bool:
@@ -58,7 +82,8 @@ MAX_BACKOFF_SECONDS = 60
 
 def _guess_keys(account: str, ip: str | None) -> tuple[str, str]:
     who = address_key(account.strip().lower())
-    return f"clarion:guess:acct:{who}", f"clarion:guess:pair:{who}:{address_key(ip or '?')}"
+    where = address_key(network_key(ip or "?"))
+    return f"clarion:guess:acct:{who}", f"clarion:guess:pair:{who}:{where}"
 
 
 def backoff_seconds(failures: int) -> int:

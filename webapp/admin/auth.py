@@ -28,7 +28,7 @@ def login_submit():
     """Check credentials; an address that keeps guessing wrong is blocked for that account."""
     email = request.form.get("email", "")
     ip = client_ip() or "unknown"
-    if not throttle.hit(LOGIN_LIMIT_PER_IP, "login-ip", ip):
+    if not throttle.hit(LOGIN_LIMIT_PER_IP, "login-ip", throttle.network_key(ip)):
         return render_template("admin/login.html", email=email, error=FAILED), 429
     editor = editors.authenticate(
         db(), email, request.form.get("password", ""), request.form.get("totp", ""), ip
