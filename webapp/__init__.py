@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from clarion.config import PROJECT_ROOT, Settings, get_settings
+from clarion.config.instance import make_private
 
 
 class SafeJSONProvider(DefaultJSONProvider):
@@ -28,6 +29,7 @@ class SafeJSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the web application for the given (or configured) settings."""
     settings = settings or get_settings()
+    make_private(settings.instance_dir)
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates" / "web"),
