@@ -11,8 +11,9 @@ import pytest
 from clarion.alerts import media
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, check_address, fetch
+from tests.helpers import tiny_png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = tiny_png()
 LOOPBACK = FetchPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),), timeout=2)
 
 

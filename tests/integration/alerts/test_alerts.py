@@ -29,10 +29,10 @@ from clarion.models import (
     Suppression,
     SuppressionReason,
 )
-from tests.helpers import csrf_from, refresh
+from tests.helpers import csrf_from, refresh, tiny_png
 from tests.unit.alerts.test_alert_rendering import ALL_FIELDS
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+PNG = tiny_png()
 
 
 @pytest.fixture
