@@ -96,7 +96,7 @@ def test_lockout_is_shown_and_an_owner_can_lift_it(app, client, session, login, 
     )
     assert r.status_code == 401
     page = client.get("/admin/editors").get_data(as_text=True)
-    assert "locked until" in page
+    assert "guessing blocked until" in page
     assert "editor.locked" in actions(session)
     post(client, f"/admin/editors/{victim.id}/unlock")
     r = other.post(
