@@ -19,3 +19,21 @@ def normalise_email(raw: str, field_name: str = "email") -> str:
     except EmailNotValidError as exc:
         raise ValidationError({field_name: f"This is not a valid email address: {exc}"}) from None
     return valid.normalized.lower()
+
+
+# Providers known to ignore dots in the local part; all of them deliver "+tag" to the mailbox.
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def canonical_mailbox(email: str) -> str:
+    """The mailbox an address reaches: lower case, "+tag" dropped, Gmail's dots dropped.
+
+    Only for rate limits: `victim+1@`, `victim+2@` and `v.ictim@gmail.com` all fill one inbox,
+    so they share one budget of confirmation mails. Never used as the address itself.
+    """
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        domain = _DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}"

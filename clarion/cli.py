@@ -28,14 +28,26 @@ class ClarionGroup(click.Group):
 
 
 @click.group(cls=ClarionGroup)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Clarion: email newsletters and action alerts for campaigns."""
+    if ctx.invoked_subcommand == "check-config":
+        return  # it reports the permissions as they are, without changing them first
+    from clarion.config import get_settings
+    from clarion.config.instance import make_private
+
+    try:
+        instance_dir = get_settings().instance_dir
+    except ConfigError:
+        return  # commands that need the settings say what is wrong with them
+    make_private(instance_dir)
 
 
 @main.command("check-config")
 def check_config() -> None:
     """Validate the configuration and print what is in effect (secrets hidden)."""
     from clarion.config import get_settings
+    from clarion.config.instance import exposed
 
     s = get_settings()
     click.echo(f"database   {s.database_url.split('@')[-1]}")
@@ -43,6 +55,17 @@ def check_config() -> None:
     click.echo(f"smtp       {', '.join(srv.name for srv in s.smtp_servers)}")
     click.echo(f"base url   {s.base_url}")
     click.echo(f"from       {s.mail_from}")
+    click.echo(f"instance   {s.instance_dir}")
+    loose = exposed(s.instance_dir)
+    if loose:
+        click.echo(
+            "warning    other accounts on this machine can read or enter these (the database, "
+            "secret key and exports live here):",
+            err=True,
+        )
+        for line in loose:
+            click.echo(f"             {line}", err=True)
+        click.echo(f"           fix: chmod -R go-rwx {s.instance_dir}", err=True)
 
 
 @main.group()

@@ -1,26 +1,35 @@
-"""Editor accounts: argon2 passwords, roles, lockout after failed logins, optional TOTP."""
+"""Editor accounts: argon2 passwords, roles, throttled guessing, optional TOTP (sealed)."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import secrets
+import time
 from datetime import timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clarion import audit
+from clarion import audit, throttle
 from clarion.addresses import normalise_email
+from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import Forbidden, NotFound, ValidationError
 from clarion.models import Editor, Role
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILED_LOGINS = throttle.GUESSES_PER_ADDRESS
+LOCKOUT = timedelta(seconds=throttle.GUESS_WINDOW_SECONDS)
 MIN_PASSWORD = 12
+TOO_MANY = "Too many wrong passwords from here: wait 15 minutes, then try again."
 _hasher = PasswordHasher()
 # Verified against when the address is unknown, so both paths take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -100,36 +109,62 @@ def owner_count(session: Session) -> int:
     )
 
 
-def authenticate(session: Session, email: str, password: str, totp: str = "") -> Editor | None:
-    """The editor if the credentials are right and the account is not locked, else None."""
+def authenticate(
+    session: Session, email: str, password: str, totp: str = "", ip: str | None = None
+) -> Editor | None:
+    """The editor if the credentials are right and `ip` may still guess, else None.
+
+    The Argon2 work is done on every path (unknown address, switched-off account, blocked
+    address), so neither the time nor the answer tells whether an account exists.
+    """
     try:
         address = normalise_email(email)
     except ValidationError:
         address = ""
     editor = session.scalar(select(Editor).where(Editor.email == address)) if address else None
-    if editor is None or not editor.is_active:
-        _verify(_DUMMY_HASH, password)
+    account = address or email
+    blocked = throttle.guessing_blocked(account, ip, time.time())
+    password_ok = _verify(editor.password_hash if editor else _DUMMY_HASH, password)
+    if blocked:
         return None
-    now = utcnow()
-    if editor.locked_until and editor.locked_until > now:
+    if editor is None or not editor.is_active or not password_ok or not _totp_ok(editor, totp):
+        _guess_failed(session, editor, account, ip)
         return None
-    if not _verify(editor.password_hash, password) or not _totp_ok(editor, totp):
-        editor.failed_logins += 1
-        if editor.failed_logins >= MAX_FAILED_LOGINS:
-            editor.locked_until = now + LOCKOUT
-            editor.failed_logins = 0
-            audit.record(session, editor, "editor.locked", f"editor:{editor.id}")
-        return None
+    throttle.guess_succeeded(account, ip)
     editor.failed_logins = 0
     editor.locked_until = None
-    editor.last_login_at = now
+    editor.last_login_at = utcnow()
     if _hasher.check_needs_rehash(editor.password_hash):
         editor.password_hash = hash_password(password)
     return editor
 
 
+def _guess_failed(session: Session, editor: Editor | None, account: str, ip: str | None) -> None:
+    """Count a wrong password or code; the account shows (and the log says) when a block starts."""
+    started = throttle.guess_failed(account, ip, time.time())
+    if editor is None:
+        return
+    editor.failed_logins += 1
+    if started:
+        editor.locked_until = utcnow() + LOCKOUT
+        audit.record(session, editor, "editor.locked", f"editor:{editor.id}", ip)
+
+
+def _check_current_password(
+    session: Session, editor: Editor, password: str, ip: str | None, field_name: str
+) -> None:
+    """Refuse a wrong current password, counted like a failed login (and blocked alike)."""
+    blocked = throttle.guessing_blocked(editor.email, ip, time.time())
+    right = _verify(editor.password_hash, password)
+    if blocked:
+        raise ValidationError({field_name: TOO_MANY})
+    if not right:
+        _guess_failed(session, editor, editor.email, ip)
+        raise ValidationError({field_name: "This is not your current password."})
+
+
 def is_locked(editor: Editor) -> bool:
-    """True while an account is locked after too many failed logins."""
+    """True while some address is blocked from guessing this account's password."""
     return bool(editor.locked_until and editor.locked_until > utcnow())
 
 
@@ -141,15 +176,75 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def _totp_ok(editor: Editor, code: str) -> bool:
+    """No two-factor, or a code of an unused time step (remembered: a code works only once)."""
     if not editor.totp_secret:
         return True
-    return pyotp.TOTP(editor.totp_secret).verify(code.strip().replace(" ", ""), valid_window=1)
+    try:
+        secret = open_secret(editor.totp_secret)
+    except InvalidToken:
+        return False  # CLARION_SECRET_KEY changed: an owner resets this editor's two-factor
+    step = _matching_step(secret, code, editor.totp_last_step)
+    if step is None:
+        return False
+    editor.totp_last_step = step
+    return True
+
+
+def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
+    """The time step (now, or one either side for clock drift) that produced `code`, if unused."""
+    totp = pyotp.TOTP(secret)
+    code = code.strip().replace(" ", "")
+    now = int(time.time()) // totp.interval
+    for step in (now - 1, now, now + 1):
+        if last_step is not None and step <= last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"clarion:totp-secrets:v1"
+    ).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal_secret(secret: str) -> str:
+    """A TOTP secret encrypted under a key derived from CLARION_SECRET_KEY, to be stored."""
+    return _fernet(get_settings().secret_key).encrypt(secret.encode()).decode()
+
+
+def open_secret(sealed: str) -> str:
+    """The TOTP secret inside a sealed value; InvalidToken if the key has changed."""
+    return _fernet(get_settings().secret_key).decrypt(sealed.encode()).decode()
+
+
+def is_sealed(value: str) -> bool:
+    """True for a sealed value (a Fernet token), False for a base32 secret stored in the clear."""
+    return value.startswith("gAAAAA")
+
+
+def pending_secret(editor: Editor) -> str | None:
+    """The secret being enrolled, to show as a QR code; None if none (or the key changed)."""
+    if not editor.totp_pending_secret:
+        return None
+    try:
+        return open_secret(editor.totp_pending_secret)
+    except InvalidToken:
+        return None
 
 
 def set_password(session: Session, editor: Editor, password: str) -> None:
     """Change a password; existing sessions of that editor end."""
     check_password_strength(password)
     editor.password_hash = hash_password(password)
+    end_sessions(editor)
+
+
+def end_sessions(editor: Editor) -> None:
+    """End every session of this editor (logout, password change): old cookies stop working."""
     editor.session_version += 1
 
 
@@ -202,14 +297,16 @@ def reactivate(session: Session, actor: Editor, editor: Editor, ip: str | None) 
     editor.is_active = True
     editor.failed_logins = 0
     editor.locked_until = None
+    throttle.forget_guesses(editor.email)
     audit.record(session, actor, "editor.reactivate", f"editor:{editor.id}", ip)
 
 
 def unlock(session: Session, actor: Editor, editor: Editor, ip: str | None) -> None:
-    """Lift a lockout after failed logins before it expires (owners only)."""
+    """Lift every block on guessing this account's password before it expires (owners only)."""
     require(actor, "manage_editors")
     editor.locked_until = None
     editor.failed_logins = 0
+    throttle.forget_guesses(editor.email)
     audit.record(session, actor, "editor.unlock", f"editor:{editor.id}", ip)
 
 
@@ -225,9 +322,8 @@ def reset_password(session: Session, actor: Editor, editor: Editor, ip: str | No
 def change_own_password(
     session: Session, editor: Editor, current: str, new: str, ip: str | None
 ) -> None:
-    """An editor changes their own password, proving they know the current one."""
-    if not _verify(editor.password_hash, current):
-        raise ValidationError({"current_password": "This is not your current password."})
+    """An editor changes their own password, proving they know the current one (guesses count)."""
+    _check_current_password(session, editor, current, ip, "current_password")
     try:
         set_password(session, editor, new)
     except ValidationError as exc:
@@ -245,9 +341,10 @@ def set_timezone(editor: Editor, zone: str) -> None:
 
 
 def begin_totp(editor: Editor) -> str:
-    """Start enrolment: a new secret, kept pending until a code from it is confirmed."""
-    editor.totp_pending_secret = pyotp.random_base32()
-    return editor.totp_pending_secret
+    """Start enrolment: a new secret, kept (sealed) pending until a code from it is confirmed."""
+    secret = pyotp.random_base32()
+    editor.totp_pending_secret = seal_secret(secret)
+    return secret
 
 
 def totp_uri(editor: Editor, secret: str, issuer: str) -> str:
@@ -257,13 +354,15 @@ def totp_uri(editor: Editor, secret: str, issuer: str) -> str:
 
 def confirm_totp(session: Session, editor: Editor, code: str, ip: str | None) -> None:
     """Turn two-factor on once the editor proves their app produces the right codes."""
-    secret = editor.totp_pending_secret
+    secret = pending_secret(editor)
     if not secret:
         raise ValidationError({"code": "Start again: there is no enrolment in progress."})
-    if not pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1):
+    step = _matching_step(secret, code, None)
+    if step is None:
         raise ValidationError({"code": "This code does not match; check the time on your phone."})
-    editor.totp_secret = secret
+    editor.totp_secret = editor.totp_pending_secret
     editor.totp_pending_secret = None
+    editor.totp_last_step = step  # the code that switched it on cannot also log in
     audit.record(session, editor, "editor.totp_on", f"editor:{editor.id}", ip)
 
 
@@ -272,11 +371,11 @@ def disable_totp(
 ) -> None:
     """Turn two-factor off: by the editor (with their password) or by an owner (lost phone)."""
     if actor.id == editor.id:
-        if not _verify(editor.password_hash, password):
-            raise ValidationError({"password": "This is not your current password."})
+        _check_current_password(session, editor, password, ip, "password")
     else:
         require(actor, "manage_editors")
         editor.session_version += 1  # whoever holds the lost phone's session is logged out
     editor.totp_secret = None
     editor.totp_pending_secret = None
+    editor.totp_last_step = None
     audit.record(session, actor, "editor.totp_off", f"editor:{editor.id}", ip)

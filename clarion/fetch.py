@@ -82,18 +82,52 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it when routed:
+# NAT64 (well-known and local-use) and the deprecated IPv4-compatible form ::a.b.c.d.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (mapped, NAT64, compatible, 6to4, Teredo)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped:
+        return [address.ipv4_mapped]
+    if address in _NAT64 or address in _NAT64_LOCAL:
+        return [low32]
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # :: and ::1 are themselves
+        return [low32]
+    if address.sixtofour:
+        return [address.sixtofour]
+    if address.teredo:
+        return list(address.teredo)  # the relay server and the (de-obfuscated) client
+    return []
+
+
 def check_address(address: IPAddress, policy: FetchPolicy) -> None:
-    """Refuse addresses that are not on the public internet, unless the operator allows them."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address.is_global and not address.is_multicast:
-        return
-    if any(address in net for net in policy.allow_networks if net.version == address.version):
-        return
-    raise FetchRefused(
-        f"{address} is a private, loopback or link-local address; Clarion fetches only from "
-        "public addresses (an operator can allow networks with CLARION_ALLOW_PRIVATE_FETCH)."
-    )
+    """Refuse addresses that are not on the public internet, unless the operator allows them.
+
+    An IPv6 address that wraps an IPv4 one is judged by the IPv4 address too: otherwise
+    `64:ff9b::7f00:1` (NAT64) or `2002:7f00:1::` (6to4) would reach 127.0.0.1.
+    """
+    for candidate in [address, *embedded_ipv4(address)]:
+        if isinstance(candidate, ipaddress.IPv6Address) and candidate.ipv4_mapped:
+            continue  # ::ffff:a.b.c.d is nothing but its IPv4 address, judged next
+        if not _allowed(candidate, policy):
+            raise FetchRefused(
+                f"{address} is a private, loopback or link-local address; Clarion fetches only "
+                "from public addresses (an operator can allow networks with "
+                "CLARION_ALLOW_PRIVATE_FETCH)."
+            )
+
+
+def _allowed(address: IPAddress, policy: FetchPolicy) -> bool:
+    if address.is_global and not address.is_multicast and address not in _NAT64_LOCAL:
+        return True
+    return any(address in net for net in policy.allow_networks if net.version == address.version)
 
 
 def resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:

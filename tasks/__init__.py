@@ -13,6 +13,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
+from clarion.config.instance import make_private
 
 TASK_MODULES = [
     "tasks.mail",
@@ -133,5 +134,6 @@ def _after_fork(**_kwargs: object) -> None:
     reset_redis()
 
 
+make_private(get_settings().instance_dir)
 app = make_celery(get_settings())
 jobqueue.set_backend(publisher(app))

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+from tests.helpers import tiny_png
+
+PNG = tiny_png()
 LAST_MODIFIED = formatdate(1_800_000_000, usegmt=True)
 
 

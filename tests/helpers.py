@@ -27,3 +27,14 @@ def subscription_states(session, email: str) -> dict[str, str]:
     if reader is None:
         return {}
     return {s.mailing_list.slug: s.status.value for s in reader.subscriptions}
+
+
+def tiny_png(size: tuple[int, int] = (2, 2), mode: str = "RGB") -> bytes:
+    """A real PNG image of the given size (media checks the header of what it stores)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, "PNG")
+    return out.getvalue()

@@ -5,14 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from clarion.config import PROJECT_ROOT, Settings, get_settings
+from clarion.config.instance import make_private
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that nesting deep enough to exhaust the stack is bad input.
+
+    json.loads raises RecursionError (not ValueError) for `[[[[…]]]]` 100 000 deep, which
+    request.get_json() would let through as a 500.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON is nested too deeply.") from None
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the web application for the given (or configured) settings."""
     settings = settings or get_settings()
+    make_private(settings.instance_dir)
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates" / "web"),
@@ -34,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(overrides)
+    app.json = SafeJSONProvider(app)
     from webapp.tracked_links import TrackedLinks
 
     app.wsgi_app = TrackedLinks(app.wsgi_app, settings.base_url)  # type: ignore[method-assign]

@@ -47,7 +47,9 @@ class EditorUser:
 @login_manager.user_loader
 def _load_user(user_id: str) -> EditorUser | None:
     editor_id, _, version = user_id.partition(":")
-    if not editor_id.isdigit() or not version.isdigit():
+    if not (
+        editor_id.isascii() and editor_id.isdigit() and version.isascii() and version.isdigit()
+    ):
         return None
     editor = db().get(Editor, int(editor_id))
     if editor is None or not editor.is_active or editor.session_version != int(version):

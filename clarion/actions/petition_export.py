@@ -9,16 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors
+from clarion.inputs import csv_cell
 from clarion.models import Editor, Petition, Signature
 
 COLUMNS = ("signed_at", "confirmed_at", "name", "email", "country", "comment", "source")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def export_signatures(
@@ -46,7 +40,7 @@ def export_signatures(
         signed, confirmed, *rest = row
         writer.writerow(
             [signed.isoformat(), confirmed.isoformat() if confirmed else ""]
-            + [_cell(v) for v in rest]
+            + [csv_cell(v) for v in rest]
         )
     audit.record(session, editor, "petition.export", f"petition:{petition.id}", ip, rows=len(rows))
     return out.getvalue()

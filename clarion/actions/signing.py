@@ -137,7 +137,7 @@ def sign(session: Session, petition: Petition, req: SignRequest) -> SignOutcome:
     """Sign once per address; ValidationError for bad input, NotFound when closed."""
     if not petitions.is_accepting(petition):
         raise NotFound("This petition is closed and no longer takes signatures.")
-    if req.ip and not throttle.hit(SIGN_LIMIT_PER_IP, "sign-ip", req.ip):
+    if req.ip and not throttle.hit(SIGN_LIMIT_PER_IP, "sign-ip", throttle.network_key(req.ip)):
         raise RateLimited("Too many signatures from your network. Please try again in a while.")
     email, name, country = _validate(session, req)
     verified = req.reader is not None and req.reader.email == email
@@ -193,7 +193,8 @@ def _insert(
     petitions.forget_count(petition.id)
     if confirmed:
         return signature, SignOutcome(SignStatus.SIGNED, signed_at=now)
-    return signature, SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=signature.id)
+    mail = signature.id if _may_mail(petition.id, email) else None
+    return signature, SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=mail)
 
 
 def _again(
@@ -206,11 +207,19 @@ def _again(
     if signature.confirmed_at is not None:
         status = SignStatus.CHECK_INBOX if petition.require_confirmation else SignStatus.SIGNED
         return SignOutcome(status)
-    # Unconfirmed: send the confirmation again, at most once in a while per address.
-    key = f"signature-confirm:{signature.id}"
-    resend_seconds = get_settings().confirm_resend_minutes * 60
-    again = signature.id if throttle.once_per(key, resend_seconds) else None
+    # Unconfirmed: send the confirmation again, at most once in a while per mailbox.
+    again = signature.id if _may_mail(petition.id, signature.email) else None
     return SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=again)
+
+
+def _may_mail(petition_id: int, email: str) -> bool:
+    """True at most once per resend interval per petition and mailbox (the first mail counts).
+
+    Keyed on the mailbox, not the address: `victim+1@`, `victim+2@` and `v.ictim@gmail.com`
+    are new signatures each, but one inbox, which gets one confirmation mail.
+    """
+    key = f"signature-confirm:{petition_id}:{throttle.mailbox_key(email)}"
+    return throttle.once_per(key, get_settings().confirm_resend_minutes * 60)
 
 
 def _mark_confirmed(session: Session, signature: Signature) -> bool:

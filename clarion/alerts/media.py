@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
 
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, fetch
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# Decoded, a 150 KB PNG of 40 megapixels takes 160 MB, in our memory when we re-encode it and
+# in every reader's mail client when it is shown. 16 megapixels (4096 x 4096) is plenty for mail.
+MAX_PIXELS = 16_000_000
+# A copy asked for by an editor runs in a web thread: it must end soon (the worker's feed
+# polling keeps the full CLARION_FETCH_TIMEOUT), and only a few may run at once per process,
+# so that readers' requests always find a free thread.
+INTERACTIVE_TIMEOUT = 4.0
+_INTERACTIVE_SLOTS = threading.BoundedSemaphore(2)
 NAME_RE = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif|webp)")
 # Recognised by their first bytes, never by what the server claims: SVG (which can carry
 # script) and anything else is refused.
@@ -50,11 +62,29 @@ def image_extension(data: bytes) -> str | None:
     return None
 
 
+def size_problem(data: bytes, limit: int = MAX_PIXELS) -> str | None:
+    """Why an image's size is refused, read from its header only (nothing is decoded), or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return "This file is damaged or is not a PNG, JPEG, GIF or WebP image."
+    if width * height > limit:
+        return (
+            f"The image is {width} x {height} pixels; Clarion takes images of up to "
+            f"{limit // 1_000_000} megapixels. Make it smaller and try again."
+        )
+    return None
+
+
 def store_image(data: bytes, instance_dir: Path) -> str:
     """Save image bytes under a name derived from their content; returns the file name."""
     ext = image_extension(data)
     if ext is None:
         raise ValidationError({"image_url": "This is not a PNG, JPEG, GIF or WebP image."})
+    problem = size_problem(data)
+    if problem:
+        raise ValidationError({"image_url": problem})
     name = f"{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
     directory = media_dir(instance_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -69,15 +99,31 @@ def store_image(data: bytes, instance_dir: Path) -> str:
 
 
 def copy_image(
-    url: str, instance_dir: Path, base_url: str, policy: FetchPolicy | None = None
+    url: str,
+    instance_dir: Path,
+    base_url: str,
+    policy: FetchPolicy | None = None,
+    *,
+    interactive: bool = True,
 ) -> str:
-    """Fetch an image once and return its Clarion URL; ValidationError(image_url) says why not."""
+    """Fetch an image once and return its Clarion URL; ValidationError(image_url) says why not.
+
+    `interactive` (an editor waits, in a web thread): a short timeout and few at once.
+    """
     if is_own_media(url, base_url):
         return url
     base = policy or FetchPolicy.from_settings()
-    bounded = FetchPolicy(base.allow_networks, min(base.max_bytes, MAX_IMAGE_BYTES), base.timeout)
+    timeout = min(base.timeout, INTERACTIVE_TIMEOUT) if interactive else base.timeout
+    bounded = FetchPolicy(base.allow_networks, min(base.max_bytes, MAX_IMAGE_BYTES), timeout)
+    if interactive and not _INTERACTIVE_SLOTS.acquire(blocking=False):
+        raise ValidationError(
+            {"image_url": "Other images are being copied right now; save again in a moment."}
+        )
     try:
         result = fetch(url, bounded, accept="image/png,image/jpeg,image/gif,image/webp")
     except FetchRefused as exc:
         raise ValidationError({"image_url": f"The image could not be copied: {exc}"}) from None
+    finally:
+        if interactive:
+            _INTERACTIVE_SLOTS.release()
     return media_url(base_url, store_image(result.body, instance_dir))

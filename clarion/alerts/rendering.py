@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -13,15 +12,11 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_auto
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from clarion.alerts import mjml_check
+from clarion.alerts.remote import remote_assets
 from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
 
 EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
-_ASSET_URL = re.compile(
-    r"""(?:\b(?:src|background|poster|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)"""
-    r"""((?:https?:)?//[^"')\s>]+)""",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -77,12 +72,6 @@ def template_error_line(exc: BaseException, template_name: str | None = None) ->
             found = tb.tb_lineno
         tb = tb.tb_next
     return found
-
-
-def remote_assets(html: str, base_url: str) -> list[str]:
-    """URLs the HTML would fetch on opening (images, styles) that are not Clarion's own."""
-    own = base_url.rstrip("/") + "/"
-    return [url for url in _ASSET_URL.findall(html) if not url.startswith(own)]
 
 
 def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> None:

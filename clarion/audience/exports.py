@@ -14,6 +14,7 @@ from clarion.audience.directory import SubscriberFilter, filtered
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
+from clarion.inputs import csv_cell
 from clarion.models import Editor, Job, MailingList, Subscriber, SubscriberTag, Subscription, Tag
 
 PAGE = 5000
@@ -89,12 +90,15 @@ def _rows(session: Session, ids: list[int], slugs: dict[int, str]) -> list[list[
     )
     return [
         [
-            s.email,
-            s.name or "",
-            s.language,
-            s.created_at.isoformat(timespec="seconds"),
-            ";".join(sorted(lists.get(s.id, []))),
-            ";".join(sorted(tag_names.get(s.id, []))),
+            csv_cell(value)
+            for value in (
+                s.email,
+                s.name or "",
+                s.language,
+                s.created_at.isoformat(timespec="seconds"),
+                ";".join(sorted(lists.get(s.id, []))),
+                ";".join(sorted(tag_names.get(s.id, []))),
+            )
         ]
         for s in people
     ]

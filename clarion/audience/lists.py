@@ -16,6 +16,7 @@ from clarion.db import utcnow
 from clarion.delivery import sending
 from clarion.editors import require
 from clarion.errors import NotFound, ValidationError
+from clarion.inputs import has_control_chars
 from clarion.models import Alert, AlertRole, AlertStatus, Editor, MailingList, Subscription
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -74,6 +75,8 @@ def _clean(session: Session, raw: Mapping[str, Any], current: MailingList | None
         errors["name"] = "Give the list a name readers will recognise."
     elif len(name) > 200:
         errors["name"] = "Keep the name under 200 characters."
+    elif has_control_chars(name):  # it goes into the List-Id header of every mail
+        errors["name"] = "Write the name on one line, without tabs or control characters."
     if not SLUG_RE.fullmatch(slug):
         errors["slug"] = "Use lower-case letters, digits and dashes, like urgent-actions."
     else:
@@ -81,8 +84,10 @@ def _clean(session: Session, raw: Mapping[str, Any], current: MailingList | None
         if taken is not None and (current is None or taken != current.id):
             errors["slug"] = "Another list already has this slug."
     from_name = str(raw.get("from_name", "")).strip()
-    if len(from_name) > 200 or any(c in from_name for c in '\r\n<>"'):
-        errors["from_name"] = "A plain name, without quotes or angle brackets."
+    if len(from_name) > 200 or has_control_chars(from_name) or any(c in from_name for c in '<>"'):
+        errors["from_name"] = (
+            "A plain name on one line, without quotes, angle brackets or control characters."
+        )
     values = {
         "name": name,
         "slug": slug,

@@ -117,10 +117,11 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     suppressed, so that the public form cannot be used to probe the list.
     """
     settings = get_settings()
-    if req.ip and not throttle.hit(settings.subscribe_limit_per_ip, "subscribe-ip", req.ip):
+    network = throttle.network_key(req.ip) if req.ip else None
+    if network and not throttle.hit(settings.subscribe_limit_per_ip, "subscribe-ip", network):
         raise RateLimited("Too many sign-ups from your network. Please try again in a while.")
     email, list_ids = validate_request(session, req)
-    key = throttle.address_key(email)
+    key = throttle.mailbox_key(email)  # victim+1@, v.ictim@gmail: one inbox, one budget
     if not throttle.hit(settings.subscribe_limit_per_address, "subscribe-address", key):
         return SubscribeOutcome()  # silently: an attacker learns nothing, the victim gets nothing
     if is_suppressed(session, email):
@@ -440,7 +441,7 @@ def request_resubscribe(
         form="preferences",
     )
     consent = _consent_record(session, subscriber, pending, req, action="resubscribe")
-    key = throttle.address_key(subscriber.email)
+    key = throttle.mailbox_key(subscriber.email)
     if not throttle.once_per(f"confirm:{key}", get_settings().confirm_resend_minutes * 60):
         return None
     return consent.id

@@ -10,6 +10,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import Settings, SmtpServer, get_settings
 from clarion.db import utcnow
+from clarion.inputs import header_text
 
 
 def ascii_address(email: str) -> str:
@@ -33,13 +34,13 @@ def build_transactional(
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = ascii_address(to)
-    msg["Subject"] = mail.subject
+    msg["Subject"] = header_text(mail.subject)
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=settings.from_address.rpartition("@")[2])
     # Tells vacation responders not to answer (RFC 3834).
     msg["Auto-Submitted"] = "auto-generated"
     for name, value in (extra_headers or {}).items():
-        msg[name] = value
+        msg[name] = header_text(value)
     msg.set_content(mail.text)
     msg.add_alternative(mail.html, subtype="html")
     return msg

@@ -23,6 +23,7 @@ from clarion.alerts.freeze import split_markers
 from clarion.config import Settings
 from clarion.delivery import dkim
 from clarion.delivery.mailer import ascii_address
+from clarion.inputs import header_text
 from clarion.tokens import delivery_tokens
 
 # Signed header fields, in h= order; Reply-To is signed only when the list sets one.
@@ -135,12 +136,15 @@ class Skeleton:
         boundary = f"=_clarion_{secrets.token_hex(12)}"
         lst = meta["list"]
         static = {
-            "From": formataddr((name, from_address), charset="utf-8"),
-            "Subject": encode_header(frame.subject),
-            "Reply-To": meta.get("reply_to") or None,
-            "List-Id": formataddr((lst["name"], f"{lst['slug']}.{self.bounce_domain}"), "utf-8"),
+            "From": formataddr((header_text(name), from_address), charset="utf-8"),
+            "Subject": encode_header(header_text(frame.subject)),
+            "Reply-To": header_text(meta.get("reply_to") or "") or None,
+            "List-Id": formataddr(
+                (header_text(lst["name"]), f"{header_text(lst['slug'])}.{self.bounce_domain}"),
+                "utf-8",
+            ),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Feedback-ID": f"{frame.alert_uid}:{lst['slug']}:{self.domain}",
+            "Feedback-ID": header_text(f"{frame.alert_uid}:{lst['slug']}:{self.domain}"),
             "MIME-Version": "1.0",
             "Content-Type": f'multipart/alternative; boundary="{boundary}"',
         }

@@ -23,6 +23,7 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.delivery import health, rates
 from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.inputs import header_text
 from clarion.models import (
     Alert,
     AlertRole,
@@ -125,7 +126,8 @@ def _sender(session: Session, alert: Alert, audience: dict[str, list]) -> dict[s
     sender = settings.mail_from
     if sending_list.from_email:
         default_name = parseaddr(settings.mail_from)[0]
-        sender = formataddr((sending_list.from_name or default_name, sending_list.from_email))
+        name = header_text(sending_list.from_name or default_name)
+        sender = formataddr((name, sending_list.from_email))
     return {
         "from": sender,
         "reply_to": sending_list.reply_to or None,

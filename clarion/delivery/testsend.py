@@ -17,6 +17,7 @@ from clarion.alerts.rendering import RenderedMail
 from clarion.delivery import mailer
 from clarion.editors import require
 from clarion.errors import ValidationError
+from clarion.inputs import header_text
 from clarion.models import Alert, Editor, MailingList
 
 MAX_TEST_ADDRESSES = 10
@@ -48,9 +49,10 @@ def send_test(
             address, marked, extra_headers={"X-Clarion-Test": "yes"}
         )
         if sender is not None and sender.from_email:
-            message.replace_header("From", formataddr((sender.from_name or "", sender.from_email)))
+            name = header_text(sender.from_name or "")
+            message.replace_header("From", formataddr((name, sender.from_email)))
         if sender is not None and sender.reply_to:
-            message["Reply-To"] = sender.reply_to
+            message["Reply-To"] = header_text(sender.reply_to)
         mailer.send_transactional(message)
     audit.record(session, editor, "alert.test_send", f"alert:{alert.id}", ip, to=addresses)
     return addresses

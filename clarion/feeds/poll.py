@@ -144,7 +144,10 @@ def _copy_image(entry: Entry) -> tuple[str, str]:
         return "", ""
     settings = get_settings()
     try:
-        return media.copy_image(entry.image_url, settings.instance_dir, settings.base_url), ""
+        copied = media.copy_image(
+            entry.image_url, settings.instance_dir, settings.base_url, interactive=False
+        )
+        return copied, ""
     except ValidationError as exc:
         return "", f"The post's image was left out. {exc.errors.get('image_url', exc)}"
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db import Base, utcnow
@@ -31,9 +31,12 @@ class Editor(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.EDITOR)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Both secrets are Fernet tokens under a key derived from CLARION_SECRET_KEY (never base32).
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     # Shown as a QR code while enrolling; becomes totp_secret once a code from it is confirmed.
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(255))
+    # The TOTP time step of the last code accepted: a code is good once, never twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

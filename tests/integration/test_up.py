@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -38,8 +39,11 @@ def _wait_for_text(path: Path, pattern: str, timeout: float = 60) -> str:
 def test_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
     web, redis_port, catcher = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    instance = tmp_path / "instance"
     env.update(
-        CLARION_INSTANCE_DIR=str(tmp_path / "instance"),
+        HOME=str(tmp_path / "home"),
+        CLARION_INSTANCE_DIR=str(instance),
         CLARION_BIND=f"127.0.0.1:{web}",
         CLARION_BASE_URL=f"http://127.0.0.1:{web}",
         CLARION_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
@@ -73,6 +77,12 @@ def test_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
             time.sleep(0.2)
         [mail] = list(outbox.iterdir())
         assert b"up@example.org" in mail.read_bytes()
+        # gunicorn's control socket is this instance's own, not the one every gunicorn shares.
+        assert (instance / "gunicorn.ctl").is_socket()
+        assert not (tmp_path / "home" / ".gunicorn").exists()
+        # The instance folder and what is in it are private to this account.
+        assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+        assert stat.S_IMODE((instance / "clarion.db").stat().st_mode) == 0o600
     finally:
         proc.send_signal(signal.SIGINT)  # what one Ctrl-C in the terminal sends
         try:

@@ -11,8 +11,9 @@ import pytest
 from clarion.alerts import media
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, check_address, fetch
+from tests.helpers import tiny_png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = tiny_png()
 LOOPBACK = FetchPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),), timeout=2)
 
 
@@ -70,6 +71,15 @@ def server():
         "fc00::1",
         "::ffff:127.0.0.1",
         "224.0.0.1",
+        # IPv6 forms that carry a private IPv4 address inside them (issue 12, #12)
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix -> 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 -> 169.254.169.254
+        "64:ff9b:1::a00:1",  # NAT64 local-use prefix
+        "::7f00:1",  # IPv4-compatible ::127.0.0.1
+        "::a00:1",  # IPv4-compatible ::10.0.0.1
+        "2002:7f00:1::",  # 6to4 around 127.0.0.1
+        "2002:c0a8:1::1",  # 6to4 around 192.168.0.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
     ],
 )
 def test_inward_addresses_are_refused_by_default(address):
@@ -77,8 +87,19 @@ def test_inward_addresses_are_refused_by_default(address):
         check_address(ipaddress.ip_address(address), FetchPolicy())
 
 
-def test_public_address_passes():
-    check_address(ipaddress.ip_address("93.184.216.34"), FetchPolicy())
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822"]
+)
+def test_public_address_passes(address):
+    check_address(ipaddress.ip_address(address), FetchPolicy())
+
+
+def test_an_allowed_ipv4_network_also_allows_its_nat64_form():
+    policy = FetchPolicy(allow_networks=(ipaddress.ip_network("10.0.0.0/8"),))
+    with pytest.raises(FetchRefused):
+        check_address(ipaddress.ip_address("64:ff9b::a00:1"), FetchPolicy())
+    check_address(ipaddress.ip_address("::ffff:10.0.0.1"), policy)
+    check_address(ipaddress.ip_address("64:ff9b::a00:1"), policy)
 
 
 def test_loopback_server_refused_by_default(server):

@@ -29,9 +29,10 @@ def qr_data_uri(text: str) -> str:
 def _page(errors: dict | None = None, status: int = 200):
     me = current_editor()
     enrolment = None
-    if me.totp_pending_secret and not me.totp_secret:
-        uri = editors.totp_uri(me, me.totp_pending_secret, current_app.config["CLARION"].site_name)
-        enrolment = {"secret": me.totp_pending_secret, "qr": qr_data_uri(uri)}
+    pending = editors.pending_secret(me)
+    if pending and not me.totp_secret:
+        uri = editors.totp_uri(me, pending, current_app.config["CLARION"].site_name)
+        enrolment = {"secret": pending, "qr": qr_data_uri(uri)}
     return (
         render_template(
             "admin/account.html", me=me, zones=ZONES, errors=errors or {}, enrolment=enrolment

@@ -25,7 +25,7 @@ from webapp.admin import bp, relations
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
 from webapp.security import OUTBOX_FRAME_CSP
-from webapp.utils import client_ip, int_arg, int_list
+from webapp.utils import client_ip, int_arg, int_list, optional_int
 
 ZONES = sorted(available_timezones())
 
@@ -41,9 +41,9 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
         preheader=form.get("preheader", ""),
         fields={f.name: form.get(f.name, "") for f in kind_spec.fields},
         lists=int_list(form.getlist("lists")),
-        tags=int_list(form.getlist("tags")),
+        tags=int_list(form.getlist("tags"), "tags"),
         languages=form.getlist("languages"),
-        sender_list_id=int(sender) if sender.isdigit() else None,
+        sender_list_id=optional_int(sender, "sender_list_id"),
         archive_public=form.get("archive_public") == "on",
         layout_mjml=form.get("layout_mjml", ""),
     )
@@ -276,7 +276,7 @@ def audience_count():
     """How many subscribers an audience reaches, for the live count in the form."""
     audience = {
         "lists": int_list(request.args.getlist("lists")),
-        "tags": int_list(request.args.getlist("tags")),
+        "tags": int_list(request.args.getlist("tags"), "tags"),
         "languages": request.args.getlist("languages"),
     }
     return jsonify({"count": campaigns.audience_count(db(), audience)})

@@ -21,7 +21,7 @@ from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.admin.subscribers import read_filter
 from webapp.extensions import db
-from webapp.utils import client_ip, int_list
+from webapp.utils import client_ip, int_list, whole
 
 
 def _page(errors: dict | None = None, status: int = 200):
@@ -102,9 +102,9 @@ def import_start(uid: str):
     job = jobs.get_job(db(), uid, "import")
     form = request.form
     mapping = {
-        int(key[4:]): value
+        whole(key[4:], "column"): value
         for key, value in form.items()
-        if key.startswith("col-") and key[4:].isdigit() and value in imports.FIELDS
+        if key.startswith("col-") and value in imports.FIELDS
     }
     values = {
         "encoding": form.get("encoding", "auto"),

@@ -11,7 +11,7 @@ from clarion.models import MailingList
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
-from webapp.utils import client_ip
+from webapp.utils import client_ip, optional_int
 
 FIELDS = ("name", "slug", "description", "from_name", "from_email", "reply_to")
 
@@ -86,7 +86,7 @@ def list_update(list_id: int):
     ml = lists.get_list(db(), list_id)
     values = _form_values()
     raw_welcome = request.form.get("welcome_alert_id", "")
-    values["welcome_alert_id"] = int(raw_welcome) if raw_welcome.isdigit() else None
+    values["welcome_alert_id"] = optional_int(raw_welcome, "welcome_alert_id")
     try:
         lists.update_list(db(), ml, values)
         lists.set_welcome(db(), current_editor(), ml, values["welcome_alert_id"], client_ip())

@@ -10,7 +10,7 @@ from clarion.errors import ValidationError
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
-from webapp.utils import client_ip, int_arg
+from webapp.utils import client_ip, int_arg, optional_int
 
 
 def read_filter(source) -> directory.SubscriberFilter:
@@ -22,9 +22,9 @@ def read_filter(source) -> directory.SubscriberFilter:
         status = ""
     return directory.SubscriberFilter(
         q=source.get("q", "")[:200],
-        list_id=int(list_id) if list_id.isdigit() else None,
+        list_id=optional_int(list_id, "list"),
         status=status,
-        tag_id=int(tag_id) if tag_id.isdigit() else None,
+        tag_id=optional_int(tag_id, "tag"),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, make_response, render_template, request
+from werkzeug.exceptions import BadRequest
 
 from clarion import tokens
 from clarion.audience import subscribers
@@ -34,13 +35,17 @@ def _form_context(values: dict, errors: dict[str, str]) -> dict:
 
 def _read_request() -> tuple[dict, subscribers.SubscribeRequest]:
     if request.is_json:
-        data = request.get_json(silent=True) or {}
+        data = request.get_json()  # malformed or too deeply nested: 400 saying so
+        if not isinstance(data, dict):
+            raise BadRequest("Send a JSON object with email, name, language and lists.")
         lists = data.get("lists") or []
+        if not isinstance(lists, list):
+            raise BadRequest("lists: send a list of list ids, like [1, 2].")
         values = {
             "email": str(data.get("email", "")),
             "name": str(data.get("name", "")),
             "language": str(data.get("language", "en")),
-            "lists": [int(i) for i in lists if str(i).isdigit()],
+            "lists": int_list(lists),
             "source": str(data.get("source", "") or request.args.get("source", "")),
             HONEYPOT: str(data.get(HONEYPOT, "")),
         }

@@ -66,7 +66,7 @@ def _ses(envelope: dict[str, Any]) -> Iterator[Event]:
         return
     try:
         event = json.loads(str(envelope.get("Message", "")))
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # another publisher's text on the topic: nothing of SES's to read
     report = ses_event_report(event) if isinstance(event, dict) else None
     if report is not None and report.classification is not BounceClass.NOT_A_BOUNCE:

@@ -90,7 +90,7 @@ def _ses(session: Session, body: bytes, settings: BounceSettings, fetch: sns.Fet
 def _json(body: bytes) -> Any:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting exhausts the stack
         raise WebhookRefused("The body is not JSON.", 400) from None
     if not isinstance(data, dict | list):
         raise WebhookRefused("The body is not a JSON object or list.", 400)

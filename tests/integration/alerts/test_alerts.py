@@ -29,10 +29,10 @@ from clarion.models import (
     Suppression,
     SuppressionReason,
 )
-from tests.helpers import csrf_from, refresh
+from tests.helpers import csrf_from, refresh, tiny_png
 from tests.unit.alerts.test_alert_rendering import ALL_FIELDS
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+PNG = tiny_png()
 
 
 @pytest.fixture
@@ -160,6 +160,17 @@ def test_missing_fields_are_refused_naming_each_and_keeping_what_was_typed(
             '<mjml><mj-body><mj-section><mj-column><mj-image src="https://cdn.example.net/x.png"/>'
             "</mj-column></mj-section></mj-body></mjml>",
             "would load https://cdn.example.net/x.png from another server",
+        ),
+        (
+            "<mjml><mj-head><mj-raw><link rel='stylesheet' href='https://cdn.example.net/s.css'>"
+            "</mj-raw></mj-head><mj-body><mj-section><mj-column><mj-text>x</mj-text>"
+            "</mj-column></mj-section></mj-body></mjml>",
+            "would load https://cdn.example.net/s.css from another server",
+        ),
+        (
+            "<mjml><mj-body><mj-raw><object data='&#104;ttps://cdn.example.net/o.svg'></object>"
+            "</mj-raw></mj-body></mjml>",
+            "would load https://cdn.example.net/o.svg from another server",
         ),
     ],
 )

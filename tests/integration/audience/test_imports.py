@@ -433,3 +433,21 @@ def test_cli_import_refusals_say_what_to_do(settings, lists, tmp_path):
         and "No list with the slug 'nope'" in result.output
         and "alerts" in result.output
     )
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
+)
+def test_subscriber_export_never_writes_a_formula(session, make_editor, name):
+    from clarion.audience import exports
+    from clarion.audience.directory import SubscriberFilter
+
+    owner, _ = make_editor("owner")
+    session.add(Subscriber(email="=cmd@example.org", name=name))
+    session.commit()
+    job = exports.start_export(session, owner, SubscriberFilter(), None)
+    for _ in exports.run_export(session, job):
+        pass
+    with open(job.result_path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][:2] == ["'=cmd@example.org", "'" + name]

@@ -6,7 +6,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from clarion.actions import petition_export
 from clarion.actions.petitions import displayed_goal
 from clarion.alerts import sharing
 from clarion.errors import ValidationError
@@ -114,9 +113,3 @@ def test_the_pixel_goes_at_the_end_of_the_body():
         '<html><BODY><p>x</p><img src="U" width="1" height="1" alt="" border="0"></BODY ></html>'
     )
     assert opens.add_pixel("<p>x</p>", "U").startswith("<p>x</p><img")
-
-
-@pytest.mark.parametrize("value", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx"])
-def test_export_cells_are_never_formulas(value):
-    assert petition_export._cell(value) == "'" + value
-    assert petition_export._cell("Ana") == "Ana"
