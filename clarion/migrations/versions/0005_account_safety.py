@@ -1,7 +1,7 @@
 """account safety: TOTP secrets encrypted at rest, the last accepted TOTP time step
 
 Revision ID: 0005_account_safety
-Revises: 0003_bounces
+Revises: 0004_delivery_faults
 Create Date: 2026-12-03 09:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_account_safety"
-down_revision: str | None = "0003_bounces"
+down_revision: str | None = "0004_delivery_faults"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
