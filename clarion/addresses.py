@@ -19,3 +19,9 @@ def normalise_email(raw: str, field_name: str = "email") -> str:
     except EmailNotValidError as exc:
         raise ValidationError({field_name: f"This is not a valid email address: {exc}"}) from None
     return valid.normalized.lower()
+
+
+def mask_email(email: str) -> str:
+    """An address shown to whoever holds a reader's link: `a•••@example.org`, no more."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}\u2022\u2022\u2022@{domain}"

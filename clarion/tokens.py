@@ -113,8 +113,20 @@ def preferences_token(subscriber_uid: str) -> str:
     return sign(PREFERENCES, subscriber_uid)
 
 
+# Delivery token purposes: each has its own keys, so a token seen in one place (a link in a
+# forwarded mail) is worthless in another (the bounce envelope, the mailto: unsubscribe).
+CLICK = "click"  # the tracked links and the open pixel: in the body, may be forwarded
+VERP = "verp"  # the envelope sender b+<token>@: only in the SMTP envelope and Return-Path
+MAILTO = "mailto"  # unsubscribe+<token>@ of the List-Unsubscribe header, never in the body
+# Before purposes existed one token served all three. Mail already sent carries it in its
+# links, so the click path still follows it (without recognising the reader); nothing else
+# accepts it.
+LEGACY = "legacy"
+DELIVERY_PURPOSES = (CLICK, VERP, MAILTO, LEGACY)
+
+
 class DeliveryTokens:
-    """Encodes a delivery id as a 26-character lowercase token for VERP and click URLs.
+    """Encodes a delivery id as a 26-character lowercase token for one purpose.
 
     Bounce addresses pass through MTAs that may change the case of the local part, so the
     token is base32 (case-insensitive), and it must not reveal the sequential id, so the id
@@ -122,8 +134,11 @@ class DeliveryTokens:
     so a forged or altered token is refused with overwhelming probability.
     """
 
-    def __init__(self, secret: str) -> None:
-        key = hashlib.sha256(f"clarion.delivery-token:{secret}".encode()).digest()
+    def __init__(self, secret: str, purpose: str = CLICK) -> None:
+        if purpose not in DELIVERY_PURPOSES:
+            raise ValueError(f"unknown delivery token purpose {purpose!r}")
+        label = "clarion.delivery-token" if purpose == LEGACY else f"clarion.{purpose}-token"
+        key = hashlib.sha256(f"{label}:{secret}".encode()).digest()
         self._cipher = Cipher(algorithms.AES(key[:16]), modes.ECB())  # noqa: S305 single block
         # ECB keeps no state between blocks: one context serves every token (and saves ~20 µs
         # a message on the bulk path).
@@ -161,7 +176,11 @@ class DeliveryTokens:
         return delivery_id
 
 
-@lru_cache(maxsize=8)
-def delivery_tokens(secret: str | None = None) -> DeliveryTokens:
-    """The delivery token codec for the configured secret."""
-    return DeliveryTokens(secret or _secret())
+def delivery_tokens(purpose: str, secret: str | None = None) -> DeliveryTokens:
+    """The delivery token codec for one purpose and the configured secret."""
+    return _codec(purpose, secret or _secret())
+
+
+@lru_cache(maxsize=16)
+def _codec(purpose: str, secret: str) -> DeliveryTokens:
+    return DeliveryTokens(secret, purpose)
