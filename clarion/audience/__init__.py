@@ -10,6 +10,7 @@ the core. It sits below bounces and actions, which unsubscribe and subscribe rea
 
 Public (all that other packages import from it):
     csvfiles: ENCODINGS
+    erasure: erase_reader
     directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
         lift_suppression, page
     exports: download, run_export, start_export
