@@ -22,6 +22,7 @@ UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 READER = "reader"
 SIGNATURE_CONFIRM = "signature-confirm"
+DATA_EXPORT = "data-export"
 
 
 def _secret() -> str:
