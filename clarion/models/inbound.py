@@ -86,6 +86,9 @@ class ClickCount(Base):
     )
     link_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # Readers among `clicks` (each aggregation counts its own; a sum over runs may count one
+    # reader twice, rarely: clicks come days, not months, after a mail).
+    unique_clicks: Mapped[int] = mapped_column(Integer, default=0)
     scanner_clicks: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('alert_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('link_index', sa.Integer(), nullable=False),
     sa.Column('clicks', sa.Integer(), nullable=False),
+    sa.Column('unique_clicks', sa.Integer(), nullable=False),
     sa.Column('scanner_clicks', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_click_counts_alert_id_alerts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('alert_id', 'link_index', name=op.f('pk_click_counts'))

@@ -69,9 +69,7 @@ def test_a_preferences_token_is_not_a_data_token(client, subscribed):
     assert response.status_code != 200 and "reader@example.org" not in response.text
 
 
-def test_a_reader_erases_themselves_after_a_confirmation_press(
-    client, session, prefs, subscribed
-):
+def test_a_reader_erases_themselves_after_a_confirmation_press(client, session, prefs, subscribed):
     reader_id = subscribed.id
     ask = client.get(f"{prefs}/erase")
     assert ask.status_code == 200 and 'id="erase"' in ask.text
