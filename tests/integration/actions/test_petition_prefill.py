@@ -59,10 +59,10 @@ def test_a_reader_from_the_alert_is_recognised_by_a_masked_address_only(client, 
     _petition, _alert, deliveries = alert_sent
     page, _token = follow(client, deliveries[1])
     html = page.get_data(as_text=True)
-    assert 'id="prefilled"' in html and 'id="not-you"' in html
-    assert "r\u2022\u2022\u2022@example.org" in html
     assert "reader1@example.org" not in html and "Reader 1" not in html
     assert "reader0@example.org" not in html
+    assert 'id="prefilled"' in html and 'id="not-you"' in html
+    assert "r\u2022\u2022\u2022@example.org" in html
     assert "no-store" in page.headers["Cache-Control"]
 
 

@@ -72,7 +72,7 @@ NO_READER_DATA = {
 }
 
 
-def _reader_everywhere(session, lists) -> Subscriber:
+def _reader_everywhere(session, lists, *, suppressed: bool = True) -> Subscriber:
     """A reader with a row of their own in every table that can hold one."""
     reader = Subscriber(email=EMAIL, name=NAME, source="web")
     session.add(reader)
@@ -136,9 +136,12 @@ def _reader_everywhere(session, lists) -> Subscriber:
             ),
             InboundMessage(source="smtp", raw=raw.encode(), processed_at=utcnow()),
             InboundMessage(source="smtp", raw=b"Subject: about someone else\r\n\r\nhi\r\n"),
-            Suppression(email=EMAIL, reason=SuppressionReason.COMPLAINT, detail=f"ARF {EMAIL}"),
         ]
     )
+    if suppressed:
+        session.add(
+            Suppression(email=EMAIL, reason=SuppressionReason.COMPLAINT, detail=f"ARF {EMAIL}")
+        )
     session.commit()
     return reader
 
@@ -193,7 +196,7 @@ def test_an_owner_erases_a_reader_and_nothing_names_them_anywhere(client, sessio
 
 
 def test_an_erased_address_cannot_be_imported_or_signed_up_again(client, session, login, lists):
-    reader = _reader_everywhere(session, lists)
+    reader = _reader_everywhere(session, lists, suppressed=False)
     login(client, "owner")
     page = client.get(f"/admin/subscribers/{reader.id}").get_data(as_text=True)
     client.post(f"/admin/subscribers/{reader.id}/delete", data={"csrf_token": csrf_from(page)})
@@ -209,5 +212,5 @@ def test_an_erased_address_cannot_be_imported_or_signed_up_again(client, session
         file_name="old.csv", list_ids=[lists["alerts"].id], mapping={0: "email"}
     )
     ImportWriter(session, options).write([row])
-    assert row.reason == "Suppressed (complaint): this address receives no mail."
+    assert row.reason == "Suppressed (erased): this address receives no mail."
     assert session.scalar(select(Subscriber).where(Subscriber.email == EMAIL)) is None
