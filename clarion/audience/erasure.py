@@ -5,7 +5,7 @@ and the stored inbound messages that name the address. Anonymised: consent recor
 action, lists and the keyed hash of the address stay as proof), signatures (the count stays,
 the name, address and comment go), clicks and opens (the figures stay, the delivery goes).
 The suppression list keeps only the keyed hash, and gains an `erased` entry, so a re-import
-or a sign-up cannot bring the address back; an owner can lift it if the reader asks.
+or a sign-up cannot bring the address back.
 """
 
 from __future__ import annotations
