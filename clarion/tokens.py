@@ -126,6 +126,20 @@ LEGACY = "legacy"
 DELIVERY_PURPOSES = (CLICK, VERP, MAILTO, LEGACY)
 
 
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)  # 10 bits -> two characters
+
+
+def _base32(block: bytes) -> str:
+    """16 bytes as base64.b32encode spells them, lower case, unpadded: 26 characters.
+
+    Every message carries three tokens, and the standard library's base32 is written in
+    Python; ten bits at a time from one integer costs a fraction of it."""
+    n = int.from_bytes(block, "big") << 2  # 128 bits padded to 130, as RFC 4648 does
+    pairs = _B32_PAIRS
+    return "".join([pairs[(n >> shift) & 1023] for shift in range(120, -1, -10)])
+
+
 class DeliveryTokens:
     """Encodes a delivery id as a 26-character lowercase token for one purpose.
 
@@ -148,14 +162,15 @@ class DeliveryTokens:
         self._mac_key = key[16:]
 
     def _tag(self, delivery_id: int) -> bytes:
-        return hmac.new(self._mac_key, struct.pack(">Q", delivery_id), hashlib.sha256).digest()[:8]
+        # hmac.digest is the one-shot C path: a third of the cost of an HMAC object.
+        return hmac.digest(self._mac_key, struct.pack(">Q", delivery_id), "sha256")[:8]
 
     def encode(self, delivery_id: int) -> str:
         """The token for one delivery."""
         block = struct.pack(">Q", delivery_id) + self._tag(delivery_id)
         with self._lock:
             sealed = self._encryptor.update(block)
-        return base64.b32encode(sealed).decode().rstrip("=").lower()
+        return _base32(sealed)
 
     def decode(self, token: str) -> int:
         """The delivery id in a token; InvalidToken when it was not made by us."""

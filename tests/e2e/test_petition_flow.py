@@ -1,4 +1,4 @@
-"""From the alert in the catcher to a signature: click, recognised (masked), one press, stats move."""
+"""From the alert in the catcher to a signature: click, recognised (masked), one press, stats."""
 
 from __future__ import annotations
 

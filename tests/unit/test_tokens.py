@@ -101,3 +101,13 @@ def test_a_delivery_token_is_good_for_its_own_purpose_only():
     assert made[tokens.LEGACY] == DeliveryTokens(SECRET, tokens.LEGACY).encode(42)
     with pytest.raises(ValueError):
         DeliveryTokens(SECRET, "elsewhere")
+
+
+def test_the_fast_base32_spells_tokens_as_the_standard_library_does():
+    import base64
+    import random
+
+    rng = random.Random(12)
+    for block in [bytes(16), b"\xff" * 16, *(rng.randbytes(16) for _ in range(2000))]:
+        expected = base64.b32encode(block).decode().rstrip("=").lower()
+        assert tokens._base32(block) == expected
