@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion import throttle
+from clarion import audit, throttle
 from clarion.db import insert_for, utcnow
 from clarion.models import (
     Bounce,
@@ -70,6 +70,19 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
     session.execute(delete(Delivery).where(Delivery.subscriber_id == sid))
     session.execute(delete(Subscriber).where(Subscriber.id == sid))
     return done
+
+
+def erase_self(session: Session, subscriber: Subscriber) -> dict[str, int]:
+    """A reader erases themselves: audited for the owners with the keyed hash alone (and no IP
+    address: the audit log keeps editors' addresses, never readers')."""
+    audit.record(
+        session,
+        None,
+        "subscriber.erase_self",
+        f"subscriber:{subscriber.id}",
+        email_hash=throttle.address_key(subscriber.email),
+    )
+    return erase_reader(session, subscriber)
 
 
 def _anonymise_signatures(session: Session, sid: int, email: str) -> int:

@@ -121,6 +121,6 @@ def erase_page(token: str):
 def erase(token: str):
     """Erase the reader and everything that names them; only a keyed hash stays."""
     subscriber = subscribers.subscriber_for_preferences(db(), token)
-    erasure.erase_reader(db(), subscriber)
+    erasure.erase_self(db(), subscriber)
     db().commit()
     return render_template("public/erased.html")

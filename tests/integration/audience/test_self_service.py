@@ -9,9 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from clarion import tokens
+from clarion import throttle, tokens
 from clarion.audience import disclosure
-from clarion.models import ConsentRecord, Subscriber, Suppression
+from clarion.models import AuditEvent, ConsentRecord, Subscriber, Suppression
 from tests.helpers import csrf_from, refresh
 
 
@@ -81,6 +81,9 @@ def test_a_reader_erases_themselves_after_a_confirmation_press(client, session, 
     assert session.get(Subscriber, reader_id) is None
     assert session.scalar(select(Suppression)).email is None
     assert all(c.subscriber_id is None for c in session.scalars(select(ConsentRecord)))
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "subscriber.erase_self"))
+    assert event.detail == {"email_hash": throttle.address_key("reader@example.org")}
+    assert event.ip is None
     # The preferences link of an erased reader leads nowhere.
     assert client.get(prefs).status_code == 404
 
