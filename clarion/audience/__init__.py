@@ -12,7 +12,7 @@ the core. It sits below bounces and actions, which unsubscribe and subscribe rea
 Public (all that other packages import from it):
     csvfiles: ENCODINGS
     disclosure: may_ask, reader_data_json, send_data_link, subscriber_for_data_token
-    erasure: erase_reader, erase_self
+    erasure: ERASED_SIGNATURE, erase_reader, erase_self
     directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
         lift_suppression, page
     exports: download, run_export, start_export

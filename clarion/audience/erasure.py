@@ -29,6 +29,7 @@ from clarion.models import (
 )
 
 ERASED_NAME = ""
+ERASED_SIGNATURE = "erased:"  # the address of an erased signer: this and the signature's uid
 INBOUND_CHUNK = 200
 
 
@@ -97,7 +98,9 @@ def _anonymise_signatures(session: Session, sid: int, email: str) -> int:
             update(Signature)
             .where(Signature.id == signature_id)
             # Unique per petition, and plainly not an address.
-            .values(email=f"erased:{uid}", name=ERASED_NAME, comment="", subscriber_id=None)
+            .values(
+                email=f"{ERASED_SIGNATURE}{uid}", name=ERASED_NAME, comment="", subscriber_id=None
+            )
         )
     return len(rows)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from clarion import throttle
+from clarion.actions.petition_export import export_signatures
 from clarion.audience import subscribers
 from clarion.audience.import_writer import ImportOptions, ImportWriter, ParsedRow
 from clarion.db import Base, utcnow
@@ -20,6 +21,7 @@ from clarion.models import (
     ConsentRecord,
     Delivery,
     DeliveryStatus,
+    Editor,
     InboundMessage,
     Open,
     Petition,
@@ -184,6 +186,10 @@ def test_an_owner_erases_a_reader_and_nothing_names_them_anywhere(client, sessio
     assert _remaining(session) == []
     # The person goes; the figures and the anonymous proof of consent stay.
     assert session.scalar(select(func.count()).select_from(Signature)) == 2
+    petition = session.scalar(select(Petition))
+    owner = session.scalar(select(Editor))
+    exported = export_signatures(session, owner, petition)
+    assert exported.count("\r\n") == 2 and "other@example.org" in exported  # header, Other
     assert session.scalar(select(func.count()).select_from(Click)) == 1
     assert session.scalar(select(func.count()).select_from(Open)) == 1
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
