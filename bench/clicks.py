@@ -128,7 +128,7 @@ def prepare(env: dict, base_url: str) -> list[str]:
     from clarion.config import reset_settings
     from clarion.db import session_scope, utcnow
     from clarion.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Subscriber
-    from clarion.tokens import delivery_tokens
+    from clarion.tokens import CLICK, delivery_tokens
     from clarion.tracking import linkmap
 
     reset_settings()
@@ -164,7 +164,7 @@ def prepare(env: dict, base_url: str) -> list[str]:
     with session_scope() as session:
         linkmap.prime_alert(session, alert_id)
         delivery_ids = list(session.scalars(select(Delivery.id)))
-    codec = delivery_tokens()
+    codec = delivery_tokens(CLICK)
     rng = random.Random(6)
     return [
         f"/r/{codec.encode(rng.choice(delivery_ids))}/{rng.randrange(LINKS)}" for _ in range(50_000)

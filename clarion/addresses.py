@@ -37,3 +37,9 @@ def canonical_mailbox(email: str) -> str:
         domain = _DOTLESS_DOMAINS[domain]
         local = local.replace(".", "")
     return f"{local}@{domain}"
+
+
+def mask_email(email: str) -> str:
+    """An address shown to whoever holds a reader's link: `a•••@example.org`, no more."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}\u2022\u2022\u2022@{domain}"

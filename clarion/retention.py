@@ -1,15 +1,25 @@
-"""Data minimisation: what Clarion deletes once it has no reason to keep it."""
+"""Data minimisation: what Clarion deletes once it has no reason to keep it.
+
+Run hourly from beat (tasks.maintenance.purge_expired); the owners' privacy page shows the
+policy (`policy()`) and the last run (`last_run()`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, distinct, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion.db import utcnow
+from clarion.config import get_settings
+from clarion.db import insert_for, utcnow
 from clarion.models import (
+    AppSetting,
     Bounce,
+    Click,
+    ClickCount,
     ConsentRecord,
     InboundMessage,
     Subscriber,
@@ -19,6 +29,115 @@ from clarion.models import (
 
 PENDING_DAYS = 30
 EVIDENCE_DAYS = 30
+LAST_RUN_KEY = "retention.last_run"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the retention policy, as the privacy page shows it."""
+
+    what: str
+    kept_for: str
+
+
+def policy() -> list[Rule]:
+    """What is kept about readers and for how long, with the configured periods."""
+    s = get_settings()
+    return [
+        Rule(
+            "IP addresses and browser names of sign-ups and confirmations",
+            f"{s.retain_ip_days} days",
+        ),
+        Rule(
+            "Which reader clicked which link", f"{s.retain_clicks_days} days, then per-link counts"
+        ),
+        Rule("Sign-ups never confirmed", f"{PENDING_DAYS} days, then forgotten entirely"),
+        Rule("Returned mail (bounce evidence, inbound messages)", f"{EVIDENCE_DAYS} days"),
+        Rule(
+            "A click recognising its reader on a petition page",
+            f"{s.recognise_days} days after the mail",
+        ),
+        Rule(
+            "Address, name, subscriptions, signatures",
+            "until the reader leaves or erases themselves",
+        ),
+        Rule(
+            "Consent records of an erased reader",
+            "anonymous: time, lists, keyed hash of the address",
+        ),
+    ]
+
+
+def run(session: Session) -> dict[str, int]:
+    """Everything the policy says, in the caller's transaction; the run is recorded."""
+    done = {**purge_expired(session), **drop_network_data(session), **aggregate_clicks(session)}
+    record = session.get(AppSetting, LAST_RUN_KEY) or AppSetting(key=LAST_RUN_KEY)
+    record.value = {"at": utcnow().isoformat(timespec="seconds"), "counts": done}
+    session.add(record)
+    return done
+
+
+def last_run(session: Session) -> dict[str, Any] | None:
+    """When retention last ran and what it did, or None if never."""
+    record = session.get(AppSetting, LAST_RUN_KEY)
+    return dict(record.value) if record else None
+
+
+def drop_network_data(session: Session) -> dict[str, int]:
+    """Forget the IP address and user agent of sign-ups and confirmations after retain_ip_days."""
+    cutoff = utcnow() - timedelta(days=get_settings().retain_ip_days)
+    dropped = session.execute(
+        update(ConsentRecord)
+        .where(
+            ConsentRecord.created_at < cutoff,
+            or_(
+                ConsentRecord.ip.is_not(None),
+                ConsentRecord.user_agent.is_not(None),
+                ConsentRecord.confirm_ip.is_not(None),
+            ),
+        )
+        .values(ip=None, user_agent=None, confirm_ip=None)
+    ).rowcount
+    return {"network_data_dropped": dropped}
+
+
+def aggregate_clicks(session: Session) -> dict[str, int]:
+    """Fold per-reader clicks older than retain_clicks_days into per-link counts."""
+    cutoff = utcnow() - timedelta(days=get_settings().retain_clicks_days)
+    old = Click.clicked_at < cutoff
+    rows = session.execute(
+        select(
+            Click.alert_id,
+            Click.link_index,
+            func.count().filter(Click.suspected_scanner.is_(False)),
+            func.count(distinct(Click.delivery_id)).filter(Click.suspected_scanner.is_(False)),
+            func.count().filter(Click.suspected_scanner.is_(True)),
+        )
+        .where(old)
+        .group_by(Click.alert_id, Click.link_index)
+    ).all()
+    for alert_id, link_index, clicks, unique, scanner in rows:
+        insert = insert_for(session)(ClickCount.__table__).values(
+            alert_id=alert_id,
+            link_index=link_index,
+            clicks=clicks,
+            unique_clicks=unique,
+            scanner_clicks=scanner,
+        )
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["alert_id", "link_index"],
+                set_={
+                    "clicks": ClickCount.__table__.c.clicks + insert.excluded.clicks,
+                    "unique_clicks": ClickCount.__table__.c.unique_clicks
+                    + insert.excluded.unique_clicks,
+                    "scanner_clicks": ClickCount.__table__.c.scanner_clicks
+                    + insert.excluded.scanner_clicks,
+                },
+            )
+        )
+    folded = session.execute(delete(Click).where(old)).rowcount if rows else 0
+    return {"clicks_aggregated": folded}
 
 
 def purge_expired(session: Session) -> dict[str, int]:

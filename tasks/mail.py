@@ -1,10 +1,10 @@
-"""Tasks that send transactional mail: confirmations."""
+"""Tasks that send transactional mail: confirmations, a reader's data link."""
 
 from __future__ import annotations
 
 import smtplib
 
-from clarion.audience import notices
+from clarion.audience import disclosure, notices
 from clarion.db import session_scope
 from tasks import app
 
@@ -17,5 +17,15 @@ def send_confirmation(self, consent_id: int) -> None:
     try:
         with session_scope() as session:
             notices.send_confirmation(session, consent_id)
+    except RETRYABLE as exc:
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+
+
+@app.task(bind=True, max_retries=8, acks_late=True)
+def send_data_link(self, subscriber_id: int) -> None:
+    """Mail a reader the link to download their data; retried on SMTP trouble."""
+    try:
+        with session_scope() as session:
+            disclosure.send_data_link(session, subscriber_id)
     except RETRYABLE as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc

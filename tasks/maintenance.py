@@ -9,6 +9,6 @@ from tasks import app
 
 @app.task
 def purge_expired() -> dict[str, int]:
-    """Delete never-confirmed sign-ups and old bounce evidence."""
+    """Apply the retention policy: old sign-ups, evidence, IP addresses, per-reader clicks."""
     with session_scope() as session:
-        return retention.purge_expired(session)
+        return retention.run(session)

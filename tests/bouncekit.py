@@ -18,7 +18,7 @@ from clarion.models import (
     Subscription,
     SubscriptionStatus,
 )
-from clarion.tokens import delivery_tokens
+from clarion.tokens import MAILTO, VERP, delivery_tokens
 from tests.sendkit import make_alert
 
 BOUNCE_DOMAIN = "bounces.clarion.test"
@@ -34,7 +34,13 @@ class Sent:
 
     @property
     def token(self) -> str:
-        return delivery_tokens().encode(self.delivery.id)
+        """The VERP token of the delivery's envelope sender."""
+        return delivery_tokens(VERP).encode(self.delivery.id)
+
+    @property
+    def mailto_token(self) -> str:
+        """The token of the delivery's List-Unsubscribe mailto: address."""
+        return delivery_tokens(MAILTO).encode(self.delivery.id)
 
     @property
     def verp(self) -> str:
@@ -42,7 +48,7 @@ class Sent:
 
     @property
     def unsubscribe_address(self) -> str:
-        return f"unsubscribe+{self.token}@{BOUNCE_DOMAIN}"
+        return f"unsubscribe+{self.mailto_token}@{BOUNCE_DOMAIN}"
 
 
 def reader_on(session, lists: list[MailingList], email: str = "reader@example.org") -> Subscriber:

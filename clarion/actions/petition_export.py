@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors
+from clarion.audience.erasure import ERASED_SIGNATURE
 from clarion.inputs import csv_cell
 from clarion.models import Editor, Petition, Signature
 
@@ -30,7 +31,11 @@ def export_signatures(
             Signature.comment,
             Signature.source,
         )
-        .where(Signature.petition_id == petition.id)
+        # Erased signers still count, but are no one to list.
+        .where(
+            Signature.petition_id == petition.id,
+            ~Signature.email.startswith(ERASED_SIGNATURE, autoescape=True),
+        )
         .order_by(Signature.id)
     ).all()
     out = io.StringIO()

@@ -1,16 +1,23 @@
 """Signing a petition: one signature per address, confirmation when asked, prefill for readers.
 
 What an anonymous signer is told never depends on whether the address had signed before: a
-public form must not reveal that someone signed a petition about political prisoners. Only a
-reader whose token vouches for the address is told plainly that they had already signed.
+public form must not reveal that someone signed a petition about political prisoners.
+
+A reader who came from a link in their mail is recognised, but the page shows only a masked
+address, and only while the mail is younger than `recognise_days`. A link can be forwarded or
+shared, so whoever holds it must not sign as the reader unseen: the signature counts at once
+only while the mail is fresh (sent less than `reader_sign_hours` ago: the reader token is
+bound to that delivery, so to this alert and this petition), when action alerts are read and
+forwarding is rarest; later it waits for a confirmation mail to the reader's own address.
+Only a fresh reader is told plainly that they had already signed.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import pycountry
@@ -20,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from clarion import throttle, tokens
 from clarion.actions import petitions
-from clarion.addresses import normalise_email
+from clarion.addresses import mask_email, normalise_email
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
 from clarion.models import Delivery, Petition, Signature, Subscriber
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, delivery_tokens
 from clarion.tracking import readers
 
 SIGN_LIMIT_PER_IP = "120/hour"  # generous: a rally on one network signs together
@@ -43,33 +50,43 @@ def countries() -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class Prefill:
-    """The reader a valid token speaks for: their own name and address, and the alert."""
+    """The reader a valid token speaks for, the alert, and whether they may sign unconfirmed.
 
-    name: str
+    `email` never goes to a page: show `masked`."""
+
     email: str
     alert_id: int
     subscriber_id: int
+    fresh: bool
+
+    @property
+    def masked(self) -> str:
+        return mask_email(self.email)
 
 
 def reader_prefill(session: Session, petition: Petition, token: str | None) -> Prefill | None:
-    """The prefill for a reader token on this petition; None if absent, forged or expired."""
+    """The reader a token recognises on this petition; None if absent, forged, expired, or the
+    mail is older than the recognition period."""
     if not token:
         return None
     try:
         reader = readers.read_reader_token(token, petition.slug)
-        delivery_id = delivery_tokens().decode(reader.delivery_token)
+        delivery_id = delivery_tokens(CLICK).decode(reader.delivery_token)
     except InvalidToken:
         return None
     row = session.execute(
-        select(Delivery.alert_id, Subscriber.id, Subscriber.email, Subscriber.name)
+        select(Delivery.alert_id, Delivery.sent_at, Subscriber.id, Subscriber.email)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id == delivery_id)
     ).first()
-    if row is None:
+    settings = get_settings()
+    if row is None or row.sent_at is None:
         return None
-    return Prefill(
-        name=row.name or "", email=row.email, alert_id=row.alert_id, subscriber_id=row.id
-    )
+    age = utcnow() - row.sent_at
+    if age > timedelta(days=settings.recognise_days):
+        return None
+    fresh = age <= timedelta(hours=settings.reader_sign_hours)
+    return Prefill(email=row.email, alert_id=row.alert_id, subscriber_id=row.id, fresh=fresh)
 
 
 @dataclass(frozen=True)
@@ -139,13 +156,19 @@ def sign(session: Session, petition: Petition, req: SignRequest) -> SignOutcome:
         raise NotFound("This petition is closed and no longer takes signatures.")
     if req.ip and not throttle.hit(SIGN_LIMIT_PER_IP, "sign-ip", throttle.network_key(req.ip)):
         raise RateLimited("Too many signatures from your network. Please try again in a while.")
+    if req.reader is not None and not req.email.strip():
+        req = replace(req, email=req.reader.email)  # signing as the recognised reader
     email, name, country = _validate(session, req)
-    verified = req.reader is not None and req.reader.email == email
+    as_reader = req.reader is not None and req.reader.email == email
+    verified = as_reader and req.reader is not None and req.reader.fresh
+    # A recognised reader whose mail is no longer fresh confirms by mail, whatever the petition.
+    must_confirm = petition.require_confirmation or (as_reader and not verified)
     existing = _existing(session, petition.id, email)
     if existing is None:
-        existing, outcome = _insert(session, petition, req, email, name, country, verified)
+        fields = _Fields(email, name, country, verified, must_confirm)
+        existing, outcome = _insert(session, petition, req, fields)
     else:
-        outcome = _again(session, petition, existing, verified)
+        outcome = _again(session, petition, existing, verified, must_confirm)
     if req.list_ids:
         _opt_in(session, req, email, name, outcome)
     return outcome
@@ -157,22 +180,28 @@ def _existing(session: Session, petition_id: int, email: str) -> Signature | Non
     )
 
 
+@dataclass(frozen=True)
+class _Fields:
+    """The checked signature and whether it counts now."""
+
+    email: str
+    name: str
+    country: str
+    verified: bool
+    must_confirm: bool
+
+
 def _insert(
-    session: Session,
-    petition: Petition,
-    req: SignRequest,
-    email: str,
-    name: str,
-    country: str,
-    verified: bool,
+    session: Session, petition: Petition, req: SignRequest, f: _Fields
 ) -> tuple[Signature, SignOutcome]:
     now = utcnow()
-    confirmed = verified or not petition.require_confirmation
+    email, verified = f.email, f.verified
+    confirmed = verified or not f.must_confirm
     signature = Signature(
         petition_id=petition.id,
         email=email,
-        name=name,
-        country=country,
+        name=f.name,
+        country=f.country,
         comment=req.comment.strip(),
         source=subscribers.clean_source(req.source),
         # The alert the reader came from, even if they then typed another address.
@@ -189,7 +218,7 @@ def _insert(
         concurrent = _existing(session, petition.id, email)
         if concurrent is None:
             raise
-        return concurrent, _again(session, petition, concurrent, verified)
+        return concurrent, _again(session, petition, concurrent, verified, f.must_confirm)
     petitions.forget_count(petition.id)
     if confirmed:
         return signature, SignOutcome(SignStatus.SIGNED, signed_at=now)
@@ -198,15 +227,18 @@ def _insert(
 
 
 def _again(
-    session: Session, petition: Petition, signature: Signature, verified: bool
+    session: Session,
+    petition: Petition,
+    signature: Signature,
+    verified: bool,
+    must_confirm: bool,
 ) -> SignOutcome:
     if verified:
         if signature.confirmed_at is None:  # the reader's token proves the address now
             _mark_confirmed(session, signature)
         return SignOutcome(SignStatus.ALREADY_SIGNED, signed_at=signature.created_at)
     if signature.confirmed_at is not None:
-        status = SignStatus.CHECK_INBOX if petition.require_confirmation else SignStatus.SIGNED
-        return SignOutcome(status)
+        return SignOutcome(SignStatus.CHECK_INBOX if must_confirm else SignStatus.SIGNED)
     # Unconfirmed: send the confirmation again, at most once in a while per mailbox.
     again = signature.id if _may_mail(petition.id, signature.email) else None
     return SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=again)

@@ -16,6 +16,7 @@ from clarion.models import (
     Bounce,
     BounceClass,
     Click,
+    ClickCount,
     ConsentRecord,
     Delivery,
     DeliveryStatus,
@@ -125,11 +126,20 @@ def _clicks(session: Session, alert: Alert, stats: AlertStats) -> None:
         else:
             link.total += total
             link.unique += unique
+    # Clicks older than the retention period survive only as per-link counts (retention).
+    folded = 0
+    for count in session.scalars(select(ClickCount).where(ClickCount.alert_id == alert.id)):
+        link = per_link.setdefault(count.link_index, LinkStats(count.link_index, ""))
+        link.total += count.clicks
+        link.unique += count.unique_clicks
+        link.scanner += count.scanner_clicks
+        folded = max(folded, count.unique_clicks)
     stats.links = [per_link[i] for i in sorted(per_link)]
     stats.total_clicks = sum(link.total for link in stats.links)
     stats.scanner_clicks = sum(link.scanner for link in stats.links)
-    # Unique across links: one reader who clicked two links counts once.
-    stats.unique_clicks = _count(
+    # Unique across links: one reader who clicked two links counts once. Of folded clicks
+    # only per-link readers are known: the busiest link's is the least there were.
+    stats.unique_clicks = folded + _count(
         session,
         select(func.count(distinct(Click.delivery_id))).where(
             Click.alert_id == alert.id, Click.suspected_scanner.is_(False)

@@ -1,7 +1,8 @@
 """Audience: the readers and their lists — how they come, choose and go.
 
 Owns: sign-up and double opt-in, one-click unsubscribe, the preference centre (subscribers),
-the confirmation mail (notices), mailing lists and their sender identity and welcome mail
+the confirmation mail (notices), a reader's copy of their data (disclosure) and their erasure
+(erasure), mailing lists and their sender identity and welcome mail
 (lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
 bulk) and exports.
 May use: delivery (a confirmation queues the list's welcome mail; a list's welcome alert is
@@ -10,6 +11,8 @@ the core. It sits below bounces and actions, which unsubscribe and subscribe rea
 
 Public (all that other packages import from it):
     csvfiles: ENCODINGS
+    disclosure: may_ask, reader_data_json, send_data_link, subscriber_for_data_token
+    erasure: ERASED_SIGNATURE, erase_reader, erase_self
     directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
         lift_suppression, page
     exports: download, run_export, start_export

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, throttle
+from clarion.audience import erasure, subscribers
 from clarion.errors import NotFound, ValidationError
 from clarion.models import (
     Alert,
@@ -213,7 +214,9 @@ def detail(session: Session, subscriber_id: int) -> Detail:
                 .limit(newest)
             )
         ),
-        suppression=session.scalar(select(Suppression).where(Suppression.email == s.email)),
+        suppression=session.scalar(
+            select(Suppression).where(subscribers.suppression_clause(s.email))
+        ),
         tags=list(
             session.scalars(
                 select(Tag)
@@ -242,7 +245,7 @@ def delete_subscriber(
         # A keyed hash answers "was this address erased?" without keeping the address.
         email_hash=throttle.address_key(subscriber.email),
     )
-    session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id))
+    erasure.erase_reader(session, subscriber)
 
 
 def lift_suppression(session: Session, actor: Editor, email: str, ip: str | None) -> None:
@@ -250,7 +253,7 @@ def lift_suppression(session: Session, actor: Editor, email: str, ip: str | None
     from clarion.editors import require
 
     require(actor, "lift_suppression")
-    suppression = session.scalar(select(Suppression).where(Suppression.email == email))
+    suppression = session.scalar(select(Suppression).where(subscribers.suppression_clause(email)))
     if suppression is None:
         raise NotFound("This address is not suppressed.")
     audit.record(

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from clarion import throttle
 from clarion.audience import bulk, tags
 from clarion.db import utcnow
 from clarion.models import (
@@ -88,11 +89,16 @@ class ImportWriter:
     def write(self, chunk: list[ParsedRow]) -> dict[str, int]:
         rows = [r for r in chunk if not r.reason]
         emails = [r.email for r in rows]
-        suppressed = dict(
-            self.session.execute(
-                select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
+        # Erased readers are suppressed by the keyed hash of their address alone.
+        keys = {throttle.address_key(e): e for e in emails}
+        suppressed = {
+            email or keys[key]: reason
+            for email, key, reason in self.session.execute(
+                select(Suppression.email, Suppression.email_hash, Suppression.reason).where(
+                    or_(Suppression.email.in_(emails), Suppression.email_hash.in_(list(keys)))
+                )
             ).all()
-        )
+        }
         for row in rows:
             if row.email in suppressed:
                 reason = getattr(suppressed[row.email], "value", suppressed[row.email])

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import throttle, tokens
@@ -105,9 +105,14 @@ def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list
     return email, chosen
 
 
+def suppression_clause(email: str) -> ColumnElement[bool]:
+    """SQL condition: this address's suppression, by address or (erased readers) keyed hash."""
+    return or_(Suppression.email == email, Suppression.email_hash == throttle.address_key(email))
+
+
 def is_suppressed(session: Session, email: str) -> bool:
-    """True when the address is on the global suppression list."""
-    return session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None
+    """True when the address is on the global suppression list (by address or keyed hash)."""
+    return session.scalar(select(Suppression.id).where(suppression_clause(email))) is not None
 
 
 def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:

@@ -1,10 +1,14 @@
 """Inbound messages: stored durably on arrival, then processed once into bounces, complaints and
 unsubscribes, whichever path they came by (bounce server, IMAP mailbox, provider webhook).
 
-The report's reader is found by the VERP token of the address it came back to first, then by
-our headers in the returned original (the delivery token in List-Unsubscribe, the Message-ID),
-then by the failed address itself. A message to `unsubscribe+<token>@` (the mailto: of our
-List-Unsubscribe header) unsubscribes that delivery's reader from the alert's lists.
+A returned mail (bounce server, IMAP) acts only when it came back to the VERP token of a
+delivery we sent: that token is only ever in the envelope, so no one who merely saw a mail (a
+forwarded copy, a shared link) can forge a bounce that suppresses its reader. Anything else
+mailed to us (a report naming only an address, our Message-ID or mailto token in a quoted
+original) is recorded as nothing. Provider webhooks are authenticated by their signatures, so
+for them the reader is also found by our headers in the original and by the address itself.
+A message to `unsubscribe+<mailto token>@` (the mailto: of our List-Unsubscribe header)
+unsubscribes that delivery's reader from the alert's lists.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from clarion.db import session_scope, utcnow
 from clarion.delivery.refusals import Finding
 from clarion.errors import InvalidToken
 from clarion.models import Alert, Delivery, InboundMessage, Subscriber
-from clarion.tokens import UnsubscribeScope, delivery_tokens
+from clarion.tokens import MAILTO, VERP, UnsubscribeScope, delivery_tokens
 
 PROCESS_TASK = "tasks.bounces.process_inbound"
 MAIL_SOURCES = ("smtp", "imap")
@@ -143,10 +147,13 @@ class _Reader:
 
 
 def findings(session: Session, report: Report, source: str, evidence: bytes) -> list[Finding]:
-    """The report matched to our readers: by delivery token, our headers, then address."""
-    delivery = _delivery_by_tokens(session, report.verp_tokens) or _delivery_by_headers(
-        session, report.original_headers
-    )
+    """The report matched to our readers: by VERP token; for an authenticated provider's
+    report also by our headers in the original, then by address."""
+    delivery = _delivery_by_tokens(session, report.verp_tokens, VERP)
+    if delivery is None and source in MAIL_SOURCES:
+        return []  # not returned to a delivery's envelope: anyone could have written it
+    if delivery is None:
+        delivery = _delivery_by_headers(session, report.original_headers)
     if delivery is not None:
         reader = session.get(Subscriber, delivery.subscriber_id)
         if reader is None:
@@ -194,17 +201,17 @@ def _finding(recipient: RecipientReport, reader: _Reader, source: str, evidence:
     )
 
 
-def _delivery(session: Session, token: str) -> Delivery | None:
+def _delivery(session: Session, token: str, purpose: str) -> Delivery | None:
     try:
-        delivery_id = delivery_tokens().decode(token.lower())
+        delivery_id = delivery_tokens(purpose).decode(token.lower())
     except InvalidToken:
         return None
     return session.get(Delivery, delivery_id)
 
 
-def _delivery_by_tokens(session: Session, tokens: Iterable[str]) -> Delivery | None:
+def _delivery_by_tokens(session: Session, tokens: Iterable[str], purpose: str) -> Delivery | None:
     for token in tokens:
-        delivery = _delivery(session, token)
+        delivery = _delivery(session, token, purpose)
         if delivery is not None:
             return delivery
     return None
@@ -213,7 +220,7 @@ def _delivery_by_tokens(session: Session, tokens: Iterable[str]) -> Delivery | N
 def _delivery_by_headers(session: Session, headers: dict[str, str]) -> Delivery | None:
     """Our List-Unsubscribe mailto carries the delivery token; our Message-ID is on the row."""
     tokens = UNSUBSCRIBE_ADDRESS.findall(headers.get("List-Unsubscribe", ""))
-    delivery = _delivery_by_tokens(session, tokens)
+    delivery = _delivery_by_tokens(session, tokens, MAILTO)
     message_id = headers.get("Message-ID", "").strip()
     if delivery is None and message_id:
         wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
@@ -230,7 +237,7 @@ def _delivery_by_headers(session: Session, headers: dict[str, str]) -> Delivery 
 
 
 def unsubscribe_tokens(raw: bytes, envelope_to: Sequence[str]) -> list[str]:
-    """Delivery tokens of the unsubscribe addresses a message was sent to. The envelope says
+    """Mailto tokens of the unsubscribe addresses a message was sent to. The envelope says
     it for the bounce server; a mailbox copy (IMAP) says it in its delivery headers."""
     values = list(envelope_to)
     if not values:
@@ -249,7 +256,7 @@ def mailto_unsubscribe(
         return f"ignored: an automatic message ({report.classification.value}) to unsubscribe+"
     done = []
     for token in tokens:
-        delivery = _delivery(session, token)
+        delivery = _delivery(session, token, MAILTO)
         reader = session.get(Subscriber, delivery.subscriber_id) if delivery else None
         alert = session.get(Alert, delivery.alert_id) if delivery else None
         if reader is None or alert is None:

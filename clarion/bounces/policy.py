@@ -29,7 +29,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clarion import audit
+from clarion import audit, throttle
 from clarion.audience import subscribers
 from clarion.audience.directory import Detail
 from clarion.bounces.numbers import BouncePolicy, load_policy
@@ -238,6 +238,7 @@ def _suppress(
         insert_for(session)(Suppression.__table__)
         .values(
             email=finding.email,
+            email_hash=throttle.address_key(finding.email),
             reason=reason.value,
             detail=f"{finding.status} {finding.reason}".strip()[:2000],
             bounce_id=bounce.id,

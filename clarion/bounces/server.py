@@ -1,7 +1,8 @@
 """The bounce server: an SMTP receiver (aiosmtpd) for the bounce domain.
 
-It accepts only `b+<token>@` (VERP bounces) and `unsubscribe+<token>@` (List-Unsubscribe
-mailto:) recipients whose delivery token verifies; anything else is refused with 550 5.1.1.
+It accepts only `b+<VERP token>@` (bounces) and `unsubscribe+<mailto token>@` (List-Unsubscribe
+mailto:) recipients whose token verifies for that purpose (a click token from a mail's links
+is neither); anything else is refused with 550 5.1.1.
 A message is stored durably (committed) before the 250 reply, or refused with 451 so that
 the sending server keeps it and tries again; processing is then queued, and the periodic
 sweep catches any message whose queueing failed.
@@ -21,10 +22,10 @@ from clarion.bounces import inbound
 from clarion.config import Settings
 from clarion.db import session_scope
 from clarion.errors import InvalidToken
-from clarion.tokens import DeliveryTokens, delivery_tokens
+from clarion.tokens import MAILTO, VERP, delivery_tokens
 
 log = logging.getLogger(__name__)
-LOCAL_PART = re.compile(r"(?:b|unsubscribe)\+([a-z0-9]{26})", re.IGNORECASE)
+LOCAL_PART = re.compile(r"(b|unsubscribe)\+([a-z0-9]{26})", re.IGNORECASE)
 
 # Store a message with its envelope recipients and return its id, committed.
 Store = Callable[[bytes, list[str]], int]
@@ -44,23 +45,26 @@ class BounceHandler:
     def __init__(
         self,
         bounce_domain: str,
-        tokens: DeliveryTokens,
+        secret: str,
         store: Store = store_committed,
         queue: Callable[[int], None] = inbound.enqueue,
     ) -> None:
         self.domain = bounce_domain.lower()
-        self.tokens = tokens
+        self.codecs = {
+            "b": delivery_tokens(VERP, secret),
+            "unsubscribe": delivery_tokens(MAILTO, secret),
+        }
         self.store = store
         self.queue = queue
 
     def accepts(self, address: str) -> bool:
-        """Whether an address is one of ours: b+ or unsubscribe+ with a genuine token."""
+        """Whether an address is ours: b+ or unsubscribe+ with a genuine token of its kind."""
         local, _, domain = address.rpartition("@")
         match = LOCAL_PART.fullmatch(local)
         if domain.lower() != self.domain or match is None:
             return False
         try:
-            self.tokens.decode(match.group(1).lower())
+            self.codecs[match.group(1).lower()].decode(match.group(2).lower())
         except InvalidToken:
             return False
         return True
@@ -100,9 +104,7 @@ def start_bounce_server(
     queue: Callable[[int], None] = inbound.enqueue,
 ) -> Controller:
     """Start the bounce server in a background thread; call .stop() on the result to end it."""
-    handler = BounceHandler(
-        settings.bounce_domain, delivery_tokens(settings.secret_key), store, queue
-    )
+    handler = BounceHandler(settings.bounce_domain, settings.secret_key, store, queue)
     controller = Controller(
         handler,
         hostname=host or settings.bounces.smtp_host,

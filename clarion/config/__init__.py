@@ -80,6 +80,13 @@ class Settings:
     proxy_count: int = 0
     languages: tuple[tuple[str, str], ...] = (("en", "English"),)
     embed_origins: tuple[str, ...] = ()
+    # Reader privacy: how long a click recognises its reader on a petition page, how long
+    # after sending such a reader signs without a confirmation mail (0: always by mail), and
+    # how long IP addresses, user agents and per-reader clicks are kept (clarion.retention).
+    recognise_days: int = 30
+    reader_sign_hours: int = 48
+    retain_ip_days: int = 30
+    retain_clicks_days: int = 180
     # The inbound paths: bounce server, IMAP mailbox, provider webhooks.
     bounces: BounceSettings = field(default_factory=BounceSettings)
 
@@ -373,6 +380,10 @@ def load_settings(env_file: Path | None = None) -> Settings:
         proxy_count=_int("CLARION_PROXY_COUNT", 0),
         languages=_languages(),
         embed_origins=_origins(),
+        recognise_days=_int("CLARION_RECOGNISE_DAYS", 30),
+        reader_sign_hours=_int("CLARION_READER_SIGN_HOURS", 48),
+        retain_ip_days=_int("CLARION_RETAIN_IP_DAYS", 30, minimum=1),
+        retain_clicks_days=_int("CLARION_RETAIN_CLICKS_DAYS", 180, minimum=1),
         bounces=load_bounce_settings(),
     )
 

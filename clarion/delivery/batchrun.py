@@ -126,20 +126,18 @@ def skeleton_for(alert: Alert, settings: Settings) -> Skeleton:
 class Job:
     """One row on its way: the envelope now, the message bytes when the stream asks."""
 
-    __slots__ = ("envelope_from", "message_id", "rcpt", "row", "skeleton", "smtputf8", "token")
+    __slots__ = ("envelope_from", "message_id", "rcpt", "row", "skeleton", "smtputf8")
 
     def __init__(self, row: Claimed, skeleton: Skeleton) -> None:
         self.row = row
         self.skeleton = skeleton
-        self.token, self.envelope_from, self.rcpt, self.smtputf8 = skeleton.envelope(
-            row.delivery_id, row.email
-        )
+        self.envelope_from, self.rcpt, self.smtputf8 = skeleton.envelope(row.delivery_id, row.email)
         self.message_id = ""
 
     def data(self) -> bytes:
         row = self.row
         recipient = Recipient(row.delivery_id, row.uid, row.email, row.name)
-        message = self.skeleton.build(recipient, self.token)
+        message = self.skeleton.build(recipient, self.envelope_from)
         self.message_id = message.message_id
         return message.data
 

@@ -3,7 +3,11 @@
 Everything that is the same for every reader (headers, the MIME structure, the literal text of
 both parts, the canonical form of the signed static headers) is prepared once. Per recipient
 only the markers of the frozen content are filled (greeting, unsubscribe and preferences URLs,
-the delivery token of tracked links), the two parts base64-encoded and the message signed.
+the click token of tracked links), the two parts base64-encoded and the message signed.
+
+Each message carries three delivery tokens, one per purpose (clarion.tokens): the click token
+in its links, the VERP token only in the envelope sender, the mailto token only in the
+List-Unsubscribe header. What a reader forwards (body, links) holds the click token alone.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from clarion.config import Settings
 from clarion.delivery import dkim
 from clarion.delivery.mailer import ascii_address
 from clarion.inputs import header_text
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 
 # Signed header fields, in h= order; Reply-To is signed only when the list sets one.
 SIGNED = (
@@ -127,7 +131,9 @@ class Skeleton:
         self.bounce_domain = settings.bounce_domain
         self.alert_uid = frame.alert_uid
         self._secret = settings.secret_key.encode()
-        self._tokens = delivery_tokens(settings.secret_key)
+        self._click = delivery_tokens(CLICK, settings.secret_key)
+        self._verp = delivery_tokens(VERP, settings.secret_key)
+        self._mailto = delivery_tokens(MAILTO, settings.secret_key)
         self._html = _Part(frame.html)
         self._text = _Part(frame.text)
         self._alert_tag = hmac.new(self._secret, frame.alert_uid.encode(), "sha256").hexdigest()[
@@ -172,15 +178,18 @@ class Skeleton:
         mac = hmac.new(self._secret, f"{self.alert_uid}:{subscriber_uid}".encode(), "sha256")
         return f"<{self._alert_tag}.{mac.hexdigest()[:24]}@{self.domain}>"
 
-    def envelope(self, delivery_id: int, email: str) -> tuple[str, str, str, bool]:
-        """The delivery token, MAIL FROM (its VERP address), RCPT TO, and whether SMTPUTF8."""
-        rcpt = _wire_address(email)
-        token = self._tokens.encode(delivery_id)
-        return token, f"b+{token}@{self.bounce_domain}", rcpt, not rcpt.isascii()
+    def verp_address(self, delivery_id: int) -> str:
+        """The envelope sender of one delivery: b+<VERP token>@ the bounce domain."""
+        return f"b+{self._verp.encode(delivery_id)}@{self.bounce_domain}"
 
-    def build(self, r: Recipient, token: str | None = None) -> OutgoingMessage:
-        """The complete message for one recipient (`token`: its delivery token, if known)."""
-        token = token or self._tokens.encode(r.delivery_id)
+    def envelope(self, delivery_id: int, email: str) -> tuple[str, str, bool]:
+        """MAIL FROM (the VERP address), RCPT TO, and whether SMTPUTF8 is needed."""
+        rcpt = _wire_address(email)
+        return self.verp_address(delivery_id), rcpt, not rcpt.isascii()
+
+    def build(self, r: Recipient, envelope_from: str | None = None) -> OutgoingMessage:
+        """The complete message for one recipient (`envelope_from`: its VERP address, if known)."""
+        token = self._click.encode(r.delivery_id)
         unsubscribe = f"{self.base_url}/unsubscribe/" + tokens.unsubscribe_token(
             r.subscriber_uid, alert_uid=self.alert_uid
         )
@@ -210,7 +219,8 @@ class Skeleton:
             "Date": date,
             "Message-ID": message_id,
             "List-Unsubscribe": (
-                f"<{unsubscribe}>, <mailto:unsubscribe+{token}@{self.bounce_domain}>"
+                f"<{unsubscribe}>, "
+                f"<mailto:unsubscribe+{self._mailto.encode(r.delivery_id)}@{self.bounce_domain}>"
             ),
         }
         head = [f"{k}: {self._static.get(k) or varying[k]}\r\n" for k in self._order]
@@ -225,7 +235,7 @@ class Skeleton:
             )
         data = "".join(head).encode() + b"\r\n" + body
         return OutgoingMessage(
-            envelope_from=f"b+{token}@{self.bounce_domain}",
+            envelope_from=envelope_from or self.verp_address(r.delivery_id),
             rcpt=rcpt,
             data=data,
             message_id=message_id,

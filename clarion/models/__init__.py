@@ -17,6 +17,7 @@ from clarion.models.inbound import (
     Bounce,
     BounceClass,
     Click,
+    ClickCount,
     InboundMessage,
     Open,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Bounce",
     "BounceClass",
     "Click",
+    "ClickCount",
     "ConsentRecord",
     "Delivery",
     "DeliveryBatch",

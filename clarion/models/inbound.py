@@ -75,6 +75,23 @@ class Click(Base):
     event_id: Mapped[str | None] = mapped_column(String(40), unique=True)
 
 
+class ClickCount(Base):
+    """Clicks of one link of an alert, aggregated from per-reader rows once they are old
+    enough (clarion.retention): the figure stays, who clicked goes."""
+
+    __tablename__ = "click_counts"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    link_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # Readers among `clicks` (each aggregation counts its own; a sum over runs may count one
+    # reader twice, rarely: clicks come days, not months, after a mail).
+    unique_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    scanner_clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Open(Base):
     """An open, only when an owner has turned open tracking on; shown as approximate."""
 

@@ -28,6 +28,7 @@ class SuppressionReason(enum.StrEnum):
     SOFT_BOUNCES = "soft_bounces"
     COMPLAINT = "complaint"
     MANUAL = "manual"
+    ERASED = "erased"  # the reader was erased: only the keyed hash of the address is kept
 
 
 class Subscriber(Base):
@@ -133,14 +134,18 @@ class Subscription(Base):
 
 
 class ConsentRecord(Base):
-    """Proof of consent: what the reader agreed to, when, from where, and its confirmation."""
+    """Proof of consent: what the reader agreed to, when, from where, and its confirmation.
+
+    When a reader is erased their records stay as anonymous proof: no subscriber, no details,
+    no IP address, only the time, the lists and the keyed hash of the address."""
 
     __tablename__ = "consent_records"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(
+    subscriber_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
+    email_hash: Mapped[str | None] = mapped_column(String(32))
     # subscribe, resubscribe, import, petition; or a withdrawal: unsubscribe, complaint
     action: Mapped[str] = mapped_column(String(32))
     list_ids: Mapped[list[int]] = mapped_column(Json, default=list)
@@ -162,12 +167,16 @@ class ConsentRecord(Base):
 
 
 class Suppression(Base):
-    """An address that receives nothing, with why and the evidence."""
+    """An address that receives nothing, with why and the evidence.
+
+    `email_hash` is the keyed hash of the address (clarion.throttle.address_key); rows of an
+    erased reader keep only that, so a re-import or a sign-up still finds them."""
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email_hash: Mapped[str | None] = mapped_column(String(32), unique=True)
     reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
     detail: Mapped[str] = mapped_column(Text, default="")
     bounce_id: Mapped[int | None] = mapped_column(ForeignKey("bounces.id", ondelete="SET NULL"))

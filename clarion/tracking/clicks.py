@@ -1,8 +1,10 @@
-"""Following a tracked link, `/r/<delivery token>/<n>`: verify, resolve from Redis, buffer.
+"""Following a tracked link, `/r/<click token>/<n>`: verify, resolve from Redis, buffer.
 
 The reader is only ever sent to link n of the alert as it was frozen; nothing taken from the
 request becomes part of the target. Links to our own petition pages get a reader token
-appended at this moment, so the sign form can be prefilled for this reader alone.
+appended at this moment, so the petition page can recognise this reader (masked) alone.
+A token of mail sent before tokens had purposes (clarion.tokens.LEGACY) still redirects and
+counts, but recognises no one: it was also the bounce and unsubscribe address of its mail.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from redis.commands.core import Script
 
 from clarion.errors import InvalidToken, NotFound
 from clarion.redisconn import get_redis
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, LEGACY, delivery_tokens
 from clarion.tracking import eventstream, linkmap, readers
 
 LINK_INDEX = re.compile(r"[0-9]{1,5}")  # ASCII digits only: int() would take "٣" too
@@ -59,19 +61,29 @@ def follow(token: str, link_index: str, base_url: str) -> Followed:
     """Resolve and record a click; NotFound for a bad token, an unknown delivery or n."""
     if not LINK_INDEX.fullmatch(link_index):
         raise NotFound(NOT_FOUND)
-    try:
-        delivery_id = delivery_tokens().decode(token)
-    except InvalidToken:
-        raise NotFound(NOT_FOUND) from None
+    delivery_id, recognises = decode_click(token)
     n = int(link_index)
     found = _resolve(delivery_id, n)
     if found is None:
         raise NotFound(NOT_FOUND)
     alert_id, url, event_id = found
     slug = petition_slug(url, base_url)
-    if slug is not None:
+    if slug is not None and recognises:
         url = with_reader_token(url, readers.reader_token(token.lower(), slug))
     return Followed(url, alert_id, delivery_id, n, event_id)
+
+
+def decode_click(token: str) -> tuple[int, bool]:
+    """The delivery id of a click token, and whether it may recognise its reader; NotFound
+    for anything else (a VERP or mailto token among them)."""
+    try:
+        return delivery_tokens(CLICK).decode(token), True
+    except InvalidToken:
+        pass
+    try:
+        return delivery_tokens(LEGACY).decode(token), False
+    except InvalidToken:
+        raise NotFound(NOT_FOUND) from None
 
 
 def _resolve(delivery_id: int, n: int) -> tuple[int, str, str] | None:

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from clarion import audit, editors
 from clarion.config import get_settings
-from clarion.errors import InvalidToken
+from clarion.errors import NotFound
 from clarion.models import AppSetting, Editor
 from clarion.redisconn import get_redis
-from clarion.tokens import delivery_tokens
-from clarion.tracking import eventstream, linkmap
+from clarion.tracking import clicks, eventstream, linkmap
 
 SETTING = "open_tracking"
 _REDIS_KEY = "clarion:setting:open_tracking"
@@ -84,8 +83,8 @@ def record_open(delivery_token: str) -> bool:
     if not _enabled_now():
         return False
     try:
-        delivery_id = delivery_tokens().decode(delivery_token)
-    except InvalidToken:
+        delivery_id, _recognises = clicks.decode_click(delivery_token)
+    except NotFound:
         return False
     alert_id = linkmap.alert_of(delivery_id)
     if alert_id is None:

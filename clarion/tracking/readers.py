@@ -1,9 +1,8 @@
 """Reader tokens: signed, expiring proof that the holder followed a petition link in their mail.
 
-Minted when a reader clicks (never stored in the mail, so a forwarded mail gives nothing
-away after it expires), bound to one delivery and one petition. The petition page uses it to
-prefill that reader's own name and address, and to sign in one press without a confirmation
-mail: receiving the alert already proved the address.
+Minted when a reader clicks a click token (never stored in the mail), bound to one delivery
+and one petition. The petition page uses it to recognise the reader, showing only a masked
+address; signing with it counts at once only while the mail is fresh (clarion.actions.signing).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from clarion.models import (
     Petition,
     Subscriber,
 )
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, delivery_tokens
 from clarion.tracking import linkmap
 
 
@@ -78,5 +78,5 @@ def frozen_alert(
 
 
 def token_of(delivery: Delivery) -> str:
-    """The delivery token that the mail's links carry."""
-    return delivery_tokens().encode(delivery.id)
+    """The click token that the mail's links carry."""
+    return delivery_tokens(CLICK).encode(delivery.id)

@@ -84,3 +84,30 @@ def test_forged_delivery_tokens_are_refused():
     for junk in ["", "x" * 26, token + "a", "../../etc/passwd", "é" * 26]:
         with pytest.raises(InvalidToken):
             codec.decode(junk)
+
+
+def test_a_delivery_token_is_good_for_its_own_purpose_only():
+    codecs = {p: DeliveryTokens(SECRET, p) for p in tokens.DELIVERY_PURPOSES}
+    made = {p: codec.encode(42) for p, codec in codecs.items()}
+    assert len(set(made.values())) == len(made)  # four unrelated spellings of one delivery
+    for purpose, codec in codecs.items():
+        for other, token in made.items():
+            if other == purpose:
+                assert codec.decode(token) == 42
+            else:
+                with pytest.raises(InvalidToken):
+                    codec.decode(token)
+    # Mail sent before purposes existed carries the old single token: it is the legacy one.
+    assert made[tokens.LEGACY] == DeliveryTokens(SECRET, tokens.LEGACY).encode(42)
+    with pytest.raises(ValueError):
+        DeliveryTokens(SECRET, "elsewhere")
+
+
+def test_the_fast_base32_spells_tokens_as_the_standard_library_does():
+    import base64
+    import random
+
+    rng = random.Random(12)
+    for block in [bytes(16), b"\xff" * 16, *(rng.randbytes(16) for _ in range(2000))]:
+        expected = base64.b32encode(block).decode().rstrip("=").lower()
+        assert tokens._base32(block) == expected

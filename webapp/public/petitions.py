@@ -70,9 +70,15 @@ def petition_page(slug: str):
         return _no_store(redirect(url_for(".petition_page", slug=slug, source=source), 303))
     reader = _reader(petition)
     values = {"source": source or "", "name": "", "email": "", "country": "", "comment": ""}
-    if reader is not None:
-        values.update(name=reader.name, email=reader.email)
     return _page(petition, reader, values, {})
+
+
+@bp.post("/p/<slug>/not-you")
+def petition_not_you(slug: str):
+    """Forget the reader this browser was recognised as, and show the plain form."""
+    petitions.by_slug(db(), slug)
+    session.pop(READER_KEY, None)
+    return _no_store(redirect(url_for(".petition_page", slug=slug), 303))
 
 
 def _form_values() -> dict:

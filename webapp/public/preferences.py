@@ -1,12 +1,13 @@
-"""The preference centre, reached by a signed link in every mail."""
+"""The preference centre, reached by a signed link in every mail: lists, language, name, a copy
+of one's data by mail, erasure."""
 
 from __future__ import annotations
 
 from flask import current_app, render_template, request
 
-from clarion.audience import subscribers
+from clarion.audience import disclosure, erasure, subscribers
 from clarion.errors import Suppressed, ValidationError
-from tasks.mail import send_confirmation
+from tasks.mail import send_confirmation, send_data_link
 from webapp.extensions import db
 from webapp.public import bp
 from webapp.utils import client_ip, int_list, user_agent
@@ -80,3 +81,46 @@ def _saved_message(outcome: subscribers.PreferencesOutcome) -> str:
     if outcome.pending:
         return "Saved. We sent a confirmation a few minutes ago; please use that mail or try later."
     return "Your preferences are saved."
+
+
+DATA_SENT = (
+    "We are sending a link to download your data to the address this mail came to. "
+    "It expires in 24 hours."
+)
+
+
+@bp.post("/preferences/<token>/data")
+def preferences_data(token: str):
+    """Mail the reader a link to everything held about them (never shown on this page)."""
+    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    if disclosure.may_ask(subscriber):
+        send_data_link.delay(subscriber.id)
+    return _page(token, subscriber, message=DATA_SENT)
+
+
+@bp.get("/your-data/<token>")
+def your_data(token: str):
+    """The reader's data as a JSON download, from the expiring link in their mail."""
+    subscriber = disclosure.subscriber_for_data_token(db(), token)
+    response = current_app.response_class(
+        disclosure.reader_data_json(db(), subscriber), mimetype="application/json"
+    )
+    response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
+
+
+@bp.get("/preferences/<token>/erase")
+def erase_page(token: str):
+    """Ask for a press before erasing: a link scanner must never erase anyone."""
+    subscribers.subscriber_for_preferences(db(), token)
+    return render_template("public/erase.html", token=token)
+
+
+@bp.post("/preferences/<token>/erase")
+def erase(token: str):
+    """Erase the reader and everything that names them; only a keyed hash stays."""
+    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    erasure.erase_self(db(), subscriber)
+    db().commit()
+    return render_template("public/erased.html")

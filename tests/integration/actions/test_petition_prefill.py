@@ -1,14 +1,17 @@
-"""From the alert to a signature in one press: the reader's own data only, and only when valid."""
+"""From the alert to a signature: the reader recognised (masked) only by a valid, recent link;
+one press counts only while the mail is fresh, later a confirmation mail decides."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from clarion.models import Signature
+from clarion.tokens import LEGACY, delivery_tokens
 from clarion.tracking import readers
 from tests.helpers import csrf_from, refresh
 from tests.integration.alertkit import frozen_alert, make_petition, make_readers, token_of
@@ -38,53 +41,99 @@ def shown(html: str, field: str) -> str:
     return re.search(rf'id="{field}" name="{field}"[^>]*value="([^"]*)"', html, re.S).group(1)
 
 
-def test_a_reader_from_the_alert_finds_the_form_filled_with_their_own_data(client, alert_sent):
-    _petition, _alert, deliveries = alert_sent
-    page, _token = follow(client, deliveries[1])
-    html = page.get_data(as_text=True)
-    assert 'id="prefilled"' in html
-    assert shown(html, "name") == "Reader 1" and shown(html, "email") == "reader1@example.org"
-    assert "reader0@example.org" not in html
-    assert "no-store" in page.headers["Cache-Control"]
-
-
-def test_one_press_signs_with_alert_and_source_without_a_confirmation_mail(
-    client, session, alert_sent
-):
-    _petition, alert, deliveries = alert_sent
-    page, _token = follow(client, deliveries[0])
-    html = page.get_data(as_text=True)
-    response = client.post(
+def sign_as_reader(client, html: str, name: str = "Reader 0"):
+    """Press sign on a recognised page: the form has no address field, only the name."""
+    assert 'id="email"' not in html
+    return client.post(
         "/p/free-them",
         data={
             "csrf_token": csrf_from(html),
-            "name": shown(html, "name"),
-            "email": shown(html, "email"),
+            "name": name,
             "source": re.search(r'name="source" value="([^"]*)"', html).group(1),
         },
     )
-    assert 'id="signed"' in response.text  # counted now: the alert proved the address
+
+
+def test_a_reader_from_the_alert_is_recognised_by_a_masked_address_only(client, alert_sent):
+    """Probe finding #1: /r/<tok>/1 showed the form prefilled with the reader's address."""
+    _petition, _alert, deliveries = alert_sent
+    page, _token = follow(client, deliveries[1])
+    html = page.get_data(as_text=True)
+    assert "reader1@example.org" not in html and "Reader 1" not in html
+    assert "reader0@example.org" not in html
+    assert 'id="prefilled"' in html and 'id="not-you"' in html
+    assert "r\u2022\u2022\u2022@example.org" in html
+    assert "no-store" in page.headers["Cache-Control"]
+
+
+def test_one_press_signs_with_alert_and_source_while_the_mail_is_fresh(client, session, alert_sent):
+    _petition, alert, deliveries = alert_sent
+    page, _token = follow(client, deliveries[0])
+    response = sign_as_reader(client, page.text)
+    assert 'id="signed"' in response.text  # counted now: a fresh mail proved the address
     refresh(session)
     signature = session.scalar(select(Signature))
+    assert signature.email == "reader0@example.org" and signature.name == "Reader 0"
     assert signature.alert_id == alert.id and signature.source == "email"
     assert signature.subscriber_id == deliveries[0].subscriber_id
     assert signature.confirmed_at is not None
-    # After signing, the page no longer fills in anyone's data.
+    # After signing, the page no longer recognises anyone.
     assert 'id="prefilled"' not in client.get("/p/free-them").text
+
+
+def test_a_reader_whose_mail_is_no_longer_fresh_confirms_by_mail(client, session, settings):
+    make_petition(session)  # no confirmation asked of anonymous signers
+    people = make_readers(session, 1)
+    _alert, deliveries = frozen_alert(
+        session, [f"{settings.base_url}/p/free-them"], people, sent_ago=timedelta(days=3)
+    )
+    page, _token = follow(client, deliveries[0])
+    assert 'id="confirm-by-mail"' in page.text
+    response = sign_as_reader(client, page.text)
+    assert 'id="check-inbox"' in response.text
+    refresh(session)
+    signature = session.scalar(select(Signature))
+    assert signature.email == "reader0@example.org" and signature.confirmed_at is None
+    # Signing again through the link does not reveal that this reader had signed.
+    page, _token = follow(client, deliveries[0])
+    assert 'id="already"' not in sign_as_reader(client, page.text).text
+
+
+def test_recognition_ends_after_the_recognition_period(client, session, settings):
+    make_petition(session)
+    people = make_readers(session, 1)
+    _alert, deliveries = frozen_alert(
+        session,
+        [f"{settings.base_url}/p/free-them"],
+        people,
+        sent_ago=timedelta(days=settings.recognise_days, hours=1),
+    )
+    page, _token = follow(client, deliveries[0])
+    assert 'id="prefilled"' not in page.text and 'id="email"' in page.text
+
+
+def test_not_you_forgets_the_reader_in_this_browser(client, alert_sent):
+    _petition, _alert, deliveries = alert_sent
+    page, _token = follow(client, deliveries[0])
+    response = client.post("/p/free-them/not-you", data={"csrf_token": csrf_from(page.text)})
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).text
+    assert 'id="prefilled"' not in html and shown(html, "email") == ""
+
+
+def test_a_link_of_mail_sent_before_purposes_redirects_but_recognises_no_one(client, alert_sent):
+    _petition, _alert, deliveries = alert_sent
+    legacy = delivery_tokens(LEGACY).encode(deliveries[0].id)
+    response = client.get(f"/r/{legacy}/0")
+    assert response.status_code == 302
+    assert "r=" not in urlsplit(response.headers["Location"]).query
 
 
 def test_a_reader_who_signed_before_is_told_so_plainly(client, session, alert_sent):
     _petition, _alert, deliveries = alert_sent
     for _ in range(2):
         page, _token = follow(client, deliveries[0])
-        response = client.post(
-            "/p/free-them",
-            data={
-                "csrf_token": csrf_from(page.text),
-                "name": "Reader 0",
-                "email": "reader0@example.org",
-            },
-        )
+        response = sign_as_reader(client, page.text)
     assert 'id="already"' in response.text
     refresh(session)
     assert len(session.scalars(select(Signature)).all()) == 1
@@ -103,7 +152,8 @@ def test_a_token_copied_into_another_browser_shows_only_its_own_reader(app, aler
     other = app.test_client()
     landing = other.get(f"/p/free-them?r={token}")
     html = other.get(landing.headers["Location"]).text
-    assert "reader0@example.org" in html and "reader1@example.org" not in html
+    assert 'id="prefilled"' in html
+    assert "reader0@example.org" not in html and "reader1@example.org" not in html
 
 
 def _altered(token: str) -> str:
@@ -135,7 +185,7 @@ def test_a_token_swapped_to_another_delivery_prefills_nothing(app, alert_sent):
     forged = token.replace(token_of(deliveries[0]), token_of(deliveries[1]))
     client = app.test_client()
     html = client.get(client.get(f"/p/free-them?r={forged}").headers["Location"]).text
-    assert "reader1@example.org" not in html and "reader0@example.org" not in html
+    assert 'id="prefilled"' not in html
 
 
 def test_an_expired_reader_token_prefills_nothing(app, alert_sent, monkeypatch):
@@ -156,7 +206,7 @@ def test_a_token_for_one_petition_prefills_nothing_on_another(app, session, aler
     _page, token = follow(app.test_client(), deliveries[0])
     client = app.test_client()
     html = client.get(client.get(f"/p/another-one?r={token}").headers["Location"]).text
-    assert "reader0@example.org" not in html
+    assert 'id="prefilled"' not in html
 
 
 def test_a_reader_who_types_another_address_must_confirm_it(client, session, alert_sent):

@@ -18,7 +18,7 @@ from clarion.db import session_scope, utcnow
 from clarion.delivery import dispatch
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import Alert, AlertRole, AlertStatus, Click, Delivery, Subscriber
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, delivery_tokens
 from tests.faultsmtp import FaultServer
 from tests.helpers import refresh
 from tests.sendkit import InlineQueue, make_audience, make_list
@@ -214,7 +214,7 @@ def test_the_reminder_skips_readers_who_shared_and_each_mail_is_frozen_at_its_st
         writer.execute(
             update(Delivery).where(Delivery.id == rows[readers[2]]).values(sent_at=utcnow())
         )
-    tokens = delivery_tokens()
+    tokens = delivery_tokens(CLICK)
     for reader, index in ((0, shares[2]), (1, others[0]), (2, shares[0])):
         response = client.get(f"/r/{tokens.encode(rows[readers[reader]])}/{index}")
         assert response.status_code == 302 and response.location == links[index]

@@ -15,6 +15,7 @@ from clarion.bounces.server import start_bounce_server, store_committed
 from clarion.models import Bounce, InboundMessage
 from tests.bouncekit import BOUNCE_DOMAIN, dsn, reader_on, sent_to
 from tests.helpers import refresh, subscription_states
+from tests.integration.alertkit import token_of
 from tests.services import free_port
 
 
@@ -52,6 +53,12 @@ def test_only_our_addresses_with_genuine_tokens_are_accepted(server, sent):
             f"postmaster@{BOUNCE_DOMAIN}",
             f"x+{sent.token}@{BOUNCE_DOMAIN}",
             "reader@example.org",
+            # Each token serves its own address only: a click token from a mail's links, or
+            # the mailto token, is no bounce address, nor the VERP token an unsubscribe one.
+            f"b+{token_of(sent.delivery)}@{BOUNCE_DOMAIN}",
+            f"unsubscribe+{token_of(sent.delivery)}@{BOUNCE_DOMAIN}",
+            f"b+{sent.mailto_token}@{BOUNCE_DOMAIN}",
+            f"unsubscribe+{sent.token}@{BOUNCE_DOMAIN}",
         ):
             code, text = client.rcpt(address)
             assert (code, text[:5]) == (550, b"5.1.1"), address

@@ -16,6 +16,7 @@ from clarion.db import session_scope, utcnow
 from clarion.models import Bounce, BounceClass, ConsentRecord, InboundMessage, Suppression
 from tests.bouncekit import BOUNCE_DOMAIN, dsn, reader_on, sent_to
 from tests.helpers import refresh, subscription_states
+from tests.integration.alertkit import token_of
 
 
 def stored(raw: bytes, source: str = "smtp", envelope: tuple[str, ...] = ()) -> int:
@@ -55,27 +56,32 @@ def test_the_verp_token_names_the_delivery_whatever_address_the_report_names(ses
     assert bounce.evidence == raw and "5.1.1" in bounce.reason
 
 
-@pytest.mark.parametrize("header", ["List-Unsubscribe", "Message-ID"])
-def test_without_a_token_our_headers_in_the_returned_original_find_the_delivery(
-    session, sent, header
-):
+@pytest.mark.parametrize("header", ["List-Unsubscribe", "Message-ID", "none"])
+def test_a_mailed_report_not_returned_to_a_verp_token_acts_on_nothing(session, sent, header):
+    # Our headers in a quoted original, or the address alone, are known to anyone who saw a
+    # mail (a forwarded copy): a report that did not come back to the envelope proves nothing.
     raw = dsn(
-        sent, "reader@example.org", "5.2.2", "552 5.2.2 Mailbox full", to="bounces@clarion.test"
+        sent, "reader@example.org", "5.1.1", "550 5.1.1 User unknown", to="bounces@clarion.test"
     )
-    if header == "Message-ID":  # only the Message-ID is left to go by
+    if header != "List-Unsubscribe":
         raw = raw.replace(b"List-Unsubscribe:", b"X-Was-List-Unsubscribe:")
-    inbound.process(stored(raw, source="imap"))
-    [bounce] = bounce_rows(session)
-    assert (bounce.classification, bounce.delivery_id) == (BounceClass.SOFT, sent.delivery.id)
-    assert bounce.action == "counted 1 of 3"
+    if header == "none":
+        raw = raw.replace(b"Message-ID:", b"X-Was-Message-ID:")
+    outcome = inbound.process(stored(raw, source="imap"))
+    assert outcome.startswith("nothing to record") and bounce_rows(session) == []
+    assert session.scalars(select(Suppression)).all() == []
 
 
-def test_then_the_address_itself(session, sent):
-    raw = dsn(None, "Reader@Example.org", "5.1.1", "550 5.1.1 <reader@example.org>: unknown")
-    inbound.process(stored(raw, source="imap"))
-    [bounce] = bounce_rows(session)
-    assert (bounce.subscriber_id, bounce.delivery_id) == (sent.reader.id, None)
-    assert [s.email for s in session.scalars(select(Suppression))] == ["reader@example.org"]
+def test_a_forged_bounce_to_a_click_token_or_a_made_up_one_suppresses_no_one(session, sent):
+    """Probe finding #1: a mail to b+<token from a tracked link>@ suppressed the reader."""
+    click = token_of(sent.delivery)
+    for token in (click, "a" * 26, sent.mailto_token):
+        verp = f"b+{token}@{BOUNCE_DOMAIN}"
+        raw = dsn(sent, "reader@example.org", "5.1.1", "550 5.1.1 User unknown", to=verp)
+        outcome = inbound.process(stored(raw, envelope=(verp,)))
+        assert outcome.startswith("nothing to record"), token
+    assert bounce_rows(session) == [] and session.scalars(select(Suppression)).all() == []
+    assert subscription_states(session, "reader@example.org")["alerts"] == "subscribed"
 
 
 def test_a_report_about_nobody_of_ours_records_nothing(session, sent):
@@ -144,6 +150,15 @@ def test_a_mail_to_the_unsubscribe_address_leaves_that_alerts_lists(session, sen
     record = session.scalar(select(ConsentRecord).where(ConsentRecord.source == "mailto"))
     assert (record.action, record.alert_id) == ("unsubscribe", sent.alert.id)
     assert bounce_rows(session) == []
+
+
+def test_a_mail_to_unsubscribe_with_a_click_or_verp_token_unsubscribes_no_one(session, sent):
+    """Probe finding #1: unsubscribe+<token from a tracked link>@ took the reader off."""
+    for token in (token_of(sent.delivery), sent.token):
+        address = f"unsubscribe+{token}@{BOUNCE_DOMAIN}"
+        outcome = inbound.process(stored(_reply(sent), envelope=(address,)))
+        assert outcome.startswith("nothing to do"), token
+    assert subscription_states(session, "reader@example.org")["alerts"] == "subscribed"
 
 
 def test_a_mailbox_copy_of_an_unsubscribe_mail_is_read_by_its_delivery_headers(session, sent):

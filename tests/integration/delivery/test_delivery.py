@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 import dkim as dkimpy
 import pytest
@@ -25,7 +26,7 @@ from clarion.models import (
     Subscriber,
     Suppression,
 )
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.faultsmtp import FaultServer, Plan
 from tests.helpers import refresh
 from tests.sendkit import InlineQueue, make_alert, make_audience, make_list, write_keys
@@ -96,10 +97,11 @@ def test_every_subscriber_gets_one_message_with_the_bulk_headers(session, config
     mail_from, rcpt, raw = handler.messages[0]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     row = session.scalar(select(Delivery).join(Subscriber).where(Subscriber.email == rcpt))
-    token = delivery_tokens().encode(row.id)
-    assert mail_from == f"b+{token}@bounces.clarion.test"
+    verp, mailto = (delivery_tokens(p).encode(row.id) for p in (VERP, MAILTO))
+    assert mail_from == f"b+{verp}@bounces.clarion.test"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert f"<mailto:unsubscribe+{token}@bounces.clarion.test>" in msg["List-Unsubscribe"]
+    assert f"<mailto:unsubscribe+{mailto}@bounces.clarion.test>" in msg["List-Unsubscribe"]
+    token = delivery_tokens(CLICK).encode(row.id)
     assert msg["List-Id"] == "Urgent actions <alerts.bounces.clarion.test>"
     assert msg["Feedback-ID"] == f"{alert.uid}:alerts:clarion.test"
     assert rcpt.split("@")[0] not in msg["Message-ID"] and msg["Message-ID"] == row.message_id
@@ -108,6 +110,8 @@ def test_every_subscriber_gets_one_message_with_the_bulk_headers(session, config
     html = msg.get_body(("html",)).get_content()
     text = msg.get_body(("plain",)).get_content()
     assert f"/r/{token}/0" in html and f"/r/{token}/1" in text
+    # What a reader can forward (the body and its links) carries the click token alone.
+    assert not {verp, mailto} & {*re.findall(r"[a-z0-9]{26}", html + text)}
     assert "https://blog.example.org/letter" not in html
     assert alert.frozen_links == [
         "https://blog.example.org/letter",

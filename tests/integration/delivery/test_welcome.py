@@ -18,7 +18,7 @@ from clarion.db import session_factory
 from clarion.delivery import dispatch, sending
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import Alert, AlertStatus, ConsentRecord, Delivery, MailingList, Subscriber
-from clarion.tokens import delivery_tokens
+from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.faultsmtp import FaultServer
 from tests.helpers import csrf_from, refresh
 from tests.sendkit import InlineQueue, write_keys
@@ -108,13 +108,13 @@ def test_a_confirmed_reader_gets_the_welcome_once_with_the_bulk_headers_signed(
     raw = mail.messages[0][2]
     message = email.message_from_bytes(raw, policy=email.policy.default)
     row = session.scalar(select(Delivery).where(Delivery.alert_id == welcome.id))
-    token = delivery_tokens().encode(row.id)
+    token, verp, click = (delivery_tokens(p).encode(row.id) for p in (MAILTO, VERP, CLICK))
     assert message["Subject"] == "Welcome to the urgent alerts"
     assert message["List-Id"] == "Urgent alerts <alerts.bounces.clarion.test>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert f"unsubscribe+{token}@" in message["List-Unsubscribe"]
-    assert mail.messages[0][0] == f"b+{token}@bounces.clarion.test"
-    assert f"/r/{token}/0" in message.get_body(("plain",)).get_content()
+    assert mail.messages[0][0] == f"b+{verp}@bounces.clarion.test"
+    assert f"/r/{click}/0" in message.get_body(("plain",)).get_content()
     from clarion.delivery import dkim, messages
 
     record = dkim.signer_for(get_settings(), messages.SIGNED).dns_record().encode()

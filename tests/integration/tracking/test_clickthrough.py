@@ -104,9 +104,9 @@ def test_forged_and_altered_tokens_get_404_and_record_nothing(client, sent, make
 
 
 def test_a_token_for_a_delivery_that_does_not_exist_gets_404(client, sent):
-    from clarion.tokens import delivery_tokens
+    from clarion.tokens import CLICK, delivery_tokens
 
-    assert client.get(f"/r/{delivery_tokens().encode(999_999)}/0").status_code == 404
+    assert client.get(f"/r/{delivery_tokens(CLICK).encode(999_999)}/0").status_code == 404
     assert eventstream.backlog() == 0
 
 

@@ -23,6 +23,7 @@ from clarion.config import get_settings, reset_settings
 from clarion.delivery import dkim
 from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, greeting_for
 from clarion.delivery.smtpclient import Outcome, Reply
+from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.sendkit import NEWSLETTER_BODY, write_keys
 
 BASE = "https://news.example.org"
@@ -119,12 +120,16 @@ def test_a_message_fills_only_the_recipient_fields_in_a_fixed_skeleton(env):
     body = msg.get_body(("plain",)).get_content()
     assert "\r\n" in body  # text is encoded in canonical form (RFC 2045): CRLF line ends
     body = body.replace("\r\n", "\n")
-    token = m.envelope_from[2:].split("@")[0]
-    assert body.startswith("Hello Ana <b>,\n") and f"/r/{token}/0" in body
+    click, verp, mailto = (delivery_tokens(p).encode(41) for p in (CLICK, VERP, MAILTO))
+    assert m.envelope_from == f"b+{verp}@b.example.org"
+    assert body.startswith("Hello Ana <b>,\n") and f"/r/{click}/0" in body
     assert f"Leave: {BASE}/unsubscribe/" in body
     assert msg["List-Unsubscribe"] == (
-        f"<{body.split('Leave: ')[1].strip()}>, <mailto:unsubscribe+{token}@b.example.org>"
+        f"<{body.split('Leave: ')[1].strip()}>, <mailto:unsubscribe+{mailto}@b.example.org>"
     )
+    # Three tokens, one per purpose; the body a reader may forward holds the click token alone.
+    assert len({click, verp, mailto}) == 3
+    assert verp not in body + msg.get_body(("html",)).get_content() and mailto not in body
     assert msg["Feedback-ID"] == "AlertUid7:urgent:example.org"
     other = skeleton.build(Recipient(42, "subuid42", "bo@example.org", None))
     assert other.message_id != m.message_id and b"Hello," in _decoded(other.data)
