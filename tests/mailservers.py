@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -11,6 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.services import ServerProcess, free_port, wait_for_port
+
+
+@contextlib.contextmanager
+def _readable_files():
+    """Files made here readable by the servers' own users, whatever umask Clarion set (077)."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _workdir(prefix: str) -> Path:
@@ -34,6 +45,10 @@ class DovecotServer(ServerProcess):
         return f"imap://{user}:{self.password}@127.0.0.1:{self.port}/INBOX{suffix}"
 
     def start(self) -> DovecotServer:
+        with _readable_files():
+            return self._start()
+
+    def _start(self) -> DovecotServer:
         if os.geteuid() != 0:
             raise RuntimeError("the private Dovecot instance needs root (it drops privileges)")
         exe = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -138,6 +153,10 @@ class PostfixServer:
         return self.workdir / "maillog"
 
     def start(self) -> PostfixServer:
+        with _readable_files():
+            return self._start()
+
+    def _start(self) -> PostfixServer:
         if os.geteuid() != 0:
             raise RuntimeError("`postfix -c DIR start` needs root (Postfix drops privileges)")
         self.config_dir.mkdir()
