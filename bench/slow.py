@@ -55,6 +55,8 @@ def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess
             "bulk",
             "--concurrency",
             str(concurrency),
+            "--loglevel",
+            "INFO",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
