@@ -12,6 +12,7 @@ from clarion.alerts.campaigns import render_preview
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import get_settings
 from clarion.errors import NotFound
+from clarion.i18n import gettext as _
 from clarion.models import Alert, AlertStatus
 from clarion.paging import Page, keyset_page
 
@@ -31,7 +32,7 @@ def get_public(session: Session, uid: str) -> Alert:
     """A public sent alert by its random uid; NotFound for anything else (drafts included)."""
     alert = session.scalar(_public().where(Alert.uid == uid))
     if alert is None:
-        raise NotFound("There is no such alert in the archive.")
+        raise NotFound(_("There is no such alert in the archive."))
     return alert
 
 

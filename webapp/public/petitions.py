@@ -19,6 +19,7 @@ from clarion.models import Petition
 from tasks.mail import send_confirmation
 from tasks.petitions import send_signature_confirmation
 from webapp.extensions import db
+from webapp.i18n import page_language, use_reader_language
 from webapp.public import bp
 from webapp.utils import client_ip, int_list, user_agent
 
@@ -49,7 +50,7 @@ def _page(petition: Petition, reader, values: dict, errors: dict, status: int = 
         reader=reader,
         values=values,
         errors=errors,
-        countries=signing.countries(),
+        countries=signing.countries(page_language()),
         lists=subscribers.public_lists(db()),
         honeypot=HONEYPOT,
     )
@@ -112,6 +113,7 @@ def petition_sign(slug: str):
         ip=client_ip(),
         user_agent=user_agent(),
         reader=reader,
+        language=page_language(),
     )
     try:
         outcome = signing.sign(db(), petition, req)
@@ -144,6 +146,7 @@ def signature_confirm_page(slug: str, token: str):
     """Ask for a press: link scanners that open the mail must not confirm anything."""
     petition = petitions.by_slug(db(), slug)
     signature = signing.signature_for_token(db(), petition, token)
+    use_reader_language(signature.language)
     return render_template(
         "public/signature_confirm.html", petition=petition, token=token, signature=signature
     )
