@@ -39,11 +39,12 @@ def build_transactional(
     msg["Message-ID"] = make_msgid(domain=settings.from_address.rpartition("@")[2])
     # Tells vacation responders not to answer (RFC 3834).
     msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = mail.language
     for name, value in (extra_headers or {}).items():
         msg[name] = header_text(value)
     msg.set_content(mail.text)
     msg.add_alternative(mail.html, subtype="html")
+    # After the parts: setting content clears every Content-* header of the message.
+    msg["Content-Language"] = mail.language
     return msg
 
 

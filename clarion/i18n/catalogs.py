@@ -97,10 +97,13 @@ def _placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER_RE.findall(text))
 
 
-def problems(lang: str, template: Catalog | None = None) -> list[str]:
-    """What keeps `lang`'s catalog from shipping: missing, untranslated, fuzzy, broken."""
+def problems(
+    lang: str, template: Catalog | None = None, catalog: Catalog | None = None
+) -> list[str]:
+    """What keeps `lang`'s catalog (as in the repository, unless given) from shipping:
+    messages missing, untranslated or fuzzy, placeholders lost or renamed, plural forms."""
     template = template or extract()
-    catalog = read_catalog(lang)
+    catalog = catalog or read_catalog(lang)
     found = []
     for message in template:
         if message.id and catalog.get(message.id) is None:
@@ -110,6 +113,7 @@ def problems(lang: str, template: Catalog | None = None) -> list[str]:
             continue
         if message.fuzzy:
             found.append(f"{lang}: fuzzy {_first(message.id)!r}")
+            continue
         if not _translated(message):
             found.append(f"{lang}: untranslated {_first(message.id)!r}")
             continue

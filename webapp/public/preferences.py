@@ -125,7 +125,7 @@ def your_data(token: str):
 @bp.get("/preferences/<token>/erase")
 def erase_page(token: str):
     """Ask for a press before erasing: a link scanner must never erase anyone."""
-    subscribers.subscriber_for_preferences(db(), token)
+    _reader(token)
     return render_template("public/erase.html", token=token)
 
 
