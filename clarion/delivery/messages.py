@@ -44,6 +44,7 @@ SIGNED = (
     "Feedback-ID",
     "MIME-Version",
     "Content-Type",
+    "Content-Language",
 )
 _PER_RECIPIENT = ("To", "Date", "Message-ID", "List-Unsubscribe")
 
@@ -174,6 +175,7 @@ class Skeleton:
             "Feedback-ID": header_text(f"{frame.alert_uid}:{lst['slug']}:{self.domain}"),
             "MIME-Version": "1.0",
             "Content-Type": f'multipart/alternative; boundary="{boundary}"',
+            "Content-Language": self.language,
         }
         self._static = {k: v for k, v in static.items() if v is not None}
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]

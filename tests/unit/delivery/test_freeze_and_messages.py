@@ -211,12 +211,14 @@ def test_the_skeleton_greets_in_the_frozen_language_or_the_default_if_it_was_rem
         Recipient(5, "subuid5", "ana@example.org", "Ana")
     )
     assert _decoded(m.data).decode().startswith("Вітаємо, Ana!")
+    assert email.message_from_bytes(m.data)["Content-Language"] == "uk"
     env.setenv("CLARION_LANGUAGES", "en=English,be=Беларуская")  # Ukrainian no longer offered
     reset_settings()
     m = Skeleton(frame(html, text, meta), get_settings()).build(
         Recipient(5, "subuid5", "ana@example.org", "Ana")
     )
     assert _decoded(m.data).decode().startswith("Hello Ana,")
+    assert email.message_from_bytes(m.data)["Content-Language"] == "en"
 
 
 def test_a_layout_frozen_in_a_language_carries_its_lang_and_its_words(env):
