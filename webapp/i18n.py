@@ -41,7 +41,9 @@ def page_language() -> str:
 
 
 def _make_current() -> None:
-    g.i18n_token = i18n.set_current(page_language())
+    token = i18n.set_current(page_language())
+    # The first token restores what was there before the request; later changes just replace.
+    g.setdefault("i18n_token", token)
 
 
 def _reset_current(_exc: BaseException | None) -> None:

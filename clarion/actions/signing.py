@@ -57,6 +57,7 @@ class Prefill:
     alert_id: int
     subscriber_id: int
     fresh: bool
+    language: str | None = None  # the reader's: the page speaks it
 
     @property
     def masked(self) -> str:
@@ -74,7 +75,13 @@ def reader_prefill(session: Session, petition: Petition, token: str | None) -> P
     except InvalidToken:
         return None
     row = session.execute(
-        select(Delivery.alert_id, Delivery.sent_at, Subscriber.id, Subscriber.email)
+        select(
+            Delivery.alert_id,
+            Delivery.sent_at,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.language,
+        )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id == delivery_id)
     ).first()
@@ -85,7 +92,13 @@ def reader_prefill(session: Session, petition: Petition, token: str | None) -> P
     if age > timedelta(days=settings.recognise_days):
         return None
     fresh = age <= timedelta(hours=settings.reader_sign_hours)
-    return Prefill(email=row.email, alert_id=row.alert_id, subscriber_id=row.id, fresh=fresh)
+    return Prefill(
+        email=row.email,
+        alert_id=row.alert_id,
+        subscriber_id=row.id,
+        fresh=fresh,
+        language=row.language,
+    )
 
 
 @dataclass(frozen=True)

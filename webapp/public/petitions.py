@@ -37,7 +37,10 @@ def _reader(petition: Petition) -> signing.Prefill | None:
     held = session.get(READER_KEY) or {}
     if held.get("slug") != petition.slug:
         return None
-    return signing.reader_prefill(db(), petition, held.get("token"))
+    reader = signing.reader_prefill(db(), petition, held.get("token"))
+    if reader is not None:
+        use_reader_language(reader.language)  # the page the reader's mail led to speaks theirs
+    return reader
 
 
 def _page(petition: Petition, reader, values: dict, errors: dict, status: int = 200):
@@ -68,7 +71,8 @@ def petition_page(slug: str):
             session[READER_KEY] = {"slug": slug, "token": request.args["r"]}
         else:
             session.pop(READER_KEY, None)
-        return _no_store(redirect(url_for(".petition_page", slug=slug, source=source), 303))
+        target = url_for(".petition_page", slug=slug, source=source, lang=request.args.get("lang"))
+        return _no_store(redirect(target, 303))
     reader = _reader(petition)
     values = {"source": source or "", "name": "", "email": "", "country": "", "comment": ""}
     return _page(petition, reader, values, {})
