@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -62,11 +63,21 @@ def read_catalog(lang: str) -> Catalog:
         return read_po(source, locale=lang)
 
 
-def write_catalog(lang: str, catalog: Catalog) -> None:
-    """Write the catalog of `lang` back, sorted, without line numbers (small diffs)."""
-    po_path(lang).parent.mkdir(parents=True, exist_ok=True)
-    with po_path(lang).open("wb") as out:
-        write_po(out, catalog, width=100, sort_output=True, include_lineno=False)
+_STAMP_RE = re.compile(rb'^"POT-Creation-Date: .*$', re.M)
+
+
+def write_catalog(lang: str, catalog: Catalog) -> bool:
+    """Write the catalog of `lang` back, sorted, without line numbers (small diffs); a catalog
+    that changed only in its time stamp is left alone. Returns whether it was written."""
+    path = po_path(lang)
+    out = io.BytesIO()
+    write_po(out, catalog, width=100, sort_output=True, include_lineno=False)
+    new = out.getvalue()
+    if path.exists() and _STAMP_RE.sub(b"", path.read_bytes()) == _STAMP_RE.sub(b"", new):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(new)
+    return True
 
 
 def update_catalogs(new_languages: tuple[str, ...] = ()) -> dict[str, int]:

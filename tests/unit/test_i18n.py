@@ -168,3 +168,36 @@ def test_numbers_dates_and_countries_in_the_readers_words():
     assert ru["BY"] == "Беларусь" and ru["DE"] == "Германия"
     names = [name for _code, name in i18n.country_names("uk")]
     assert names == sorted(names, key=str.casefold) and "Польща" in names
+
+
+# --- The commands ---------------------------------------------------------------------------
+
+
+def test_update_brings_back_a_lost_message_for_translation_and_check_fails_until_then(
+    monkeypatch, tmp_path
+):
+    from click.testing import CliRunner
+
+    from clarion.cli import main
+
+    shutil.copytree(i18n.TRANSLATIONS, tmp_path / "translations")
+    monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path / "translations")
+    monkeypatch.setattr(catalogs, "TRANSLATIONS", tmp_path / "translations")
+    runner = CliRunner()
+    assert runner.invoke(main, ["i18n", "check"]).output.endswith("catalogs complete\n")
+    ru = catalogs.read_catalog("ru")
+    ru.delete("Yes, subscribe me")
+    catalogs.write_catalog("ru", ru)
+    failed = runner.invoke(main, ["i18n", "check"])
+    assert failed.exit_code == 1 and "ru: missing 'Yes, subscribe me'" in failed.output
+    updated = runner.invoke(main, ["i18n", "update"])
+    assert "ru/LC_MESSAGES/messages.po: 1 to translate" in updated.output
+    assert "be/LC_MESSAGES/messages.po: 0 to translate" in updated.output
+    failed = runner.invoke(main, ["i18n", "check"])
+    # Back, with a guess from a similar message marked fuzzy: a translator must look at it.
+    assert failed.exit_code == 1 and "ru: fuzzy 'Yes, subscribe me'" in failed.output
+    # Nothing else changed: the other catalogs were not rewritten.
+    for lang in ("be", "pl", "uk"):
+        assert catalogs.po_path(lang).read_bytes() == (
+            i18n.PROJECT_ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
+        ).read_bytes()
