@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+from clarion import i18n
 from clarion.errors import ValidationError
+from clarion.i18n import gettext as _
 
 
 def normalise_email(raw: str, field_name: str = "email") -> str:
     """The canonical form of an address (IDN domain, lower case); ValidationError if invalid."""
     raw = (raw or "").strip()
     if not raw:
-        raise ValidationError({field_name: "Please enter your email address."})
+        raise ValidationError({field_name: _("Please enter your email address.")})
     if len(raw) > 320:
-        raise ValidationError({field_name: "This address is too long."})
+        raise ValidationError({field_name: _("This address is too long.")})
     try:
         valid = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationError({field_name: f"This is not a valid email address: {exc}"}) from None
+        # The validator explains in English only: other languages get a plain sentence.
+        if i18n.current() == i18n.SOURCE_LANGUAGE:
+            message = f"This is not a valid email address: {exc}"
+        else:
+            message = _("This is not a valid email address. Please check it.")
+        raise ValidationError({field_name: message}) from None
     return valid.normalized.lower()
 
 

@@ -336,6 +336,50 @@ def bounces_poll_imap() -> None:
     )
 
 
+@main.group()
+def i18n() -> None:
+    """Readers' languages: the message catalogs under translations/."""
+
+
+@i18n.command("update")
+@click.option("--add", "new", multiple=True, metavar="LANG", help="Start a catalog for LANG.")
+def i18n_update(new: tuple[str, ...]) -> None:
+    """Extract the messages from the code and templates and update every catalog."""
+    from clarion import i18n as languages
+    from clarion.i18n import catalogs
+
+    for lang, untranslated in catalogs.update_catalogs(new).items():
+        click.echo(
+            f"{catalogs.po_path(lang).relative_to(languages.TRANSLATIONS.parent)}: "
+            f"{untranslated} to translate"
+        )
+    languages.compile_catalogs()
+
+
+@i18n.command("compile")
+def i18n_compile() -> None:
+    """Compile the catalogs (.po) that changed into the files Clarion reads (.mo)."""
+    from clarion import i18n as languages
+
+    written = languages.compile_catalogs()
+    click.echo(f"{len(written)} catalog(s) compiled, the others were up to date")
+
+
+@i18n.command("check")
+def i18n_check() -> None:
+    """Fail if a catalog misses a message, leaves one untranslated or fuzzy, or breaks one."""
+    from clarion import i18n as languages
+    from clarion.i18n import catalogs
+
+    template = catalogs.extract()
+    found = [p for lang in languages.catalog_languages() for p in catalogs.problems(lang, template)]
+    for problem in found:
+        click.echo(problem)
+    if found:
+        raise click.ClickException(f"{len(found)} problem(s) in the catalogs")
+    click.echo("catalogs complete")
+
+
 @main.command()
 @click.option("--no-setup", is_flag=True, help="Skip migrations and the first-run set-up.")
 @click.argument("processes", nargs=-1)

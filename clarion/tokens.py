@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
 from clarion.errors import InvalidToken
+from clarion.i18n import gettext as _
 
 # Purposes, each its own salt, so a token for one thing is never accepted for another.
 CONFIRM = "confirm"
@@ -51,7 +52,7 @@ def unsign(purpose: str, token: str, secret: str | None = None) -> str:
     try:
         return _signer(secret or _secret(), purpose).unsign(token).decode()
     except (BadSignature, UnicodeError) as exc:
-        raise InvalidToken("This link is not valid.") from exc
+        raise InvalidToken(_("This link is not valid.")) from exc
 
 
 def sign_timed(purpose: str, value: str, secret: str | None = None) -> str:
@@ -64,9 +65,9 @@ def unsign_timed(purpose: str, token: str, max_age: int, secret: str | None = No
     try:
         return _timed_signer(secret or _secret(), purpose).unsign(token, max_age=max_age).decode()
     except SignatureExpired as exc:
-        raise InvalidToken("This link has expired.") from exc
+        raise InvalidToken(_("This link has expired.")) from exc
     except (BadSignature, UnicodeError) as exc:
-        raise InvalidToken("This link is not valid.") from exc
+        raise InvalidToken(_("This link is not valid.")) from exc
 
 
 # --- A reader's own links: one-click unsubscribe and the preference centre ---------------
@@ -175,20 +176,20 @@ class DeliveryTokens:
     def decode(self, token: str) -> int:
         """The delivery id in a token; InvalidToken when it was not made by us."""
         if len(token) != 26 or not token.isalnum():
-            raise InvalidToken("This link is not valid.")
+            raise InvalidToken(_("This link is not valid."))
         try:
             sealed = base64.b32decode(token.upper() + "======")
         except ValueError as exc:
-            raise InvalidToken("This link is not valid.") from exc
+            raise InvalidToken(_("This link is not valid.")) from exc
         # Only the canonical spelling is accepted: the unused low bits of the last character
         # must not give one delivery several valid tokens.
         if base64.b32encode(sealed).decode().rstrip("=").lower() != token.lower():
-            raise InvalidToken("This link is not valid.")
+            raise InvalidToken(_("This link is not valid."))
         dec = self._cipher.decryptor()
         block = dec.update(sealed) + dec.finalize()
         delivery_id = struct.unpack(">Q", block[:8])[0]
         if not hmac.compare_digest(block[8:], self._tag(delivery_id)):
-            raise InvalidToken("This link is not valid.")
+            raise InvalidToken(_("This link is not valid."))
         return delivery_id
 
 

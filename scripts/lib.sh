@@ -33,3 +33,9 @@ ensure_venv() {
     .venv/bin/python -m pip install -q -e .
   fi
 }
+
+# Compile the readers' message catalogs (translations/*.po -> .mo); Clarion also does this on
+# start when a .mo is missing or older, so this only makes it visible.
+compile_catalogs() {
+  .venv/bin/clarion i18n compile
+}

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_debian_packages redis-server
 ensure_venv
+compile_catalogs
 exec .venv/bin/clarion up "$@"

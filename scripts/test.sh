@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_debian_packages redis-server postgresql chromium postfix dovecot-imapd wrk
 ensure_venv test
+compile_catalogs
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache >/dev/null && echo "import contracts kept"
+.venv/bin/clarion i18n check
 echo "== tests"
 exec .venv/bin/python -m pytest "$@"

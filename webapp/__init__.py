@@ -60,12 +60,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
         )  # type: ignore[method-assign]
 
-    from webapp import errors, extensions, security
+    from webapp import errors, extensions, i18n, security
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.public import bp as public_bp
 
     extensions.init_app(app)
+    i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public_bp)

@@ -25,6 +25,7 @@ def signature_confirmation_mail(signature: Signature, petition: Petition) -> Ren
             "confirm_url": f"{settings.base_url}/p/{petition.slug}/confirm/{token}",
             "ttl_hours": settings.confirm_ttl_hours,
         },
+        signature.language,
     )
 
 

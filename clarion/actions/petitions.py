@@ -15,6 +15,7 @@ from clarion import audit
 from clarion.alerts import markup
 from clarion.db import utcnow
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import gettext as _
 from clarion.models import Editor, Petition, Signature
 from clarion.redisconn import get_redis
 
@@ -164,7 +165,7 @@ def by_slug(session: Session, slug: str) -> Petition:
     """The petition at /p/<slug>, or NotFound."""
     petition = session.scalar(select(Petition).where(Petition.slug == slug))
     if petition is None:
-        raise NotFound("There is no petition at this address.")
+        raise NotFound(_("There is no petition at this address."))
     return petition
 
 

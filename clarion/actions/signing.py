@@ -20,18 +20,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-import pycountry
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clarion import throttle, tokens
+from clarion import i18n, throttle, tokens
 from clarion.actions import petitions
 from clarion.addresses import mask_email, normalise_email
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
+from clarion.i18n import gettext as _
 from clarion.models import Delivery, Petition, Signature, Subscriber
 from clarion.tokens import CLICK, delivery_tokens
 from clarion.tracking import readers
@@ -42,10 +42,9 @@ MAX_NAME = 200
 
 
 @lru_cache(maxsize=1)
-def countries() -> tuple[tuple[str, str], ...]:
-    """ISO 3166 countries as (code, name), sorted by name."""
-    pairs = ((c.alpha_2, getattr(c, "common_name", c.name)) for c in pycountry.countries)
-    return tuple(sorted(pairs, key=lambda pair: pair[1]))
+def countries(lang: str | None = None) -> tuple[tuple[str, str], ...]:
+    """ISO 3166 countries as (code, name) in `lang` (default: the current one), sorted by name."""
+    return i18n.country_names(lang or i18n.current())
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Prefill:
     alert_id: int
     subscriber_id: int
     fresh: bool
+    language: str | None = None  # the reader's: the page speaks it
 
     @property
     def masked(self) -> str:
@@ -75,7 +75,13 @@ def reader_prefill(session: Session, petition: Petition, token: str | None) -> P
     except InvalidToken:
         return None
     row = session.execute(
-        select(Delivery.alert_id, Delivery.sent_at, Subscriber.id, Subscriber.email)
+        select(
+            Delivery.alert_id,
+            Delivery.sent_at,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.language,
+        )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id == delivery_id)
     ).first()
@@ -86,7 +92,13 @@ def reader_prefill(session: Session, petition: Petition, token: str | None) -> P
     if age > timedelta(days=settings.recognise_days):
         return None
     fresh = age <= timedelta(hours=settings.reader_sign_hours)
-    return Prefill(email=row.email, alert_id=row.alert_id, subscriber_id=row.id, fresh=fresh)
+    return Prefill(
+        email=row.email,
+        alert_id=row.alert_id,
+        subscriber_id=row.id,
+        fresh=fresh,
+        language=row.language,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class SignRequest:
     ip: str | None = None
     user_agent: str | None = None
     reader: Prefill | None = None
+    language: str | None = None  # the page's; the confirmation mail is written in it
 
 
 class SignStatus(enum.StrEnum):
@@ -133,18 +146,18 @@ def _validate(session: Session, req: SignRequest) -> tuple[str, str, str]:
         errors.update(exc.errors)
     name = " ".join(req.name.split())
     if not name:
-        errors["name"] = "Please enter your name."
+        errors["name"] = _("Please enter your name.")
     elif len(name) > MAX_NAME:
-        errors["name"] = f"Please keep the name under {MAX_NAME} characters."
+        errors["name"] = _("Please keep the name under %(max)s characters.", max=MAX_NAME)
     country = req.country.strip().upper()
     if country and country not in dict(countries()):
-        errors["country"] = "Please choose a country from the list, or none."
+        errors["country"] = _("Please choose a country from the list, or none.")
     if len(req.comment) > MAX_COMMENT:
-        errors["comment"] = f"Please keep the comment under {MAX_COMMENT} characters."
+        errors["comment"] = _("Please keep the comment under %(max)s characters.", max=MAX_COMMENT)
     if req.list_ids:
         offered = {ml.id for ml in subscribers.public_lists(session)}
         if not set(req.list_ids) <= offered:
-            errors["lists"] = "Please choose only from the lists offered."
+            errors["lists"] = _("Please choose only from the lists offered.")
     if errors:
         raise ValidationError(errors)
     return email, name, country
@@ -153,9 +166,9 @@ def _validate(session: Session, req: SignRequest) -> tuple[str, str, str]:
 def sign(session: Session, petition: Petition, req: SignRequest) -> SignOutcome:
     """Sign once per address; ValidationError for bad input, NotFound when closed."""
     if not petitions.is_accepting(petition):
-        raise NotFound("This petition is closed and no longer takes signatures.")
+        raise NotFound(_("This petition is closed and no longer takes signatures."))
     if req.ip and not throttle.hit(SIGN_LIMIT_PER_IP, "sign-ip", throttle.network_key(req.ip)):
-        raise RateLimited("Too many signatures from your network. Please try again in a while.")
+        raise RateLimited(_("Too many signatures from your network. Please try again in a while."))
     if req.reader is not None and not req.email.strip():
         req = replace(req, email=req.reader.email)  # signing as the recognised reader
     email, name, country = _validate(session, req)
@@ -203,6 +216,7 @@ def _insert(
         name=f.name,
         country=f.country,
         comment=req.comment.strip(),
+        language=i18n.resolve(req.language),
         source=subscribers.clean_source(req.source),
         # The alert the reader came from, even if they then typed another address.
         alert_id=req.reader.alert_id if req.reader else None,
@@ -274,7 +288,7 @@ def _opt_in(
         email=email,
         list_ids=list(req.list_ids),
         name=name,
-        language=get_settings().languages[0][0],
+        language=i18n.resolve(req.language),
         ip=req.ip,
         user_agent=req.user_agent,
         source=req.source,
@@ -284,7 +298,7 @@ def _opt_in(
         with session.begin_nested():
             result = subscribers.subscribe(session, request)
     except RateLimited:
-        outcome.lists_note = "We could not add you to the lists right now; please try later."
+        outcome.lists_note = _("We could not add you to the lists right now; please try later.")
         return
     outcome.list_consent_id = result.consent_id
     outcome.lists_pending = result.list_ids
@@ -303,7 +317,7 @@ def signature_for_token(session: Session, petition: Petition, token: str) -> Sig
         select(Signature).where(Signature.uid == uid, Signature.petition_id == petition.id)
     )
     if signature is None:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(_("This link is not valid."))
     return signature
 
 
@@ -312,6 +326,6 @@ def confirm(session: Session, petition: Petition, token: str) -> Signature:
     signature = signature_for_token(session, petition, token)
     if signature.confirmed_at is None:
         if not petitions.is_accepting(petition):
-            raise NotFound("This petition closed before the signature was confirmed.")
+            raise NotFound(_("This petition closed before the signature was confirmed."))
         _mark_confirmed(session, signature)
     return signature

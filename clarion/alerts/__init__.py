@@ -8,8 +8,9 @@ May use: the core only (fetch for copying images). Everything that sends sits ab
 
 Public (all that other packages import from it):
     archive: feed, get_public, page, rendered, sent_on
-    campaigns: Draft, EDITABLE, STATE_HELP, audience_count, audience_query, create_draft,
-        delete_draft, duplicate, get_alert, page, render_preview, schedule, unschedule,
+    campaigns: Draft, EDITABLE, STATE_HELP, alert_language, audience_count, audience_query,
+        create_draft, delete_draft, duplicate, get_alert, page, render_preview, schedule,
+        unschedule,
         update_draft
     freeze: freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan

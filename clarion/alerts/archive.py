@@ -8,10 +8,12 @@ from xml.etree import ElementTree as ET
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clarion import i18n
 from clarion.alerts.campaigns import render_preview
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import get_settings
 from clarion.errors import NotFound
+from clarion.i18n import gettext as _
 from clarion.models import Alert, AlertStatus
 from clarion.paging import Page, keyset_page
 
@@ -31,7 +33,7 @@ def get_public(session: Session, uid: str) -> Alert:
     """A public sent alert by its random uid; NotFound for anything else (drafts included)."""
     alert = session.scalar(_public().where(Alert.uid == uid))
     if alert is None:
-        raise NotFound("There is no such alert in the archive.")
+        raise NotFound(_("There is no such alert in the archive."))
     return alert
 
 
@@ -50,9 +52,12 @@ def feed(session: Session) -> bytes:
     settings = get_settings()
     rss = ET.Element("rss", version="2.0")
     channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = f"{settings.site_name}: archive"
+    ET.SubElement(channel, "title").text = _("%(site)s: archive", site=settings.site_name)
     ET.SubElement(channel, "link").text = f"{settings.base_url}/archive"
-    ET.SubElement(channel, "description").text = f"Alerts sent by {settings.site_name}"
+    ET.SubElement(channel, "description").text = _(
+        "Alerts sent by %(site)s", site=settings.site_name
+    )
+    ET.SubElement(channel, "language").text = i18n.current()
     alerts = session.scalars(_public().order_by(Alert.id.desc()).limit(FEED_ITEMS))
     for alert in alerts:
         link = f"{settings.base_url}/archive/{alert.uid}"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from clarion import audit
+from clarion import audit, i18n
 from clarion.alerts import kinds, media
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
@@ -210,10 +210,17 @@ def site_context(session: Session, alert: Alert) -> SiteContext:
     return SiteContext(settings.site_name, settings.base_url, sender.name if sender else "")
 
 
-def neutral_recipient(base_url: str) -> dict[str, str]:
+def alert_language(audience: dict[str, Any] | None) -> str:
+    """The language an alert's fixed text is written in: its audience's one language if it
+    names exactly one, else the instance default (one version per alert, for now)."""
+    chosen = list((audience or {}).get("languages") or [])
+    return i18n.resolve(chosen[0] if len(chosen) == 1 else None)
+
+
+def neutral_recipient(base_url: str, lang: str | None = None) -> dict[str, str]:
     """Recipient values that identify nobody: for previews, tests and the public archive."""
     return {
-        "greeting": "Hello,",
+        "greeting": i18n.gettext("Hello,", i18n.resolve(lang)),
         "unsubscribe_url": f"{base_url}/subscribe",
         "preferences_url": f"{base_url}/subscribe",
     }
@@ -222,8 +229,13 @@ def neutral_recipient(base_url: str) -> dict[str, str]:
 def render_preview(session: Session, alert: Alert) -> RenderedMail:
     """The alert as a reader would get it, with neutral recipient values."""
     site = site_context(session, alert)
+    lang = alert_language(alert.frozen_meta.get("audience") if alert.frozen_at else alert.audience)
     return render_alert(
-        alert_content(alert), neutral_recipient(site.base_url), site, alert.layout_mjml or None
+        alert_content(alert),
+        neutral_recipient(site.base_url, lang),
+        site,
+        alert.layout_mjml or None,
+        lang,
     )
 
 

@@ -103,11 +103,14 @@ def _strip_marks(value: str) -> str:
 
 
 def freeze_content(
-    content: AlertContent, site: SiteContext, layout_mjml: str | None = None
+    content: AlertContent,
+    site: SiteContext,
+    layout_mjml: str | None = None,
+    lang: str | None = None,
 ) -> FrozenContent:
-    """Render once with sentinels, swap them for markers, and rewrite links to tracked ones."""
+    """Render once in `lang` with sentinels, swap them for markers, rewrite links to tracked."""
     sentinels = _sentinels()
-    mail = render_alert(content, sentinels, site, layout_mjml)
+    mail = render_alert(content, sentinels, site, layout_mjml, lang)
     subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
     for name, sentinel in sentinels.items():
         html = html.replace(sentinel, marker(name))

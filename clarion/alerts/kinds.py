@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from clarion import i18n
 from clarion.alerts import markup, xcount
 from clarion.errors import ValidationError
 from clarion.models import AlertKind
@@ -57,7 +58,9 @@ KINDS: dict[AlertKind, KindSpec] = {
                 max_length=1000,
                 help="Copied to Clarion when saved, so that mail never loads it from elsewhere.",
             ),
-            FieldSpec("cta_text", "Button text", "text", max_length=60, default="Read the post"),
+            FieldSpec(
+                "cta_text", "Button text", "text", max_length=60, default=i18n.N_("Read the post")
+            ),
         ),
     ),
     AlertKind.PETITION: KindSpec(
@@ -69,7 +72,11 @@ KINDS: dict[AlertKind, KindSpec] = {
             FieldSpec("target", "Addressed to", "text", help="Whom the petition asks to act."),
             FieldSpec("why", "Why it matters", "markdown", required=True, max_length=20000),
             FieldSpec(
-                "ask", "The ask (button text)", "text", max_length=60, default="Sign the petition"
+                "ask",
+                "The ask (button text)",
+                "text",
+                max_length=60,
+                default=i18n.N_("Sign the petition"),
             ),
         ),
     ),
@@ -244,12 +251,23 @@ def action_moment(fields: Mapping[str, str]) -> datetime | None:
     return datetime.combine(day, at, tzinfo=zone)
 
 
+def _default(field: FieldSpec, lang: str) -> str:
+    # Button texts are words for the reader; a time zone default ("UTC") is not.
+    if field.default and field.type == "text":
+        return i18n.gettext(field.default, lang)
+    return field.default
+
+
 def layout_context(
-    kind: AlertKind | str, fields: Mapping[str, str], base_url: str
+    kind: AlertKind | str, fields: Mapping[str, str], base_url: str, lang: str | None = None
 ) -> dict[str, Any]:
-    """What a kind's layout renders with: the fields, defaults filled, Markdown made safe."""
+    """What a kind's layout renders with: the fields, defaults filled (in `lang`), Markdown
+    made safe, the action's moment in `lang`'s words."""
     kind_spec = spec(kind)
-    context: dict[str, Any] = {f.name: fields.get(f.name) or f.default for f in kind_spec.fields}
+    lang = i18n.resolve(lang)
+    context: dict[str, Any] = {
+        f.name: fields.get(f.name) or _default(f, lang) for f in kind_spec.fields
+    }
     for field in kind_spec.fields:
         if field.type == "markdown":
             context[f"{field.name}_html"] = markup.markdown_to_html(context[field.name], base_url)
@@ -259,6 +277,6 @@ def layout_context(
         context["post_text"] = post
         context["share"] = share_links(post, fields.get("share_url", ""), base_url)
         moment = action_moment(fields)
-        context["action_when"] = moment.strftime("%A %-d %B %Y, %H:%M") if moment else ""
+        context["action_when"] = i18n.format_moment(moment, lang) if moment else ""
         context["hashtag_list"] = fields.get("hashtags", "").split()
     return context

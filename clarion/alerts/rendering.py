@@ -11,6 +11,7 @@ import mjml
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from clarion import i18n
 from clarion.alerts import mjml_check
 from clarion.alerts.remote import remote_assets
 from clarion.config import PROJECT_ROOT
@@ -21,16 +22,19 @@ EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
 
 @dataclass(frozen=True)
 class RenderedMail:
-    """Subject, HTML and plain text of one mail, ready to be put into MIME."""
+    """Subject, HTML and plain text of one mail, ready to be put into MIME, and its language."""
 
     subject: str
     html: str
     text: str
+    language: str = i18n.SOURCE_LANGUAGE
 
 
-@lru_cache(maxsize=4)
-def email_environment(root: Path = EMAIL_TEMPLATES) -> ImmutableSandboxedEnvironment:
-    """A sandbox: layouts may not reach Python internals, whatever a template says."""
+@lru_cache(maxsize=16)
+def email_environment(
+    root: Path = EMAIL_TEMPLATES, lang: str = i18n.SOURCE_LANGUAGE
+) -> ImmutableSandboxedEnvironment:
+    """A sandbox in one language: layouts may not reach Python internals, whatever they say."""
     env = ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(str(root)),
         autoescape=select_autoescape(enabled_extensions=("mjml", "html"), default=False),
@@ -38,7 +42,11 @@ def email_environment(root: Path = EMAIL_TEMPLATES) -> ImmutableSandboxedEnviron
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["lang"] = lang
+    env.globals["number"] = lambda n: i18n.format_number(n, lang)
     return env
 
 
@@ -86,9 +94,20 @@ def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> N
         )
 
 
-def render_template_file(name: str, context: dict[str, Any]) -> RenderedMail:
-    """Render templates/email/<name>/{subject.txt, body.mjml, body.txt} with `context`."""
-    env = email_environment()
+def with_language(mjml_source: str, lang: str) -> str:
+    """An editor's layout that does not say its language says the alert's (`<mjml lang>`)."""
+    head = mjml_source.lstrip()
+    if head.startswith("<mjml>"):
+        return mjml_source.replace("<mjml>", f'<mjml lang="{lang}">', 1)
+    return mjml_source
+
+
+def render_template_file(
+    name: str, context: dict[str, Any], lang: str | None = None
+) -> RenderedMail:
+    """Render templates/email/<name>/{subject.txt, body.mjml, body.txt} in `lang`."""
+    lang = i18n.resolve(lang)
+    env = email_environment(EMAIL_TEMPLATES, lang)
     try:
         subject = env.get_template(f"{name}/subject.txt").render(context).strip()
         mjml_source = env.get_template(f"{name}/body.mjml").render(context)
@@ -96,7 +115,7 @@ def render_template_file(name: str, context: dict[str, Any]) -> RenderedMail:
     except TemplateError as exc:
         raise ValidationError({f"templates/email/{name}": str(exc)}) from None
     html = compile_mjml(mjml_source, where=f"templates/email/{name}/body.mjml")
-    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)
 
 
 RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url")
@@ -126,8 +145,9 @@ def render_alert(
     recipient: dict[str, str],
     site: SiteContext,
     layout_mjml: str | None = None,
+    lang: str | None = None,
 ) -> RenderedMail:
-    """Render an alert for one recipient (or, at freeze time, for placeholder values).
+    """Render an alert for one recipient (or, at freeze time, for placeholder values) in `lang`.
 
     `recipient` holds exactly RECIPIENT_FIELDS as opaque strings; layouts insert them but never
     branch on them, so that one rendering with placeholders serves every recipient.
@@ -138,8 +158,9 @@ def render_alert(
     missing = set(RECIPIENT_FIELDS) - set(recipient)
     if missing:
         raise ValueError(f"recipient fields missing: {sorted(missing)}")
+    lang = i18n.resolve(lang)
     context = {
-        **layout_context(content.kind, content.fields, site.base_url),
+        **layout_context(content.kind, content.fields, site.base_url, lang),
         "subject": content.subject,
         "preheader": content.preheader,
         "site_name": site.site_name,
@@ -147,14 +168,14 @@ def render_alert(
         "list_name": site.list_name,
         "recipient": dict(recipient),
     }
-    env = email_environment()
+    env = email_environment(EMAIL_TEMPLATES, lang)
     kind = str(content.kind)
     try:
         subject = env.get_template(f"{kind}/subject.txt").render(context)
         layout = (
             env.from_string(layout_mjml) if layout_mjml else env.get_template(f"{kind}/body.mjml")
         )
-        mjml_source = layout.render(context)
+        mjml_source = with_language(layout.render(context), lang)
         text = env.get_template(f"{kind}/body.txt").render(context)
     except TemplateError as exc:
         where = "layout" if layout_mjml else f"templates/email/{kind}"
@@ -167,4 +188,4 @@ def render_alert(
         strict=bool(layout_mjml),
     )
     check_no_remote_assets(html, site.base_url)
-    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)

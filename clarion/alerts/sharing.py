@@ -7,6 +7,7 @@ from urllib.parse import quote, urlencode
 
 from clarion.alerts.kinds import share_links
 from clarion.errors import ValidationError
+from clarion.i18n import gettext as _
 
 NETWORKS = ("x", "bluesky", "mastodon", "facebook", "telegram")
 MAX_SHARE_TEXT = 1000
@@ -53,7 +54,7 @@ def mastodon_instance(raw: str) -> str:
         or labels[-1].isdigit()  # an IP address, not a server name
     ):
         raise ValidationError(
-            {"instance": "Enter the address of your Mastodon server, like mastodon.social."}
+            {"instance": _("Enter the address of your Mastodon server, like mastodon.social.")}
         )
     return host
 

@@ -64,7 +64,7 @@ def send_data_link(session: Session, subscriber_id: int) -> bool:
         "download_url": f"{settings.base_url}/your-data/{data_token(subscriber)}",
         "ttl_hours": DATA_LINK_TTL_HOURS,
     }
-    mail = render_template_file("your_data", context)
+    mail = render_template_file("your_data", context, subscriber.language)
     mailer.send_transactional(mailer.build_transactional(subscriber.email, mail))
     return True
 

@@ -29,7 +29,9 @@ def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, Re
         "confirm_url": f"{settings.base_url}/confirm/{subscribers.confirm_token(consent)}",
         "ttl_hours": settings.confirm_ttl_hours,
     }
-    return subscriber.email, render_template_file("confirm", context)
+    # The language asked for on the form waits in the consent record until it is confirmed.
+    lang = (consent.details or {}).get("language") or subscriber.language
+    return subscriber.email, render_template_file("confirm", context, lang)
 
 
 def send_confirmation(session: Session, consent_id: int) -> bool:

@@ -16,6 +16,8 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.delivery import welcome
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
+from clarion.i18n import N_
+from clarion.i18n import gettext as _
 from clarion.models import (
     ConsentRecord,
     MailingList,
@@ -30,7 +32,7 @@ DEFAULT_CONSENT_TEXT = (
     "I agree to receive the lists I ticked by email. I can leave at any time with one click."
 )
 DEFAULT_CONSENT_VERSION = "1"
-NEUTRAL_REFUSAL = (
+NEUTRAL_REFUSAL = N_(
     "We cannot subscribe this address right now. If you think this is a mistake, please "
     "contact the people who run this list."
 )
@@ -91,15 +93,15 @@ def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list
     except ValidationError as exc:
         errors.update(exc.errors)
     if len(req.name) > 200:
-        errors["name"] = "Please keep the name under 200 characters."
+        errors["name"] = _("Please keep the name under %(max)s characters.", max=200)
     if req.language not in dict(get_settings().languages):
-        errors["language"] = "Please choose one of the languages offered."
+        errors["language"] = _("Please choose one of the languages offered.")
     offered = {ml.id for ml in public_lists(session)}
     chosen = sorted({int(i) for i in req.list_ids})
     if not chosen:
-        errors["lists"] = "Please tick at least one list."
+        errors["lists"] = _("Please tick at least one list.")
     elif not set(chosen) <= offered:
-        errors["lists"] = "Please choose only from the lists offered."
+        errors["lists"] = _("Please choose only from the lists offered.")
     if errors:
         raise ValidationError(errors)
     return email, chosen
@@ -124,7 +126,7 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     settings = get_settings()
     network = throttle.network_key(req.ip) if req.ip else None
     if network and not throttle.hit(settings.subscribe_limit_per_ip, "subscribe-ip", network):
-        raise RateLimited("Too many sign-ups from your network. Please try again in a while.")
+        raise RateLimited(_("Too many sign-ups from your network. Please try again in a while."))
     email, list_ids = validate_request(session, req)
     key = throttle.mailbox_key(email)  # victim+1@, v.ictim@gmail: one inbox, one budget
     if not throttle.hit(settings.subscribe_limit_per_address, "subscribe-address", key):
@@ -216,9 +218,9 @@ def consent_for_token(session: Session, token: str) -> ConsentRecord:
     nonce = tokens.unsign_timed(tokens.CONFIRM, token, max_age=max_age)
     record = session.scalar(select(ConsentRecord).where(ConsentRecord.confirm_nonce == nonce))
     if record is None:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(_("This link is not valid."))
     if record.confirmed_at is not None:
-        raise InvalidToken("This link was already used. Your subscription is confirmed.")
+        raise InvalidToken(_("This link was already used. Your subscription is confirmed."))
     return record
 
 
@@ -237,9 +239,9 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     record = consent_for_token(session, token)
     subscriber = session.get(Subscriber, record.subscriber_id)
     if subscriber is None:
-        raise NotFound("This subscription no longer exists.")
+        raise NotFound(_("This subscription no longer exists."))
     if is_suppressed(session, subscriber.email):
-        raise Suppressed(NEUTRAL_REFUSAL)
+        raise Suppressed(_(NEUTRAL_REFUSAL))
     now = utcnow()
     # The conditional update is the claim: of two simultaneous clicks, one wins.
     claimed = session.execute(
@@ -248,7 +250,7 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
         .values(confirmed_at=now, confirm_ip=ip)
     ).rowcount
     if claimed != 1:
-        raise InvalidToken("This link was already used. Your subscription is confirmed.")
+        raise InvalidToken(_("This link was already used. Your subscription is confirmed."))
     turned_on = _subscribe_pending(session, subscriber.id, record.list_ids, now)
     _apply_details(subscriber, record.details or {})
     session.flush()
@@ -283,7 +285,7 @@ def subscriber_by_uid(session: Session, uid: str) -> Subscriber:
     """The subscriber with this public uid, or NotFound."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == uid))
     if subscriber is None:
-        raise NotFound("This subscription no longer exists.")
+        raise NotFound(_("This subscription no longer exists."))
     return subscriber
 
 
@@ -400,13 +402,13 @@ def update_preferences(
     """Apply the preference centre form; joining a list again needs a fresh confirmation."""
     errors = {}
     if language not in dict(get_settings().languages):
-        errors["language"] = "Please choose one of the languages offered."
+        errors["language"] = _("Please choose one of the languages offered.")
     if len(name) > 200:
-        errors["name"] = "Please keep the name under 200 characters."
+        errors["name"] = _("Please keep the name under %(max)s characters.", max=200)
     choices = {c.mailing_list.id: c for c in list_choices(session, subscriber)}
     wanted = {int(i) for i in wanted_list_ids}
     if not wanted <= set(choices):
-        errors["lists"] = "Please choose only from the lists offered."
+        errors["lists"] = _("Please choose only from the lists offered.")
     if errors:
         raise ValidationError(errors)
     subscriber.name = name.strip() or None
@@ -434,7 +436,7 @@ def request_resubscribe(
 ) -> int | None:
     """Put lists back to pending and open a consent record; suppressed addresses are refused."""
     if is_suppressed(session, subscriber.email):
-        raise Suppressed(NEUTRAL_REFUSAL)
+        raise Suppressed(_(NEUTRAL_REFUSAL))
     pending = _mark_pending(session, subscriber, list_ids, source=None)
     req = SubscribeRequest(
         email=subscriber.email,

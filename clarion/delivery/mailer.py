@@ -43,6 +43,8 @@ def build_transactional(
         msg[name] = header_text(value)
     msg.set_content(mail.text)
     msg.add_alternative(mail.html, subtype="html")
+    # After the parts: setting content clears every Content-* header of the message.
+    msg["Content-Language"] = mail.language
     return msg
 
 

@@ -22,7 +22,7 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
-from clarion import tokens
+from clarion import i18n, tokens
 from clarion.alerts.freeze import split_markers
 from clarion.config import Settings
 from clarion.delivery import dkim
@@ -44,14 +44,33 @@ SIGNED = (
     "Feedback-ID",
     "MIME-Version",
     "Content-Type",
+    "Content-Language",
 )
 _PER_RECIPIENT = ("To", "Date", "Message-ID", "List-Unsubscribe")
 
 
-def greeting_for(name: str | None) -> str:
-    """The first line of every alert: the reader's name if we have one."""
+_GREETINGS: dict[str, tuple[str, str]] = {}
+
+
+def greetings(lang: str) -> tuple[str, str]:
+    """The greeting with a name (`%(name)s`) and without, in `lang`; translated once."""
+    found = _GREETINGS.get(lang)
+    if found is None:
+        found = _GREETINGS[lang] = (
+            i18n.gettext("Hello %(name)s,", lang),
+            i18n.gettext("Hello,", lang),
+        )
+    return found
+
+
+def greeting_for(name: str | None, lang: str = i18n.SOURCE_LANGUAGE) -> str:
+    """The first line of every alert in `lang`: the reader's name if we have one.
+
+    A dict lookup per message, never a catalog search: it runs once per recipient.
+    """
+    named, anonymous = _GREETINGS.get(lang) or greetings(lang)
     name = " ".join((name or "").split())
-    return f"Hello {name}," if name else "Hello,"
+    return named.replace("%(name)s", name) if name else anonymous
 
 
 def _wire_address(email: str) -> str:
@@ -130,6 +149,9 @@ class Skeleton:
         self.base_url = settings.base_url
         self.bounce_domain = settings.bounce_domain
         self.alert_uid = frame.alert_uid
+        # The frozen layout's language; a language removed since then greets in the default.
+        self.language = i18n.resolve(meta.get("language"))
+        greetings(self.language)
         self._secret = settings.secret_key.encode()
         self._click = delivery_tokens(CLICK, settings.secret_key)
         self._verp = delivery_tokens(VERP, settings.secret_key)
@@ -153,6 +175,7 @@ class Skeleton:
             "Feedback-ID": header_text(f"{frame.alert_uid}:{lst['slug']}:{self.domain}"),
             "MIME-Version": "1.0",
             "Content-Type": f'multipart/alternative; boundary="{boundary}"',
+            "Content-Language": self.language,
         }
         self._static = {k: v for k, v in static.items() if v is not None}
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
@@ -194,7 +217,7 @@ class Skeleton:
             r.subscriber_uid, alert_uid=self.alert_uid
         )
         preferences = f"{self.base_url}/preferences/" + tokens.preferences_token(r.subscriber_uid)
-        greeting = greeting_for(r.name)
+        greeting = greeting_for(r.name, self.language)
         plain = {
             "greeting": greeting.encode(),
             "unsubscribe_url": unsubscribe.encode(),

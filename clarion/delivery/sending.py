@@ -159,7 +159,9 @@ def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
 def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> None:
     """Render once and store what every recipient gets; later edits cannot touch it."""
     settings = get_settings()
-    meta = {**_sender(session, alert, audience), "audience": audience}
+    language = campaigns.alert_language(audience)
+    # The skeleton greets each reader in the language the layout was frozen in.
+    meta = {**_sender(session, alert, audience), "audience": audience, "language": language}
     content = AlertContent(
         kind=alert.kind.value,
         subject=alert.subject.strip(),
@@ -167,7 +169,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
         preheader=alert.preheader or "",
     )
     site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
-    frozen = freeze.freeze_content(content, site, alert.layout_mjml or None)
+    frozen = freeze.freeze_content(content, site, alert.layout_mjml or None, language)
     alert.frozen_subject = frozen.subject
     # Open tracking, when an owner turned it on: a pixel carrying each recipient's token.
     pixel = opens.pixel_url(settings.base_url, freeze.marker("token"))

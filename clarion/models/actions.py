@@ -49,6 +49,8 @@ class Signature(Base):
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The page's language when they signed: their confirmation mail's language (None: default).
+    language: Mapped[str | None] = mapped_column(String(8))
     source: Mapped[str | None] = mapped_column(String(64))
     alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alerts.id", ondelete="SET NULL"), index=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 
 from clarion.alerts import campaigns
 from clarion.audience import lists, subscribers
@@ -23,9 +24,18 @@ def dashboard():
         all_lists=lists.all_lists(db()),
         recent_alerts=campaigns.page(db(), size=8).items,
         notices=policy.open_notices(db()),
-        snippet=render_template(
-            "admin/embed_snippet.html",
-            lists=subscribers.public_lists(db()),
-            base_url=settings.base_url,
-        ),
+        snippets=_snippets(settings),
     )
+
+
+def _snippets(settings) -> list[tuple[str, str, str]]:
+    """(code, label, HTML) of the blog's sign-up form in each of the readers' languages."""
+    public = subscribers.public_lists(db())
+    found = []
+    for code, label in settings.languages:
+        with force_locale(code):
+            html = render_template(
+                "admin/embed_snippet.html", lists=public, base_url=settings.base_url, code=code
+            )
+        found.append((code, label, html))
+    return found

@@ -19,6 +19,7 @@ from clarion.models import Petition
 from tasks.mail import send_confirmation
 from tasks.petitions import send_signature_confirmation
 from webapp.extensions import db
+from webapp.i18n import page_language, use_reader_language
 from webapp.public import bp
 from webapp.utils import client_ip, int_list, user_agent
 
@@ -36,7 +37,10 @@ def _reader(petition: Petition) -> signing.Prefill | None:
     held = session.get(READER_KEY) or {}
     if held.get("slug") != petition.slug:
         return None
-    return signing.reader_prefill(db(), petition, held.get("token"))
+    reader = signing.reader_prefill(db(), petition, held.get("token"))
+    if reader is not None:
+        use_reader_language(reader.language)  # the page the reader's mail led to speaks theirs
+    return reader
 
 
 def _page(petition: Petition, reader, values: dict, errors: dict, status: int = 200):
@@ -49,7 +53,7 @@ def _page(petition: Petition, reader, values: dict, errors: dict, status: int = 
         reader=reader,
         values=values,
         errors=errors,
-        countries=signing.countries(),
+        countries=signing.countries(page_language()),
         lists=subscribers.public_lists(db()),
         honeypot=HONEYPOT,
     )
@@ -67,7 +71,8 @@ def petition_page(slug: str):
             session[READER_KEY] = {"slug": slug, "token": request.args["r"]}
         else:
             session.pop(READER_KEY, None)
-        return _no_store(redirect(url_for(".petition_page", slug=slug, source=source), 303))
+        target = url_for(".petition_page", slug=slug, source=source, lang=request.args.get("lang"))
+        return _no_store(redirect(target, 303))
     reader = _reader(petition)
     values = {"source": source or "", "name": "", "email": "", "country": "", "comment": ""}
     return _page(petition, reader, values, {})
@@ -112,6 +117,7 @@ def petition_sign(slug: str):
         ip=client_ip(),
         user_agent=user_agent(),
         reader=reader,
+        language=page_language(),
     )
     try:
         outcome = signing.sign(db(), petition, req)
@@ -144,6 +150,7 @@ def signature_confirm_page(slug: str, token: str):
     """Ask for a press: link scanners that open the mail must not confirm anything."""
     petition = petitions.by_slug(db(), slug)
     signature = signing.signature_for_token(db(), petition, token)
+    use_reader_language(signature.language)
     return render_template(
         "public/signature_confirm.html", petition=petition, token=token, signature=signature
     )

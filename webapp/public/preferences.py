@@ -7,10 +7,19 @@ from flask import current_app, render_template, request
 
 from clarion.audience import disclosure, erasure, subscribers
 from clarion.errors import Suppressed, ValidationError
+from clarion.i18n import N_
+from clarion.i18n import gettext as _
 from tasks.mail import send_confirmation, send_data_link
 from webapp.extensions import db
+from webapp.i18n import use_reader_language
 from webapp.public import bp
 from webapp.utils import client_ip, int_list, user_agent
+
+
+def _reader(token: str):
+    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    use_reader_language(subscriber.language)
+    return subscriber
 
 
 def _page(token: str, subscriber, errors=None, message: str = "", status: int = 200, values=None):
@@ -34,19 +43,19 @@ def _page(token: str, subscriber, errors=None, message: str = "", status: int = 
 @bp.get("/preferences/<token>")
 def preferences(token: str):
     """Lists, language, name; leave everything; join again."""
-    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    subscriber = _reader(token)
     return _page(token, subscriber)
 
 
 @bp.post("/preferences/<token>")
 def preferences_submit(token: str):
     """Save the preference centre, or leave everything."""
-    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    subscriber = _reader(token)
     if request.form.get("action") == "unsubscribe_all":
         subscribers.unsubscribe(db(), subscriber, None, source="preferences", ip=client_ip())
         db().commit()
         return _page(
-            token, subscriber, message="You have left every list. We will not write again."
+            token, subscriber, message=_("You have left every list. We will not write again.")
         )
     values = {
         "lists": int_list(request.form.getlist("lists")),
@@ -70,6 +79,7 @@ def preferences_submit(token: str):
     except Suppressed as exc:
         db().rollback()
         return _page(token, subscriber, message=str(exc), status=409, values=values)
+    use_reader_language(subscriber.language)  # the page answers in the language just chosen
     if outcome.consent_id is not None:
         send_confirmation.delay(outcome.consent_id)
     return _page(token, subscriber, message=_saved_message(outcome))
@@ -77,13 +87,15 @@ def preferences_submit(token: str):
 
 def _saved_message(outcome: subscribers.PreferencesOutcome) -> str:
     if outcome.pending and outcome.consent_id is not None:
-        return "Saved. To join again, open the confirmation mail we just sent you."
+        return _("Saved. To join again, open the confirmation mail we just sent you.")
     if outcome.pending:
-        return "Saved. We sent a confirmation a few minutes ago; please use that mail or try later."
-    return "Your preferences are saved."
+        return _(
+            "Saved. We sent a confirmation a few minutes ago; please use that mail or try later."
+        )
+    return _("Your preferences are saved.")
 
 
-DATA_SENT = (
+DATA_SENT = N_(
     "We are sending a link to download your data to the address this mail came to. "
     "It expires in 24 hours."
 )
@@ -92,10 +104,10 @@ DATA_SENT = (
 @bp.post("/preferences/<token>/data")
 def preferences_data(token: str):
     """Mail the reader a link to everything held about them (never shown on this page)."""
-    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    subscriber = _reader(token)
     if disclosure.may_ask(subscriber):
         send_data_link.delay(subscriber.id)
-    return _page(token, subscriber, message=DATA_SENT)
+    return _page(token, subscriber, message=_(DATA_SENT))
 
 
 @bp.get("/your-data/<token>")
@@ -113,14 +125,14 @@ def your_data(token: str):
 @bp.get("/preferences/<token>/erase")
 def erase_page(token: str):
     """Ask for a press before erasing: a link scanner must never erase anyone."""
-    subscribers.subscriber_for_preferences(db(), token)
+    _reader(token)
     return render_template("public/erase.html", token=token)
 
 
 @bp.post("/preferences/<token>/erase")
 def erase(token: str):
     """Erase the reader and everything that names them; only a keyed hash stays."""
-    subscriber = subscribers.subscriber_for_preferences(db(), token)
+    subscriber = _reader(token)
     erasure.erase_self(db(), subscriber)
     db().commit()
     return render_template("public/erased.html")

@@ -5,18 +5,20 @@ from __future__ import annotations
 from flask import current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import BadRequest
 
-from clarion import tokens
+from clarion import i18n, tokens
 from clarion.audience import subscribers
 from clarion.delivery import welcome
 from clarion.errors import RateLimited, ValidationError
+from clarion.i18n import N_
 from tasks.mail import send_confirmation
 from webapp.errors import wants_json
 from webapp.extensions import csrf, db
+from webapp.i18n import page_language, use_reader_language
 from webapp.public import bp
 from webapp.utils import client_ip, int_list, user_agent
 
 HONEYPOT = "website"
-ACCEPTED = (
+ACCEPTED = N_(
     "Thank you. If this address can receive our mail, a message is on its way: open it and "
     "confirm to start receiving the lists you chose."
 )
@@ -44,7 +46,7 @@ def _read_request() -> tuple[dict, subscribers.SubscribeRequest]:
         values = {
             "email": str(data.get("email", "")),
             "name": str(data.get("name", "")),
-            "language": str(data.get("language", "en")),
+            "language": str(data.get("language") or page_language()),
             "lists": int_list(lists),
             "source": str(data.get("source", "") or request.args.get("source", "")),
             HONEYPOT: str(data.get(HONEYPOT, "")),
@@ -53,7 +55,7 @@ def _read_request() -> tuple[dict, subscribers.SubscribeRequest]:
         values = {
             "email": request.form.get("email", ""),
             "name": request.form.get("name", ""),
-            "language": request.form.get("language", "en"),
+            "language": request.form.get("language") or page_language(),
             "lists": int_list(request.form.getlist("lists")),
             "source": request.form.get("source") or request.args.get("source", ""),
             HONEYPOT: request.form.get(HONEYPOT, ""),
@@ -91,7 +93,8 @@ def subscribe_preflight():
 @bp.get("/subscribe")
 def subscribe_form():
     """The sign-up page."""
-    values = {"language": "en", "lists": [], "source": request.args.get("source", "")}
+    # Preselected: the page's language (?lang=, else the browser's, among the enabled ones).
+    values = {"language": page_language(), "lists": [], "source": request.args.get("source", "")}
     return render_template("public/subscribe.html", **_form_context(values, {}))
 
 
@@ -100,6 +103,8 @@ def subscribe_form():
 def subscribe_submit():
     """Take a sign-up from our form, a sidebar form on another site, or JSON."""
     values, req = _read_request()
+    if values["language"] in i18n.enabled():
+        use_reader_language(values["language"])  # answer in the language just chosen
     if values[HONEYPOT]:
         return _accepted()  # a bot filled the hidden field: pretend all went well
     try:
@@ -118,8 +123,9 @@ def subscribe_submit():
 
 def _accepted():
     if wants_json():
-        return _cors(make_response(jsonify({"status": "accepted", "message": ACCEPTED}), 202))
-    return render_template("public/check_inbox.html", message=ACCEPTED)
+        message = i18n.gettext(ACCEPTED)
+        return _cors(make_response(jsonify({"status": "accepted", "message": message}), 202))
+    return render_template("public/check_inbox.html", message=i18n.gettext(ACCEPTED))
 
 
 def _rejected(values: dict, errors: dict[str, str]):
@@ -132,6 +138,7 @@ def _rejected(values: dict, errors: dict[str, str]):
 def confirm_page(token: str):
     """Show what the link confirms; confirming needs a press, so link scanners confirm nothing."""
     consent = subscribers.consent_for_token(db(), token)
+    use_reader_language((consent.details or {}).get("language"))
     names = subscribers.list_names(db(), consent.list_ids)
     return render_template("public/confirm.html", token=token, list_names=names)
 
@@ -141,6 +148,7 @@ def confirm_submit(token: str):
     """Confirm the subscription; the link then stops working. Welcome mails go out after."""
     outcome = subscribers.confirm(db(), token, client_ip())
     db().commit()
+    use_reader_language(outcome.subscriber.language)
     welcome.hand_out(outcome.welcomes)
     names = subscribers.list_names(db(), outcome.list_ids)
     prefs = tokens.preferences_token(outcome.subscriber.uid)

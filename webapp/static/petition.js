@@ -4,7 +4,7 @@
   var POLL_MS = 15000;
 
   function format(n) {
-    return Number(n).toLocaleString("en");
+    return Number(n).toLocaleString(document.documentElement.lang || "en");
   }
 
   function refresh(counter) {
@@ -33,7 +33,7 @@
     copy.addEventListener("click", function () {
       var field = document.querySelector(copy.getAttribute("data-copy"));
       field.select();
-      var done = function () { copy.textContent = "Copied"; };
+      var done = function () { copy.textContent = copy.getAttribute("data-done") || "Copied"; };
       if (navigator.clipboard) {
         navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
       } else {

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from clarion.models import Signature
+from clarion.models import Signature, Subscriber
 from clarion.tokens import LEGACY, delivery_tokens
 from clarion.tracking import readers
 from tests.helpers import csrf_from, refresh
@@ -221,3 +221,17 @@ def test_a_reader_who_types_another_address_must_confirm_it(client, session, ale
     signature = session.scalar(select(Signature))
     assert signature.confirmed_at is None and signature.subscriber_id is None
     assert signature.alert_id == alert.id  # they still came from the alert
+
+
+def test_the_page_a_readers_mail_led_to_speaks_their_language(client, session, alert_sent):
+    _petition, _alert, deliveries = alert_sent
+    people = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+    people[1].language = "uk"
+    session.commit()
+    page, _token = follow(client, deliveries[1])
+    html = page.get_data(as_text=True)
+    assert '<html lang="uk"' in html and "Підписати петицію" in html
+    assert '<html lang="pl"' in client.get("/p/free-them?lang=pl").get_data(as_text=True)
+    sign_as_reader(client, html, "Reader 1")
+    session.commit()
+    assert session.scalar(select(Signature.language)) == "uk"  # its confirmation mail's

@@ -44,7 +44,7 @@ def test_opening_the_link_asks_and_does_not_confirm(client, session, pending):
 def test_pressing_confirm_subscribes_and_records_when_and_from_where(client, session, pending):
     response = _confirm(client, pending)
     assert response.status_code == 200
-    assert "You are subscribed" in response.get_data(as_text=True)
+    assert "Вы подписаны" in response.get_data(as_text=True)  # in the reader's language, ru
     assert subscription_states(session, "ana@example.org") == {
         "alerts": "subscribed",
         "news": "subscribed",

@@ -195,3 +195,39 @@ def test_each_reply_has_one_meaning(code, text, stage, expected):
     from clarion.delivery.batchrun import verdict
 
     assert verdict(Outcome(Reply(code, text), stage)) == expected
+
+
+def test_the_greeting_speaks_the_alerts_language():
+    assert greeting_for("  Ana   Maria ", "be") == "Вітаем, Ana Maria!"
+    assert greeting_for(None, "ru") == "Здравствуйте!"
+    assert greeting_for("Ola", "pl") == "Dzień dobry, Ola!"
+
+
+def test_the_skeleton_greets_in_the_frozen_language_or_the_default_if_it_was_removed(env):
+    html = f"<p>{marker('greeting')}</p>"
+    text = f"{marker('greeting')}\n"
+    meta = {**frame(html, text).meta, "language": "uk"}
+    m = Skeleton(frame(html, text, meta), get_settings()).build(
+        Recipient(5, "subuid5", "ana@example.org", "Ana")
+    )
+    assert _decoded(m.data).decode().startswith("Вітаємо, Ana!")
+    assert email.message_from_bytes(m.data)["Content-Language"] == "uk"
+    env.setenv("CLARION_LANGUAGES", "en=English,be=Беларуская")  # Ukrainian no longer offered
+    reset_settings()
+    m = Skeleton(frame(html, text, meta), get_settings()).build(
+        Recipient(5, "subuid5", "ana@example.org", "Ana")
+    )
+    assert _decoded(m.data).decode().startswith("Hello Ana,")
+    assert email.message_from_bytes(m.data)["Content-Language"] == "en"
+
+
+def test_a_layout_frozen_in_a_language_carries_its_lang_and_its_words(env):
+    frozen = freeze_content(
+        AlertContent("newsletter", "Дзень 1000", {"body_md": NEWSLETTER_BODY}),
+        SiteContext("Free Them All", BASE, "Alerts"),
+        lang="be",
+    )
+    assert '<html lang="be"' in frozen.html
+    footer = "Вы атрымліваеце гэты ліст ад Free Them All (Alerts), бо падпісаліся."  # noqa: RUF001
+    assert footer in frozen.text
+    assert "You receive this" not in frozen.html + frozen.text
