@@ -6,8 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from clarion import tokens
-from clarion.models import ConsentRecord
-from tests.helpers import refresh, subscription_states
+from clarion.audience import subscribers
+from clarion.audience.subscribers import SubscribeRequest
+from clarion.models import ConsentRecord, Subscriber
+from tests.helpers import csrf_from, refresh, subscription_states
 
 
 @pytest.fixture
@@ -106,3 +108,25 @@ def test_all_scope_leaves_every_list(app, session, subscribed):
         == 200
     )
     assert set(subscription_states(session, subscribed.email).values()) == {"unsubscribed"}
+
+
+def test_unsubscribing_ends_pending_subscriptions_so_an_old_link_cannot_resubscribe(
+    app, session, lists
+):
+    outcome = subscribers.subscribe(
+        session, SubscribeRequest("ana@example.org", [lists["alerts"].id], name="Ana")
+    )
+    session.commit()
+    old_link = subscribers.confirm_token(session.get(ConsentRecord, outcome.consent_id))
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
+    assert subscription_states(session, reader.email) == {"alerts": "pending"}
+
+    client = app.test_client()
+    leave = tokens.unsubscribe_token(reader.uid)
+    response = client.post(f"/unsubscribe/{leave}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscription_states(session, reader.email) == {"alerts": "unsubscribed"}
+
+    page = client.get(f"/confirm/{old_link}")
+    client.post(f"/confirm/{old_link}", data={"csrf_token": csrf_from(page.text)})
+    assert subscription_states(session, reader.email) == {"alerts": "unsubscribed"}
