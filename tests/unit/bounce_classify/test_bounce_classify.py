@@ -121,6 +121,52 @@ def test_classify_status(status, diagnostic, smtp_code, expected, fine):
     assert (klass, fine) == (expected, reason.rsplit("[", 1)[1].rstrip("]")), reason
 
 
+# Each enhanced status rule on its own: the diagnostic says nothing but the code, so no
+# text rule can decide in its place (every other case above also has words that would).
+@pytest.mark.parametrize(
+    ("status", "expected", "fine"),
+    [
+        ("2.0.0", BounceClass.NOT_A_BOUNCE, "delivered"),
+        ("5.2.2", SOFT, "mailboxfull"),
+        ("4.2.2", SOFT, "mailboxfull"),
+        ("4.4.7", SOFT, "expired"),
+        ("5.4.7", SOFT, "expired"),
+        ("4.1.1", SOFT, "temporary"),
+        ("4.7.1", SOFT, "temporary"),
+        ("5.1.1", HARD, "userunknown"),
+        ("5.1.10", HARD, "userunknown"),
+        ("5.1.11", SOFT, "undefined"),
+        ("5.1.2", HARD, "hostunknown"),
+        ("5.1.3", HARD, "hostunknown"),
+        ("5.4.4", HARD, "hostunknown"),
+        ("5.1.4", SOFT, "undefined"),
+        ("5.1.6", HARD, "hasmoved"),
+        ("5.1.7", SENDER_FAULT, "rejected"),
+        ("5.1.8", SENDER_FAULT, "rejected"),
+        ("5.2.1", SOFT, "suspend"),
+        ("5.2.3", SENDER_FAULT, "mesgtoobig"),
+        ("5.3.4", SENDER_FAULT, "mesgtoobig"),
+        ("5.6.0", SENDER_FAULT, "contenterror"),
+        ("5.7.13", SOFT, "suspend"),
+        ("5.7.17", SOFT, "suspend"),
+        ("5.7.1", SENDER_FAULT, "policyviolation"),
+        ("5.7.12", SENDER_FAULT, "policyviolation"),
+        ("5.7.18", SENDER_FAULT, "policyviolation"),
+        ("5.7.26", SENDER_FAULT, "policyviolation"),
+        ("5.0.0", SOFT, "undefined"),
+        ("5.3.0", SOFT, "undefined"),
+    ],
+)
+@pytest.mark.parametrize("where", ["status field", "reply text"])
+def test_each_status_code_rule_decides_alone(status, expected, fine, where):
+    reply = f"{status[0]}50 {status}"
+    if where == "status field":
+        klass, reason = classify_status(status, "")
+    else:
+        klass, reason = classify_status("", reply)
+    assert (klass, reason.rsplit("[", 1)[1].rstrip("]")) == (expected, fine), reason
+
+
 def test_classify_status_reason_is_readable():
     klass, reason = classify_status("5.1.1", "550 5.1.1 User unknown")
     assert klass is HARD
