@@ -7,6 +7,7 @@
 #   bash scripts/mutate.sh              # every module below, one after another
 #   bash scripts/mutate.sh tokens rules # only these
 #   bash scripts/mutate.sh --list       # the names, files and tests
+#   MUTATE_RESUME=1 bash scripts/mutate.sh policy  # carry on an interrupted run
 #
 # It mutates a copy of the working tree (tracked files), never the tree itself, so an
 # interrupted run leaves no mutant behind. Tests run on SQLite (--backend sqlite), -x.
@@ -39,10 +40,12 @@ list_targets() {
 run_target() {
   local name=$1 module=$2 tests=$3
   local base="$ROOT/.mutmut/$name"
-  rm -rf "$base" && mkdir -p "$base/tree"
-  git ls-files -z | xargs -0 cp --parents -t "$base/tree"
-  # The bounce corpus lives beside the project; the copy sees it at the same relative place.
-  [ -d "$ROOT/../shared" ] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$base/shared"
+  if [ "${MUTATE_RESUME:-}" != "1" ] || [ ! -d "$base/tree" ]; then
+    rm -rf "$base" && mkdir -p "$base/tree"
+    git ls-files -z | xargs -0 cp --parents -t "$base/tree"
+    # The bounce corpus lives beside the project; the copy sees it at the same relative place.
+    if [ -d "$ROOT/../shared" ]; then ln -s "$(cd "$ROOT/../shared" && pwd)" "$base/shared"; fi
+  fi
   echo "== $name: mutating $module, running $tests"
   local status=0
   (
@@ -51,6 +54,7 @@ run_target() {
       --runner "$PY -m pytest -x -q -p no:cacheprovider --backend sqlite $tests" \
       --simple-output --no-progress
   ) >"$base/run.log" 2>&1 || status=$?
+  # (Do not run `mutmut show` in the copy meanwhile: it writes to the cache the run is using.)
   # mutmut's exit status is a bit mask: 1 a fatal error; 2, 4, 8 survivors, timeouts, slow.
   if [ $((status & 1)) -ne 0 ]; then
     echo "mutmut failed; see $base/run.log" >&2

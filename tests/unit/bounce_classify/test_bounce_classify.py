@@ -13,6 +13,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from clarion.bounce_classify import BounceClass, classify_files, classify_message, classify_status
+from clarion.bounce_classify.verdict import enhanced_status
 
 HARD, SOFT = BounceClass.HARD, BounceClass.SOFT
 SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
@@ -165,6 +166,28 @@ def test_each_status_code_rule_decides_alone(status, expected, fine, where):
     else:
         klass, reason = classify_status("", reply)
     assert (klass, reason.rsplit("[", 1)[1].rstrip("]")) == (expected, fine), reason
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        # In a transcript the failure counts, not the server's earlier successes.
+        ("250 2.1.0 Ok\n250 2.1.5 Ok\n550 5.1.1 No such user", "5.1.1"),
+        ("250 2.1.5 Ok then 452 4.2.2 Over quota", "4.2.2"),
+        # The specific code wins over the generic x.0.0, wherever it stands.
+        ("550 5.0.0 Error: 5.1.1 unknown", "5.1.1"),
+        ("451 4.0.0 try later", "4.0.0"),
+        # Only successes: the first of them; nothing: nothing.
+        ("250 2.0.0 Ok: queued as 12345", "2.0.0"),
+        ("250 2.1.0 Ok 250 2.1.5 Ok", "2.1.0"),
+        ("no code here", ""),
+        # Not codes: version numbers, addresses, longer dotted numbers.
+        ("Postfix 3.5.1", ""),
+        ("host 10.5.1.1 said", ""),
+    ],
+)
+def test_the_telling_status_code_is_found_in_a_text(text, status):
+    assert enhanced_status(text) == status
 
 
 def test_classify_status_reason_is_readable():
