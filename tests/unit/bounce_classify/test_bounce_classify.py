@@ -13,7 +13,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from clarion.bounce_classify import BounceClass, classify_files, classify_message, classify_status
-from clarion.bounce_classify.verdict import enhanced_status
+from clarion.bounce_classify.verdict import enhanced_status, plain_words, reply_code
 
 HARD, SOFT = BounceClass.HARD, BounceClass.SOFT
 SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
@@ -188,6 +188,55 @@ def test_each_status_code_rule_decides_alone(status, expected, fine, where):
 )
 def test_the_telling_status_code_is_found_in_a_text(text, status):
     assert enhanced_status(text) == status
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "reason"),
+    [
+        # With no enhanced code, the SMTP reply decides whether the server meant "retry":
+        # given apart, or read from the diagnostic; a temporary "user unknown" is never HARD.
+        (("", "user unknown", "450"), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "450 user unknown"), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "user unknown", " 450 "), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "user unknown", "550"), HARD, "mailbox does not exist (550) [userunknown]"),
+        (("", "550 user unknown"), HARD, "mailbox does not exist (550) [userunknown]"),
+        (("", "mailbox unknown"), HARD, "mailbox does not exist [userunknown]"),
+        (("5.1.1",), HARD, "mailbox does not exist (5.1.1) [userunknown]"),
+        (("", "nothing to see"), SOFT, "unknown failure [undefined]"),
+        (("",), SOFT, "unknown failure [undefined]"),
+    ],
+)
+def test_the_smtp_reply_code_decides_when_there_is_no_status(args, expected, reason):
+    assert classify_status(*args) == (expected, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("host said: 550-5.1.1 no", "550"),
+        ("550", "550"),
+        ("first 421 then 550", "421"),
+        ("nothing", ""),
+        ("x 4.5.1 y", ""),  # an enhanced status is not a reply code
+        ("id=5501 port:550", ""),
+    ],
+)
+def test_the_first_smtp_reply_code_is_read(text, code):
+    assert reply_code(text) == code
+
+
+def test_addresses_links_and_long_tokens_leave_the_words_a_rule_reads():
+    text = "550 see https://help.example.org/user-unknown?x=1 or <a.b@c.org>  now " + "z" * 85
+    assert plain_words(text + " end") == (
+        "550 see help.example.org or < <address> > now <token> end"
+    )
+    assert plain_words("ftp://x.org/a") == " x.org "
+    assert plain_words("z" * 79) == "z" * 79
+    # Words in a link's path never decide: this is a refusal, not a dead mailbox.
+    assert classify_status("", "550 refused, see https://help.example.org/mailbox-unknown") == (
+        SOFT,
+        "refused without a stated reason (550) [refused]",
+    )
 
 
 def test_classify_status_reason_is_readable():
