@@ -302,3 +302,47 @@ def test_a_refusal_after_another_worker_paused_the_alert_stops_this_batch_too(se
         )
     refresh(session)
     assert session.get(Alert, finished.alert.id).status == AlertStatus.SENT
+
+
+def test_a_single_sender_fault_is_a_notice_to_owners(session, lists):
+    reader = reader_on(session, [lists["alerts"]])
+    sent = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.SENDING)
+    bounce = act(finding(sent, BounceClass.SENDER_FAULT, "5.7.1", "blocked"))
+    assert bounce.action == "notice to owners"
+
+
+def test_what_is_stored_is_cut_to_the_columns(session, sent):
+    status, reason = "5.1.1." + "9" * 40, "why " * 1000
+    bounce = act(finding(sent, BounceClass.HARD, status, reason))
+    assert (bounce.status_code, bounce.reason) == (status[:16], reason[:2000])
+
+
+def test_soft_bounces_are_counted_once_a_day_per_address_not_for_everyone(session, sent, lists):
+    other = sent_to(session, reader_on(session, [lists["alerts"]], "other@example.org"), [])
+    day = utcnow() - timedelta(days=3)
+    assert act(finding(sent, BounceClass.SOFT), now=day).action == "counted 1 of 3"
+    assert act(finding(other, BounceClass.SOFT), now=day).action == "counted 1 of 3"
+
+
+def test_the_window_and_the_quiet_time_at_their_edges(session, sent, lists):
+    reader = sent.reader
+    start = utcnow() - timedelta(days=30)
+    assert bounce_rules.soft_count(session, reader.email, reader.id, POLICY, start) == 0
+    act(finding(sent, BounceClass.SOFT), now=start)
+    refresh(session)
+    window = timedelta(days=POLICY.soft_window_days)
+    # Received exactly a window ago: out of it; a moment later: in it.
+    at_edge = start + window
+    assert bounce_rules.soft_count(session, reader.email, None, POLICY, at_edge) == 0
+    assert bounce_rules.soft_count(session, reader.email, None, POLICY, at_edge - EPSILON) == 1
+    # A delivery is a success once exactly the quiet time has passed in silence.
+    quiet = timedelta(hours=POLICY.success_quiet_hours)
+    later = sent_to(session, reader, [lists["alerts"]], sent_at=start + timedelta(days=1))
+    sent_at = later.delivery.sent_at
+    assert bounce_rules.last_success(session, reader.id, POLICY, sent_at + quiet) == sent_at
+    assert bounce_rules.last_success(session, reader.id, POLICY, sent_at + quiet - EPSILON) != (
+        sent_at
+    )
+
+
+EPSILON = timedelta(seconds=1)
