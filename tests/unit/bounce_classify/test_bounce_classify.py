@@ -13,7 +13,12 @@ from email.mime.text import MIMEText
 import pytest
 
 from clarion.bounce_classify import BounceClass, classify_files, classify_message, classify_status
-from clarion.bounce_classify.verdict import enhanced_status, plain_words, reply_code
+from clarion.bounce_classify.verdict import (
+    enhanced_status,
+    plain_words,
+    recipient_verdict,
+    reply_code,
+)
 
 HARD, SOFT = BounceClass.HARD, BounceClass.SOFT
 SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
@@ -237,6 +242,64 @@ def test_addresses_links_and_long_tokens_leave_the_words_a_rule_reads():
         SOFT,
         "refused without a stated reason (550) [refused]",
     )
+
+
+UNKNOWN = "550 User unknown"
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "context", "verdict"),
+    [
+        # Uncorroborated: no code, no stage, no directory's own words.
+        ("", UNKNOWN, "", (SOFT, "unconfirmed")),
+        # Refused after the body was sent: a content filter, not a mailbox check.
+        ("", UNKNOWN, ">>> DATA\n<<< 550 User unknown", (SOFT, "filtered")),
+        ("", UNKNOWN, "in reply to end of DATA command", (SOFT, "filtered")),
+        ("", UNKNOWN, "after end of data", (SOFT, "filtered")),
+        ("", UNKNOWN, "failed after I sent the message", (SOFT, "filtered")),
+        # Pipelined RCPT refusals also print DATA; the DATA reply says no valid recipient.
+        ("", UNKNOWN, ">>> DATA\n<<< 503 need RCPT command", (HARD, "userunknown")),
+        # At RCPT TO: the command that checks a mailbox.
+        ("", UNKNOWN, "in reply to RCPT TO command", (HARD, "userunknown")),
+        ("", UNKNOWN, "smtp:rcpt", (HARD, "userunknown")),
+        ("", UNKNOWN, "does not like recipient", (HARD, "userunknown")),
+        ("", UNKNOWN, "[rcpt_to]", (HARD, "userunknown")),
+        ("", UNKNOWN, "after RCPT", (HARD, "userunknown")),
+        # A directory's own wording corroborates by itself, one phrase of each line.
+        ("", "User unknown in local recipient table", "", (HARD, "userunknown")),
+        ("", "User unknown: not listed in Domino Directory", "", (HARD, "userunknown")),
+        ("", "user unknown: Recipient name is not recognized", "", (HARD, "userunknown")),
+        ("", "user unknown: no mailbox here by that name", "", (HARD, "userunknown")),
+        ("", "user unknown because the address couldn't be found", "", (HARD, "userunknown")),
+        ("", "user unknown invalid final delivery userid", "", (HARD, "userunknown")),
+        # Codes: the generic 5.0.0 needs the reply to echo the address; 5.2.x says the
+        # mailbox exists; the server's own 5.7.x is its policy.
+        ("5.0.0", "550 5.0.0 <a@b.org>... User unknown", "", (HARD, "userunknown")),
+        ("5.0.0", "550 5.0.0 User unknown", "", (SOFT, "unconfirmed")),
+        ("5.2.0", "550 5.2.0 User unknown", "", (SOFT, "unconfirmed")),
+        ("5.7.1", "550 5.7.1 User unknown", "", (SOFT, "filtered")),
+    ],
+)
+def test_a_user_unknown_is_hard_only_when_corroborated(status, diagnostic, context, verdict):
+    assert recipient_verdict("a@b.org", status, diagnostic, context)[:2] == verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "expected", "fine"),
+    [
+        # A disabled mailbox with 5.1.1 (bad mailbox) is gone for good; with 5.2.1 it may return.
+        ("5.1.1", "550 5.1.1 account disabled", HARD, "userunknown"),
+        ("5.2.1", "550 5.2.1 account disabled", SOFT, "suspend"),
+        # A success is a success, whatever its words.
+        ("2.0.0", "250 2.0.0 user unknown", BounceClass.NOT_A_BOUNCE, "delivered"),
+        # A bare "rejected" is weaker than any status code, and stands alone without one.
+        ("5.1.1", "550 5.1.1 rejected", HARD, "userunknown"),
+        ("", "550 rejected", SOFT, "refused"),
+    ],
+)
+def test_how_words_and_codes_combine(status, diagnostic, expected, fine):
+    klass, reason = classify_status(status, diagnostic)
+    assert (klass, reason.rsplit("[", 1)[1].rstrip("]")) == (expected, fine)
 
 
 def test_classify_status_reason_is_readable():
