@@ -7,7 +7,7 @@
 #   bash scripts/mutate.sh              # every module below, one after another
 #   bash scripts/mutate.sh tokens rules # only these
 #   bash scripts/mutate.sh --list       # the names, files and tests
-#   MUTATE_RESUME=1 bash scripts/mutate.sh policy  # carry on an interrupted run
+#   MUTATE_RESUME=1 bash scripts/mutate.sh policy  # carry on; after new tests, try survivors
 #
 # It mutates a copy of the working tree (tracked files), never the tree itself, so an
 # interrupted run leaves no mutant behind. Tests run on SQLite (--backend sqlite), -x.
@@ -42,10 +42,12 @@ run_target() {
   local base="$ROOT/.mutmut/$name"
   if [ "${MUTATE_RESUME:-}" != "1" ] || [ ! -d "$base/tree" ]; then
     rm -rf "$base" && mkdir -p "$base/tree"
-    git ls-files -z | xargs -0 cp --parents -t "$base/tree"
     # The bounce corpus lives beside the project; the copy sees it at the same relative place.
     if [ -d "$ROOT/../shared" ]; then ln -s "$(cd "$ROOT/../shared" && pwd)" "$base/shared"; fi
   fi
+  # A resumed run gets today's code and tests; mutmut keeps what it killed and tries again
+  # every survivor whose tests have changed since.
+  git ls-files -z | xargs -0 cp --parents -t "$base/tree"
   echo "== $name: mutating $module, running $tests"
   local status=0
   (
