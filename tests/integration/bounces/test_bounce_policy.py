@@ -4,6 +4,7 @@ evidence and its retention, and the owners' settings page."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from clarion.models import (
     Suppression,
     SuppressionReason,
 )
+from clarion.redisconn import get_redis
 from tests.bouncekit import reader_on, sent_to
 from tests.helpers import csrf_from, refresh, subscription_states
 
@@ -346,3 +348,54 @@ def test_the_window_and_the_quiet_time_at_their_edges(session, sent, lists):
 
 
 EPSILON = timedelta(seconds=1)
+
+
+def test_one_sender_fault_below_the_limit_pauses_nothing_and_opens_the_window(session, lists):
+    reader = reader_on(session, [lists["alerts"]])
+    sent = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.SENDING)
+    policy = BouncePolicy(sender_fault_limit=5, sender_fault_window_minutes=10)
+    with session_scope() as s:
+        assert bounce_rules.sender_fault(s, sent.alert.id, "550 5.7.1", policy) is False
+        assert bounce_rules.sender_fault(s, 987654, "550 5.7.1", policy, immediate=True) is False
+    refresh(session)
+    assert session.get(Alert, sent.alert.id).status == AlertStatus.SENDING
+    # The count runs for the window from the first refusal, and the second does not prolong it.
+    key = f"clarion:sender-fault:{sent.alert.id}"
+    assert 590 < get_redis().ttl(key) <= 600
+    get_redis().expire(key, 100)
+    with session_scope() as s:
+        bounce_rules.sender_fault(s, sent.alert.id, "550 5.7.1", policy)
+    assert get_redis().ttl(key) <= 100
+
+
+def test_a_complaint_by_address_alone_reaches_that_reader_only(session, sent, lists):
+    other = reader_on(session, [lists["alerts"]], "other@example.org")
+    report = finding(sent, BounceClass.COMPLAINT)
+    report = replace(report, subscriber_id=None, source="s" * 100)
+    act(report)
+    assert subscription_states(session, sent.reader.email) == {
+        "alerts": "unsubscribed",
+        "news": "unsubscribed",
+    }
+    assert subscription_states(session, other.email) == {"alerts": "subscribed"}
+    [record] = session.scalars(select(ConsentRecord).where(ConsentRecord.action == "complaint"))
+    assert record.subscriber_id == sent.reader.id
+
+
+def test_a_complaint_from_someone_on_no_list_is_on_record_once_with_a_short_source(session, sent):
+    act(finding(sent, BounceClass.COMPLAINT))  # leaves the lists: that is the record
+    report = finding(sent, BounceClass.COMPLAINT)
+    act(replace(report, source="s" * 100))  # on no list: a record of its own
+    refresh(session)
+    records = list(session.scalars(select(ConsentRecord).order_by(ConsentRecord.id)))
+    assert [(r.action, r.source) for r in records] == [
+        ("complaint", "smtp"),
+        ("complaint", "s" * 64),
+    ]
+
+
+def test_the_suppression_says_why_in_the_report_s_words(session, sent):
+    act(finding(sent, BounceClass.HARD, "5.1.1", "mailbox does not exist " + "x" * 3000))
+    refresh(session)
+    detail = session.scalar(select(Suppression.detail))
+    assert detail.startswith("5.1.1 mailbox does not exist x") and len(detail) == 2000
