@@ -278,6 +278,12 @@ UNKNOWN = "550 User unknown"
         ("5.0.0", "550 5.0.0 User unknown", "", (SOFT, "unconfirmed")),
         ("5.2.0", "550 5.2.0 User unknown", "", (SOFT, "unconfirmed")),
         ("5.7.1", "550 5.7.1 User unknown", "", (SOFT, "filtered")),
+        # A 5.1.x code corroborates even in a DATA-stage transcript.
+        ("5.1.1", "550 5.1.1 User unknown", ">>> DATA", (HARD, "userunknown")),
+        # The stage may be named across the diagnostic and the notice around it.
+        ("", "550 User unknown, in reply to", "end of DATA command", (SOFT, "filtered")),
+        # No code given apart: the diagnostic's own reply code says "try again".
+        ("", "450 User unknown", "", (SOFT, "userunknown")),
     ],
 )
 def test_a_user_unknown_is_hard_only_when_corroborated(status, diagnostic, context, verdict):
