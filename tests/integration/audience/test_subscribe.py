@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from clarion.errors import Suppressed
 from clarion.models import ConsentRecord, Subscriber, Suppression, SuppressionReason
 from tests.helpers import refresh, subscription_states
 
@@ -223,3 +224,44 @@ def test_addresses_are_normalised_idn_included(session, lists):
     assert normalise_email("  Ana@EXAMPLE.org") == "ana@example.org"
     assert normalise_email("ana@BÜCHER.example") == "ana@bücher.example"
     assert normalise_email("ana@xn--bcher-kva.example") == "ana@bücher.example"
+
+
+def test_a_request_with_only_an_address_and_lists_records_plain_defaults(session, lists):
+    """What the consent record keeps when a caller gives nothing else (the CLI, an import)."""
+    from clarion.audience import subscribers
+
+    outcome = subscribers.subscribe(
+        session, subscribers.SubscribeRequest("bo@example.org", [lists["alerts"].id])
+    )
+    session.commit()
+    consent = session.get(ConsentRecord, outcome.consent_id)
+    assert (consent.form, consent.ip, consent.user_agent, consent.source) == (
+        "subscribe",
+        None,
+        None,
+        None,
+    )
+    # The words the reader agreed to are evidence: they are kept exactly.
+    assert consent.consent_text == (
+        "I agree to receive the lists I ticked by email. I can leave at any time with one click."
+    )
+    assert (consent.consent_version, consent.details) == ("1", {"name": "", "language": "en"})
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "bo@example.org"))
+    assert (reader.name, reader.language, reader.source) == (None, "en", None)
+
+
+def test_a_suppressed_address_that_confirms_is_told_neutrally(client, session, lists):
+    from clarion.audience import subscribers
+
+    outcome = subscribers.subscribe(
+        session, subscribers.SubscribeRequest("cy@example.org", [lists["alerts"].id])
+    )
+    session.add(Suppression(email="cy@example.org", reason=SuppressionReason.COMPLAINT))
+    session.commit()
+    token = subscribers.confirm_token(session.get(ConsentRecord, outcome.consent_id))
+    with pytest.raises(Suppressed) as refused:
+        subscribers.confirm(session, token, None)
+    assert str(refused.value) == (
+        "We cannot subscribe this address right now. If you think this is a mistake, please "
+        "contact the people who run this list."
+    )
