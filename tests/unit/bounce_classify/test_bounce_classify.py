@@ -270,6 +270,13 @@ UNKNOWN = "550 User unknown"
         ("", "User unknown: not listed in Domino Directory", "", (HARD, "userunknown")),
         ("", "user unknown: Recipient name is not recognized", "", (HARD, "userunknown")),
         ("", "user unknown: no mailbox here by that name", "", (HARD, "userunknown")),
+        ("", "user unknown: RecipientNotFound", "", (HARD, "userunknown")),
+        (
+            "",
+            "550 The email account that you tried to reach does not exist",
+            "",
+            (HARD, "userunknown"),
+        ),
         ("", "user unknown because the address couldn't be found", "", (HARD, "userunknown")),
         ("", "user unknown invalid final delivery userid", "", (HARD, "userunknown")),
         # Codes: the generic 5.0.0 needs the reply to echo the address; 5.2.x says the
