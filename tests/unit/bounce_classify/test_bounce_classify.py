@@ -270,10 +270,9 @@ UNKNOWN = "550 User unknown"
         ("", "User unknown: not listed in Domino Directory", "", (HARD, "userunknown")),
         ("", "user unknown: Recipient name is not recognized", "", (HARD, "userunknown")),
         ("", "user unknown: no mailbox here by that name", "", (HARD, "userunknown")),
-        ("", "user unknown: RecipientNotFound", "", (HARD, "userunknown")),
         (
             "",
-            "550 The email account that you tried to reach does not exist",
+            "550 user unknown: the email account that you tried to reach does not exist",
             "",
             (HARD, "userunknown"),
         ),
