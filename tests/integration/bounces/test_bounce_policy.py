@@ -15,6 +15,7 @@ from clarion.bounces import policy as bounce_rules
 from clarion.bounces.numbers import BouncePolicy, load_policy
 from clarion.db import session_scope, utcnow
 from clarion.delivery.refusals import Finding
+from clarion.errors import NotFound
 from clarion.models import (
     AdminNotice,
     Alert,
@@ -23,12 +24,14 @@ from clarion.models import (
     Bounce,
     BounceClass,
     ConsentRecord,
+    Editor,
     Suppression,
     SuppressionReason,
 )
 from clarion.redisconn import get_redis
 from tests.bouncekit import reader_on, sent_to
 from tests.helpers import csrf_from, refresh, subscription_states
+from tests.sendkit import make_alert
 
 POLICY = BouncePolicy()
 
@@ -399,3 +402,53 @@ def test_the_suppression_says_why_in_the_report_s_words(session, sent):
     refresh(session)
     detail = session.scalar(select(Suppression.detail))
     assert detail.startswith("5.1.1 mailbox does not exist x") and len(detail) == 2000
+
+
+def test_a_paused_alert_and_its_notice_say_what_happened(session, lists):
+    short = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name="Day 9")
+    long = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name="")
+    with session_scope() as s:
+        assert bounce_rules.sender_fault(s, short.id, "550 5.7.1 blocked", POLICY, immediate=True)
+        detail = "550 5.7.1 blocked " + "x" * 3000
+        assert bounce_rules.sender_fault(s, long.id, detail, POLICY, immediate=True)
+    refresh(session)
+    assert session.get(Alert, short.id).status_reason == (
+        "Paused: our messages were refused for a policy or authentication reason "
+        "(550 5.7.1 blocked). The problem is our sending — sender address, DKIM or SPF, the "
+        "relay login or our reputation — not the readers. Fix it, then resume."
+    )
+    assert len(session.get(Alert, long.id).status_reason) == 2000
+    notices = {n.alert_id: n for n in session.scalars(select(AdminNotice))}
+    assert notices[short.id].kind == "sender_fault"  # rows already stored keep their meaning
+    assert notices[short.id].title == "Our sending of “Day 9” was refused"
+    assert notices[long.id].title == f"Our sending of “{long.subject}” was refused"
+    assert len(notices[long.id].detail) == 2000
+
+
+def test_dismissing_a_notice_once_records_who_and_a_second_time_is_refused(
+    session, sent, make_editor
+):
+    owner = make_editor("owner")[0]
+    act(finding(sent, BounceClass.SENDER_FAULT, "5.7.26", "DMARC policy"))
+    refresh(session)
+    [notice] = session.scalars(select(AdminNotice))
+    with session_scope() as s:
+        bounce_rules.dismiss_notice(s, s.get(Editor, owner.id), notice.id, "192.0.2.1")
+    refresh(session)
+    notice = session.get(AdminNotice, notice.id)
+    assert notice.dismissed_by_id == owner.id and notice.dismissed_at is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "notice.dismiss"))
+    assert event.target == f"notice:{notice.id}"
+    with session_scope() as s, pytest.raises(NotFound) as gone:
+        bounce_rules.dismiss_notice(s, s.get(Editor, owner.id), notice.id, None)
+    assert str(gone.value) == "This notice is gone (perhaps dismissed already)."
+
+
+def test_the_dashboard_shows_the_twenty_newest_notices(session, lists):
+    for n in range(21):
+        alert = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name=f"A{n}")
+        with session_scope() as s:
+            bounce_rules.sender_fault(s, alert.id, f"refused #{n}", POLICY)
+    refresh(session)
+    shown = bounce_rules.open_notices(session)
+    assert len(shown) == 20 and "refused #0" not in {n.detail for n in shown}
