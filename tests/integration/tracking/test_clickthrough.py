@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import secrets
 from datetime import timedelta
@@ -290,3 +291,12 @@ def test_flushing_twice_the_same_entries_stores_them_once(client, session, sent)
     assert eventstream.backlog() == 0
     refresh(session)
     assert session.scalar(select(func.count(func.distinct(Click.event_id)))) == 3
+
+
+def test_a_followed_click_cannot_be_redirected_afterwards(sent, settings):
+    """What follow() resolved is final: nothing downstream may point it elsewhere."""
+    _alert, deliveries = sent
+    followed = clicks.follow(token_of(deliveries[0]), "0", settings.base_url)
+    assert followed.url == BLOG and followed.link_index == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        followed.url = "https://evil.example"  # type: ignore[misc]
