@@ -104,3 +104,59 @@ def test_confirm_post_needs_the_csrf_token(client, session, pending):
     assert response.status_code == 400
     assert "form expired" in response.get_data(as_text=True)
     assert set(subscription_states(session, "ana@example.org").values()) == {"pending"}
+
+
+def test_a_known_reader_joining_more_lists_gets_the_name_and_language_on_confirming(
+    client, session, lists
+):
+    from clarion.models import Subscription, SubscriptionStatus
+
+    reader = Subscriber(email="cy@example.org", name="Old", language="en")
+    session.add(reader)
+    session.flush()
+    session.add(
+        Subscription(
+            subscriber_id=reader.id,
+            list_id=lists["alerts"].id,
+            status=SubscriptionStatus.SUBSCRIBED,
+        )
+    )
+    session.commit()
+    # Already on alerts: only news waits for the confirmation, whatever the order asked in.
+    outcome = subscribers.subscribe(
+        session,
+        SubscribeRequest(
+            "cy@example.org", [lists["alerts"].id, lists["news"].id], name="Cy", language="ru"
+        ),
+    )
+    session.commit()
+    assert outcome.list_ids == [lists["news"].id]
+    consent = session.get(ConsentRecord, outcome.consent_id)
+    assert consent.details == {"name": "Cy", "language": "ru"}
+    _confirm(client, subscribers.confirm_token(consent))
+    refresh(session)
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "cy@example.org"))
+    assert (reader.name, reader.language) == ("Cy", "ru")
+    assert subscription_states(session, "cy@example.org") == {
+        "alerts": "subscribed",
+        "news": "subscribed",
+    }
+
+
+def test_one_confirmation_mail_per_window_whether_subscribing_or_coming_back(
+    session, lists, settings
+):
+    from clarion import throttle
+    from clarion.redisconn import get_redis
+
+    first = subscribers.subscribe(session, SubscribeRequest("dy@example.org", [lists["news"].id]))
+    session.commit()
+    assert first.consent_id is not None
+    key = f"clarion:once:confirm:{throttle.address_key('dy@example.org')}"
+    window = settings.confirm_resend_minutes * 60
+    assert window - 5 < get_redis().ttl(key) <= window
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "dy@example.org"))
+    again = subscribers.request_resubscribe(
+        session, reader, [lists["alerts"].id], ip=None, user_agent=None
+    )
+    assert again is None  # the same window: no second mail
