@@ -300,3 +300,19 @@ def test_a_followed_click_cannot_be_redirected_afterwards(sent, settings):
     assert followed.url == BLOG and followed.link_index == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         followed.url = "https://evil.example"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("stored", "target"),
+    [
+        # A reader token already in the stored link (copied from someone's own mail into an
+        # alert) is dropped: every reader gets only their own.
+        (
+            "https://site.example/p/free?r=someone-else&utm=&source=tg",
+            "https://site.example/p/free?utm=&source=tg&r=mine",
+        ),
+        ("https://site.example/p/free", "https://site.example/p/free?source=email&r=mine"),
+    ],
+)
+def test_a_petition_link_carries_only_this_reader_s_token(stored, target):
+    assert clicks.with_reader_token(stored, "mine") == target
