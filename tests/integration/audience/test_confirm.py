@@ -57,7 +57,7 @@ def test_the_link_works_once(client, session, pending):
     assert _confirm(client, pending).status_code == 200
     again = client.get(f"/confirm/{pending}")
     assert again.status_code == 400
-    assert "already used" in again.get_data(as_text=True)
+    assert "This link was already used. Your subscription is confirmed." in again.text
 
 
 def test_an_altered_link_confirms_nothing(client, session, pending):
@@ -160,3 +160,24 @@ def test_one_confirmation_mail_per_window_whether_subscribing_or_coming_back(
         session, reader, [lists["alerts"].id], ip=None, user_agent=None
     )
     assert again is None  # the same window: no second mail
+
+
+def test_a_well_signed_link_to_no_consent_record_is_not_valid(session, pending):
+    from clarion import tokens
+    from clarion.errors import InvalidToken
+
+    stray = tokens.sign_timed(tokens.CONFIRM, "a-nonce-we-never-made")
+    with pytest.raises(InvalidToken) as refused:
+        subscribers.consent_for_token(session, stray)
+    assert str(refused.value) == "This link is not valid."
+
+
+def test_what_the_consent_record_keeps_is_cut_to_its_columns(session, lists):
+    outcome = subscribers.subscribe(
+        session,
+        SubscribeRequest(
+            "ey@example.org", [lists["news"].id], user_agent="U" * 500, form="f" * 100
+        ),
+    )
+    consent = session.get(ConsentRecord, outcome.consent_id)
+    assert (consent.user_agent, consent.form) == ("U" * 400, "f" * 64)
