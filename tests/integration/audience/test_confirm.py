@@ -7,7 +7,14 @@ from sqlalchemy import select
 
 from clarion.audience import subscribers
 from clarion.audience.subscribers import SubscribeRequest
-from clarion.models import ConsentRecord, Subscriber, Suppression, SuppressionReason
+from clarion.models import (
+    ConsentRecord,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
 from tests.helpers import csrf_from, refresh, subscription_states
 
 
@@ -109,8 +116,6 @@ def test_confirm_post_needs_the_csrf_token(client, session, pending):
 def test_a_known_reader_joining_more_lists_gets_the_name_and_language_on_confirming(
     client, session, lists
 ):
-    from clarion.models import Subscription, SubscriptionStatus
-
     reader = Subscriber(email="cy@example.org", name="Old", language="en")
     session.add(reader)
     session.flush()
@@ -141,6 +146,12 @@ def test_a_known_reader_joining_more_lists_gets_the_name_and_language_on_confirm
         "alerts": "subscribed",
         "news": "subscribed",
     }
+    joined = session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == reader.id, Subscription.list_id == lists["news"].id
+        )
+    )
+    assert joined.subscribed_at is not None and joined.unsubscribed_at is None
 
 
 def test_one_confirmation_mail_per_window_whether_subscribing_or_coming_back(
