@@ -97,9 +97,7 @@ def test_first_poll_marks_entries_seen_and_later_posts_become_drafts(session, bl
     assert len(alerts_from(session, feed)) == 1
 
 
-def test_a_new_address_starts_afresh_and_its_existing_posts_make_no_alerts(
-    session, blog, editor
-):
+def test_a_new_address_starts_afresh_and_its_existing_posts_make_no_alerts(session, blog, editor):
     blog.routes["/old.xml"] = Route(rss(item("old-1", "Old one")))
     feed = add_feed(session, editor, blog.url("/old.xml"))
     assert poll(session, feed).status == "primed"
