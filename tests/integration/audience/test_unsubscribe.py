@@ -8,7 +8,8 @@ from sqlalchemy import select
 from clarion import tokens
 from clarion.audience import subscribers
 from clarion.audience.subscribers import SubscribeRequest
-from clarion.models import ConsentRecord, Subscriber
+from clarion.db import utcnow
+from clarion.models import ConsentRecord, Subscriber, Subscription
 from tests.helpers import csrf_from, refresh, subscription_states
 
 
@@ -130,3 +131,50 @@ def test_unsubscribing_ends_pending_subscriptions_so_an_old_link_cannot_resubscr
     page = client.get(f"/confirm/{old_link}")
     client.post(f"/confirm/{old_link}", data={"csrf_token": csrf_from(page.text)})
     assert subscription_states(session, reader.email) == {"alerts": "unsubscribed"}
+
+
+def test_an_alert_s_own_link_leaves_that_alert_s_lists_only(app, session, subscribed, lists):
+    from clarion.models import Alert, AlertKind
+
+    alert = Alert(
+        kind=AlertKind.NEWSLETTER,
+        subject="Day 9",
+        fields={"body_md": "x"},
+        audience={"lists": [lists["news"].id]},
+    )
+    session.add(alert)
+    session.commit()
+    token = tokens.unsubscribe_token(subscribed.uid, alert_uid=alert.uid)
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "subscribed",
+        "news": "unsubscribed",
+    }
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert (record.alert_id, record.list_ids, record.source) == (
+        alert.id,
+        [lists["news"].id],
+        "one-click",
+    )
+
+
+def test_a_list_scope_leaves_just_that_list_and_says_when(session, subscribed, lists):
+    before = utcnow()
+    left = subscribers.unsubscribe(session, subscribed, [lists["news"].id])
+    session.commit()
+    assert left == [lists["news"].id]
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "subscribed",
+        "news": "unsubscribed",
+    }
+    refresh(session)
+    news = session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscribed.id, Subscription.list_id == lists["news"].id
+        )
+    )
+    assert news.unsubscribed_at is not None and news.unsubscribed_at >= before
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert record.source is None and record.alert_id is None
