@@ -90,3 +90,34 @@ def test_private_list_ids_cannot_be_smuggled_in(client, session, prefs, subscrib
 
 def test_forged_preferences_link(client, prefs):
     assert client.get(prefs[:-4] + "AAAA").status_code == 400
+
+
+def test_each_refusal_is_explained_in_its_own_words(session, subscribed, lists):
+    from clarion.audience import subscribers
+    from clarion.errors import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        subscribers.update_preferences(
+            session,
+            subscribed,
+            wanted_list_ids=[lists["staff"].id],
+            name="x" * 201,
+            language="xx",
+            ip=None,
+            user_agent=None,
+        )
+    assert refused.value.errors == {
+        "language": "Please choose one of the languages offered.",
+        "name": "Please keep the name under 200 characters.",
+        "lists": "Please choose only from the lists offered.",
+    }
+    outcome = subscribers.update_preferences(
+        session,
+        subscribed,
+        wanted_list_ids=[lists["alerts"].id],
+        name="x" * 200,
+        language="en",
+        ip=None,
+        user_agent=None,
+    )
+    assert outcome.left == [lists["news"].id] and subscribed.name == "x" * 200
