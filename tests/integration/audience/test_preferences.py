@@ -121,3 +121,6 @@ def test_each_refusal_is_explained_in_its_own_words(session, subscribed, lists):
         user_agent=None,
     )
     assert outcome.left == [lists["news"].id] and subscribed.name == "x" * 200
+    assert (outcome.consent_id, outcome.pending) == (None, [])  # nothing to confirm
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert record.source == "preferences"
