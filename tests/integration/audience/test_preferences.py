@@ -124,3 +124,24 @@ def test_each_refusal_is_explained_in_its_own_words(session, subscribed, lists):
     assert (outcome.consent_id, outcome.pending) == (None, [])  # nothing to confirm
     record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
     assert record.source == "preferences"
+
+
+def test_coming_back_records_where_and_opens_the_mail_window(session, subscribed, lists, settings):
+    from clarion import throttle
+    from clarion.audience import subscribers
+    from clarion.redisconn import get_redis
+
+    subscribers.unsubscribe(session, subscribed, None)
+    subscribed.name = None
+    consent_id = subscribers.request_resubscribe(
+        session, subscribed, [lists["news"].id], ip=None, user_agent=None
+    )
+    consent = session.get(ConsentRecord, consent_id)
+    assert (consent.action, consent.form, consent.details) == (
+        "resubscribe",
+        "preferences",
+        {"name": "", "language": "en"},
+    )
+    window = settings.confirm_resend_minutes * 60
+    key = f"clarion:once:confirm:{throttle.address_key(subscribed.email)}"
+    assert window - 5 < get_redis().ttl(key) <= window
