@@ -178,3 +178,19 @@ def test_a_list_scope_leaves_just_that_list_and_says_when(session, subscribed, l
     assert news.unsubscribed_at is not None and news.unsubscribed_at >= before
     record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
     assert record.source is None and record.alert_id is None
+
+
+def test_a_link_of_a_reader_since_deleted_says_so(app, session, subscribed):
+    token = tokens.unsubscribe_token(subscribed.uid)
+    session.delete(subscribed)
+    session.commit()
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 404
+    assert "This subscription no longer exists." in response.text
+
+
+def test_a_request_cannot_be_changed_once_made():
+    request = SubscribeRequest("ana@example.org", [1])
+    with pytest.raises(AttributeError):
+        request.email = "someone@example.org"  # type: ignore[misc]
