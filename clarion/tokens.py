@@ -103,6 +103,8 @@ def read_unsubscribe_token(token: str) -> UnsubscribeScope:
     """Decode an unsubscribe token; InvalidToken when forged or altered."""
     value = unsign(UNSUBSCRIBE, token)
     uid, _, scope = value.partition("~")
+    if scope == "all":  # before the alert scope: "all" starts with its "a" too
+        return UnsubscribeScope(uid)
     if scope.startswith("a"):
         return UnsubscribeScope(uid, alert_uid=scope[1:])
     if scope.startswith("l"):

@@ -4,6 +4,8 @@ An alert moves draft/scheduled → sending → sent, and sending ⇄ paused, and
 or paused → cancelled. Each move is one conditional UPDATE, so two editors (or an editor and
 the engine) racing each other get one success and one InvalidTransition, never a mixed state.
 The callers commit and then enqueue `tasks.delivery.dispatch` (start, resume, send_to_unreached).
+Each change an editor asks for checks the editor's "send" permission here too, whatever the
+caller checked: no adapter can forget it. No actor means the engine or the command line.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import audit
+from clarion import audit, editors
 from clarion.alerts import campaigns, freeze, hashtag_days, kinds
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings
@@ -73,6 +75,13 @@ def transition(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(alert)
         raise InvalidTransition(REFUSALS[action].format(status=alert.status.value))
+
+
+def check_actor(actor: Editor | None) -> None:
+    """Forbidden unless the editor asking may send; the engine and the command line (no actor)
+    may."""
+    if actor is not None:
+        editors.require(actor, "send")
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:
@@ -185,6 +194,7 @@ def start(
     session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
 ) -> Alert:
     """Check, freeze and move the alert to SENDING; commit, then enqueue dispatch(alert.id)."""
+    check_actor(actor)
     if alert.status not in TRANSITIONS["start"][0]:
         raise InvalidTransition(REFUSALS["start"].format(status=alert.status.value))
     hashtag_days.inherit(session, alert)
@@ -219,6 +229,7 @@ def pause(
     reason: str = "",
 ) -> Alert:
     """Stop handing out work; batches in flight stop at their next checkpoint."""
+    check_actor(actor)
     who = actor.email if actor else "the delivery engine"
     transition(session, alert, "pause", reason=reason or f"Paused by {who}.")
     audit.record(session, actor, "alert.pause", f"alert:{alert.id}", ip, reason=reason)
@@ -229,6 +240,7 @@ def resume(
     session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
 ) -> Alert:
     """Carry on; deferred recipients are tried again at once. Commit, then enqueue dispatch."""
+    check_actor(actor)
     transition(session, alert, "resume")
     now = utcnow()
     # Whatever made us pause has been dealt with: retry now rather than after the backoff.
@@ -251,6 +263,7 @@ def cancel(
     session: Session, alert: Alert, actor: Editor | None = None, ip: str | None = None
 ) -> Alert:
     """Stop for good: recipients not yet reached are marked skipped."""
+    check_actor(actor)
     who = actor.email if actor else "the command line"
     transition(session, alert, "cancel", reason=f"Cancelled by {who}.", finished_at=utcnow())
     session.execute(
@@ -286,6 +299,7 @@ def send_to_unreached(
     was. Allowed once the original has ended (sent or cancelled). Commit, then enqueue
     dispatch(new.id).
     """
+    check_actor(actor)
     root = session.get(Alert, alert.parent_id) if alert.role == UNREACHED_ROLE else alert
     assert root is not None
     if root.role == AlertRole.WELCOME:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from clarion.actions import signing
 from clarion.db import utcnow
 from clarion.models import ConsentRecord, Signature, Subscriber
 from tests.helpers import csrf_from, refresh, subscription_states
@@ -182,6 +183,32 @@ def test_confirmation_mode_counts_a_signature_only_once_confirmed(
     assert client.get("/p/free-them/count.json").get_json()["count"] == 1
     # The link can be opened again; it changes nothing more.
     assert 'id="already-confirmed"' in client.get(link).text
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [{"is_open": False}, {"deadline": utcnow() - timedelta(minutes=1)}],
+    ids=["closed-by-editor", "deadline-passed"],
+)
+def test_a_confirmation_after_the_petition_closed_does_not_count(client, session, closing):
+    petition = make_petition(
+        session, require_confirmation=True, deadline=utcnow() + timedelta(hours=1)
+    )
+    # Signed through the domain: no confirmation mail for a worker to send meanwhile.
+    outcome = signing.sign(session, petition, signing.SignRequest("Ana", "ana@example.org"))
+    session.commit()
+    assert outcome.status == signing.SignStatus.CHECK_INBOX
+    [signature] = signatures(session)
+    link = f"/p/free-them/confirm/{signing.confirm_token(signature)}"
+    page = client.get(link)
+    for name, value in closing.items():
+        setattr(petition, name, value)
+    session.commit()
+    response = client.post(link, data={"csrf_token": csrf_from(page.text)})
+    assert response.status_code == 404
+    assert "closed before the signature was confirmed" in response.text
+    assert signatures(session)[0].confirmed_at is None
+    assert client.get("/p/free-them/count.json").get_json()["count"] == 0
 
 
 def test_signing_again_unconfirmed_asks_again_without_duplicating(client, session):

@@ -90,3 +90,58 @@ def test_private_list_ids_cannot_be_smuggled_in(client, session, prefs, subscrib
 
 def test_forged_preferences_link(client, prefs):
     assert client.get(prefs[:-4] + "AAAA").status_code == 400
+
+
+def test_each_refusal_is_explained_in_its_own_words(session, subscribed, lists):
+    from clarion.audience import subscribers
+    from clarion.errors import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        subscribers.update_preferences(
+            session,
+            subscribed,
+            wanted_list_ids=[lists["staff"].id],
+            name="x" * 201,
+            language="xx",
+            ip=None,
+            user_agent=None,
+        )
+    assert refused.value.errors == {
+        "language": "Please choose one of the languages offered.",
+        "name": "Please keep the name under 200 characters.",
+        "lists": "Please choose only from the lists offered.",
+    }
+    outcome = subscribers.update_preferences(
+        session,
+        subscribed,
+        wanted_list_ids=[lists["alerts"].id],
+        name="x" * 200,
+        language="en",
+        ip=None,
+        user_agent=None,
+    )
+    assert outcome.left == [lists["news"].id] and subscribed.name == "x" * 200
+    assert (outcome.consent_id, outcome.pending) == (None, [])  # nothing to confirm
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert record.source == "preferences"
+
+
+def test_coming_back_records_where_and_opens_the_mail_window(session, subscribed, lists, settings):
+    from clarion import throttle
+    from clarion.audience import subscribers
+    from clarion.redisconn import get_redis
+
+    subscribers.unsubscribe(session, subscribed, None)
+    subscribed.name = None
+    consent_id = subscribers.request_resubscribe(
+        session, subscribed, [lists["news"].id], ip=None, user_agent=None
+    )
+    consent = session.get(ConsentRecord, consent_id)
+    assert (consent.action, consent.form, consent.details) == (
+        "resubscribe",
+        "preferences",
+        {"name": "", "language": "en"},
+    )
+    window = settings.confirm_resend_minutes * 60
+    key = f"clarion:once:confirm:{throttle.address_key(subscribed.email)}"
+    assert window - 5 < get_redis().ttl(key) <= window

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from clarion.errors import Suppressed
 from clarion.models import ConsentRecord, Subscriber, Suppression, SuppressionReason
 from tests.helpers import refresh, subscription_states
 
@@ -52,14 +53,22 @@ def test_sign_up_records_pending_subscription_and_consent(client, session, lists
     [
         ({"email": "not-an-address", "lists": ["alerts"]}, "email", "not a valid email"),
         ({"email": "", "lists": ["alerts"]}, "email", "enter your email"),
-        ({"email": "ana@example.org", "lists": []}, "lists", "at least one list"),
-        ({"email": "ana@example.org", "lists": ["staff"]}, "lists", "only from the lists offered"),
+        ({"email": "ana@example.org", "lists": []}, "lists", "Please tick at least one list."),
+        (
+            {"email": "ana@example.org", "lists": ["staff"]},
+            "lists",
+            "Please choose only from the lists offered.",
+        ),
         (
             {"email": "ana@example.org", "lists": ["alerts"], "language": "xx"},
             "language",
-            "languages offered",
+            "Please choose one of the languages offered.",
         ),
-        ({"email": "ana@example.org", "lists": ["alerts"], "name": "x" * 201}, "name", "200"),
+        (
+            {"email": "ana@example.org", "lists": ["alerts"], "name": "x" * 201},
+            "name",
+            "Please keep the name under 200 characters.",
+        ),
     ],
 )
 def test_bad_input_is_explained_and_the_form_keeps_what_was_typed(
@@ -76,6 +85,8 @@ def test_bad_input_is_explained_and_the_form_keeps_what_was_typed(
     assert response.status_code == 422
     assert message in html
     assert f'id="{field}-error"' in html
+    if message[0].isupper():  # our own sentences, word for word
+        assert f'id="{field}-error" class="field-error" role="alert">{message}</small>' in html
     assert f'value="{data["email"]}"' in html  # what was typed is still there
     if len(data["name"]) <= 200:
         assert f'value="{data["name"]}"' in html
@@ -191,6 +202,12 @@ def test_rate_limit_per_network(client, session, lists, monkeypatch, settings):
         for i in range(5)
     ]
     assert codes == [200, 200, 200, 429, 429]
+    refused = client.post(
+        "/subscribe",
+        data={"email": "r9@example.org", "lists": [str(lists["news"].id)]},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert "Too many sign-ups from your network. Please try again in a while." in refused.text
     assert count(session, Subscriber) == 3
     other = client.post(
         "/subscribe",
@@ -216,6 +233,14 @@ def test_rate_limit_per_address_is_silent(client, session, lists, monkeypatch, s
         )
         assert r.status_code == 200
     assert count(session, ConsentRecord) == 2
+    # The limit is the victim's own: other addresses sign up as usual, from the same network.
+    for name in ("ana", "bo"):
+        client.post(
+            "/subscribe",
+            data={"email": f"{name}@example.org", "lists": [str(lists["news"].id)]},
+            environ_base={"REMOTE_ADDR": "203.0.113.0"},
+        )
+    assert count(session, ConsentRecord) == 4
 
 
 def test_addresses_are_normalised_idn_included(session, lists):
@@ -224,3 +249,69 @@ def test_addresses_are_normalised_idn_included(session, lists):
     assert normalise_email("  Ana@EXAMPLE.org") == "ana@example.org"
     assert normalise_email("ana@BÜCHER.example") == "ana@bücher.example"
     assert normalise_email("ana@xn--bcher-kva.example") == "ana@bücher.example"
+
+
+def test_a_request_with_only_an_address_and_lists_records_plain_defaults(session, lists):
+    """What the consent record keeps when a caller gives nothing else (the CLI, an import)."""
+    from clarion.audience import subscribers
+
+    outcome = subscribers.subscribe(
+        session, subscribers.SubscribeRequest("bo@example.org", [lists["alerts"].id])
+    )
+    session.commit()
+    consent = session.get(ConsentRecord, outcome.consent_id)
+    assert consent.action == "subscribe" and outcome.list_ids == [lists["alerts"].id]
+    assert (consent.form, consent.ip, consent.user_agent, consent.source) == (
+        "subscribe",
+        None,
+        None,
+        None,
+    )
+    # The words the reader agreed to are evidence: they are kept exactly.
+    assert consent.consent_text == (
+        "I agree to receive the lists I ticked by email. I can leave at any time with one click."
+    )
+    assert (consent.consent_version, consent.details) == ("1", {"name": "", "language": "en"})
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "bo@example.org"))
+    assert (reader.name, reader.language, reader.source) == (None, "en", None)
+
+
+def test_a_suppressed_address_that_confirms_is_told_neutrally(client, session, lists):
+    from clarion.audience import subscribers
+
+    outcome = subscribers.subscribe(
+        session, subscribers.SubscribeRequest("cy@example.org", [lists["alerts"].id])
+    )
+    session.add(Suppression(email="cy@example.org", reason=SuppressionReason.COMPLAINT))
+    session.commit()
+    token = subscribers.confirm_token(session.get(ConsentRecord, outcome.consent_id))
+    with pytest.raises(Suppressed) as refused:
+        subscribers.confirm(session, token, None)
+    assert str(refused.value) == (
+        "We cannot subscribe this address right now. If you think this is a mistake, please "
+        "contact the people who run this list."
+    )
+
+
+def test_a_name_of_two_hundred_characters_is_fine(session, lists):
+    from clarion.audience import subscribers
+
+    request = subscribers.SubscribeRequest("cy@example.org", [lists["alerts"].id], name="x" * 200)
+    assert subscribers.subscribe(session, request).consent_id is not None
+
+
+def test_a_silent_outcome_names_no_lists(session, lists):
+    from clarion.audience import subscribers
+
+    session.add(Suppression(email="dy@example.org", reason=SuppressionReason.MANUAL))
+    session.commit()
+    request = subscribers.SubscribeRequest("dy@example.org", [lists["alerts"].id])
+    assert subscribers.subscribe(session, request) == subscribers.SubscribeOutcome(None, [])
+
+
+def test_list_names_are_those_asked_for_or_all(session, lists):
+    from clarion.audience import subscribers
+
+    assert subscribers.list_names(session, [lists["news"].id]) == ["Newsletter"]
+    assert subscribers.list_names(session, []) == []
+    assert subscribers.list_names(session, None) == ["Newsletter", "Staff only", "Urgent alerts"]

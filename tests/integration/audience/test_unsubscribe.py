@@ -6,8 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from clarion import tokens
-from clarion.models import ConsentRecord
-from tests.helpers import refresh, subscription_states
+from clarion.audience import subscribers
+from clarion.audience.subscribers import SubscribeRequest
+from clarion.db import utcnow
+from clarion.models import ConsentRecord, Subscriber, Subscription
+from tests.helpers import csrf_from, refresh, subscription_states
 
 
 @pytest.fixture
@@ -106,3 +109,88 @@ def test_all_scope_leaves_every_list(app, session, subscribed):
         == 200
     )
     assert set(subscription_states(session, subscribed.email).values()) == {"unsubscribed"}
+
+
+def test_unsubscribing_ends_pending_subscriptions_so_an_old_link_cannot_resubscribe(
+    app, session, lists
+):
+    outcome = subscribers.subscribe(
+        session, SubscribeRequest("ana@example.org", [lists["alerts"].id], name="Ana")
+    )
+    session.commit()
+    old_link = subscribers.confirm_token(session.get(ConsentRecord, outcome.consent_id))
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
+    assert subscription_states(session, reader.email) == {"alerts": "pending"}
+
+    client = app.test_client()
+    leave = tokens.unsubscribe_token(reader.uid)
+    response = client.post(f"/unsubscribe/{leave}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscription_states(session, reader.email) == {"alerts": "unsubscribed"}
+
+    page = client.get(f"/confirm/{old_link}")
+    client.post(f"/confirm/{old_link}", data={"csrf_token": csrf_from(page.text)})
+    assert subscription_states(session, reader.email) == {"alerts": "unsubscribed"}
+
+
+def test_an_alert_s_own_link_leaves_that_alert_s_lists_only(app, session, subscribed, lists):
+    from clarion.models import Alert, AlertKind
+
+    alert = Alert(
+        kind=AlertKind.NEWSLETTER,
+        subject="Day 9",
+        fields={"body_md": "x"},
+        audience={"lists": [lists["news"].id]},
+    )
+    session.add(alert)
+    session.commit()
+    token = tokens.unsubscribe_token(subscribed.uid, alert_uid=alert.uid)
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "subscribed",
+        "news": "unsubscribed",
+    }
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert (record.alert_id, record.list_ids, record.source) == (
+        alert.id,
+        [lists["news"].id],
+        "one-click",
+    )
+
+
+def test_a_list_scope_leaves_just_that_list_and_says_when(session, subscribed, lists):
+    before = utcnow()
+    left = subscribers.unsubscribe(session, subscribed, [lists["news"].id])
+    session.commit()
+    assert left == [lists["news"].id]
+    assert subscription_states(session, subscribed.email) == {
+        "alerts": "subscribed",
+        "news": "unsubscribed",
+    }
+    refresh(session)
+    news = session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscribed.id, Subscription.list_id == lists["news"].id
+        )
+    )
+    assert news.unsubscribed_at is not None and news.unsubscribed_at >= before
+    record = session.scalar(select(ConsentRecord).where(ConsentRecord.action == "unsubscribe"))
+    assert record.source is None and record.alert_id is None
+
+
+def test_a_link_of_a_reader_since_deleted_says_so(app, session, subscribed):
+    token = tokens.unsubscribe_token(subscribed.uid)
+    session.delete(subscribed)
+    session.commit()
+    client = app.test_client(use_cookies=False)
+    response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 404
+    assert "This subscription no longer exists." in response.text
+
+
+def test_a_request_cannot_be_changed_once_made():
+    request = SubscribeRequest("ana@example.org", [1])
+    with pytest.raises(AttributeError):
+        request.email = "someone@example.org"  # type: ignore[misc]

@@ -4,6 +4,7 @@ evidence and its retention, and the owners' settings page."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from clarion.bounces import policy as bounce_rules
 from clarion.bounces.numbers import BouncePolicy, load_policy
 from clarion.db import session_scope, utcnow
 from clarion.delivery.refusals import Finding
+from clarion.errors import NotFound
 from clarion.models import (
     AdminNotice,
     Alert,
@@ -22,11 +24,14 @@ from clarion.models import (
     Bounce,
     BounceClass,
     ConsentRecord,
+    Editor,
     Suppression,
     SuppressionReason,
 )
+from clarion.redisconn import get_redis
 from tests.bouncekit import reader_on, sent_to
 from tests.helpers import csrf_from, refresh, subscription_states
+from tests.sendkit import make_alert
 
 POLICY = BouncePolicy()
 
@@ -302,3 +307,144 @@ def test_a_refusal_after_another_worker_paused_the_alert_stops_this_batch_too(se
         )
     refresh(session)
     assert session.get(Alert, finished.alert.id).status == AlertStatus.SENT
+
+
+def test_a_single_sender_fault_is_a_notice_to_owners(session, lists):
+    reader = reader_on(session, [lists["alerts"]])
+    sent = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.SENDING)
+    bounce = act(finding(sent, BounceClass.SENDER_FAULT, "5.7.1", "blocked"))
+    assert bounce.action == "notice to owners"
+
+
+def test_what_is_stored_is_cut_to_the_columns(session, sent):
+    status, reason = "5.1.1." + "9" * 40, "why " * 1000
+    bounce = act(finding(sent, BounceClass.HARD, status, reason))
+    assert (bounce.status_code, bounce.reason) == (status[:16], reason[:2000])
+
+
+def test_soft_bounces_are_counted_once_a_day_per_address_not_for_everyone(session, sent, lists):
+    other = sent_to(session, reader_on(session, [lists["alerts"]], "other@example.org"), [])
+    day = utcnow() - timedelta(days=3)
+    assert act(finding(sent, BounceClass.SOFT), now=day).action == "counted 1 of 3"
+    assert act(finding(other, BounceClass.SOFT), now=day).action == "counted 1 of 3"
+
+
+def test_the_window_and_the_quiet_time_at_their_edges(session, sent, lists):
+    reader = sent.reader
+    start = utcnow() - timedelta(days=30)
+    assert bounce_rules.soft_count(session, reader.email, reader.id, POLICY, start) == 0
+    act(finding(sent, BounceClass.SOFT), now=start)
+    refresh(session)
+    window = timedelta(days=POLICY.soft_window_days)
+    # Received exactly a window ago: out of it; a moment later: in it.
+    at_edge = start + window
+    assert bounce_rules.soft_count(session, reader.email, None, POLICY, at_edge) == 0
+    assert bounce_rules.soft_count(session, reader.email, None, POLICY, at_edge - EPSILON) == 1
+    # A delivery is a success once exactly the quiet time has passed in silence.
+    quiet = timedelta(hours=POLICY.success_quiet_hours)
+    later = sent_to(session, reader, [lists["alerts"]], sent_at=start + timedelta(days=1))
+    sent_at = later.delivery.sent_at
+    assert bounce_rules.last_success(session, reader.id, POLICY, sent_at + quiet) == sent_at
+    assert bounce_rules.last_success(session, reader.id, POLICY, sent_at + quiet - EPSILON) != (
+        sent_at
+    )
+
+
+EPSILON = timedelta(seconds=1)
+
+
+def test_one_sender_fault_below_the_limit_pauses_nothing_and_opens_the_window(session, lists):
+    reader = reader_on(session, [lists["alerts"]])
+    sent = sent_to(session, reader, [lists["alerts"]], status=AlertStatus.SENDING)
+    policy = BouncePolicy(sender_fault_limit=5, sender_fault_window_minutes=10)
+    with session_scope() as s:
+        assert bounce_rules.sender_fault(s, sent.alert.id, "550 5.7.1", policy) is False
+        assert bounce_rules.sender_fault(s, 987654, "550 5.7.1", policy, immediate=True) is False
+    refresh(session)
+    assert session.get(Alert, sent.alert.id).status == AlertStatus.SENDING
+    # The count runs for the window from the first refusal, and the second does not prolong it.
+    key = f"clarion:sender-fault:{sent.alert.id}"
+    assert 590 < get_redis().ttl(key) <= 600
+    get_redis().expire(key, 100)
+    with session_scope() as s:
+        bounce_rules.sender_fault(s, sent.alert.id, "550 5.7.1", policy)
+    assert get_redis().ttl(key) <= 100
+
+
+def test_a_complaint_by_address_alone_reaches_that_reader_only(session, sent, lists):
+    other = reader_on(session, [lists["alerts"]], "other@example.org")
+    report = finding(sent, BounceClass.COMPLAINT)
+    report = replace(report, subscriber_id=None)
+    act(report)
+    assert subscription_states(session, sent.reader.email) == {
+        "alerts": "unsubscribed",
+        "news": "unsubscribed",
+    }
+    assert subscription_states(session, other.email) == {"alerts": "subscribed"}
+    [record] = session.scalars(select(ConsentRecord).where(ConsentRecord.action == "complaint"))
+    assert record.subscriber_id == sent.reader.id
+
+
+def test_a_complaint_from_someone_on_no_list_is_on_record_once(session, sent):
+    act(finding(sent, BounceClass.COMPLAINT))  # leaves the lists: that is the record
+    act(replace(finding(sent, BounceClass.COMPLAINT), source="imap"))  # on no list: its own
+    refresh(session)
+    records = list(session.scalars(select(ConsentRecord).order_by(ConsentRecord.id)))
+    assert [(r.action, r.source) for r in records] == [("complaint", "smtp"), ("complaint", "imap")]
+
+
+def test_the_suppression_says_why_in_the_report_s_words(session, sent):
+    act(finding(sent, BounceClass.HARD, "5.1.1", "mailbox does not exist " + "x" * 3000))
+    refresh(session)
+    detail = session.scalar(select(Suppression.detail))
+    assert detail.startswith("5.1.1 mailbox does not exist x") and len(detail) == 2000
+
+
+def test_a_paused_alert_and_its_notice_say_what_happened(session, lists):
+    short = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name="Day 9")
+    long = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name="")
+    with session_scope() as s:
+        assert bounce_rules.sender_fault(s, short.id, "550 5.7.1 blocked", POLICY, immediate=True)
+        detail = "550 5.7.1 blocked " + "x" * 3000
+        assert bounce_rules.sender_fault(s, long.id, detail, POLICY, immediate=True)
+    refresh(session)
+    assert session.get(Alert, short.id).status_reason == (
+        "Paused: our messages were refused for a policy or authentication reason "
+        "(550 5.7.1 blocked). The problem is our sending — sender address, DKIM or SPF, the "
+        "relay login or our reputation — not the readers. Fix it, then resume."
+    )
+    assert len(session.get(Alert, long.id).status_reason) == 2000
+    notices = {n.alert_id: n for n in session.scalars(select(AdminNotice))}
+    assert notices[short.id].kind == "sender_fault"  # rows already stored keep their meaning
+    assert notices[short.id].title == "Our sending of “Day 9” was refused"
+    assert notices[long.id].title == f"Our sending of “{long.subject}” was refused"
+    assert len(notices[long.id].detail) == 2000
+
+
+def test_dismissing_a_notice_once_records_who_and_a_second_time_is_refused(
+    session, sent, make_editor
+):
+    owner = make_editor("owner")[0]
+    act(finding(sent, BounceClass.SENDER_FAULT, "5.7.26", "DMARC policy"))
+    refresh(session)
+    [notice] = session.scalars(select(AdminNotice))
+    with session_scope() as s:
+        bounce_rules.dismiss_notice(s, s.get(Editor, owner.id), notice.id, "192.0.2.1")
+    refresh(session)
+    notice = session.get(AdminNotice, notice.id)
+    assert notice.dismissed_by_id == owner.id and notice.dismissed_at is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "notice.dismiss"))
+    assert event.target == f"notice:{notice.id}"
+    with session_scope() as s, pytest.raises(NotFound) as gone:
+        bounce_rules.dismiss_notice(s, s.get(Editor, owner.id), notice.id, None)
+    assert str(gone.value) == "This notice is gone (perhaps dismissed already)."
+
+
+def test_the_dashboard_shows_the_twenty_newest_notices(session, lists):
+    for n in range(21):
+        alert = make_alert(session, [lists["alerts"]], status=AlertStatus.SENDING, name=f"A{n}")
+        with session_scope() as s:
+            bounce_rules.sender_fault(s, alert.id, f"refused #{n}", POLICY)
+    refresh(session)
+    shown = bounce_rules.open_notices(session)
+    assert len(shown) == 20 and "refused #0" not in {n.detail for n in shown}

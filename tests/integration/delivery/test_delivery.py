@@ -285,6 +285,34 @@ def test_a_reader_who_unsubscribes_during_the_batch_gets_nothing(
     assert ledger(session, alert.id)["r9@example.org"] == "skipped"
 
 
+def test_a_reader_suppressed_after_the_freeze_gets_nothing(session, configure, queue, monkeypatch):
+    """The ledger is written from the audience at dispatch; a suppression added after that
+    (a complaint, a hard bounce from another alert) must still stop the mail at send time."""
+    alerts = make_list(session)
+    make_audience(session, alerts, 12)
+    monkeypatch.setattr(batchrun, "FLUSH_EVERY", 2)
+
+    with FaultServer() as server:
+        configure(server)
+        original = server.handler.handle_DATA
+
+        async def data_then_suppress(srv, smtp_session, envelope):
+            reply = await original(srv, smtp_session, envelope)
+            if envelope.rcpt_tos == ["r3@example.org"]:
+                from clarion.db import session_scope
+
+                with session_scope() as s:
+                    s.add(Suppression(email="r9@example.org", reason="complaint"))
+            return reply
+
+        server.handler.handle_DATA = data_then_suppress
+        alert = send(session, make_alert(session, [alerts]), queue)
+    assert alert.status == AlertStatus.SENT
+    assert "r9@example.org" not in server.handler.counts
+    assert len(server.handler.counts) == 11
+    assert ledger(session, alert.id)["r9@example.org"] == "skipped"
+
+
 def test_send_to_unreached_reaches_only_those_without_the_message(session, configure, queue):
     alerts = make_list(session)
     make_audience(session, alerts, 5)

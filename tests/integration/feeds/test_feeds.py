@@ -97,6 +97,27 @@ def test_first_poll_marks_entries_seen_and_later_posts_become_drafts(session, bl
     assert len(alerts_from(session, feed)) == 1
 
 
+def test_a_new_address_starts_afresh_and_its_existing_posts_make_no_alerts(session, blog, editor):
+    blog.routes["/old.xml"] = Route(rss(item("old-1", "Old one")))
+    feed = add_feed(session, editor, blog.url("/old.xml"))
+    assert poll(session, feed).status == "primed"
+    assert poll(session, feed).status == "not_modified"
+
+    moved = [item("new-1", "New blog one"), item("new-2", "New blog two")]
+    blog.routes["/new.xml"] = Route(rss(*moved))
+    feeds.update_feed(session, editor, feed, {"url": blog.url("/new.xml"), "name": "Blog"})
+    session.commit()
+    outcome = poll(session, feed)
+    assert (outcome.status, outcome.new_alerts, outcome.seen) == ("primed", [], 2)
+    # The old feed's validators are not offered to the new address.
+    assert "if-none-match" not in blog.hits("/new.xml")[0].headers
+    assert alerts_from(session, feed) == []
+
+    blog.routes["/new.xml"] = Route(rss(item("new-3", "After the move", day=4), *moved))
+    later = poll(session, feed)
+    assert later.status == "polled" and len(later.new_alerts) == 1
+
+
 def test_an_edited_entry_updates_its_untouched_draft_and_never_makes_a_second(
     session, blog, editor
 ):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import secrets
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 from sqlalchemy import event, func, select
+from werkzeug.test import EnvironBuilder
 
 from clarion.db import get_engine
 from clarion.models import Click
 from clarion.redisconn import get_redis
-from clarion.tracking import eventstream, linkmap
+from clarion.tracking import clicks, eventstream, linkmap
 from tests.helpers import refresh
 from tests.integration.alertkit import frozen_alert, make_petition, make_readers, token_of
 
@@ -154,23 +158,76 @@ def test_open_redirect_attempts_get_404(client, sent, tail):
     assert eventstream.backlog() == 0
 
 
-@pytest.mark.parametrize(
-    "suffix",
-    [
-        "?url=https://evil.example",
-        "?next=//evil.example&to=https://evil.example",
-        "#https://evil.example",
-        ";https://evil.example",
-    ],
-)
-def test_nothing_from_the_request_reaches_the_target(client, sent, suffix):
+def _hostile_names() -> list[str]:
+    """Query names a redirect might read: the route's own arguments and the follower's
+    parameters, each in other cases, and names made up for this run (no list to outguess)."""
+    own = {"token", "n", *inspect.signature(clicks.follow).parameters}
+    made_up = {secrets.token_urlsafe(6) for _ in range(5)}
+    return sorted({v for name in own for v in (name, name.upper(), name.title())} | made_up)
+
+
+def _stored(location: str) -> tuple:
+    """A redirect target less the reader token, which is fresh on every click."""
+    parts = urlsplit(location)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "r"]
+    return parts.scheme, parts.netloc, parts.path, query, parts.fragment
+
+
+class ReadLog(dict):
+    """A WSGI environ that remembers which keys were read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_the_click_path_reads_only_the_path_method_and_scheme(app, sent):
+    """Whatever a request carries (any query name, header or cookie), a click is answered from
+    the path alone: checked on what the redirecting middleware reads, not on a list of names."""
     _alert, deliveries = sent
-    response = client.get(f"/r/{token_of(deliveries[0])}/0{suffix}")
-    if response.status_code == 302:
-        assert response.headers["Location"] == BLOG
-    else:
-        assert response.status_code == 404
-    assert "evil" not in response.headers.get("Location", "")
+    middleware = app.wsgi_app
+    while type(middleware).__name__ != "TrackedLinks":
+        middleware = middleware.app
+    environ = ReadLog(
+        EnvironBuilder(
+            path=f"/r/{token_of(deliveries[0])}/0",
+            query_string={"next": "https://evil.example"},
+            headers={"Referer": "https://evil.example", "Cookie": "to=https://evil.example"},
+        ).get_environ()
+    )
+    replies = []
+    body = middleware(environ, lambda status, headers: replies.append((status, dict(headers))))
+    assert b"".join(body) == b""
+    assert replies[0][0] == "302 Found" and replies[0][1]["Location"] == BLOG
+    assert environ.read == {"PATH_INFO", "REQUEST_METHOD", "wsgi.url_scheme"}
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_nothing_from_the_request_reaches_the_target(client, sent, settings, n):
+    _alert, deliveries = sent
+    token = token_of(deliveries[0])
+    expected = _stored(client.get(f"/r/{token}/{n}").headers["Location"])
+    hostile = "https://evil.example/x"
+    names = _hostile_names()
+    query = urlencode([(name, hostile) for name in names])
+    headers = {"Referer": hostile, "X-Forwarded-Host": "evil.example", "Host": "evil.example"}
+    for suffix in (f"?{query}", f"?{query}#{hostile}", f"?{hostile}"):
+        response = client.get(f"/r/{token}/{n}{suffix}", headers=headers)
+        assert response.status_code == 302, suffix
+        location = response.headers["Location"]
+        # The stored link (a petition link with a fresh reader token), and nothing else.
+        assert _stored(location) == expected and "evil" not in location
+    for tail in (f"{n};{hostile}", f"{n}/{hostile}", f"{n}%3F{query}"):
+        response = client.get(f"/r/{token}/{tail}")
+        assert response.status_code == 404 and "Location" not in response.headers, tail
 
 
 def test_percent_encoded_index_reaches_the_same_stored_link(client, sent):
@@ -234,3 +291,28 @@ def test_flushing_twice_the_same_entries_stores_them_once(client, session, sent)
     assert eventstream.backlog() == 0
     refresh(session)
     assert session.scalar(select(func.count(func.distinct(Click.event_id)))) == 3
+
+
+def test_a_followed_click_cannot_be_redirected_afterwards(sent, settings):
+    """What follow() resolved is final: nothing downstream may point it elsewhere."""
+    _alert, deliveries = sent
+    followed = clicks.follow(token_of(deliveries[0]), "0", settings.base_url)
+    assert followed.url == BLOG and followed.link_index == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        followed.url = "https://evil.example"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("stored", "target"),
+    [
+        # A reader token already in the stored link (copied from someone's own mail into an
+        # alert) is dropped: every reader gets only their own.
+        (
+            "https://site.example/p/free?r=someone-else&utm=&source=tg",
+            "https://site.example/p/free?utm=&source=tg&r=mine",
+        ),
+        ("https://site.example/p/free", "https://site.example/p/free?source=email&r=mine"),
+    ],
+)
+def test_a_petition_link_carries_only_this_reader_s_token(stored, target):
+    assert clicks.with_reader_token(stored, "mine") == target

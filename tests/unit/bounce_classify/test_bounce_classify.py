@@ -13,6 +13,12 @@ from email.mime.text import MIMEText
 import pytest
 
 from clarion.bounce_classify import BounceClass, classify_files, classify_message, classify_status
+from clarion.bounce_classify.verdict import (
+    enhanced_status,
+    plain_words,
+    recipient_verdict,
+    reply_code,
+)
 
 HARD, SOFT = BounceClass.HARD, BounceClass.SOFT
 SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
@@ -119,6 +125,193 @@ SENDER_FAULT, DELAY = BounceClass.SENDER_FAULT, BounceClass.DELAY
 def test_classify_status(status, diagnostic, smtp_code, expected, fine):
     klass, reason = classify_status(status, diagnostic, smtp_code)
     assert (klass, fine) == (expected, reason.rsplit("[", 1)[1].rstrip("]")), reason
+
+
+# Each enhanced status rule on its own: the diagnostic says nothing but the code, so no
+# text rule can decide in its place (every other case above also has words that would).
+@pytest.mark.parametrize(
+    ("status", "expected", "fine"),
+    [
+        ("2.0.0", BounceClass.NOT_A_BOUNCE, "delivered"),
+        ("5.2.2", SOFT, "mailboxfull"),
+        ("4.2.2", SOFT, "mailboxfull"),
+        ("4.4.7", SOFT, "expired"),
+        ("5.4.7", SOFT, "expired"),
+        ("4.1.1", SOFT, "temporary"),
+        ("4.7.1", SOFT, "temporary"),
+        ("5.1.1", HARD, "userunknown"),
+        ("5.1.10", HARD, "userunknown"),
+        ("5.1.11", SOFT, "undefined"),
+        ("5.1.2", HARD, "hostunknown"),
+        ("5.1.3", HARD, "hostunknown"),
+        ("5.4.4", HARD, "hostunknown"),
+        ("5.1.4", SOFT, "undefined"),
+        ("5.1.6", HARD, "hasmoved"),
+        ("5.1.7", SENDER_FAULT, "rejected"),
+        ("5.1.8", SENDER_FAULT, "rejected"),
+        ("5.2.1", SOFT, "suspend"),
+        ("5.2.3", SENDER_FAULT, "mesgtoobig"),
+        ("5.3.4", SENDER_FAULT, "mesgtoobig"),
+        ("5.6.0", SENDER_FAULT, "contenterror"),
+        ("5.7.13", SOFT, "suspend"),
+        ("5.7.17", SOFT, "suspend"),
+        ("5.7.1", SENDER_FAULT, "policyviolation"),
+        ("5.7.12", SENDER_FAULT, "policyviolation"),
+        ("5.7.18", SENDER_FAULT, "policyviolation"),
+        ("5.7.26", SENDER_FAULT, "policyviolation"),
+        ("5.0.0", SOFT, "undefined"),
+        ("5.3.0", SOFT, "undefined"),
+    ],
+)
+@pytest.mark.parametrize("where", ["status field", "reply text"])
+def test_each_status_code_rule_decides_alone(status, expected, fine, where):
+    reply = f"{status[0]}50 {status}"
+    if where == "status field":
+        klass, reason = classify_status(status, "")
+    else:
+        klass, reason = classify_status("", reply)
+    assert (klass, reason.rsplit("[", 1)[1].rstrip("]")) == (expected, fine), reason
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        # In a transcript the failure counts, not the server's earlier successes.
+        ("250 2.1.0 Ok\n250 2.1.5 Ok\n550 5.1.1 No such user", "5.1.1"),
+        ("250 2.1.5 Ok then 452 4.2.2 Over quota", "4.2.2"),
+        # The specific code wins over the generic x.0.0, wherever it stands.
+        ("550 5.0.0 Error: 5.1.1 unknown", "5.1.1"),
+        ("451 4.0.0 try later", "4.0.0"),
+        # Only successes: the first of them; nothing: nothing.
+        ("250 2.0.0 Ok: queued as 12345", "2.0.0"),
+        ("250 2.1.0 Ok 250 2.1.5 Ok", "2.1.0"),
+        ("no code here", ""),
+        # Not codes: version numbers, addresses, longer dotted numbers.
+        ("Postfix 3.5.1", ""),
+        ("host 10.5.1.1 said", ""),
+    ],
+)
+def test_the_telling_status_code_is_found_in_a_text(text, status):
+    assert enhanced_status(text) == status
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "reason"),
+    [
+        # With no enhanced code, the SMTP reply decides whether the server meant "retry":
+        # given apart, or read from the diagnostic; a temporary "user unknown" is never HARD.
+        (("", "user unknown", "450"), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "450 user unknown"), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "user unknown", " 450 "), SOFT, "mailbox does not exist (450) [userunknown]"),
+        (("", "user unknown", "550"), HARD, "mailbox does not exist (550) [userunknown]"),
+        (("", "550 user unknown"), HARD, "mailbox does not exist (550) [userunknown]"),
+        (("", "mailbox unknown"), HARD, "mailbox does not exist [userunknown]"),
+        (("5.1.1",), HARD, "mailbox does not exist (5.1.1) [userunknown]"),
+        (("", "nothing to see"), SOFT, "unknown failure [undefined]"),
+        (("",), SOFT, "unknown failure [undefined]"),
+    ],
+)
+def test_the_smtp_reply_code_decides_when_there_is_no_status(args, expected, reason):
+    assert classify_status(*args) == (expected, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("host said: 550-5.1.1 no", "550"),
+        ("550", "550"),
+        ("first 421 then 550", "421"),
+        ("nothing", ""),
+        ("x 4.5.1 y", ""),  # an enhanced status is not a reply code
+        ("id=5501 port:550", ""),
+    ],
+)
+def test_the_first_smtp_reply_code_is_read(text, code):
+    assert reply_code(text) == code
+
+
+def test_addresses_links_and_long_tokens_leave_the_words_a_rule_reads():
+    text = "550 see https://help.example.org/user-unknown?x=1 or <a.b@c.org>  now " + "z" * 85
+    assert plain_words(text + " end") == (
+        "550 see help.example.org or < <address> > now <token> end"
+    )
+    assert plain_words("ftp://x.org/a") == " x.org "
+    assert plain_words("z" * 79) == "z" * 79
+    # Words in a link's path never decide: this is a refusal, not a dead mailbox.
+    assert classify_status("", "550 refused, see https://help.example.org/mailbox-unknown") == (
+        SOFT,
+        "refused without a stated reason (550) [refused]",
+    )
+
+
+UNKNOWN = "550 User unknown"
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "context", "verdict"),
+    [
+        # Uncorroborated: no code, no stage, no directory's own words.
+        ("", UNKNOWN, "", (SOFT, "unconfirmed")),
+        # Refused after the body was sent: a content filter, not a mailbox check.
+        ("", UNKNOWN, ">>> DATA\n<<< 550 User unknown", (SOFT, "filtered")),
+        ("", UNKNOWN, "in reply to end of DATA command", (SOFT, "filtered")),
+        ("", UNKNOWN, "after end of data", (SOFT, "filtered")),
+        ("", UNKNOWN, "failed after I sent the message", (SOFT, "filtered")),
+        # Pipelined RCPT refusals also print DATA; the DATA reply says no valid recipient.
+        ("", UNKNOWN, ">>> DATA\n<<< 503 need RCPT command", (HARD, "userunknown")),
+        # At RCPT TO: the command that checks a mailbox.
+        ("", UNKNOWN, "in reply to RCPT TO command", (HARD, "userunknown")),
+        ("", UNKNOWN, "smtp:rcpt", (HARD, "userunknown")),
+        ("", UNKNOWN, "does not like recipient", (HARD, "userunknown")),
+        ("", UNKNOWN, "[rcpt_to]", (HARD, "userunknown")),
+        ("", UNKNOWN, "after RCPT", (HARD, "userunknown")),
+        # A directory's own wording corroborates by itself, one phrase of each line.
+        ("", "User unknown in local recipient table", "", (HARD, "userunknown")),
+        ("", "User unknown: not listed in Domino Directory", "", (HARD, "userunknown")),
+        ("", "user unknown: Recipient name is not recognized", "", (HARD, "userunknown")),
+        ("", "user unknown: no mailbox here by that name", "", (HARD, "userunknown")),
+        (
+            "",
+            "550 user unknown: the email account that you tried to reach does not exist",
+            "",
+            (HARD, "userunknown"),
+        ),
+        ("", "user unknown because the address couldn't be found", "", (HARD, "userunknown")),
+        ("", "user unknown invalid final delivery userid", "", (HARD, "userunknown")),
+        # Codes: the generic 5.0.0 needs the reply to echo the address; 5.2.x says the
+        # mailbox exists; the server's own 5.7.x is its policy.
+        ("5.0.0", "550 5.0.0 <a@b.org>... User unknown", "", (HARD, "userunknown")),
+        ("5.0.0", "550 5.0.0 User unknown", "", (SOFT, "unconfirmed")),
+        ("5.2.0", "550 5.2.0 User unknown", "", (SOFT, "unconfirmed")),
+        ("5.7.1", "550 5.7.1 User unknown", "", (SOFT, "filtered")),
+        # A 5.1.x code corroborates even in a DATA-stage transcript.
+        ("5.1.1", "550 5.1.1 User unknown", ">>> DATA", (HARD, "userunknown")),
+        # The stage may be named across the diagnostic and the notice around it.
+        ("", "550 User unknown, in reply to", "end of DATA command", (SOFT, "filtered")),
+        # No code given apart: the diagnostic's own reply code says "try again".
+        ("", "450 User unknown", "", (SOFT, "userunknown")),
+    ],
+)
+def test_a_user_unknown_is_hard_only_when_corroborated(status, diagnostic, context, verdict):
+    assert recipient_verdict("a@b.org", status, diagnostic, context)[:2] == verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "expected", "fine"),
+    [
+        # A disabled mailbox with 5.1.1 (bad mailbox) is gone for good; with 5.2.1 it may return.
+        ("5.1.1", "550 5.1.1 account disabled", HARD, "userunknown"),
+        ("5.2.1", "550 5.2.1 account disabled", SOFT, "suspend"),
+        # A success is a success, whatever its words.
+        ("2.0.0", "250 2.0.0 user unknown", BounceClass.NOT_A_BOUNCE, "delivered"),
+        # A bare "rejected" is weaker than any status code, and stands alone without one.
+        ("5.1.1", "550 5.1.1 rejected", HARD, "userunknown"),
+        ("", "550 rejected", SOFT, "refused"),
+    ],
+)
+def test_how_words_and_codes_combine(status, diagnostic, expected, fine):
+    klass, reason = classify_status(status, diagnostic)
+    assert (klass, reason.rsplit("[", 1)[1].rstrip("]")) == (expected, fine)
 
 
 def test_classify_status_reason_is_readable():

@@ -4,11 +4,16 @@ The corpus lives beside the project (../shared/corpora/bounces) and is never cop
 Its labels are the sisimai project's verdicts; Clarion's policy differs on purpose in places
 (see the thresholds below), so this test measures agreement and prints every disagreement.
 Run with ``pytest -s`` or ``-rA`` to see the confusion table and the mismatch list.
+
+Without the corpus these tests skip and say where they looked; with CLARION_REQUIRE_CORPUS=1
+(CI sets it in .ci/run) they fail instead, because this is the only test that sees real mail.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +23,21 @@ import pytest
 from clarion.bounce_classify import BounceClass, Report, classify_message
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "bounces"
+REQUIRE = "CLARION_REQUIRE_CORPUS"
 
-if not (CORPUS / "manifest.tsv").is_file():
-    pytest.skip(f"bounce corpus not found at {CORPUS}", allow_module_level=True)
+
+def check_corpus(corpus: Path) -> None:
+    """Skip, saying where the corpus was looked for; fail instead when it is required."""
+    if (corpus / "manifest.tsv").is_file():
+        return
+    message = (
+        f"bounce corpus not found: no {corpus / 'manifest.tsv'} (it lives beside the project, "
+        "in ../shared/corpora/bounces)"
+    )
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{message}; {REQUIRE}=1 requires it", pytrace=False)
+    pytest.skip(f"{message}; set {REQUIRE}=1 to make its absence fail")
+
 
 # sisimai reasons that mean "this address will never receive mail": our HARD.
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
@@ -101,6 +118,7 @@ def _classify(row: dict[str, str]) -> Case:
 
 @pytest.fixture(scope="module")
 def cases() -> list[Case]:
+    check_corpus(CORPUS)
     with (CORPUS / "manifest.tsv").open(newline="", encoding="utf-8") as manifest:
         rows = list(csv.DictReader(manifest, delimiter="\t"))
     return [_classify(row) for row in rows]
@@ -119,6 +137,17 @@ def _counted(cases: list[Case]) -> list[Case]:
     return [c for c in cases if c.n_recipients is not None and c.report is not None]
 
 
+def test_a_missing_corpus_skips_unless_required(tmp_path, monkeypatch):
+    monkeypatch.delenv(REQUIRE, raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"set {REQUIRE}=1"):
+        check_corpus(tmp_path)
+    monkeypatch.setenv(REQUIRE, "1")
+    with pytest.raises(pytest.fail.Exception, match=str(tmp_path)):
+        check_corpus(tmp_path)
+    (tmp_path / "manifest.tsv").write_text("file\n")
+    check_corpus(tmp_path)  # there: nothing to say
+
+
 def test_the_corpus_is_all_there(cases):
     assert len(cases) >= 632
 
@@ -128,13 +157,20 @@ def test_no_file_raises(cases):
     assert not errors, "\n".join(errors)
 
 
-def test_prints_confusion_table_and_mismatches(cases):
+def print_confusion_table(cases: list[Case]) -> None:
+    """Labels down, our verdicts across, a total for each row and column; then every file we
+    disagree on."""
     table = Counter((c.expected, c.ours) for c in cases)
     labels = sorted({c.expected for c in cases})
     ours = sorted({c.ours for c in cases})
-    print("\nexpected \\ ours".ljust(16) + "".join(o[:12].rjust(13) for o in ours))
+    print(
+        "\nexpected \\ ours".ljust(16) + "".join(o[:12].rjust(13) for o in ours) + "total".rjust(8)
+    )
     for label in labels:
-        print(label.ljust(15) + "".join(str(table[label, o]).rjust(13) for o in ours))
+        cells = [table[label, o] for o in ours]
+        print(label.ljust(15) + "".join(str(n).rjust(13) for n in cells) + str(sum(cells)).rjust(8))
+    columns = [sum(table[label, o] for label in labels) for o in ours]
+    print("total".ljust(15) + "".join(str(n).rjust(13) for n in columns) + str(len(cases)).rjust(8))
     print("\nhard/not-hard disagreements:")
     for case in _judged(cases):
         if not case.agrees_on_hard():
@@ -143,6 +179,34 @@ def test_prints_confusion_table_and_mismatches(cases):
     for case in _counted(cases):
         if case.n_recipients != len(case.report.recipients):
             print("  " + case.describe())
+
+
+def _section(printed: str, title: str) -> list[str]:
+    """The indented lines under a title of the printout."""
+    lines = printed.split(title + "\n", 1)[1].splitlines()
+    return lines[: next((i for i, line in enumerate(lines) if not line), None)]
+
+
+def test_prints_confusion_table_and_mismatches(cases, capsys):
+    print_confusion_table(cases)
+    printed = capsys.readouterr().out
+    print(printed)  # still shown with -s / -rA
+    table = printed.strip().split("\n\n", 1)[0].splitlines()
+    counts = {
+        line[:15].strip(): [int(n) for n in re.findall(r"\d+", line[15:])] for line in table[1:]
+    }
+    # Each label's row adds up to the files with that label in the manifest, every column to
+    # our verdicts, and the corner to the whole corpus.
+    for label, total in Counter(c.expected for c in cases).items():
+        assert sum(counts[label][:-1]) == counts[label][-1] == total, label
+    verdicts = Counter(c.ours for c in cases)
+    assert counts["total"] == [verdicts[o] for o in sorted(verdicts)] + [len(cases)]
+    disagreeing = [c for c in _judged(cases) if not c.agrees_on_hard()]
+    assert _section(printed, "hard/not-hard disagreements:") == [
+        "  " + c.describe() for c in disagreeing
+    ]
+    mismatched = [c for c in _counted(cases) if c.n_recipients != len(c.report.recipients)]
+    assert len(_section(printed, "recipient count mismatches:")) == len(mismatched)
 
 
 def test_hard_or_not_agrees_with_labels(cases):
