@@ -18,6 +18,8 @@ LOGGED_IN = "logged in"  # any active editor, whatever the role
 # tests/integration/test_roles_and_csrf.py walks the URL map against this table as each role:
 # a route missing here, or a view guarded otherwise, fails it. Permissions: editors.PERMISSIONS.
 ROUTE_PERMISSIONS: dict[str, str] = {
+    # privacy.py
+    "admin.privacy": "manage_settings",
     # account.py
     "admin.account": "view",
     "admin.account_save": "view",
