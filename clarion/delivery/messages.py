@@ -23,10 +23,10 @@ from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
 from clarion import tokens
+from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.freeze import split_markers
 from clarion.config import Settings
 from clarion.delivery import dkim
-from clarion.delivery.mailer import ascii_address
 from clarion.inputs import header_text
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 
@@ -52,11 +52,6 @@ def greeting_for(name: str | None) -> str:
     """The first line of every alert: the reader's name if we have one."""
     name = " ".join((name or "").split())
     return f"Hello {name}," if name else "Hello,"
-
-
-def _wire_address(email: str) -> str:
-    # The IDNA codec is slow even for ASCII domains, which it leaves as they are.
-    return email if email.isascii() else ascii_address(email)
 
 
 def b64_lines(data: bytes) -> bytes:
@@ -155,6 +150,8 @@ class Skeleton:
             "Content-Type": f'multipart/alternative; boundary="{boundary}"',
         }
         self._static = {k: v for k, v in static.items() if v is not None}
+        # A raw UTF-8 address in a header (a Reply-To's local part) needs SMTPUTF8 for all.
+        self._utf8_headers = not all(v.isascii() for v in self._static.values())
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
         self._signer = dkim.signer_for(settings, tuple(self._order))
@@ -183,9 +180,10 @@ class Skeleton:
         return f"b+{self._verp.encode(delivery_id)}@{self.bounce_domain}"
 
     def envelope(self, delivery_id: int, email: str) -> tuple[str, str, bool]:
-        """MAIL FROM (the VERP address), RCPT TO, and whether SMTPUTF8 is needed."""
-        rcpt = _wire_address(email)
-        return self.verp_address(delivery_id), rcpt, not rcpt.isascii()
+        """MAIL FROM (the VERP address), RCPT TO, and whether SMTPUTF8 is needed: only for a
+        non-ASCII local part or header address (the parts are base64, the domain A-labels)."""
+        rcpt = wire_address(email)
+        return self.verp_address(delivery_id), rcpt, needs_smtputf8(rcpt) or self._utf8_headers
 
     def build(self, r: Recipient, envelope_from: str | None = None) -> OutgoingMessage:
         """The complete message for one recipient (`envelope_from`: its VERP address, if known)."""
@@ -211,7 +209,7 @@ class Skeleton:
                 self._closing,
             )
         )
-        rcpt = _wire_address(r.email)
+        rcpt = wire_address(r.email)
         timestamp, date = self._date()
         message_id = self.message_id(r.subscriber_uid)
         varying = {
@@ -239,5 +237,5 @@ class Skeleton:
             rcpt=rcpt,
             data=data,
             message_id=message_id,
-            smtputf8=not rcpt.isascii(),
+            smtputf8=needs_smtputf8(rcpt) or self._utf8_headers,
         )
