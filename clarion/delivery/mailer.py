@@ -6,18 +6,47 @@ import smtplib
 import ssl
 from email import policy
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import Settings, SmtpServer, get_settings
 from clarion.db import utcnow
+from clarion.delivery.headers import address_field, header_value
 from clarion.errors import Unsendable
 from clarion.inputs import header_text
 
+
+class _WordsPolicy(EmailPolicy):
+    """The SMTP policy, but Subject and one-address fields with a non-ASCII text folded into
+    encoded-words of at most 75 characters (the standard library writes 76, folded badly)."""
+
+    def fold(self, name: str, value: object) -> str:
+        return self._words(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        words = self._words(name, value)
+        return words.encode("ascii") if words else super().fold_binary(name, value)
+
+    def _words(self, name: str, value: object) -> str | None:
+        text, used, low = str(value), len(name) + 2, name.lower()
+        if text.isascii() or self.utf8:
+            return None
+        if low == "subject":
+            return f"{name}: {header_value(text, used, self.linesep)}{self.linesep}"
+        addresses = getattr(value, "addresses", ())
+        if low in ("from", "to", "reply-to", "cc") and len(addresses) == 1:
+            one = addresses[0]
+            if one.addr_spec.isascii():
+                field = address_field(one.display_name, one.addr_spec, used, self.linesep)
+                return f"{name}: {field}{self.linesep}"
+        return None
+
+
 # Headers in RFC 2047 words and CRLF line ends; the SMTPUTF8 form writes UTF-8 as it is, for
 # an address whose local part no encoding may stand in for (RFC 2047 5, RFC 6532).
-ASCII_POLICY = policy.SMTP
+ASCII_POLICY = _WordsPolicy(linesep="\r\n")
 UTF8_POLICY = policy.SMTPUTF8.clone(linesep="\r\n")
 
 

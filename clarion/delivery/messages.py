@@ -18,8 +18,7 @@ import html
 import secrets
 import time
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Any
 
 from clarion import tokens
@@ -27,6 +26,7 @@ from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.freeze import split_markers
 from clarion.config import Settings
 from clarion.delivery import dkim
+from clarion.delivery.headers import address_field, decoded, header_value
 from clarion.inputs import header_text
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 
@@ -58,13 +58,6 @@ def b64_lines(data: bytes) -> bytes:
     """Base64 in 76-character lines joined by CRLF (RFC 2045), no final line break."""
     enc = binascii.b2a_base64(data, newline=False)
     return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
-
-
-def encode_header(value: str) -> str:
-    """A header value as it goes on the wire: ASCII as is, anything else as RFC 2047 words."""
-    if value.isascii():
-        return value
-    return Header(value, "utf-8").encode(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -137,12 +130,13 @@ class Skeleton:
         boundary = f"=_clarion_{secrets.token_hex(12)}"
         lst = meta["list"]
         static = {
-            "From": formataddr((header_text(name), from_address), charset="utf-8"),
-            "Subject": encode_header(header_text(frame.subject)),
+            "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
+            "Subject": header_value(header_text(frame.subject), len("Subject: ")),
             "Reply-To": header_text(meta.get("reply_to") or "") or None,
-            "List-Id": formataddr(
-                (header_text(lst["name"]), f"{header_text(lst['slug'])}.{self.bounce_domain}"),
-                "utf-8",
+            "List-Id": address_field(
+                header_text(lst["name"]),
+                f"{header_text(lst['slug'])}.{self.bounce_domain}",
+                len("List-Id: "),
             ),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Feedback-ID": header_text(f"{frame.alert_uid}:{lst['slug']}:{self.domain}"),
