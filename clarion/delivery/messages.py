@@ -46,6 +46,26 @@ SIGNED = (
     "Content-Type",
 )
 _PER_RECIPIENT = ("To", "Date", "Message-ID", "List-Unsubscribe")
+# Named once more in h= than they occur (RFC 6376 8.15): a field added after signing, a second
+# From or a Reply-To or Cc that was not there, breaks the signature. Free per message: the
+# canonical data stays the same, only the h= list (built once per alert) is longer.
+OVERSIGNED = (
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Post",
+    "List-Help",
+    "List-Subscribe",
+    "List-Owner",
+    "List-Archive",
+)
 
 
 def greeting_for(name: str | None) -> str:
@@ -148,7 +168,7 @@ class Skeleton:
         self._utf8_headers = not all(v.isascii() for v in self._static.values())
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
-        self._signer = dkim.signer_for(settings, tuple(self._order))
+        self._signers = dkim.signers_for(settings, (*self._order, *OVERSIGNED))
         self._part_head = [
             f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
             "Content-Transfer-Encoding: base64\r\n\r\n".encode()
@@ -216,15 +236,17 @@ class Skeleton:
             ),
         }
         head = [f"{k}: {self._static.get(k) or varying[k]}\r\n" for k in self._order]
-        if self._signer is not None:
+        if self._signers:
             canonical = b"".join(
                 self._canonical[k] if k in self._canonical else dkim.relaxed_header(k, varying[k])
                 for k in self._order
             )
             bh = dkim.body_hash(body)  # already canonical: base64 lines and boundaries only
-            head.insert(
-                0, f"DKIM-Signature: {self._signer.signature(canonical, bh, timestamp)}\r\n"
-            )
+            # Each key signs the same fields; none signs another's DKIM-Signature.
+            head[:0] = [
+                f"DKIM-Signature: {signer.signature(canonical, bh, timestamp)}\r\n"
+                for signer in self._signers
+            ]
         data = "".join(head).encode() + b"\r\n" + body
         return OutgoingMessage(
             envelope_from=envelope_from or self.verp_address(r.delivery_id),
