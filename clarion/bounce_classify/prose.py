@@ -205,22 +205,26 @@ def _qualified(rcpts: list[str], msg: Message, notice: str, parts: Parts) -> lis
 
 def _named_recipients(
     msg: Message, notice: str, exclude: set[str], parts: Parts, body: str
-) -> list[str]:
+) -> tuple[list[str], str]:
     """Every source of failed recipients in a prose notice, the most explicit first; last, the
-    whole body (SMTP32 puts a header-like block before its "undeliverable to" line)."""
+    whole body (SMTP32 puts a header-like block before its "undeliverable to" line). Returns
+    them with the text that named them, which is then read for the reason."""
     failed = [a.lower() for a in header_addresses(msg, "X-Failed-Recipients")]
     listed = _qualified(_exim_recipients(notice) or _listed_recipients(notice), msg, notice, parts)
     rcpts = failed or listed or _text_recipients(notice, exclude)
     rcpts = rcpts or _text_recipients(notice, set()) or original_to(parts)[:1]
-    return rcpts or _text_recipients(body[:RULE_TEXT_LIMIT], exclude)
+    if rcpts or not body:
+        return rcpts, notice
+    text = body[:RULE_TEXT_LIMIT]
+    return _text_recipients(text, exclude), text
 
 
 def text_bounces(
     msg: Message, notice: str, subject: str, exclude: set[str], parts: Parts, body: str = ""
 ) -> list[RecipientReport]:
     """Recipients and diagnostics of a bounce that has no machine-readable part."""
-    rcpts = _named_recipients(msg, notice, exclude, parts, body) or [""]
-    notice = notice if any(r in notice.lower() for r in rcpts) else body or notice
+    rcpts, notice = _named_recipients(msg, notice, exclude, parts, body)
+    rcpts = rcpts or [""]
     rcpts = unique(rcpts)[:RECIPIENT_LIMIT]
     delayed = _is_delay_notice(subject, notice)
     return [_prose_report(r, rcpts, notice, subject, delayed) for r in rcpts]

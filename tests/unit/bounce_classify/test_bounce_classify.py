@@ -469,6 +469,8 @@ SAMPLES = Path(__file__).parent / "samples"
         ("aol.eml", "examplereader@aol.com"),  # bare screen name under the sentence
         ("smtp32.eml", "anna.kowalska@example.org"),  # "Delivery failed 3 attempts: …"
         ("smtp32-unknown.eml", "omar@example.org"),  # "Unknown user: …"
+        # "undeliverable to …" after a block that looks like headers (it cut the notice short)
+        ("smtp32-undeliverable.eml", "petra.novak@example.org"),
         ("yale.eml", "ksmith@mr.example.org"),  # "Message not delivered to the following:"
         ("sendmail-old.eml", "maria@host.example.org"),  # bare local part, "permanent fatal"
         ("sendmail-smi.eml", "li.wei@example.org"),  # SMI-8.6 transcript
