@@ -80,6 +80,15 @@ def b64_lines(data: bytes) -> bytes:
     return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
 
 
+def _reply_to(raw: str | None) -> str | None:
+    """The list's Reply-To on the wire: a name in encoded-words, the domain in A-labels, so
+    that only a non-ASCII local part makes the headers need SMTPUTF8."""
+    name, address = parseaddr(header_text(raw or ""))
+    if not address:
+        return None
+    return address_field(decoded(name), wire_address(address), len("Reply-To: "))
+
+
 @dataclass(frozen=True)
 class Recipient:
     """One reader of one message: what the ledger and the subscriber row give us."""
@@ -134,6 +143,7 @@ class Skeleton:
     def __init__(self, frame: AlertFrame, settings: Settings) -> None:
         meta = frame.meta
         name, from_address = parseaddr(meta["from"])
+        from_address = wire_address(from_address)
         self.domain = from_address.rpartition("@")[2] or "localhost"
         self.base_url = settings.base_url
         self.bounce_domain = settings.bounce_domain
@@ -152,7 +162,7 @@ class Skeleton:
         static = {
             "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
             "Subject": header_value(header_text(frame.subject), len("Subject: ")),
-            "Reply-To": header_text(meta.get("reply_to") or "") or None,
+            "Reply-To": _reply_to(meta.get("reply_to")),
             "List-Id": address_field(
                 header_text(lst["name"]),
                 f"{header_text(lst['slug'])}.{self.bounce_domain}",

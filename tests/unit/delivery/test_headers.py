@@ -109,3 +109,24 @@ def test_transactional_from_subject_and_reply_to_carry_short_words(env):
     assert check_words("From", found["from"]) == f"{LONG_NAME} <news@example.org>"
     assert check_words("Subject", found["subject"]) == LONG_SUBJECT
     assert check_words("Reply-To", found["reply-to"]) == f"{LONG_NAME} <reply@example.org>"
+
+
+def test_a_reply_to_with_a_non_ascii_name_and_domain_needs_no_smtputf8(env):
+    frame = AlertFrame(
+        alert_id=7,
+        alert_uid="AlertUid7",
+        subject="Hi",
+        html="<p>x</p>",
+        text="x",
+        meta={
+            "from": "Свобода <news@пример.рф>",
+            "reply_to": "Отдел помощи <help@пример.рф>",
+            "list": {"id": 1, "slug": "urgent", "name": "Urgent"},
+        },
+    )
+    message = Skeleton(frame, get_settings()).build(Recipient(41, "uid41", "r@example.org"))
+    head = message.data.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and not message.smtputf8
+    found = fields(message.data)
+    assert check_words("Reply-To", found["reply-to"]) == "Отдел помощи <help@xn--e1afmkfd.xn--p1ai>"
+    assert check_words("From", found["from"]) == "Свобода <news@xn--e1afmkfd.xn--p1ai>"
