@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from clarion import jobqueue
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import get_settings, reset_settings
-from clarion.delivery import dispatch, mailer, sending
-from clarion.errors import Unsendable
+from clarion.delivery import dispatch, mailer, sending, testsend
+from clarion.errors import Unsendable, ValidationError
 from clarion.models import Alert, AlertStatus, Bounce, Delivery, DeliveryStatus, Subscriber
 from tests.faultsmtp import FaultServer
 from tests.helpers import refresh
@@ -147,3 +147,17 @@ def test_transactional_mail_to_a_utf8_address_on_a_relay_without_smtputf8(settin
             mailer.send_transactional(mailer.build_transactional(UTF8_LOCAL, _mail()), settings)
         mailer.send_transactional(mailer.build_transactional(IDN_ONLY, _mail()), settings)
     assert [rcpt for rcpt, _ in server.handler.envelopes] == ["leser@xn--fa-hia.example"]
+
+
+def test_a_test_send_to_a_utf8_address_on_a_relay_without_smtputf8_says_so(
+    session, configure, make_editor
+):
+    editor, _ = make_editor("editor")
+    alerts = make_list(session)
+    alert = make_alert(session, [alerts])
+    with FaultServer(smtputf8=False) as server:
+        configure(server)
+        with pytest.raises(ValidationError) as caught:
+            testsend.send_test(session, editor, alert, UTF8_LOCAL, None)
+    assert "SMTPUTF8" in caught.value.errors["test_to"]
+    assert server.handler.envelopes == []
