@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 from clarion import i18n
@@ -50,3 +51,24 @@ def mask_email(email: str) -> str:
     """An address shown to whoever holds a reader's link: `a•••@example.org`, no more."""
     local, _, domain = email.rpartition("@")
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
+
+
+def wire_address(email: str) -> str:
+    """The address as it goes into SMTP and headers: the domain as IDNA 2008 A-labels (UTS 46),
+    so ASCII-only servers can route it. The local part is left as it is: only SMTPUTF8 can
+    carry a non-ASCII one, and no encoding may stand in for it (RFC 6531, RFC 2047 5)."""
+    if email.isascii():
+        return email  # the common case: no IDNA work at all
+    local, _, domain = email.rpartition("@")
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        try:  # a domain IDNA 2008 refuses: IDNA 2003 as the last resort, as before
+            return f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            return email
+
+
+def needs_smtputf8(wire: str) -> bool:
+    """Whether an address (in its wire form) can only be sent with SMTPUTF8."""
+    return not wire.isascii()

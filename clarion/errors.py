@@ -24,6 +24,11 @@ class ValidationError(ClarionError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+class Unsendable(ClarionError):
+    """A message the mail server cannot carry (an address only SMTPUTF8 can): retrying the
+    same server will not help, and the address may well be valid."""
+
+
 class InvalidToken(ClarionError):
     """A signed token was forged, altered, expired or already used."""
 

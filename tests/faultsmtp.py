@@ -2,7 +2,9 @@
 
 Built on aiosmtpd. Faults are decided per transaction by a `Plan`: refuse some recipients,
 answer 4xx to a share of transactions, turn to 5.7.1 after a number of messages. It advertises
-PIPELINING (aiosmtpd handles pipelined commands in order) unless told not to.
+PIPELINING (aiosmtpd handles pipelined commands in order) unless told not to, and SMTPUTF8
+unless told not to (a relay without it refuses UTF-8 envelopes). `envelopes` keeps each
+accepted transaction's MAIL FROM parameters.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class CountingHandler:
         self.pipelining = pipelining
         self.counts: Counter[str] = Counter()
         self.messages: list[tuple[str, str, bytes]] = []  # mail_from, rcpt, data
+        self.envelopes: list[tuple[str, tuple[str, ...]]] = []  # rcpt, MAIL FROM parameters
         self.refused: Counter[str] = Counter()  # reply code -> how many
         self.accepted = 0
         self.sessions = 0  # EHLOs: connections that got as far as a greeting
@@ -75,6 +78,7 @@ class CountingHandler:
                 return reply
             self.accepted += 1
             self.counts[rcpt] += 1
+            self.envelopes.append((rcpt, tuple(o.upper() for o in envelope.mail_options)))
             if self.keep:
                 self.messages.append((envelope.mail_from, rcpt, envelope.original_content))
             if self.plan.on_accept is not None:
@@ -107,14 +111,20 @@ class CountingHandler:
 class FaultServer:
     """The handler served on a free loopback port; `.url` for CLARION_SMTP_URL."""
 
-    def __init__(self, plan: Plan | None = None, keep: bool = False, pipelining: bool = True):
+    def __init__(
+        self,
+        plan: Plan | None = None,
+        keep: bool = False,
+        pipelining: bool = True,
+        smtputf8: bool = True,
+    ):
         self.handler = CountingHandler(plan or Plan(), keep=keep, pipelining=pipelining)
         self.port = free_port()
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=smtputf8,
             data_size_limit=10 * 1024 * 1024,
         )
 

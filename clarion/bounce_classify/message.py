@@ -77,7 +77,7 @@ def _recipients(
     subject = decode_header_value(msg.get("Subject"))
     if looks_like_bounce(msg, subject, notice) and not _is_personal_autoreply(msg, subject):
         exclude = _sender_side(msg, parts, envelope_to)
-        return text_bounces(msg, notice, subject, exclude, parts)
+        return text_bounces(msg, notice, subject, exclude, parts, body)
     if is_autoreply(msg, subject):
         sender = header_addresses(msg, "From")
         reason = describe("vacation", "")

@@ -36,9 +36,13 @@ def decode_header_value(value: object) -> str:
         return str(value)
 
 
+# Exchange writes an X.400 form, "dda:SMTP=user@example.org;": the prefix is no part of it.
+X400_PREFIX = re.compile(r"^(?:smtp|rfc-?822)=", re.IGNORECASE)
+
+
 def addresses_in(value: str) -> list[str]:
     """The addresses in a text, lower-cased, in order."""
-    return [a.lower().strip(".") for a in ADDRESS.findall(value)]
+    return [X400_PREFIX.sub("", a.lower().strip(".")) for a in ADDRESS.findall(value)]
 
 
 def header_addresses(msg: Message, *names: str) -> list[str]:

@@ -16,7 +16,13 @@ from clarion.bounce_classify.mime import (
     header_addresses,
     original_to,
 )
-from clarion.bounce_classify.report import RECIPIENT_LIMIT, RecipientReport, trim, unique
+from clarion.bounce_classify.report import (
+    RECIPIENT_LIMIT,
+    RULE_TEXT_LIMIT,
+    RecipientReport,
+    trim,
+    unique,
+)
 from clarion.bounce_classify.verdict import describe, recipient_verdict
 from clarion.models.inbound import BounceClass
 
@@ -100,6 +106,7 @@ RECIPIENT_LINES = tuple(
         r"(?:deliver(?:ing|ed)? (?:your (?:mail|message) )?to|could not be delivered to"
         r"|couldn't be delivered to|failed (?:permanently )?(?:to|for)|permanent errors?"
         r"|rcpt to|recipient|addressed to|to the following address(?:es)?|message to"
+        r"|undeliverable to"
         r"|original-recipient|final-recipient|destinataire|unknown user|no such user)"
         rf"[\s:;(<\[\"']{{1,8}}(?:rfc822;[ \t]*)?(?:mailto:)?({_LOCAL}@{_DOMAIN_GREEDY})",
     )
@@ -143,14 +150,81 @@ def _exim_recipients(notice: str) -> list[str]:
     return found
 
 
+# Headings of the lists older MTAs write, one failed recipient a line, often a bare local
+# part: old Sendmail, AOL, Yale's mailer and Exchange 5.5. The list ends at a blank line.
+LISTED_RECIPIENTS = re.compile(
+    r"(?:following address(?:es|\(es\))? had permanent fatal errors[ -]*"
+    r"|mail to the following recipients could not be delivered[^\n]{0,200}"
+    r"|message not delivered to the following:?"
+    r"|did not reach the following recipient(?:s|\(s\))?:?)[ \t]*\n"
+    r"(?:[ \t]*\n)?((?:[ \t]*\S[^\n]{0,300}\n?){1,100})",
+    re.IGNORECASE,
+)
+# A bare local part stands alone on its line, or before a reason two spaces away (Yale).
+BARE_LOCAL_PART = re.compile(r"^[ \t]*<?([\w.+=-]{1,64})>?(?:[ \t]*$|(?: {2,}|\t)\S)")
+
+
+def _listed_recipients(notice: str) -> list[str]:
+    """Each line of a listed-recipients block as deep as its first: an address or a local
+    part (deeper lines explain the line above them)."""
+    match = LISTED_RECIPIENTS.search(notice)
+    if not match:
+        return []
+    lines = match.group(1).splitlines()
+    depth = _indent(lines[0])
+    found = []
+    for line in (line for line in lines if _indent(line) == depth):
+        addresses = addresses_in(line)
+        bare = BARE_LOCAL_PART.match(line)
+        if addresses:
+            found.append(addresses[0])
+        elif bare and not ROLE_LOCAL_PARTS.match(bare.group(1)):
+            found.append(bare.group(1).lower())
+    return found
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _qualified(rcpts: list[str], msg: Message, notice: str, parts: Parts) -> list[str]:
+    """Bare local parts completed with a domain: one the notice or the original names for that
+    local part, else the reporting server's own (the mailbox was on the host that bounced)."""
+    known = [*addresses_in(notice), *original_to(parts)]
+    sender = header_addresses(msg, "From", "Sender")
+    home = sender[0].rpartition("@")[2] if sender else ""
+    done = []
+    for rcpt in rcpts:
+        if "@" in rcpt:
+            done.append(rcpt)
+            continue
+        match = next((a for a in known if a.rpartition("@")[0] == rcpt), "")
+        done.append(match or (f"{rcpt}@{home}" if home else ""))
+    return [r for r in done if r]
+
+
+def _named_recipients(
+    msg: Message, notice: str, exclude: set[str], parts: Parts, body: str
+) -> tuple[list[str], str]:
+    """Every source of failed recipients in a prose notice, the most explicit first; last, the
+    whole body (SMTP32 puts a header-like block before its "undeliverable to" line). Returns
+    them with the text that named them, which is then read for the reason."""
+    failed = [a.lower() for a in header_addresses(msg, "X-Failed-Recipients")]
+    listed = _qualified(_exim_recipients(notice) or _listed_recipients(notice), msg, notice, parts)
+    rcpts = failed or listed or _text_recipients(notice, exclude)
+    rcpts = rcpts or _text_recipients(notice, set()) or original_to(parts)[:1]
+    if rcpts or not body:
+        return rcpts, notice
+    text = body[:RULE_TEXT_LIMIT]
+    return _text_recipients(text, exclude), text
+
+
 def text_bounces(
-    msg: Message, notice: str, subject: str, exclude: set[str], parts: Parts
+    msg: Message, notice: str, subject: str, exclude: set[str], parts: Parts, body: str = ""
 ) -> list[RecipientReport]:
     """Recipients and diagnostics of a bounce that has no machine-readable part."""
-    failed = [a.lower() for a in header_addresses(msg, "X-Failed-Recipients")]
-    rcpts = failed or _exim_recipients(notice) or _text_recipients(notice, exclude)
-    if not rcpts:
-        rcpts = _text_recipients(notice, set()) or original_to(parts)[:1] or [""]
+    rcpts, notice = _named_recipients(msg, notice, exclude, parts, body)
+    rcpts = rcpts or [""]
     rcpts = unique(rcpts)[:RECIPIENT_LIMIT]
     delayed = _is_delay_notice(subject, notice)
     return [_prose_report(r, rcpts, notice, subject, delayed) for r in rcpts]

@@ -55,6 +55,8 @@ class Settings:
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None
+    # (selector, key file) of every key that signs: CLARION_DKIM_KEYS, or the single key above.
+    dkim_keys: tuple[tuple[str, Path], ...] = ()
     confirm_ttl_hours: int = 72
     confirm_resend_minutes: int = 15
     subscribe_limit_per_ip: str = "20/hour"
@@ -244,21 +246,53 @@ def _redis_url() -> str:
     return raw
 
 
-def _dkim() -> tuple[str | None, str | None, Path | None]:
+DkimKeys = tuple[tuple[str, Path], ...]
+
+
+def _dkim() -> tuple[str | None, DkimKeys]:
+    """CLARION_DKIM_DOMAIN with either CLARION_DKIM_KEYS (selector:path,selector:path) or
+    CLARION_DKIM_SELECTOR and CLARION_DKIM_KEY_FILE (one key, as before)."""
     domain = _env("CLARION_DKIM_DOMAIN")
     selector = _env("CLARION_DKIM_SELECTOR")
     key_file = _env("CLARION_DKIM_KEY_FILE")
-    given = [v is not None for v in (domain, selector, key_file)]
-    if any(given) and not all(given):
+    listed = _env("CLARION_DKIM_KEYS")
+    if listed is not None and (selector is not None or key_file is not None):
+        raise ConfigError(
+            "CLARION_DKIM_KEYS",
+            "either CLARION_DKIM_KEYS or CLARION_DKIM_SELECTOR with CLARION_DKIM_KEY_FILE, "
+            "not both",
+        )
+    keys = _dkim_keys(listed) if listed is not None else ()
+    if selector is not None and key_file is not None:
+        keys = ((selector, Path(key_file)),)
+    single_half_set = (selector is None) != (key_file is None)
+    if (domain is None) != (not keys) or single_half_set:
         raise ConfigError(
             "CLARION_DKIM_DOMAIN",
-            "CLARION_DKIM_DOMAIN, CLARION_DKIM_SELECTOR and CLARION_DKIM_KEY_FILE set together",
+            "CLARION_DKIM_DOMAIN set together with CLARION_DKIM_KEYS (selector:path,...) or "
+            "with CLARION_DKIM_SELECTOR and CLARION_DKIM_KEY_FILE",
         )
-    if key_file is not None and not Path(key_file).is_file():
-        raise ConfigError(
-            "CLARION_DKIM_KEY_FILE", f"a readable PEM private key, {key_file} is missing"
-        )
-    return domain, selector, Path(key_file) if key_file else None
+    for _, path in keys:
+        if not path.is_file():
+            raise ConfigError(
+                "CLARION_DKIM_KEY_FILE", f"a readable PEM private key, {path} is missing"
+            )
+    return domain, keys
+
+
+def _dkim_keys(raw: str) -> DkimKeys:
+    keys = []
+    for item in (i.strip() for i in raw.split(",") if i.strip()):
+        selector, colon, path = item.partition(":")
+        if not colon or not selector.strip() or not path.strip():
+            raise ConfigError(
+                "CLARION_DKIM_KEYS", f"selector:/path/to/key.pem, comma-separated; got {item!r}"
+            )
+        keys.append((selector.strip(), Path(path.strip())))
+    selectors = [s for s, _ in keys]
+    if len(set(selectors)) != len(selectors):
+        raise ConfigError("CLARION_DKIM_KEYS", f"a different selector per key, got {raw!r}")
+    return tuple(keys)
 
 
 def _timezone() -> str:
@@ -342,7 +376,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
     if not servers:
         raise ConfigError("CLARION_SMTP_URL", "at least one smtp:// URL")
     base_url = _base_url()
-    dkim_domain, dkim_selector, dkim_key = _dkim()
+    dkim_domain, dkim_keys = _dkim()
     return Settings(
         instance_dir=instance_dir,
         database_url=_database_url(instance_dir),
@@ -356,8 +390,9 @@ def load_settings(env_file: Path | None = None) -> Settings:
         timezone=_timezone(),
         catcher_port=catcher_port,
         dkim_domain=dkim_domain,
-        dkim_selector=dkim_selector,
-        dkim_key_file=dkim_key,
+        dkim_selector=dkim_keys[0][0] if dkim_keys else None,
+        dkim_key_file=dkim_keys[0][1] if dkim_keys else None,
+        dkim_keys=dkim_keys,
         confirm_ttl_hours=_int("CLARION_CONFIRM_TTL_HOURS", 72, minimum=1),
         confirm_resend_minutes=_int("CLARION_CONFIRM_RESEND_MINUTES", 15, minimum=1),
         subscribe_limit_per_ip=_limit_spec("CLARION_SUBSCRIBE_LIMIT_PER_IP", "20/hour"),

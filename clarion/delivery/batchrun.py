@@ -126,12 +126,13 @@ def skeleton_for(alert: Alert, settings: Settings) -> Skeleton:
 class Job:
     """One row on its way: the envelope now, the message bytes when the stream asks."""
 
-    __slots__ = ("envelope_from", "message_id", "rcpt", "row", "skeleton", "smtputf8")
+    __slots__ = ("eight_bit", "envelope_from", "message_id", "rcpt", "row", "skeleton", "smtputf8")
 
     def __init__(self, row: Claimed, skeleton: Skeleton) -> None:
         self.row = row
         self.skeleton = skeleton
         self.envelope_from, self.rcpt, self.smtputf8 = skeleton.envelope(row.delivery_id, row.email)
+        self.eight_bit = self.smtputf8  # the parts are base64: only UTF-8 headers are 8-bit
         self.message_id = ""
 
     def data(self) -> bytes:
@@ -262,10 +263,14 @@ class BatchRun:
             if not row.eligible:
                 self._skip(row)
                 continue
+            job = Job(row, self.skeleton)
+            if not conn.client.carries(job.smtputf8):
+                self._unsendable(row, conn.server.name)
+                continue
             conn.acquire()
             # Before the body is written: from here on the reader may receive it.
             self.journal.attempt(row.delivery_id)
-            yield Job(row, self.skeleton)
+            yield job
 
     def _checkpoint(self) -> bool:
         """Flush and renew the leases when due; False when the batch must stop."""
@@ -300,6 +305,16 @@ class BatchRun:
     def _skip(self, row: Claimed) -> None:
         reply = "not sent: unsubscribed or suppressed before sending"
         self._result(Result(row, DeliveryStatus.SKIPPED, reply, tried=0))
+
+    def _unsendable(self, row: Claimed, server: str) -> None:
+        """An address only SMTPUTF8 can carry, on a server without it: this reader fails, with
+        the reason. Neither a bounce (the address may be fine) nor a refusal of our sending
+        (nothing was refused), so it never counts towards a pause; nothing went out."""
+        reply = (
+            f"not sent: the address has a non-ASCII local part and {server} does not offer "
+            "SMTPUTF8 (RFC 6531); send through a server that does"
+        )
+        self._result(Result(row, DeliveryStatus.FAILED, reply, tried=0, server=server))
 
     def _result(self, result: Result) -> None:
         self.pending.append(result)

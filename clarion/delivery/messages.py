@@ -18,15 +18,15 @@ import html
 import secrets
 import time
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Any
 
 from clarion import i18n, tokens
+from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.freeze import split_markers
 from clarion.config import Settings
 from clarion.delivery import dkim
-from clarion.delivery.mailer import ascii_address
+from clarion.delivery.headers import address_field, decoded, header_value
 from clarion.inputs import header_text
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 
@@ -47,6 +47,26 @@ SIGNED = (
     "Content-Language",
 )
 _PER_RECIPIENT = ("To", "Date", "Message-ID", "List-Unsubscribe")
+# Named once more in h= than they occur (RFC 6376 8.15): a field added after signing, a second
+# From or a Reply-To or Cc that was not there, breaks the signature. Free per message: the
+# canonical data stays the same, only the h= list (built once per alert) is longer.
+OVERSIGNED = (
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Post",
+    "List-Help",
+    "List-Subscribe",
+    "List-Owner",
+    "List-Archive",
+)
 
 
 _GREETINGS: dict[str, tuple[str, str]] = {}
@@ -73,22 +93,19 @@ def greeting_for(name: str | None, lang: str = i18n.SOURCE_LANGUAGE) -> str:
     return named.replace("%(name)s", name) if name else anonymous
 
 
-def _wire_address(email: str) -> str:
-    # The IDNA codec is slow even for ASCII domains, which it leaves as they are.
-    return email if email.isascii() else ascii_address(email)
-
-
 def b64_lines(data: bytes) -> bytes:
     """Base64 in 76-character lines joined by CRLF (RFC 2045), no final line break."""
     enc = binascii.b2a_base64(data, newline=False)
     return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
 
 
-def encode_header(value: str) -> str:
-    """A header value as it goes on the wire: ASCII as is, anything else as RFC 2047 words."""
-    if value.isascii():
-        return value
-    return Header(value, "utf-8").encode(linesep="\r\n")
+def _reply_to(raw: str | None) -> str | None:
+    """The list's Reply-To on the wire: a name in encoded-words, the domain in A-labels, so
+    that only a non-ASCII local part makes the headers need SMTPUTF8."""
+    name, address = parseaddr(header_text(raw or ""))
+    if not address:
+        return None
+    return address_field(decoded(name), wire_address(address), len("Reply-To: "))
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,7 @@ class Skeleton:
     def __init__(self, frame: AlertFrame, settings: Settings) -> None:
         meta = frame.meta
         name, from_address = parseaddr(meta["from"])
+        from_address = wire_address(from_address)
         self.domain = from_address.rpartition("@")[2] or "localhost"
         self.base_url = settings.base_url
         self.bounce_domain = settings.bounce_domain
@@ -164,12 +182,13 @@ class Skeleton:
         boundary = f"=_clarion_{secrets.token_hex(12)}"
         lst = meta["list"]
         static = {
-            "From": formataddr((header_text(name), from_address), charset="utf-8"),
-            "Subject": encode_header(header_text(frame.subject)),
-            "Reply-To": header_text(meta.get("reply_to") or "") or None,
-            "List-Id": formataddr(
-                (header_text(lst["name"]), f"{header_text(lst['slug'])}.{self.bounce_domain}"),
-                "utf-8",
+            "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
+            "Subject": header_value(header_text(frame.subject), len("Subject: ")),
+            "Reply-To": _reply_to(meta.get("reply_to")),
+            "List-Id": address_field(
+                header_text(lst["name"]),
+                f"{header_text(lst['slug'])}.{self.bounce_domain}",
+                len("List-Id: "),
             ),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Feedback-ID": header_text(f"{frame.alert_uid}:{lst['slug']}:{self.domain}"),
@@ -178,9 +197,11 @@ class Skeleton:
             "Content-Language": self.language,
         }
         self._static = {k: v for k, v in static.items() if v is not None}
+        # A raw UTF-8 address in a header (a Reply-To's local part) needs SMTPUTF8 for all.
+        self._utf8_headers = not all(v.isascii() for v in self._static.values())
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
-        self._signer = dkim.signer_for(settings, tuple(self._order))
+        self._signers = dkim.signers_for(settings, (*self._order, *OVERSIGNED))
         self._part_head = [
             f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
             "Content-Transfer-Encoding: base64\r\n\r\n".encode()
@@ -206,9 +227,10 @@ class Skeleton:
         return f"b+{self._verp.encode(delivery_id)}@{self.bounce_domain}"
 
     def envelope(self, delivery_id: int, email: str) -> tuple[str, str, bool]:
-        """MAIL FROM (the VERP address), RCPT TO, and whether SMTPUTF8 is needed."""
-        rcpt = _wire_address(email)
-        return self.verp_address(delivery_id), rcpt, not rcpt.isascii()
+        """MAIL FROM (the VERP address), RCPT TO, and whether SMTPUTF8 is needed: only for a
+        non-ASCII local part or header address (the parts are base64, the domain A-labels)."""
+        rcpt = wire_address(email)
+        return self.verp_address(delivery_id), rcpt, needs_smtputf8(rcpt) or self._utf8_headers
 
     def build(self, r: Recipient, envelope_from: str | None = None) -> OutgoingMessage:
         """The complete message for one recipient (`envelope_from`: its VERP address, if known)."""
@@ -234,7 +256,7 @@ class Skeleton:
                 self._closing,
             )
         )
-        rcpt = _wire_address(r.email)
+        rcpt = wire_address(r.email)
         timestamp, date = self._date()
         message_id = self.message_id(r.subscriber_uid)
         varying = {
@@ -247,20 +269,22 @@ class Skeleton:
             ),
         }
         head = [f"{k}: {self._static.get(k) or varying[k]}\r\n" for k in self._order]
-        if self._signer is not None:
+        if self._signers:
             canonical = b"".join(
                 self._canonical[k] if k in self._canonical else dkim.relaxed_header(k, varying[k])
                 for k in self._order
             )
             bh = dkim.body_hash(body)  # already canonical: base64 lines and boundaries only
-            head.insert(
-                0, f"DKIM-Signature: {self._signer.signature(canonical, bh, timestamp)}\r\n"
-            )
+            # Each key signs the same fields; none signs another's DKIM-Signature.
+            head[:0] = [
+                f"DKIM-Signature: {signer.signature(canonical, bh, timestamp)}\r\n"
+                for signer in self._signers
+            ]
         data = "".join(head).encode() + b"\r\n" + body
         return OutgoingMessage(
             envelope_from=envelope_from or self.verp_address(r.delivery_id),
             rcpt=rcpt,
             data=data,
             message_id=message_id,
-            smtputf8=not rcpt.isascii(),
+            smtputf8=needs_smtputf8(rcpt) or self._utf8_headers,
         )

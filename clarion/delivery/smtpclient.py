@@ -64,6 +64,7 @@ class Job(Protocol):
     envelope_from: str
     rcpt: str
     smtputf8: bool
+    eight_bit: bool  # its bytes will hold 8-bit data (BODY=8BITMIME)
 
     def data(self) -> bytes: ...
 
@@ -202,8 +203,22 @@ class SmtpClient:
         self._write(command.encode() + CRLF)
         return self._read()
 
+    def carries(self, smtputf8: bool) -> bool:
+        """Whether this server can take a message that needs SMTPUTF8 (or does not)."""
+        return not smtputf8 or "SMTPUTF8" in self.extensions
+
+    def _mail_params(self, smtputf8: bool, eight_bit: bool) -> str:
+        """SMTPUTF8 only when asked for (and offered, see `carries`); BODY=8BITMIME whenever
+        the message holds 8-bit bytes (RFC 6152), which UTF-8 headers make it too."""
+        params = " SMTPUTF8" if smtputf8 else ""
+        if (smtputf8 or eight_bit) and "8BITMIME" in self.extensions:
+            params += " BODY=8BITMIME"
+        return params
+
     def _envelope(self, job: Job) -> bytes:
-        commands = f"MAIL FROM:<{job.envelope_from}>{' SMTPUTF8' if job.smtputf8 else ''}\r\n"
+        # The envelope goes out before the job's bytes are built: the job says what they hold.
+        params = self._mail_params(job.smtputf8, job.eight_bit)
+        commands = f"MAIL FROM:<{job.envelope_from}>{params}\r\n"
         commands += f"RCPT TO:<{job.rcpt}>\r\nDATA\r\n"
         if self._dirty:
             self._dirty = False
@@ -294,7 +309,7 @@ class SmtpClient:
 
     def send(self, envelope_from: str, rcpt: str, data: bytes, smtputf8: bool = False) -> Outcome:
         """One transaction; SmtpConnectionError when the connection fails on the way."""
-        params = " SMTPUTF8" if smtputf8 else ""
+        params = self._mail_params(smtputf8, not data.isascii())
         if "SIZE" in self.extensions:
             params += f" SIZE={len(data)}"
         commands = [f"MAIL FROM:<{envelope_from}>{params}", f"RCPT TO:<{rcpt}>", "DATA"]

@@ -16,7 +16,7 @@ from clarion.alerts.campaigns import render_preview
 from clarion.alerts.rendering import RenderedMail
 from clarion.delivery import mailer
 from clarion.editors import require
-from clarion.errors import ValidationError
+from clarion.errors import Unsendable, ValidationError
 from clarion.inputs import header_text
 from clarion.models import Alert, Editor, MailingList
 
@@ -53,6 +53,9 @@ def send_test(
             message.replace_header("From", formataddr((name, sender.from_email)))
         if sender is not None and sender.reply_to:
             message["Reply-To"] = header_text(sender.reply_to)
-        mailer.send_transactional(message)
+        try:
+            mailer.send_transactional(message)
+        except Unsendable as exc:  # the editor can pick another address; nothing to retry
+            raise ValidationError({"test_to": str(exc)}) from None
     audit.record(session, editor, "alert.test_send", f"alert:{alert.id}", ip, to=addresses)
     return addresses

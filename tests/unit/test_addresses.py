@@ -1,10 +1,10 @@
-"""The mailbox an address reaches, for rate limits: +tags and Gmail's dots fold together."""
+"""Addresses: the mailbox one reaches (for rate limits), and the form that goes on the wire."""
 
 from __future__ import annotations
 
 import pytest
 
-from clarion.addresses import canonical_mailbox
+from clarion.addresses import canonical_mailbox, needs_smtputf8, wire_address
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,19 @@ from clarion.addresses import canonical_mailbox
 )
 def test_canonical_mailbox(address, mailbox):
     assert canonical_mailbox(address) == mailbox
+
+
+@pytest.mark.parametrize(
+    ("address", "wire", "utf8"),
+    [
+        ("reader@example.org", "reader@example.org", False),
+        # IDNA 2008 (UTS 46, not transitional): ß stays ß, unlike IDNA 2003's "fass".
+        ("leser@faß.example", "leser@xn--fa-hia.example", False),
+        ("ana@пример.рф", "ana@xn--e1afmkfd.xn--p1ai", False),
+        # A local part has no ASCII form: only SMTPUTF8 can carry it.
+        ("анна@пример.рф", "анна@xn--e1afmkfd.xn--p1ai", True),
+    ],
+)
+def test_wire_address_uses_a_labels_and_keeps_the_local_part(address, wire, utf8):
+    assert wire_address(address) == wire
+    assert needs_smtputf8(wire_address(address)) is utf8

@@ -127,6 +127,7 @@ def test_the_transport_prefers_heavier_servers_and_skips_dead_ones(client):
 class FakeJob:
     def __init__(self, rcpt: str):
         self.envelope_from, self.rcpt, self.smtputf8 = "b+t@b.example.org", rcpt, False
+        self.eight_bit = False
         self.built = False
 
     def data(self) -> bytes:

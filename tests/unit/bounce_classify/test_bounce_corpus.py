@@ -58,6 +58,10 @@ UNJUDGED = frozenset({"unlabeled", "unknown"})
 MIN_HARD_AGREEMENT = 0.97
 MAX_SOFT_TO_HARD = 0.01
 MIN_RECIPIENT_COUNT_AGREEMENT = 0.985
+# Of the recipients that permanent failures (a 5xx reply or 5.x.x status) name, the share we
+# find an address for. Measured: 523/528 (99.1%) before the older formats were read, 528/528
+# after; the issue's target is 95%.
+MIN_FAILED_RECIPIENTS_FOUND = 0.95
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Case:
     n_recipients: int | None
     report: Report | None
     error: str = ""
+    fives: bool = False
 
     @property
     def ours(self) -> str:
@@ -102,6 +107,15 @@ class Case:
             f"n={self.n_recipients} -> {self.ours} n={self._count()} [{found}] {self.error}"
         )
 
+    def permanent(self) -> bool:
+        """A bounce whose label says some recipient failed for good (5xx or 5.x.x)."""
+        return self.expected in ("hard", "soft", "hard+soft", "unknown") and self.fives
+
+    def addresses_found(self) -> int:
+        """How many of the labelled recipients we name by an address (never an empty one)."""
+        found = {r.recipient for r in self.report.recipients if "@" in r.recipient}
+        return min(len(found), self.n_recipients or 1)
+
     def _count(self) -> int:
         return len(self.report.recipients) if self.report else 0
 
@@ -109,11 +123,12 @@ class Case:
 def _classify(row: dict[str, str]) -> Case:
     n = int(row["n_recipients"]) if row["n_recipients"].strip() else None
     reasons = tuple(r for r in row["reason"].split(",") if r)
+    fives = row["dsn_status"].startswith("5") or row["reply_code"].startswith("5")
     try:
         report = classify_message((CORPUS / row["file"]).read_bytes())
     except Exception as exc:  # the test lists every failure, then fails
-        return Case(row["file"], row["expected_class"], reasons, n, None, repr(exc))
-    return Case(row["file"], row["expected_class"], reasons, n, report)
+        return Case(row["file"], row["expected_class"], reasons, n, None, repr(exc), fives)
+    return Case(row["file"], row["expected_class"], reasons, n, report, fives=fives)
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +273,22 @@ def test_autoreplies_are_recognised(cases):
     replies = [c for c in cases if c.expected == "autoreply"]
     assert replies
     assert all(c.report.classification is BounceClass.AUTOREPLY for c in replies)
+
+
+def test_failed_recipients_are_found_by_address(cases):
+    permanent = [c for c in cases if c.report is not None and c.permanent()]
+    named = sum(c.n_recipients or 1 for c in permanent)
+    found = sum(c.addresses_found() for c in permanent)
+    share = found / named
+    print(f"\nfailed recipients found by address: {found}/{named} = {share:.1%}")
+    for case in permanent:
+        if case.addresses_found() < (case.n_recipients or 1):
+            print("  " + case.describe())
+    assert len(permanent) >= 450
+    assert share >= MIN_FAILED_RECIPIENTS_FOUND
+
+
+def test_no_bounce_names_an_empty_recipient(cases):
+    bounces = [c for c in cases if c.report is not None and c.permanent()]
+    empty = [c.describe() for c in bounces if any(not r.recipient for r in c.report.recipients)]
+    assert not empty, "\n".join(empty)

@@ -154,7 +154,7 @@ def test_signed_messages_verify_and_their_body_is_already_canonical(env, tmp_pat
     }
     skeleton = Skeleton(frame("<p>  two  spaces  </p>", "a  b \n\n\n", meta), get_settings())
     m = skeleton.build(Recipient(1, "u1", "r@example.org", "R"))
-    record = skeleton._signer.dns_record().encode()
+    record = skeleton._signers[0].dns_record().encode()
     assert dkimpy.verify(m.data, dnsfunc=lambda name, timeout=5: record)
     body = m.data.split(b"\r\n\r\n", 1)[1]
     assert Relaxed.canonicalize_body(body) == body
