@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -56,3 +58,41 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
+
+
+def start_bulk_worker(
+    env: dict[str, str], concurrency: int, log: Path, name: str
+) -> subprocess.Popen:
+    """`celery -A tasks worker -Q bulk` in its own session; returns once its pool consumes."""
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-Q",
+            "bulk",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",  # "ready." is logged at INFO: without it the wait below never ends
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300  # many pool processes start slowly on a busy machine
+    while b"ready." not in log.read_bytes():
+        if time.time() > deadline or worker.poll() is not None:
+            raise SystemExit(log.read_text()[-3000:])
+        time.sleep(0.1)
+    return worker

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import start_bulk_worker  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
 
 PETITION_WHY = """\
@@ -188,38 +189,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
     reset_settings()
     import tasks  # noqa: F401  registers the task publisher for this process
 
-    log = (tmp / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "-Q",
-            "bulk",
-            "--concurrency",
-            str(workers),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            "bench@%h",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.time() + 120
-    while b"ready." not in (tmp / "worker.log").read_bytes():  # the pool is up and consuming
-        if time.time() > deadline or worker.poll() is not None:
-            raise SystemExit((tmp / "worker.log").read_text()[-3000:])
-        time.sleep(0.1)
+    worker = start_bulk_worker({}, workers, tmp / "worker.log", "bench")
     with session_scope() as session:
         alert = Alert(
             kind=AlertKind.PETITION,

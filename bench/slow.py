@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import start_bulk_worker  # noqa: E402
 from bench.send import fill_database  # noqa: E402
 from tests.faultsmtp import FaultServer, Plan  # noqa: E402
 from tests.services import PostgresServer, RedisServer  # noqa: E402
@@ -40,41 +40,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--recipients", type=int, default=2000)
     p.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     return p.parse_args()
-
-
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen:
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "-Q",
-            "bulk",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            "slow@%h",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300  # eight pool processes start slowly on a busy machine
-    while b"ready." not in log.read_bytes():
-        if time.time() > deadline or worker.poll() is not None:
-            raise SystemExit(log.read_text()[-3000:])
-        time.sleep(0.1)
-    return worker
 
 
 def main() -> None:
@@ -111,7 +76,7 @@ def main() -> None:
         from clarion.delivery import dispatch, sending
         from clarion.models import Alert, AlertKind
 
-        worker = start_worker(env, args.connections, tmp / "worker.log")
+        worker = start_bulk_worker(env, args.connections, tmp / "worker.log", "slow")
         with session_scope() as session:
             alert = Alert(
                 kind=AlertKind.NEWSLETTER,
