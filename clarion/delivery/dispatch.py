@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import and_, func, literal, or_, select, true, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from clarion import jobqueue
@@ -306,23 +306,41 @@ def _reclaim(session: Session, alert_id: int, status: AlertStatus, cutoff: datet
     return len(stale)
 
 
+_JOURNALLED = (
+    update(table)
+    .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SENDING.value)
+    .values(
+        status=DeliveryStatus.SENT.value,
+        attempts=table.c.attempts + 1,
+        claimed_at=None,
+        sent_at=bindparam("b_sent", type_=table.c.sent_at.type),
+        message_id=bindparam("b_message_id"),
+        server=bindparam("b_server"),
+        last_reply=bindparam("b_reply"),
+        updated_at=bindparam("b_now", type_=table.c.updated_at.type),
+    )
+)
+
+
 def _record_journalled(session: Session, sent: dict[int, journal.Entry]) -> None:
+    """Rows the journal saw sent are recorded as sent: one statement, run for every row."""
+    if not sent:
+        return
     now = utcnow()
-    for delivery_id, entry in sent.items():
-        session.execute(
-            update(table)
-            .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING.value)
-            .values(
-                status=DeliveryStatus.SENT.value,
-                attempts=table.c.attempts + 1,
-                claimed_at=None,
-                sent_at=entry.sent_at or now,
-                message_id=entry.message_id,
-                server=entry.server,
-                last_reply=f"{entry.reply} (recorded from the send journal: the worker stopped)",
-                updated_at=now,
-            )
-        )
+    session.connection().execute(
+        _JOURNALLED,
+        [
+            {
+                "b_id": delivery_id,
+                "b_sent": entry.sent_at or now,
+                "b_message_id": entry.message_id,
+                "b_server": entry.server,
+                "b_reply": f"{entry.reply} (recorded from the send journal: the worker stopped)",
+                "b_now": now,
+            }
+            for delivery_id, entry in sent.items()
+        ],
+    )
 
 
 def _put_back(session: Session, ids: list[int], values: dict, attempted: bool) -> int:
