@@ -38,3 +38,31 @@ def tiny_png(size: tuple[int, int] = (2, 2), mode: str = "RGB") -> bytes:
     out = io.BytesIO()
     Image.new(mode, size).save(out, "PNG")
     return out.getvalue()
+
+
+def paragraphs(html: str) -> list[str]:
+    """The whole text of each <p> of a page, spaces collapsed: a sentence checked word for word."""
+    from html.parser import HTMLParser
+
+    class _Paragraphs(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
+            self.depth = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "p":
+                self.depth += 1
+                self.found.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "p" and self.depth:
+                self.depth -= 1
+
+        def handle_data(self, data):
+            if self.depth:
+                self.found[-1] += data
+
+    parser = _Paragraphs()
+    parser.feed(html)
+    return [" ".join(text.split()) for text in parser.found]

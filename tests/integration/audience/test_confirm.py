@@ -15,7 +15,7 @@ from clarion.models import (
     Suppression,
     SuppressionReason,
 )
-from tests.helpers import csrf_from, refresh, subscription_states
+from tests.helpers import csrf_from, paragraphs, refresh, subscription_states
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_the_link_works_once(client, session, pending):
     assert _confirm(client, pending).status_code == 200
     again = client.get(f"/confirm/{pending}")
     assert again.status_code == 400
-    assert "This link was already used. Your subscription is confirmed." in again.text
+    assert "This link was already used. Your subscription is confirmed." in paragraphs(again.text)
 
 
 def test_an_altered_link_confirms_nothing(client, session, pending):

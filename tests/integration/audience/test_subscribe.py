@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from clarion.errors import Suppressed
 from clarion.models import ConsentRecord, Subscriber, Suppression, SuppressionReason
-from tests.helpers import refresh, subscription_states
+from tests.helpers import paragraphs, refresh, subscription_states
 
 
 def count(session, model) -> int:
@@ -207,7 +207,9 @@ def test_rate_limit_per_network(client, session, lists, monkeypatch, settings):
         data={"email": "r9@example.org", "lists": [str(lists["news"].id)]},
         environ_base={"REMOTE_ADDR": "203.0.113.9"},
     )
-    assert "Too many sign-ups from your network. Please try again in a while." in refused.text
+    assert "Too many sign-ups from your network. Please try again in a while." in paragraphs(
+        refused.text
+    )
     assert count(session, Subscriber) == 3
     other = client.post(
         "/subscribe",
@@ -315,3 +317,25 @@ def test_list_names_are_those_asked_for_or_all(session, lists):
     assert subscribers.list_names(session, [lists["news"].id]) == ["Newsletter"]
     assert subscribers.list_names(session, []) == []
     assert subscribers.list_names(session, None) == ["Newsletter", "Staff only", "Urgent alerts"]
+
+
+def test_an_erased_reader_is_known_by_keyed_hash_alone_and_no_one_else_is(session, lists):
+    """After erasure only a keyed hash remains: it refuses that address, and only that one."""
+    from clarion.audience import erasure, subscribers
+
+    subscribers.subscribe(
+        session, subscribers.SubscribeRequest("ey@example.org", [lists["alerts"].id])
+    )
+    session.commit()
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "ey@example.org"))
+    erasure.erase_reader(session, reader)
+    session.commit()
+    kept = session.scalars(select(Suppression)).all()
+    assert [(row.email, bool(row.email_hash)) for row in kept] == [(None, True)]
+
+    again = subscribers.SubscribeRequest("EY@example.org", [lists["alerts"].id])
+    assert subscribers.subscribe(session, again) == subscribers.SubscribeOutcome(None, [])
+    other = subscribers.SubscribeRequest("fy@example.org", [lists["alerts"].id])
+    assert subscribers.subscribe(session, other).consent_id is not None
+    assert subscribers.is_suppressed(session, "ey@example.org")
+    assert not subscribers.is_suppressed(session, "fy@example.org")
