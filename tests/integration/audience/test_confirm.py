@@ -192,3 +192,16 @@ def test_what_the_consent_record_keeps_is_cut_to_its_columns(session, lists):
     )
     consent = session.get(ConsentRecord, outcome.consent_id)
     assert (consent.user_agent, consent.form) == ("U" * 400, "f" * 64)
+
+
+def test_the_link_of_a_reader_since_deleted_confirms_no_one(client, session, pending):
+    """Deleting a reader takes their pending consent with it: the old link is simply invalid."""
+    from clarion.errors import InvalidToken
+
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "ana@example.org"))
+    session.delete(reader)
+    session.commit()
+    with pytest.raises(InvalidToken) as refused:
+        subscribers.confirm(session, pending, None)
+    assert str(refused.value) == "This link is not valid."
+    assert session.scalar(select(Subscriber)) is None

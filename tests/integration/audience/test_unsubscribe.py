@@ -10,7 +10,7 @@ from clarion.audience import subscribers
 from clarion.audience.subscribers import SubscribeRequest
 from clarion.db import utcnow
 from clarion.models import ConsentRecord, Subscriber, Subscription
-from tests.helpers import csrf_from, refresh, subscription_states
+from tests.helpers import csrf_from, paragraphs, refresh, subscription_states
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_a_link_of_a_reader_since_deleted_says_so(app, session, subscribed):
     client = app.test_client(use_cookies=False)
     response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 404
-    assert "This subscription no longer exists." in response.text
+    assert "This subscription no longer exists." in paragraphs(response.text)
 
 
 def test_a_request_cannot_be_changed_once_made():
