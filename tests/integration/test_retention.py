@@ -80,7 +80,9 @@ def test_unconfirmed_sign_ups_are_forgotten_after_30_days(session, lists):
 def test_where_transactional_mails_went_is_forgotten_after_30_days(session):
     session.add_all(
         [
-            NoticeMail(kind="confirm", email="old@example.org", created_at=utcnow() - timedelta(31)),
+            NoticeMail(
+                kind="confirm", email="old@example.org", created_at=utcnow() - timedelta(days=31)
+            ),
             NoticeMail(kind="confirm", email="new@example.org", created_at=utcnow()),
         ]
     )
