@@ -176,12 +176,18 @@ def send(
     settings = settings or get_settings()
     blocked = suppression(session, notice.to)
     if blocked is not None:
-        reason = f"the address is suppressed ({blocked.reason.value}: {blocked.detail})".strip()
-        # No address in the log: the kind and reader say which mail, the admin shows why.
+        since = f"{blocked.created_at:%Y-%m-%d}" if blocked.created_at else "?"
+        # No address in the log (the suppression's detail may quote it): the kind and reader
+        # say which mail; the reader's page in the admin shows the bounce and its evidence.
         log.warning(
-            "%s mail not sent (reader %s): %s", notice.kind, notice.subscriber_id, reason[:300]
+            "%s mail not sent (reader %s): the address is suppressed (%s since %s)",
+            notice.kind,
+            notice.subscriber_id,
+            blocked.reason.value,
+            since,
         )
-        return Sent("suppressed", reason)
+        detail = f": {blocked.detail}" if blocked.detail else ""
+        return Sent("suppressed", f"the address is suppressed ({blocked.reason.value}{detail})")
     record = NoticeMail(kind=notice.kind, email=notice.to, subscriber_id=notice.subscriber_id)
     session.add(record)
     session.flush()
