@@ -1,4 +1,4 @@
-"""Test sends: an alert, subject marked [TEST], to a few addresses typed by the editor.
+"""Test sends: an alert, subject marked [Test], to a few addresses typed by the editor.
 
 They leave through the transactional mailer (signed, VERP envelope), so they live here beside
 it rather than with the drafts (`clarion.alerts.campaigns`): drafts sit below delivery and may
@@ -23,7 +23,9 @@ from clarion.inputs import header_text
 from clarion.models import Alert, Editor, MailingList
 
 MAX_TEST_ADDRESSES = 10
-TEST_PREFIX = "[TEST] "
+# Not "[TEST]": with a subject in Cyrillic those four letters are all SpamAssassin sees of it,
+# and it scores the subject as all capitals (SUBJ_ALL_CAPS).
+TEST_PREFIX = "[Test] "
 
 
 def recipients_for_test(raw: str) -> list[str]:
@@ -40,7 +42,7 @@ def recipients_for_test(raw: str) -> list[str]:
 def send_test(
     session: Session, editor: Editor, alert: Alert, raw_addresses: str, ip: str | None = None
 ) -> list[str]:
-    """Send the alert, subject marked [TEST], to the given addresses: no Delivery rows, no stats."""
+    """Send the alert, subject marked [Test], to the given addresses: no Delivery rows, no stats."""
     require(editor, "compose")
     addresses = recipients_for_test(raw_addresses)
     mail = render_preview(session, alert)
