@@ -160,6 +160,11 @@ def findings(session: Session, report: Report, source: str, evidence: bytes) -> 
         return []  # not returned to a delivery's envelope: anyone could have written it
     if delivery is None:
         delivery = _delivery_by_headers(session, report.original_headers)
+    if delivery is None:
+        notice = _notice_by_message_id(session, report.original_headers)
+        if notice is not None:
+            about = _about(report.recipients, notice.email, report.classification)
+            return [_notice_finding(about, notice, source, evidence)]
     if delivery is not None:
         reader = session.get(Subscriber, delivery.subscriber_id)
         if reader is None:
@@ -217,6 +222,20 @@ def _notice_by_tokens(session: Session, tokens: Iterable[str]) -> NoticeMail | N
         if notice is not None:
             return notice
     return None
+
+
+def _notice_by_message_id(session: Session, headers: dict[str, str]) -> NoticeMail | None:
+    """A transactional mail an authenticated provider reports by the Message-ID we gave it."""
+    message_id = headers.get("Message-ID", "").strip()
+    if not message_id:
+        return None
+    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
+    return session.scalar(
+        select(NoticeMail)
+        .where(NoticeMail.message_id == wanted)
+        .order_by(NoticeMail.id.desc())
+        .limit(1)
+    )
 
 
 def _notice_finding(

@@ -196,4 +196,5 @@ class NoticeMail(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     reply: Mapped[str] = mapped_column(Text, default="")  # the server's last answer
-    message_id: Mapped[str | None] = mapped_column(String(255))
+    # A provider's webhook may name only our Message-ID.
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)

@@ -34,12 +34,14 @@ def upgrade() -> None:
     with op.batch_alter_table('notice_mails', schema=None) as batch_op:
         batch_op.create_index('ix_notice_mails_created', ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notice_mails_email'), ['email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_mails_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notice_mails_subscriber_id'), ['subscriber_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('notice_mails', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_mails_subscriber_id'))
+        batch_op.drop_index(batch_op.f('ix_notice_mails_message_id'))
         batch_op.drop_index(batch_op.f('ix_notice_mails_email'))
         batch_op.drop_index('ix_notice_mails_created')
     op.drop_table('notice_mails')

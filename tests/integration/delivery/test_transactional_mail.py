@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from clarion.actions import petition_notices
 from clarion.audience import disclosure, notices, subscribers
+from clarion.bounce_classify import RecipientReport, Report
 from clarion.bounces import inbound
 from clarion.bounces.refusals import BatchRefusals
 from clarion.bounces.server import start_bounce_server
@@ -236,3 +237,21 @@ def test_a_dsn_for_a_confirmation_suppresses_the_address_and_no_later_confirmati
     refresh(session)
     assert not notices.send_confirmation(session, consent_id, BatchRefusals())
     assert sink.handler.refused["550"] == 1 and sink.handler.counts[GONE] == 0
+
+
+def test_a_provider_report_finds_a_transactional_mail_by_its_message_id(session):
+    notice = NoticeMail(kind="signature_confirm", email="sig@example.org", message_id="<m1@x>")
+    other = NoticeMail(kind="confirm", email="else@example.org", message_id="<m2@x>")
+    session.add_all([notice, other])
+    session.commit()
+    failed = RecipientReport("sig@example.org", BounceClass.HARD, "5.1.1", "no such user", "")
+    report = Report(BounceClass.HARD, (failed,), (), {"Message-ID": "m1@x"})
+    [finding] = inbound.findings(session, report, "ses", b"{}")
+    assert (finding.email, finding.classification, finding.subscriber_id) == (
+        "sig@example.org",
+        BounceClass.HARD,
+        None,
+    )
+    assert finding.reason.startswith("signature_confirm mail")
+    # Returned by mail, only the VERP token counts: a quoted Message-ID could be anyone's.
+    assert inbound.findings(session, report, "smtp", b"") == []
