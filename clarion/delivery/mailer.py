@@ -30,6 +30,7 @@ from clarion.delivery.messages import (
     OVERSIGNED,
     alternative_body,
     part_heads,
+    reply_to_field,
     signed_head,
 )
 from clarion.delivery.refusals import Finding, RefusalPolicy
@@ -131,12 +132,9 @@ def build(notice: Notice, envelope_from: str, settings: Settings | None = None) 
         "Content-Type": f'multipart/alternative; boundary="{boundary}"',
         "Content-Language": i18n.resolve(notice.mail.language),
     }
-    _, reply_address = parseaddr(header_text(notice.reply_to or ""))
-    if reply_address:
-        reply_name = parseaddr(header_text(notice.reply_to or ""))[0]
-        values["Reply-To"] = address_field(
-            decoded(reply_name), wire_address(reply_address), len("Reply-To: ")
-        )
+    reply_to = reply_to_field(notice.reply_to)
+    if reply_to:
+        values["Reply-To"] = reply_to
     if notice.test:
         values["X-Clarion-Test"] = "yes"
     order = [h for h in SIGNED if h in values]

@@ -135,7 +135,7 @@ def signed_head(
     return "".join(head).encode() + b"\r\n"
 
 
-def _reply_to(raw: str | None) -> str | None:
+def reply_to_field(raw: str | None) -> str | None:
     """The list's Reply-To on the wire: a name in encoded-words, the domain in A-labels, so
     that only a non-ASCII local part makes the headers need SMTPUTF8."""
     name, address = parseaddr(header_text(raw or ""))
@@ -220,7 +220,7 @@ class Skeleton:
         static = {
             "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
             "Subject": header_value(header_text(frame.subject), len("Subject: ")),
-            "Reply-To": _reply_to(meta.get("reply_to")),
+            "Reply-To": reply_to_field(meta.get("reply_to")),
             "List-Id": address_field(
                 header_text(lst["name"]),
                 f"{header_text(lst['slug'])}.{self.bounce_domain}",
