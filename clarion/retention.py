@@ -22,6 +22,7 @@ from clarion.models import (
     ClickCount,
     ConsentRecord,
     InboundMessage,
+    NoticeMail,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -52,7 +53,11 @@ def policy() -> list[Rule]:
             "Which reader clicked which link", f"{s.retain_clicks_days} days, then per-link counts"
         ),
         Rule("Sign-ups never confirmed", f"{PENDING_DAYS} days, then forgotten entirely"),
-        Rule("Returned mail (bounce evidence, inbound messages)", f"{EVIDENCE_DAYS} days"),
+        Rule(
+            "Returned mail (bounce evidence, inbound messages), the address each "
+            "confirmation went to",
+            f"{EVIDENCE_DAYS} days",
+        ),
         Rule(
             "A click recognising its reader on a petition page",
             f"{s.recognise_days} days after the mail",
@@ -142,7 +147,7 @@ def aggregate_clicks(session: Session) -> dict[str, int]:
 
 def purge_expired(session: Session) -> dict[str, int]:
     """Forget sign-ups never confirmed in PENDING_DAYS; drop bounce evidence (and the processed
-    inbound messages it came from) after EVIDENCE_DAYS."""
+    inbound messages it came from) and the record of transactional mails after EVIDENCE_DAYS."""
     now = utcnow()
     cutoff = now - timedelta(days=PENDING_DAYS)
     # Someone who signed up on the web, never confirmed, and has no other standing is forgotten
@@ -185,8 +190,13 @@ def purge_expired(session: Session) -> dict[str, int]:
             InboundMessage.processed_at.is_not(None),
         )
     ).rowcount
+    # Which address a confirmation went to: needed only while its bounce may come back.
+    notices = session.execute(
+        delete(NoticeMail).where(NoticeMail.created_at < now - timedelta(days=EVIDENCE_DAYS))
+    ).rowcount
     return {
         "forgotten_subscribers": forgotten,
         "evidence_purged": evidence,
         "inbound_purged": inbound,
+        "notice_mails_purged": notices,
     }

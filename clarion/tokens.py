@@ -122,11 +122,14 @@ def preferences_token(subscriber_uid: str) -> str:
 CLICK = "click"  # the tracked links and the open pixel: in the body, may be forwarded
 VERP = "verp"  # the envelope sender b+<token>@: only in the SMTP envelope and Return-Path
 MAILTO = "mailto"  # unsubscribe+<token>@ of the List-Unsubscribe header, never in the body
+# The envelope sender b+<token>@ of a transactional mail (a confirmation, a data link): the same
+# address form as VERP, its own keys, and it names a NoticeMail row instead of a delivery.
+NOTICE_VERP = "notice-verp"
 # Before purposes existed one token served all three. Mail already sent carries it in its
 # links, so the click path still follows it (without recognising the reader); nothing else
 # accepts it.
 LEGACY = "legacy"
-DELIVERY_PURPOSES = (CLICK, VERP, MAILTO, LEGACY)
+DELIVERY_PURPOSES = (CLICK, VERP, MAILTO, NOTICE_VERP, LEGACY)
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import smtplib
-
 from clarion.audience import disclosure, notices
+from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope
+from clarion.delivery.mailer import RETRYABLE
 from tasks import app
-
-RETRYABLE = (smtplib.SMTPException, OSError)
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
 def send_confirmation(self, consent_id: int) -> None:
-    """Send the double opt-in mail for one consent record; retried on SMTP trouble."""
+    """Send the double opt-in mail for one consent record; retried on SMTP trouble, a refusal
+    of the address goes to the bounce policy."""
     try:
         with session_scope() as session:
-            notices.send_confirmation(session, consent_id)
+            notices.send_confirmation(session, consent_id, BatchRefusals())
     except RETRYABLE as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
 
@@ -26,6 +25,6 @@ def send_data_link(self, subscriber_id: int) -> None:
     """Mail a reader the link to download their data; retried on SMTP trouble."""
     try:
         with session_scope() as session:
-            disclosure.send_data_link(session, subscriber_id)
+            disclosure.send_data_link(session, subscriber_id, BatchRefusals())
     except RETRYABLE as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc

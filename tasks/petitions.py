@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import smtplib
-
 from clarion.actions import petition_notices
+from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope
+from clarion.delivery.mailer import RETRYABLE
 from tasks import app
-
-RETRYABLE = (smtplib.SMTPException, OSError)
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
 def send_signature_confirmation(self, signature_id: int) -> None:
-    """Ask a signer to confirm their address; retried on SMTP trouble."""
+    """Ask a signer to confirm their address; retried on SMTP trouble, a refusal of the
+    address goes to the bounce policy."""
     try:
         with session_scope() as session:
-            petition_notices.send_signature_confirmation(session, signature_id)
+            petition_notices.send_signature_confirmation(session, signature_id, BatchRefusals())
     except RETRYABLE as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc

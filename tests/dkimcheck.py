@@ -3,9 +3,12 @@ one SpamAssassin uses), with its DNS lookups answered from the keys the test giv
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import dkim as dkimpy
 
 # Mail::DKIM asks Mail::DKIM::DNS::query for each key; this answers from a file of
 # "<selector>._domainkey.<domain> TAB <TXT record>" lines, and nothing leaves the machine.
@@ -60,3 +63,32 @@ def mail_dkim(raw: bytes, records: dict[str, str], tmp: Path) -> list[Checked]:
     )
     lines = done.stdout.decode().splitlines()
     return [Checked(*(line.split("\t", 3) + [""] * 4)[:4]) for line in lines]
+
+
+def dkimpy_results(raw: bytes, records: dict[str, str]) -> list[bool]:
+    """dkimpy's verdict on each signature, keys served from `records`."""
+
+    def dns(name: bytes | str, timeout: int = 5) -> bytes:
+        name = name.decode() if isinstance(name, bytes) else name
+        return records.get(name.rstrip("."), "").encode()
+
+    checker = dkimpy.DKIM(raw)
+    count = len(re.findall(rb"(?im)^DKIM-Signature:", raw.split(b"\r\n\r\n", 1)[0]))
+    return [_verified(checker, i, dns) for i in range(count)]
+
+
+def _verified(checker: dkimpy.DKIM, index: int, dns) -> bool:
+    try:
+        return bool(checker.verify(idx=index, dnsfunc=dns))
+    except dkimpy.ValidationError:  # a body hash mismatch is raised, not returned
+        return False
+
+
+def key_records(settings) -> dict[str, str]:
+    """The TXT record of every configured DKIM key, by the name it is published at."""
+    from clarion.delivery import dkim
+
+    return {
+        f"{s.selector}._domainkey.{s.domain}": s.dns_record()
+        for s in dkim.signers_for(settings, ("from",))
+    }

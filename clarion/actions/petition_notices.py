@@ -6,9 +6,9 @@ from sqlalchemy.orm import Session
 
 from clarion.actions import signing
 from clarion.alerts.rendering import RenderedMail, render_template_file
-from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.delivery import mailer
+from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import Petition, Signature
 
 
@@ -29,15 +29,16 @@ def signature_confirmation_mail(signature: Signature, petition: Petition) -> Ren
     )
 
 
-def send_signature_confirmation(session: Session, signature_id: int) -> bool:
-    """Send it unless the signature was confirmed or deleted meanwhile, or mail is suppressed."""
+def send_signature_confirmation(
+    session: Session, signature_id: int, refusals: RefusalPolicy
+) -> bool:
+    """Send it unless the signature was confirmed or deleted meanwhile, or mail is suppressed;
+    a refusal goes to `refusals`, the bounce policy. True when it was sent."""
     signature = session.get(Signature, signature_id)
     if signature is None or signature.confirmed_at is not None:
-        return False
-    if subscribers.is_suppressed(session, signature.email):
         return False
     petition = session.get(Petition, signature.petition_id)
     assert petition is not None
     mail = signature_confirmation_mail(signature, petition)
-    mailer.send_transactional(mailer.build_transactional(signature.email, mail))
-    return True
+    notice = mailer.Notice("signature_confirm", signature.email, mail)
+    return mailer.send(session, notice, refusals).sent

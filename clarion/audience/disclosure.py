@@ -18,6 +18,7 @@ from clarion.alerts.rendering import render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.delivery import mailer
+from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import (
     Alert,
     Bounce,
@@ -53,10 +54,11 @@ def may_ask(subscriber: Subscriber) -> bool:
     return throttle.once_per(f"data-export:{subscriber.uid}", ASK_AGAIN_SECONDS)
 
 
-def send_data_link(session: Session, subscriber_id: int) -> bool:
-    """Mail the reader their download link; False when they are gone or suppressed."""
+def send_data_link(session: Session, subscriber_id: int, refusals: RefusalPolicy) -> bool:
+    """Mail the reader their download link; False when they are gone or suppressed. A refusal
+    goes to `refusals`, the bounce policy."""
     subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscribers.is_suppressed(session, subscriber.email):
+    if subscriber is None:
         return False
     settings = get_settings()
     context = {
@@ -65,8 +67,8 @@ def send_data_link(session: Session, subscriber_id: int) -> bool:
         "ttl_hours": DATA_LINK_TTL_HOURS,
     }
     mail = render_template_file("your_data", context, subscriber.language)
-    mailer.send_transactional(mailer.build_transactional(subscriber.email, mail))
-    return True
+    notice = mailer.Notice("your_data", subscriber.email, mail, subscriber_id=subscriber.id)
+    return mailer.send(session, notice, refusals).sent
 
 
 def _when(value: datetime | None) -> str | None:

@@ -21,6 +21,7 @@ from clarion.models import (
     ConsentRecord,
     Delivery,
     InboundMessage,
+    NoticeMail,
     Open,
     Signature,
     Subscriber,
@@ -65,6 +66,11 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
             delete(Bounce).where(or_(Bounce.subscriber_id == sid, Bounce.email == email))
         ).rowcount,
         "inbound_messages": _forget_inbound(session, email),
+        "notice_mails": session.execute(
+            delete(NoticeMail).where(
+                or_(NoticeMail.subscriber_id == sid, NoticeMail.email == email)
+            )
+        ).rowcount,
     }
     _suppress_by_hash(session, email, key)
     # Subscriptions, tags and deliveries go with the subscriber (ON DELETE CASCADE).

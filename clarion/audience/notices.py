@@ -9,6 +9,7 @@ from clarion.alerts.rendering import RenderedMail, render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.delivery import mailer
+from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import ConsentRecord, MailingList, Subscriber
 
 
@@ -34,13 +35,13 @@ def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, Re
     return subscriber.email, render_template_file("confirm", context, lang)
 
 
-def send_confirmation(session: Session, consent_id: int) -> bool:
-    """Send the confirmation mail unless it was confirmed meanwhile or the address is suppressed."""
+def send_confirmation(session: Session, consent_id: int, refusals: RefusalPolicy) -> bool:
+    """Send the confirmation mail unless it was confirmed meanwhile or the address is suppressed
+    (a hard bounce of an earlier one, say: logged, never shown on the sign-up page); a refusal
+    goes to `refusals`, the bounce policy. True when it was sent."""
     consent = session.get(ConsentRecord, consent_id)
     if consent is None or consent.confirmed_at is not None:
         return False
     to, mail = confirmation_mail(session, consent)
-    if subscribers.is_suppressed(session, to):
-        return False
-    mailer.send_transactional(mailer.build_transactional(to, mail))
-    return True
+    notice = mailer.Notice("confirm", to, mail, subscriber_id=consent.subscriber_id)
+    return mailer.send(session, notice, refusals).sent

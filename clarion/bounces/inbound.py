@@ -2,7 +2,8 @@
 unsubscribes, whichever path they came by (bounce server, IMAP mailbox, provider webhook).
 
 A returned mail (bounce server, IMAP) acts only when it came back to the VERP token of a
-delivery we sent: that token is only ever in the envelope, so no one who merely saw a mail (a
+delivery we sent, or of a transactional mail (a confirmation: `NoticeMail`, whose address the
+report is then about): that token is only ever in the envelope, so no one who merely saw a mail (a
 forwarded copy, a shared link) can forge a bounce that suppresses its reader. Anything else
 mailed to us (a report naming only an address, our Message-ID or mailto token in a quoted
 original) is recorded as nothing. Provider webhooks are authenticated by their signatures, so
@@ -34,8 +35,8 @@ from clarion.bounces.webhooks import events
 from clarion.db import session_scope, utcnow
 from clarion.delivery.refusals import Finding
 from clarion.errors import InvalidToken
-from clarion.models import Alert, Delivery, InboundMessage, Subscriber
-from clarion.tokens import MAILTO, VERP, UnsubscribeScope, delivery_tokens
+from clarion.models import Alert, Delivery, InboundMessage, NoticeMail, Subscriber
+from clarion.tokens import MAILTO, NOTICE_VERP, VERP, UnsubscribeScope, delivery_tokens
 
 PROCESS_TASK = "tasks.bounces.process_inbound"
 MAIL_SOURCES = ("smtp", "imap")
@@ -150,10 +151,20 @@ def findings(session: Session, report: Report, source: str, evidence: bytes) -> 
     """The report matched to our readers: by VERP token; for an authenticated provider's
     report also by our headers in the original, then by address."""
     delivery = _delivery_by_tokens(session, report.verp_tokens, VERP)
+    if delivery is None:
+        notice = _notice_by_tokens(session, report.verp_tokens)
+        if notice is not None:
+            about = _about(report.recipients, notice.email, report.classification)
+            return [_notice_finding(about, notice, source, evidence)]
     if delivery is None and source in MAIL_SOURCES:
         return []  # not returned to a delivery's envelope: anyone could have written it
     if delivery is None:
         delivery = _delivery_by_headers(session, report.original_headers)
+    if delivery is None:
+        notice = _notice_by_message_id(session, report.original_headers)
+        if notice is not None:
+            about = _about(report.recipients, notice.email, report.classification)
+            return [_notice_finding(about, notice, source, evidence)]
     if delivery is not None:
         reader = session.get(Subscriber, delivery.subscriber_id)
         if reader is None:
@@ -197,6 +208,51 @@ def _finding(recipient: RecipientReport, reader: _Reader, source: str, evidence:
         subscriber_id=reader.subscriber.id,
         delivery_id=delivery.id if delivery else None,
         alert_id=delivery.alert_id if delivery else None,
+        evidence=evidence,
+    )
+
+
+def _notice_by_tokens(session: Session, tokens: Iterable[str]) -> NoticeMail | None:
+    codec = delivery_tokens(NOTICE_VERP)
+    for token in tokens:
+        try:
+            notice = session.get(NoticeMail, codec.decode(token.lower()))
+        except InvalidToken:
+            continue
+        if notice is not None:
+            return notice
+    return None
+
+
+def _notice_by_message_id(session: Session, headers: dict[str, str]) -> NoticeMail | None:
+    """A transactional mail an authenticated provider reports by the Message-ID we gave it."""
+    message_id = headers.get("Message-ID", "").strip()
+    if not message_id:
+        return None
+    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
+    return session.scalar(
+        select(NoticeMail)
+        .where(NoticeMail.message_id == wanted)
+        .order_by(NoticeMail.id.desc())
+        .limit(1)
+    )
+
+
+def _notice_finding(
+    recipient: RecipientReport, notice: NoticeMail, source: str, evidence: bytes
+) -> Finding:
+    """A transactional mail came back: about the address it went to (one recipient a mail),
+    and the reader it was for, if any; no delivery, no alert."""
+    reason = f"{notice.kind} mail: {recipient.reason}"
+    if recipient.diagnostic and recipient.diagnostic not in reason:
+        reason = f"{reason}: {recipient.diagnostic}"
+    return Finding(
+        classification=recipient.classification,
+        status=recipient.status,
+        reason=reason,
+        email=notice.email,
+        source=source,
+        subscriber_id=notice.subscriber_id,
         evidence=evidence,
     )
 

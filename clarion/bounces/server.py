@@ -1,8 +1,9 @@
 """The bounce server: an SMTP receiver (aiosmtpd) for the bounce domain.
 
-It accepts only `b+<VERP token>@` (bounces) and `unsubscribe+<mailto token>@` (List-Unsubscribe
-mailto:) recipients whose token verifies for that purpose (a click token from a mail's links
-is neither); anything else is refused with 550 5.1.1.
+It accepts only `b+<VERP token>@` (bounces of an alert's delivery or of a transactional mail)
+and `unsubscribe+<mailto token>@` (List-Unsubscribe mailto:) recipients whose token verifies
+for that purpose (a click token from a mail's links is neither);
+anything else is refused with 550 5.1.1.
 A message is stored durably (committed) before the 250 reply, or refused with 451 so that
 the sending server keeps it and tries again; processing is then queued, and the periodic
 sweep catches any message whose queueing failed.
@@ -22,7 +23,7 @@ from clarion.bounces import inbound
 from clarion.config import Settings
 from clarion.db import session_scope
 from clarion.errors import InvalidToken
-from clarion.tokens import MAILTO, VERP, delivery_tokens
+from clarion.tokens import MAILTO, NOTICE_VERP, VERP, delivery_tokens
 
 log = logging.getLogger(__name__)
 LOCAL_PART = re.compile(r"(b|unsubscribe)\+([a-z0-9]{26})", re.IGNORECASE)
@@ -51,8 +52,8 @@ class BounceHandler:
     ) -> None:
         self.domain = bounce_domain.lower()
         self.codecs = {
-            "b": delivery_tokens(VERP, secret),
-            "unsubscribe": delivery_tokens(MAILTO, secret),
+            "b": (delivery_tokens(VERP, secret), delivery_tokens(NOTICE_VERP, secret)),
+            "unsubscribe": (delivery_tokens(MAILTO, secret),),
         }
         self.store = store
         self.queue = queue
@@ -63,11 +64,13 @@ class BounceHandler:
         match = LOCAL_PART.fullmatch(local)
         if domain.lower() != self.domain or match is None:
             return False
-        try:
-            self.codecs[match.group(1).lower()].decode(match.group(2).lower())
-        except InvalidToken:
-            return False
-        return True
+        for codec in self.codecs[match.group(1).lower()]:
+            try:
+                codec.decode(match.group(2).lower())
+            except InvalidToken:
+                continue
+            return True
+        return False
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list

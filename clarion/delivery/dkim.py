@@ -99,7 +99,7 @@ class DkimSigner:
         return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)  # a few keys, each with the h= lists of alerts and notices
 def _load(domain: str, selector: str, key_file: Path, headers: tuple[str, ...]) -> DkimSigner:
     return DkimSigner(domain, selector, key_file.read_bytes(), headers)
 

@@ -99,7 +99,43 @@ def b64_lines(data: bytes) -> bytes:
     return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
 
 
-def _reply_to(raw: str | None) -> str | None:
+def part_heads(boundary: str) -> tuple[bytes, bytes, bytes]:
+    """The heads of the plain and the HTML part of a multipart/alternative body, and its end."""
+    plain, html_head = (
+        f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        for kind in ("plain", "html")
+    )
+    return plain, html_head, f"\r\n--{boundary}--\r\n".encode()
+
+
+def alternative_body(heads: tuple[bytes, bytes, bytes], text: bytes, html_part: bytes) -> bytes:
+    """The body: both parts base64 (7-bit, already in DKIM's canonical form)."""
+    return b"".join((heads[0], b64_lines(text), b"\r\n", heads[1], b64_lines(html_part), heads[2]))
+
+
+def signed_head(
+    order: list[str],
+    values: dict[str, str],
+    canonical: dict[str, bytes],
+    body: bytes,
+    signers: tuple[dkim.DkimSigner, ...],
+    timestamp: int,
+) -> bytes:
+    """The header block in `order`, each configured key's DKIM-Signature first; `canonical`
+    holds fields already in canonical form (the static ones of an alert), the rest is done here."""
+    head = [f"{k}: {values[k]}\r\n" for k in order]
+    if signers:
+        data = b"".join(canonical.get(k) or dkim.relaxed_header(k, values[k]) for k in order)
+        bh = dkim.body_hash(body)  # already canonical: base64 lines and boundaries only
+        # Each key signs the same fields; none signs another's DKIM-Signature.
+        head[:0] = [
+            f"DKIM-Signature: {signer.signature(data, bh, timestamp)}\r\n" for signer in signers
+        ]
+    return "".join(head).encode() + b"\r\n"
+
+
+def reply_to_field(raw: str | None) -> str | None:
     """The list's Reply-To on the wire: a name in encoded-words, the domain in A-labels, so
     that only a non-ASCII local part makes the headers need SMTPUTF8."""
     name, address = parseaddr(header_text(raw or ""))
@@ -184,7 +220,7 @@ class Skeleton:
         static = {
             "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
             "Subject": header_value(header_text(frame.subject), len("Subject: ")),
-            "Reply-To": _reply_to(meta.get("reply_to")),
+            "Reply-To": reply_to_field(meta.get("reply_to")),
             "List-Id": address_field(
                 header_text(lst["name"]),
                 f"{header_text(lst['slug'])}.{self.bounce_domain}",
@@ -202,12 +238,7 @@ class Skeleton:
         self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
         self._signers = dkim.signers_for(settings, (*self._order, *OVERSIGNED))
-        self._part_head = [
-            f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n".encode()
-            for kind in ("plain", "html")
-        ]
-        self._closing = f"\r\n--{boundary}--\r\n".encode()
+        self._heads = part_heads(boundary)
         self._second = (0, "")
 
     def _date(self) -> tuple[int, str]:
@@ -246,15 +277,10 @@ class Skeleton:
             "preferences_url": preferences.encode(),
             "token": token.encode(),
         }
-        body = b"".join(
-            (
-                self._part_head[0],
-                b64_lines(self._text.fill(plain)),
-                b"\r\n",
-                self._part_head[1],
-                b64_lines(self._html.fill({**plain, "greeting": html.escape(greeting).encode()})),
-                self._closing,
-            )
+        body = alternative_body(
+            self._heads,
+            self._text.fill(plain),
+            self._html.fill({**plain, "greeting": html.escape(greeting).encode()}),
         )
         rcpt = wire_address(r.email)
         timestamp, date = self._date()
@@ -268,19 +294,15 @@ class Skeleton:
                 f"<mailto:unsubscribe+{self._mailto.encode(r.delivery_id)}@{self.bounce_domain}>"
             ),
         }
-        head = [f"{k}: {self._static.get(k) or varying[k]}\r\n" for k in self._order]
-        if self._signers:
-            canonical = b"".join(
-                self._canonical[k] if k in self._canonical else dkim.relaxed_header(k, varying[k])
-                for k in self._order
-            )
-            bh = dkim.body_hash(body)  # already canonical: base64 lines and boundaries only
-            # Each key signs the same fields; none signs another's DKIM-Signature.
-            head[:0] = [
-                f"DKIM-Signature: {signer.signature(canonical, bh, timestamp)}\r\n"
-                for signer in self._signers
-            ]
-        data = "".join(head).encode() + b"\r\n" + body
+        head = signed_head(
+            self._order,
+            {**self._static, **varying},
+            self._canonical,
+            body,
+            self._signers,
+            timestamp,
+        )
+        data = head + body
         return OutgoingMessage(
             envelope_from=envelope_from or self.verp_address(r.delivery_id),
             rcpt=rcpt,

@@ -10,6 +10,7 @@ from clarion.models.alerts import (
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
+    NoticeMail,
 )
 from clarion.models.editors import AuditEvent, Editor, Role
 from clarion.models.inbound import (
@@ -57,6 +58,7 @@ __all__ = [
     "InboundMessage",
     "Job",
     "MailingList",
+    "NoticeMail",
     "Open",
     "Petition",
     "Role",

@@ -177,3 +177,24 @@ class DeliveryBatch(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # Identity of the Redis data set the task was published to (see delivery.redis_epoch).
     epoch: Mapped[str | None] = mapped_column(String(32))
+
+
+class NoticeMail(Base):
+    """One transactional mail sent (a confirmation, a data link, a test send): what its VERP
+    token names, so that a bounce of it reaches the bounce policy. Kept EVIDENCE_DAYS (see
+    clarion.retention), deleted with an erased reader."""
+
+    __tablename__ = "notice_mails"
+    __table_args__ = (Index("ix_notice_mails_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # confirm, signature_confirm, your_data, test
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    reply: Mapped[str] = mapped_column(Text, default="")  # the server's last answer
+    # A provider's webhook may name only our Message-ID.
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)

@@ -143,7 +143,7 @@ def test_compose_preview_test_send_and_schedule_every_kind(
         page.wait_for_selector("#scheduled-at")
         assert page.locator("#scheduled-at").inner_text() == "2099-05-01 10:30 (Europe/Minsk)"
     caught = smtp_sink.wait_for(4)
-    assert sorted(m.subject for m in caught) == sorted(f"[TEST] E2E {k.value}" for k in kinds.KINDS)
+    assert sorted(m.subject for m in caught) == sorted(f"[Test] E2E {k.value}" for k in kinds.KINDS)
     session.commit()
     alerts = session.scalars(select(Alert)).all()
     assert len(alerts) == 4 and {a.status for a in alerts} == {AlertStatus.SCHEDULED}

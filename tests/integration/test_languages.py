@@ -17,6 +17,7 @@ from clarion.actions import petition_notices, signing
 from clarion.alerts.freeze import freeze_content
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.audience import disclosure, notices, subscribers
+from clarion.bounces.refusals import BatchRefusals
 from clarion.db import utcnow
 from clarion.delivery.messages import AlertFrame, Recipient, Skeleton
 from clarion.errors import RateLimited
@@ -325,7 +326,7 @@ def test_every_transactional_mail_speaks_the_readers_language(
         ),
     )
     session.commit()
-    assert notices.send_confirmation(session, outcome.consent_id)
+    assert notices.send_confirmation(session, outcome.consent_id, BatchRefusals())
     session.commit()  # end each read before the next write (SQLite)
     assert_mail_speaks(
         _only_mail(smtp_sink),
@@ -344,7 +345,7 @@ def test_every_transactional_mail_speaks_the_readers_language(
     )
     session.add(signature)
     session.commit()
-    assert petition_notices.send_signature_confirmation(session, signature.id)
+    assert petition_notices.send_signature_confirmation(session, signature.id, BatchRefusals())
     session.commit()
     assert_mail_speaks(
         _only_mail(smtp_sink),
@@ -355,7 +356,7 @@ def test_every_transactional_mail_speaks_the_readers_language(
 
     reader.language = lang
     session.commit()
-    assert disclosure.send_data_link(session, reader.id)
+    assert disclosure.send_data_link(session, reader.id, BatchRefusals())
     assert_mail_speaks(
         _only_mail(smtp_sink),
         lang,

@@ -15,6 +15,7 @@ from clarion.models import (
     Click,
     ClickCount,
     ConsentRecord,
+    NoticeMail,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -74,6 +75,22 @@ def test_unconfirmed_sign_ups_are_forgotten_after_30_days(session, lists):
     left = set(session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids))))
     assert left == {"fresh@example.org", "kept@example.org"}
     assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 2
+
+
+def test_where_transactional_mails_went_is_forgotten_after_30_days(session):
+    session.add_all(
+        [
+            NoticeMail(
+                kind="confirm", email="old@example.org", created_at=utcnow() - timedelta(days=31)
+            ),
+            NoticeMail(kind="confirm", email="new@example.org", created_at=utcnow()),
+        ]
+    )
+    session.commit()
+    with session_scope() as s:
+        assert retention.run(s)["notice_mails_purged"] == 1
+    refresh(session)
+    assert list(session.scalars(select(NoticeMail.email))) == ["new@example.org"]
 
 
 @pytest.fixture

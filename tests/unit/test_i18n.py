@@ -198,6 +198,9 @@ def test_update_brings_back_a_lost_message_for_translation_and_check_fails_until
     assert failed.exit_code == 1 and "ru: fuzzy 'Yes, subscribe me'" in failed.output
     # Nothing else changed: the other catalogs were not rewritten.
     for lang in ("be", "pl", "uk"):
-        assert catalogs.po_path(lang).read_bytes() == (
-            i18n.PROJECT_ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
-        ).read_bytes()
+        assert (
+            catalogs.po_path(lang).read_bytes()
+            == (
+                i18n.PROJECT_ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
+            ).read_bytes()
+        )

@@ -211,7 +211,7 @@ def _act(alert_id: int, action, done: str):
 @bp.post("/alerts/<int:alert_id>/test")
 @requires("compose")
 def alert_test(alert_id: int):
-    """Send a [TEST] copy to the given addresses (no delivery rows, not in the statistics)."""
+    """Send a [Test] copy to the given addresses (no delivery rows, not in the statistics)."""
     raw = request.form.get("test_to", "")
     return _act(
         alert_id,

@@ -301,7 +301,7 @@ def test_test_send_reaches_the_catcher_marked_and_uncounted(
     submit(client, f"/admin/alerts/{draft.id}/test", {"test_to": "me@example.org, You@Example.org"})
     messages = smtp_sink.wait_for(2)
     assert len(messages) == 2
-    assert {m.subject for m in messages} == {"[TEST] Sign for Maria"}
+    assert {m.subject for m in messages} == {"[Test] Sign for Maria"}
     assert sorted(t for m in messages for t in m.envelope_to) == [
         "me@example.org",
         "you@example.org",

@@ -23,6 +23,7 @@ from clarion.models import (
     DeliveryStatus,
     Editor,
     InboundMessage,
+    NoticeMail,
     Open,
     Petition,
     Signature,
@@ -53,6 +54,7 @@ FILLED = {
     "signatures",
     "bounces",
     "inbound_messages",
+    "notice_mails",
     "suppressions",
     "audit_log",
 }
@@ -137,6 +139,10 @@ def _reader_everywhere(session, lists, *, suppressed: bool = True) -> Subscriber
                 evidence=raw.encode(),
             ),
             InboundMessage(source="smtp", raw=raw.encode(), processed_at=utcnow()),
+            NoticeMail(kind="confirm", email=EMAIL, subscriber_id=reader.id),
+            # A signature's confirmation: the address alone names the reader.
+            NoticeMail(kind="signature_confirm", email=EMAIL, reply=f"250 <{EMAIL}> ok"),
+            NoticeMail(kind="signature_confirm", email="other@example.org"),
             InboundMessage(source="smtp", raw=b"Subject: about someone else\r\n\r\nhi\r\n"),
         ]
     )
@@ -193,6 +199,7 @@ def test_an_owner_erases_a_reader_and_nothing_names_them_anywhere(client, sessio
     assert session.scalar(select(func.count()).select_from(Click)) == 1
     assert session.scalar(select(func.count()).select_from(Open)) == 1
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+    assert list(session.scalars(select(NoticeMail.email))) == ["other@example.org"]
     proof = session.scalar(select(ConsentRecord))
     assert proof.subscriber_id is None and proof.email_hash == throttle.address_key(EMAIL)
     assert proof.list_ids == [lists["alerts"].id] and proof.confirmed_at is not None

@@ -111,41 +111,47 @@ def _mail(text: str = "Grüße aus München\n") -> RenderedMail:
     return RenderedMail("Bitte bestätigen", f"<p>{text}</p>", text)
 
 
+def _notice(to: str, mail: RenderedMail | None = None) -> mailer.Notice:
+    return mailer.Notice("test", to, mail or _mail())
+
+
 def test_the_transactional_to_header_holds_the_address_itself(settings):
-    ascii_form = mailer.build_transactional(IDN_ONLY, _mail(), settings=settings)
-    raw = ascii_form.as_bytes(policy=ascii_form.policy)
-    assert b"\r\nTo: leser@xn--fa-hia.example\r\n" in raw
-    utf8 = mailer.build_transactional(UTF8_LOCAL, _mail(), settings=settings)
-    raw = utf8.as_bytes(policy=utf8.policy)
+    ascii_form = mailer.build(_notice(IDN_ONLY), "b+x@b.example.org", settings)
+    raw = ascii_form.data
+    assert b"\r\nTo: leser@xn--fa-hia.example\r\n" in raw and not ascii_form.smtputf8
+    utf8 = mailer.build(_notice(UTF8_LOCAL), "b+x@b.example.org", settings)
+    raw = utf8.data
+    assert utf8.smtputf8
     # Never an encoded-word inside an address (RFC 2047 5): the UTF-8 local part as it is.
     assert "\r\nTo: анна@xn--e1afmkfd.xn--p1ai\r\n".encode() in raw
     assert b"=?utf-8?" not in raw.split(b"\r\nTo: ", 1)[1].split(b"\r\n", 1)[0]
 
 
-def test_transactional_mail_declares_8bit_bodies_and_smtputf8_only_when_needed(settings, configure):
+def test_transactional_mail_declares_8bit_bodies_and_smtputf8_only_when_needed(session, configure):
     with FaultServer(keep=True) as server:
         settings = configure(server)
-        mailer.send_transactional(mailer.build_transactional(IDN_ONLY, _mail()), settings)
-        mailer.send_transactional(mailer.build_transactional(UTF8_LOCAL, _mail()), settings)
+        for to in (IDN_ONLY, UTF8_LOCAL):
+            assert mailer.send(session, _notice(to), None, settings).sent
         ascii_body = _mail("Plain words only\n")
-        mailer.send_transactional(mailer.build_transactional("r@example.org", ascii_body))
-    # smtplib adds SIZE=; what matters here is the rest.
+        assert mailer.send(session, _notice("r@example.org", ascii_body), None, settings).sent
+    # SIZE= when offered; what matters here is the rest.
     got = {
         r: tuple(p for p in ps if not p.startswith("SIZE=")) for r, ps in server.handler.envelopes
     }
-    assert got["leser@xn--fa-hia.example"] == ("BODY=8BITMIME",)
+    # The parts are base64, the domain in A-labels: 7-bit unless a header holds UTF-8.
+    assert got["leser@xn--fa-hia.example"] == ()
     assert got["анна@xn--e1afmkfd.xn--p1ai"] == ("SMTPUTF8", "BODY=8BITMIME")
     assert got["r@example.org"] == ()
     msg = email.message_from_bytes(server.handler.messages[0][2], policy=email.policy.default)
     assert msg.get_body(("plain",)).get_content().rstrip() == "Grüße aus München"
 
 
-def test_transactional_mail_to_a_utf8_address_on_a_relay_without_smtputf8(settings, configure):
+def test_transactional_mail_to_a_utf8_address_on_a_relay_without_smtputf8(session, configure):
     with FaultServer(smtputf8=False) as server:
         settings = configure(server)
         with pytest.raises(Unsendable, match="does not offer SMTPUTF8"):
-            mailer.send_transactional(mailer.build_transactional(UTF8_LOCAL, _mail()), settings)
-        mailer.send_transactional(mailer.build_transactional(IDN_ONLY, _mail()), settings)
+            mailer.send(session, _notice(UTF8_LOCAL), None, settings)
+        assert mailer.send(session, _notice(IDN_ONLY), None, settings).sent
     assert [rcpt for rcpt, _ in server.handler.envelopes] == ["leser@xn--fa-hia.example"]
 
 

@@ -125,6 +125,7 @@ def test_redis_lost_mid_batch_every_250_is_recorded_and_the_rest_queued(
 def test_a_broker_outage_after_a_batch_does_not_stop_the_alert_finishing(session, configure):
     """kombu's OperationalError used to escape after_batch, which then never finished the alert."""
     import tasks  # here, not at collection: importing it binds Celery to the current settings
+
     alerts = make_list(session)
     make_audience(session, alerts, 5)
     with FaultServer() as server:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import re
 
-import dkim as dkimpy
 import pytest
 
 from clarion.config import get_settings, reset_settings
 from clarion.delivery.messages import OVERSIGNED, AlertFrame, Recipient, Skeleton
 from clarion.errors import ConfigError
-from tests.dkimcheck import mail_dkim
+from tests.dkimcheck import dkimpy_results, mail_dkim
 from tests.sendkit import write_keys
 
 DOMAIN = "example.org"
@@ -56,25 +55,6 @@ def build(reply_to: str | None = None) -> tuple[bytes, dict[str, str]]:
     message = skeleton.build(Recipient(41, "uid41", "reader@example.org", "Ana"))
     records = {f"{s.selector}._domainkey.{s.domain}": s.dns_record() for s in skeleton._signers}
     return message.data, records
-
-
-def dkimpy_results(raw: bytes, records: dict[str, str]) -> list[bool]:
-    """dkimpy's verdict on each signature, keys served from `records`."""
-
-    def dns(name: bytes | str, timeout: int = 5) -> bytes:
-        name = name.decode() if isinstance(name, bytes) else name
-        return records.get(name.rstrip("."), "").encode()
-
-    checker = dkimpy.DKIM(raw)
-    count = len(re.findall(rb"(?im)^DKIM-Signature:", raw.split(b"\r\n\r\n", 1)[0]))
-    return [_verified(checker, i, dns) for i in range(count)]
-
-
-def _verified(checker: dkimpy.DKIM, index: int, dns) -> bool:
-    try:
-        return bool(checker.verify(idx=index, dnsfunc=dns))
-    except dkimpy.ValidationError:  # a body hash mismatch is raised, not returned
-        return False
 
 
 def h_list(raw: bytes) -> list[list[str]]:

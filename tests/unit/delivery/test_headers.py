@@ -100,12 +100,15 @@ def test_bulk_from_subject_and_list_id_carry_short_words(env):
 
 
 def test_transactional_from_subject_and_reply_to_carry_short_words(env):
-    msg = mailer.build_transactional(
-        "r@example.org", RenderedMail(LONG_SUBJECT, "<p>x</p>", "x"), settings=get_settings()
+    notice = mailer.Notice(
+        "test",
+        "r@example.org",
+        RenderedMail(LONG_SUBJECT, "<p>x</p>", "x"),
+        reply_to=formataddr((LONG_NAME, "reply@example.org")),
     )
-    msg["Reply-To"] = formataddr((LONG_NAME, "reply@example.org"))
-    data, _ = mailer.wire_form(msg, offers_8bitmime=True)
-    found = fields(data)
+    built = mailer.build(notice, "b+x@b.example.org", get_settings())
+    assert built.data.isascii() and not built.smtputf8
+    found = fields(built.data)
     assert check_words("From", found["from"]) == f"{LONG_NAME} <news@example.org>"
     assert check_words("Subject", found["subject"]) == LONG_SUBJECT
     assert check_words("Reply-To", found["reply-to"]) == f"{LONG_NAME} <reply@example.org>"
