@@ -19,5 +19,5 @@ Public (all that other packages import from it):
     media: MIME_TYPES, NAME_RE, copy_image, media_dir, media_url
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
-    uploads: store_upload
+    uploads: markdown_image, store_upload
 """
