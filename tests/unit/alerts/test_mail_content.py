@@ -178,3 +178,12 @@ def test_post_this_in_a_preview_has_no_marks():
         AlertContent("hashtag_day", "S", ALL_FIELDS["hashtag_day"]), RECIPIENT, SITE
     )
     assert "\ue002" not in mail.text and "\ue003" not in mail.text + mail.html
+
+
+@pytest.mark.parametrize("kind, field", [("newsletter", "body_md"), ("petition", "why")])
+def test_a_markdown_image_in_a_mail_has_a_width_within_the_column(kind, field):
+    fields = dict(ALL_FIELDS[kind], **{field: f"![Ales]({OWN_IMAGE})"})
+    mail = render_alert(AlertContent(kind, "S", fields), RECIPIENT, SITE)
+    (img,) = images(mail.html)
+    width = re.search(r'\bwidth="(\d+)"', img)
+    assert width and int(width[1]) <= 502 and "max-width:100%" in img
