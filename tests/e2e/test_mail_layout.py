@@ -93,7 +93,8 @@ def measure(page) -> dict:
           images: [...document.images].map(i => ({
             width: i.getBoundingClientRect().width, right: i.getBoundingClientRect().right,
             inText: !!i.closest('.content'), loaded: i.complete && i.naturalWidth > 0})),
-          buttons: [...document.querySelectorAll('a')].filter(a => /Post on|Апублік/.test(a.textContent))
+          buttons: [...document.querySelectorAll('a')]
+            .filter(a => /Post on|Апублік/.test(a.textContent))
             .map(a => ({text: a.textContent.trim(), height: a.getBoundingClientRect().height,
                         width: a.getBoundingClientRect().width})),
         })"""
