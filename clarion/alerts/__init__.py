@@ -16,7 +16,7 @@ Public (all that other packages import from it):
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
     kinds: KINDS, spec, validate_fields
     markup: markdown_to_html
-    media: MIME_TYPES, NAME_RE, copy_image, media_dir, media_url
+    media: MIME_TYPES, NAME_RE, copy_image, copy_markdown_images, media_dir, media_url
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
     uploads: markdown_image, store_upload

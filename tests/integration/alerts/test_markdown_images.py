@@ -1,6 +1,6 @@
-"""Images in Markdown fields: copied through the safe fetcher when the alert is saved, or the
-save refused naming the image; uploaded from the editor (with or without our script); each
-shown no wider than the column, as its stored copy says."""
+"""Images in Markdown fields (alerts' and petitions'): copied through the safe fetcher when
+saved, or the save refused naming the image; uploaded from the editor (with or without our
+script); each shown no wider than the column, as its stored copy says."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from clarion.models import Alert
-from tests.helpers import refresh, tiny_png
+from clarion.models import Alert, Petition
+from tests.helpers import csrf_from, refresh, tiny_png
 from tests.integration.alerts.test_alerts import form_for, submit
 
 WIDE = tiny_png((1200, 400))
@@ -130,3 +130,24 @@ def test_without_script_the_chosen_image_is_added_to_the_markdown(client, sessio
     assert re.fullmatch(
         r"Words first\.\n\n!\[court\]\(http://[^)]+/media/[0-9a-f]{32}\.jpg\)", body
     )
+
+
+def test_a_petitions_text_image_is_copied_or_refused_naming_it(
+    client, session, login, wide_image_url
+):
+    login(client, "editor")
+    form = {"title": "Free Ales", "slug": "free-ales", "goal": "500", "is_open": "on"}
+
+    def post(body: str):
+        token = csrf_from(client.get("/admin/petitions/new").text)
+        data = {**form, "body_md": body, "csrf_token": token}
+        return client.post("/admin/petitions/new", data=data, content_type="multipart/form-data")
+
+    refused = post("Ales.\n\n![Ales](http://127.0.0.1:9/ales.png)")
+    assert refused.status_code == 422 and "http://127.0.0.1:9/ales.png" in refused.text
+    assert post(f"Ales.\n\n![Ales]({wide_image_url})").status_code == 302
+    refresh(session)
+    body = session.scalar(select(Petition)).body_md
+    assert re.fullmatch(rf"Ales\.\n\n!\[Ales\]\({MEDIA_RE}\)", body.replace("\r\n", "\n"))
+    page = client.get("/p/free-ales").text
+    assert re.search(rf'<img src="{MEDIA_RE}" alt="Ales" width="502"', page)
