@@ -1,9 +1,10 @@
 """Alerts: what editors write, and how it is rendered — before anything is sent.
 
 Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds), Markdown to
-safe HTML (markup), mail templates and MJML (rendering, mjml_check, remote), the freeze into literal
-chunks (freeze), hashtag days and their planned alerts, share links and post lengths (sharing,
-xcount), images copied or uploaded (media, uploads), and the public archive.
+safe HTML (markup) and text parts (plaintext), mail templates and MJML (rendering, mjml_check,
+remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
+links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), and the
+public archive.
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
