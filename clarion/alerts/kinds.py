@@ -282,6 +282,10 @@ def layout_context(
                 context[field.name], base_url, _stored_widths(base_url)
             )
             context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
+    if kind_spec.kind == AlertKind.NEW_POST:
+        # A picture narrower than the column keeps its size instead of being stretched.
+        image = context.get("image_url") or ""
+        context["image_width"] = (_stored_widths(base_url)(image) if image else None) or 0
     if kind_spec.kind == AlertKind.HASHTAG_DAY:
         post = suggested_post_text(fields)
         context["post_text"] = post

@@ -187,3 +187,17 @@ def test_a_markdown_image_in_a_mail_has_a_width_within_the_column(kind, field):
     (img,) = images(mail.html)
     width = re.search(r'\bwidth="(\d+)"', img)
     assert width and int(width[1]) <= 502 and "max-width:100%" in img
+
+
+def test_a_new_posts_picture_narrower_than_the_column_keeps_its_size(tmp_path, monkeypatch):
+    from clarion.config import reset_settings
+
+    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path))
+    reset_settings()
+    monkeypatch.setattr("clarion.config._settings", None)  # forgotten again after the test
+    small = media.media_url(BASE, media.store_image(tiny_png((300, 100)), tmp_path))
+    wide = media.media_url(BASE, media.store_image(tiny_png((1200, 400)), tmp_path))
+    for url, width in ((small, "300"), (wide, "552")):
+        fields = dict(ALL_FIELDS["new_post"], image_url=url)
+        (img,) = images(render_alert(AlertContent("new_post", "S", fields), RECIPIENT, SITE).html)
+        assert f'width="{width}"' in img and "height:auto" in img, img
