@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit
-from clarion.alerts import markup
+from clarion.alerts import markup, media
+from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import NotFound, ValidationError
 from clarion.i18n import gettext as _
@@ -114,10 +115,21 @@ def _apply(petition: Petition, values: PetitionValues) -> None:
         setattr(petition, name, value)
 
 
+def _with_copied_images(values: PetitionValues) -> PetitionValues:
+    """Images from elsewhere in the text copied once to our media (no page or mail loads them
+    from another server); ValidationError(body_md) names one that cannot be."""
+    settings = get_settings()
+    body = media.copy_markdown_images(
+        values.body_md, "body_md", settings.instance_dir, settings.base_url
+    )
+    return replace(values, body_md=body)
+
+
 def create(
     session: Session, editor: Editor, values: PetitionValues, ip: str | None = None
 ) -> Petition:
-    """A new petition; recorded in the audit log."""
+    """A new petition, its text's images copied to our media; recorded in the audit log."""
+    values = _with_copied_images(values)
     petition = Petition(created_by_id=editor.id)
     _apply(petition, values)
     session.add(petition)
@@ -135,7 +147,8 @@ def update(
     values: PetitionValues,
     ip: str | None = None,
 ) -> None:
-    """Change a petition; the audit log keeps which fields changed."""
+    """Change a petition (its text's images copied); the audit log keeps which fields changed."""
+    values = _with_copied_images(values)
     changed = sorted(k for k, v in values.__dict__.items() if getattr(petition, k) != v)
     _apply(petition, values)
     session.flush()

@@ -1,9 +1,10 @@
 """Alerts: what editors write, and how it is rendered — before anything is sent.
 
 Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds), Markdown to
-safe HTML (markup), mail templates and MJML (rendering, mjml_check, remote), the freeze into literal
-chunks (freeze), hashtag days and their planned alerts, share links and post lengths (sharing,
-xcount), images copied or uploaded (media, uploads), and the public archive.
+safe HTML (markup) and text parts (plaintext), mail templates and MJML (rendering, mjml_check,
+remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
+links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), and the
+public archive.
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
@@ -16,8 +17,8 @@ Public (all that other packages import from it):
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
     kinds: KINDS, spec, validate_fields
     markup: markdown_to_html
-    media: MIME_TYPES, NAME_RE, copy_image, media_dir, media_url
+    media: MIME_TYPES, NAME_RE, copy_image, copy_markdown_images, media_dir, media_url
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
-    uploads: store_upload
+    uploads: markdown_image, store_upload
 """

@@ -300,13 +300,18 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
 
 
 def _copy_images(values: dict[str, Any]) -> None:
-    """A new post's image is copied once to our media, so no mail ever loads it from elsewhere."""
-    image = values["fields"].get("image_url")
+    """A new post's image, and every image of Markdown fields, copied once to our media, so
+    that no mail ever loads one from elsewhere (nor ships an image without its source)."""
+    settings = get_settings()
+    fields = values["fields"]
+    image = fields.get("image_url")
     if values["kind"] == AlertKind.NEW_POST and image:
-        settings = get_settings()
-        values["fields"]["image_url"] = media.copy_image(
-            image, settings.instance_dir, settings.base_url
-        )
+        fields["image_url"] = media.copy_image(image, settings.instance_dir, settings.base_url)
+    for spec_field in kinds.spec(values["kind"]).fields:
+        if spec_field.type == "markdown" and fields.get(spec_field.name):
+            fields[spec_field.name] = media.copy_markdown_images(
+                fields[spec_field.name], spec_field.name, settings.instance_dir, settings.base_url
+            )
 
 
 def _check_renders(session: Session, alert: Alert) -> None:

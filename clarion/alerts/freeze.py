@@ -15,7 +15,15 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from clarion.alerts.rendering import RECIPIENT_FIELDS, AlertContent, SiteContext, render_alert
+from clarion.alerts.rendering import (
+    RECIPIENT_FIELDS,
+    UNTRACKED_CLOSE,
+    UNTRACKED_OPEN,
+    AlertContent,
+    SiteContext,
+    render_alert,
+    strip_untracked,
+)
 
 # Private-use code points: they mean nothing in mail, so they can delimit our markers.
 MARK_OPEN = "\ue000"
@@ -28,6 +36,7 @@ _TAG_RE = re.compile(r"<(?:a|area)\b[^>]*>", re.I)
 _HREF_RE = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
 _TEXT_URL_RE = re.compile(r"""https?://[^\s<>"'()\[\]]+""")
 _TRAILING = ".,;:!?"
+_UNTRACKED_RE = re.compile(f"{UNTRACKED_OPEN}(.*?){UNTRACKED_CLOSE}", re.S)
 
 
 def marker(name: str) -> str:
@@ -81,7 +90,8 @@ def rewrite_html_links(html: str, links: LinkTable) -> str:
 
 
 def rewrite_text_links(text: str, links: LinkTable) -> str:
-    """Every http(s) URL in plain text replaced by its tracked URL (trailing punctuation kept)."""
+    """Every http(s) URL in plain text replaced by its tracked URL (trailing punctuation kept),
+    but in text a reader is asked to copy (marked untracked): that keeps the public link."""
 
     def url(match: re.Match[str]) -> str:
         found = match.group(0)
@@ -90,7 +100,10 @@ def rewrite_text_links(text: str, links: LinkTable) -> str:
             return found
         return links.tracked(stripped) + found[len(stripped) :]
 
-    return _TEXT_URL_RE.sub(url, text)
+    # split() with one group: even items are ordinary text, odd items are untracked text.
+    parts = _UNTRACKED_RE.split(text)
+    parts[::2] = [_TEXT_URL_RE.sub(url, part) for part in parts[::2]]
+    return strip_untracked("".join(parts))  # and any stray mark an editor typed
 
 
 def _sentinels() -> dict[str, str]:
@@ -110,7 +123,7 @@ def freeze_content(
 ) -> FrozenContent:
     """Render once in `lang` with sentinels, swap them for markers, rewrite links to tracked."""
     sentinels = _sentinels()
-    mail = render_alert(content, sentinels, site, layout_mjml, lang)
+    mail = render_alert(content, sentinels, site, layout_mjml, lang, keep_untracked=True)
     subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
     for name, sentinel in sentinels.items():
         html = html.replace(sentinel, marker(name))

@@ -11,7 +11,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clarion import i18n
-from clarion.alerts import markup, xcount
+from clarion.alerts import markup, media, xcount
+from clarion.config import get_settings
 from clarion.errors import ValidationError
 from clarion.models import AlertKind
 
@@ -258,6 +259,13 @@ def _default(field: FieldSpec, lang: str) -> str:
     return field.default
 
 
+def _stored_widths(base_url: str) -> markup.WidthOf:
+    def width_of(url: str) -> int | None:
+        return media.stored_width(url, base_url, get_settings().instance_dir)
+
+    return width_of
+
+
 def layout_context(
     kind: AlertKind | str, fields: Mapping[str, str], base_url: str, lang: str | None = None
 ) -> dict[str, Any]:
@@ -270,8 +278,14 @@ def layout_context(
     }
     for field in kind_spec.fields:
         if field.type == "markdown":
-            context[f"{field.name}_html"] = markup.markdown_to_html(context[field.name], base_url)
+            context[f"{field.name}_html"] = markup.markdown_to_html(
+                context[field.name], base_url, _stored_widths(base_url)
+            )
             context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
+    if kind_spec.kind == AlertKind.NEW_POST:
+        # A picture narrower than the column keeps its size instead of being stretched.
+        image = context.get("image_url") or ""
+        context["image_width"] = (_stored_widths(base_url)(image) if image else None) or 0
     if kind_spec.kind == AlertKind.HASHTAG_DAY:
         post = suggested_post_text(fields)
         context["post_text"] = post

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import html as htmllib
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+
 import markdown
 import nh3
+
+from clarion.alerts.plaintext import html_to_text
 
 ALLOWED_TAGS = {
     "a",
@@ -13,6 +20,7 @@ ALLOWED_TAGS = {
     "br",
     "code",
     "em",
+    "h1",
     "h2",
     "h3",
     "h4",
@@ -44,6 +52,16 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
 }
 LINK_SCHEMES = {"http", "https", "mailto"}
+# The text column of the standard layouts: 600 px less the section's (2 x 24) and the text
+# block's (2 x 25) padding. An image is never given a wider `width` attribute: Outlook takes
+# that attribute literally and ignores max-width.
+COLUMN_WIDTH = 502
+IMAGE_STYLE = "display:block;max-width:100%;height:auto;border:0"
+_IMG_RE = re.compile(r"<img\b([^>]*?)\s*/?>", re.I)
+_ATTR_RE = re.compile(r'([a-z-]+)="([^"]*)"', re.I)
+
+# The pixel width of an image at a URL, when it is one Clarion stores; None when unknown.
+WidthOf = Callable[[str], "int | None"]
 
 
 def _only_first_party_images(base_url: str):
@@ -57,11 +75,13 @@ def _only_first_party_images(base_url: str):
     return attribute_filter
 
 
-def markdown_to_html(source: str, base_url: str) -> str:
-    """Markdown to sanitised HTML: no script, no event handler, no javascript: or data: URL."""
-    html = markdown.markdown(
+def _render(source: str) -> str:
+    return markdown.markdown(
         source or "", extensions=["sane_lists", "tables"], output_format="html"
     )
+
+
+def _sanitise(html: str, attribute_filter=None) -> str:
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -69,10 +89,61 @@ def markdown_to_html(source: str, base_url: str) -> str:
         url_schemes=LINK_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
-        attribute_filter=_only_first_party_images(base_url),
+        attribute_filter=attribute_filter,
     )
 
 
+def _fitted_image(attrs: dict[str, str], width_of: WidthOf | None) -> str:
+    """An <img> that fits the column: a width attribute for Outlook, max-width for the rest."""
+    if "src" not in attrs:
+        # Never an image without a source: the reader sees its description instead.
+        return htmllib.escape(attrs.get("alt", ""), quote=False)
+    natural = width_of(attrs["src"]) if width_of else None
+    asked = int(attrs["width"]) if attrs.get("width", "").isdigit() else None
+    width = min(w for w in (natural, asked, COLUMN_WIDTH) if w)
+    kept = {k: attrs[k] for k in ("src", "alt", "title") if k in attrs}
+    kept.setdefault("alt", "")
+    kept |= {"width": str(width), "style": IMAGE_STYLE}
+    return "<img " + " ".join(f'{k}="{v}"' for k, v in kept.items()) + " />"
+
+
+def fit_images(html: str, width_of: WidthOf | None = None) -> str:
+    """Every <img> of sanitised HTML given a width within the column, or its alt text if it
+    has no source left."""
+
+    def fit(match: re.Match[str]) -> str:
+        return _fitted_image(dict(_ATTR_RE.findall(match.group(1))), width_of)
+
+    return _IMG_RE.sub(fit, html)
+
+
+def markdown_to_html(source: str, base_url: str, width_of: WidthOf | None = None) -> str:
+    """Markdown to sanitised HTML: no script, no event handler, no javascript: or data: URL;
+    images only from Clarion's own address, each fitted to the column (`width_of` gives the
+    stored copy's pixel width)."""
+    clean = _sanitise(_render(source), _only_first_party_images(base_url))
+    return fit_images(clean, width_of)
+
+
+class _ImageSources(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.sources.append(dict(attrs).get("src") or "")
+
+
+def image_sources(source: str) -> list[str]:
+    """The address of every image the Markdown shows, as written, in order ("" for none)."""
+    parser = _ImageSources()
+    parser.feed(_render(source))
+    parser.close()
+    return parser.sources
+
+
 def markdown_to_text(source: str) -> str:
-    """A plain-text rendering of Markdown: the source itself, which is readable by design."""
-    return (source or "").strip()
+    """Markdown as plain text for the text part: no markup, links as "text (address)",
+    tables as lines, images as their alt text."""
+    return html_to_text(_sanitise(_render(source)))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from clarion.alerts import markup
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, fetch
 
@@ -50,6 +51,25 @@ def is_own_media(url: str, base_url: str) -> bool:
     """True when `url` already points at an image Clarion stores."""
     prefix = f"{base_url}/media/"
     return url.startswith(prefix) and bool(NAME_RE.fullmatch(url[len(prefix) :]))
+
+
+# Stored images never change (their names are their content's hash): a width read once holds.
+_WIDTHS: dict[Path, int] = {}
+
+
+def stored_width(url: str, base_url: str, instance_dir: Path) -> int | None:
+    """The pixel width of an image Clarion stores, read from its header; None if it is not ours
+    or not there."""
+    if not is_own_media(url, base_url):
+        return None
+    path = media_dir(instance_dir) / url.rsplit("/", 1)[1]
+    if path not in _WIDTHS:
+        try:
+            with Image.open(path) as probe:
+                _WIDTHS[path] = probe.size[0]
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            return None
+    return _WIDTHS[path]
 
 
 def image_extension(data: bytes) -> str | None:
@@ -127,3 +147,27 @@ def copy_image(
         if interactive:
             _INTERACTIVE_SLOTS.release()
     return media_url(base_url, store_image(result.body, instance_dir))
+
+
+def copy_markdown_images(
+    source: str,
+    field: str,
+    instance_dir: Path,
+    base_url: str,
+    policy: FetchPolicy | None = None,
+) -> str:
+    """Markdown whose images from elsewhere are copied once to our media, like a new post's
+    image; ValidationError(field) names the first image that cannot be, and says why."""
+    for url in dict.fromkeys(markup.image_sources(source)):
+        if is_own_media(url, base_url):
+            continue
+        shown = url or "(an image without an address)"
+        if not url.lower().startswith(("http://", "https://")) or url not in source:
+            how = "give its full https:// address, or upload it"
+            raise ValidationError({field: f"The image {shown} cannot be used: {how}."})
+        try:
+            copied = copy_image(url, instance_dir, base_url, policy)
+        except ValidationError as exc:
+            raise ValidationError({field: f"{exc.errors['image_url']} ({shown})"}) from None
+        source = source.replace(url, copied)
+    return source

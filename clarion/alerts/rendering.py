@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,15 @@ from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
 
 EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
+# Private-use code points around text a reader is asked to copy (`| untracked` in a layout):
+# the freeze leaves links inside as they are, so nobody publishes their own tracked link.
+UNTRACKED_OPEN = "\ue002"
+UNTRACKED_CLOSE = "\ue003"
+# MJML hides <mj-preview> with white 1 px text, which SpamAssassin scores as a hidden-text
+# trick (HTML_FONT_LOW_CONTRAST); the usual hidden block does not need it.
+_PREVIEW_RE = re.compile(r'(<body[^>]*>)<div style="display:none;[^"]*">')
+PREVIEW_STYLE = "display:none;max-height:0;overflow:hidden;mso-hide:all"
+_MJML_TAG_RE = re.compile(r"<mjml\b(?![^>]*\blang=)", re.I)
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,18 @@ def email_environment(
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
     env.globals["number"] = lambda n: i18n.format_number(n, lang)
+    env.filters["untracked"] = untracked
     return env
+
+
+def untracked(value: Any) -> str:
+    """Text a reader is asked to copy: its links are left as written, never tracked."""
+    return f"{UNTRACKED_OPEN}{value}{UNTRACKED_CLOSE}"
+
+
+def strip_untracked(text: str) -> str:
+    """Text without the marks of `untracked`."""
+    return text.replace(UNTRACKED_OPEN, "").replace(UNTRACKED_CLOSE, "")
 
 
 def compile_mjml(source: str, where: str = "layout", *, strict: bool = False) -> str:
@@ -63,22 +84,7 @@ def compile_mjml(source: str, where: str = "layout", *, strict: bool = False) ->
         html = mjml.mjml2html(source, fonts={}, disable_comments=True)
     except ValueError as exc:
         raise ValidationError({where: f"The MJML layout does not compile: {exc}"}) from None
-    return plain_preview(html)
-
-
-# <mj-preview> hides the preheader as white 1px text; spam filters score text coloured like its
-# background (SpamAssassin HTML_FONT_LOW_CONTRAST, +0.7). display:none hides it from view
-# without that, and mso-hide from Outlook; the inbox still shows it as the preview.
-MJML_PREVIEW_STYLE = (
-    'style="display:none;font-size:1px;color:#ffffff;line-height:1px;max-height:0px;'
-    'max-width:0px;opacity:0;overflow:hidden;"'
-)
-PREVIEW_STYLE = 'style="display:none;max-height:0;overflow:hidden;mso-hide:all;"'
-
-
-def plain_preview(html: str) -> str:
-    """The compiled HTML with the preheader hidden without a low-contrast colour."""
-    return html.replace(MJML_PREVIEW_STYLE, PREVIEW_STYLE, 1)
+    return _PREVIEW_RE.sub(rf'\1<div style="{PREVIEW_STYLE}">', html, count=1)
 
 
 def template_error_line(exc: BaseException, template_name: str | None = None) -> int | None:
@@ -110,11 +116,8 @@ def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> N
 
 
 def with_language(mjml_source: str, lang: str) -> str:
-    """An editor's layout that does not say its language says the alert's (`<mjml lang>`)."""
-    head = mjml_source.lstrip()
-    if head.startswith("<mjml>"):
-        return mjml_source.replace("<mjml>", f'<mjml lang="{lang}">', 1)
-    return mjml_source
+    """A layout that does not say its language says the alert's (`<mjml lang>`)."""
+    return _MJML_TAG_RE.sub(f'<mjml lang="{lang}"', mjml_source, count=1)
 
 
 def render_template_file(
@@ -161,12 +164,15 @@ def render_alert(
     site: SiteContext,
     layout_mjml: str | None = None,
     lang: str | None = None,
+    *,
+    keep_untracked: bool = False,
 ) -> RenderedMail:
     """Render an alert for one recipient (or, at freeze time, for placeholder values) in `lang`.
 
     `recipient` holds exactly RECIPIENT_FIELDS as opaque strings; layouts insert them but never
     branch on them, so that one rendering with placeholders serves every recipient.
     `layout_mjml` replaces the kind's body.mjml (a custom layout, also sandboxed).
+    `keep_untracked` leaves the marks of `untracked` in the text, for the freeze.
     """
     from clarion.alerts.kinds import layout_context
 
@@ -203,4 +209,6 @@ def render_alert(
         strict=bool(layout_mjml),
     )
     check_no_remote_assets(html, site.base_url)
+    html = strip_untracked(html)
+    text = text if keep_untracked else strip_untracked(text)
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)

@@ -8,7 +8,8 @@ uploaded into a plain JPEG or PNG, so a file crafted to be read as something els
 from __future__ import annotations
 
 import io
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
 from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,6 +25,8 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = media.MAX_PIXELS
 MAX_JPEG_PIXELS = 64_000_000
 MAX_SIDE = 1600
+# Characters that would end or bend the Markdown of `![alt](url)`; the alt text is plain words.
+_NOT_ALT = re.compile(r"[\[\]()\\*_`<>!#|\s]+")
 
 
 def store_upload(upload: BinaryIO, instance_dir: Path, field: str = "image") -> str:
@@ -39,6 +42,16 @@ def store_upload(upload: BinaryIO, instance_dir: Path, field: str = "image") -> 
     else:
         image.convert("RGB").save(out, "JPEG", quality=85, optimize=True, progressive=True)
     return media.store_image(out.getvalue(), instance_dir)
+
+
+def markdown_image(
+    upload: BinaryIO, filename: str, instance_dir: Path, base_url: str, field: str = "image"
+) -> str:
+    """Store an uploaded image (as store_upload) and return the Markdown that shows it, its
+    alt text taken from the file's name for the editor to improve."""
+    name = store_upload(upload, instance_dir, field)
+    alt = " ".join(_NOT_ALT.sub(" ", PurePath(filename or "").stem).split())[:100]
+    return f"![{alt or 'image'}]({media.media_url(base_url, name)})"
 
 
 def _open(data: bytes, field: str) -> Image.Image:

@@ -386,7 +386,7 @@ ALERT_PHRASES = {
     AlertKind.NEWSLETTER: (),
     AlertKind.NEW_POST: ("Read the post",),
     AlertKind.PETITION: ("Sign the petition", "To: %(target)s"),
-    AlertKind.HASHTAG_DAY: ("Post this:", "Post on X"),
+    AlertKind.HASHTAG_DAY: ("Post this:", "Post on %(network)s"),
 }
 
 

@@ -42,6 +42,7 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.alert_duplicate": "compose",
     "admin.alert_delete": "compose",
     "admin.audience_count": "view",
+    "admin.markdown_image_upload": "compose",
     # audit_log.py
     "admin.audit_log": "view_audit",
     # auth.py

@@ -16,7 +16,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion.alerts import campaigns, kinds
+from clarion.alerts import campaigns, kinds, uploads
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
@@ -49,6 +49,32 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
     )
 
 
+def _markdown_field(kind: str) -> str | None:
+    """The kind's first Markdown field: where the form's image upload goes."""
+    return next((f.name for f in kinds.spec(kind).fields if f.type == "markdown"), None)
+
+
+def _store_markdown_image(field: str = "image") -> str:
+    """The uploaded image stored as our media; the Markdown that shows it."""
+    upload = request.files.get("md_image")
+    settings = current_app.config["CLARION"]
+    if upload is None or not upload.filename:
+        raise ValidationError({field: "Choose an image file to upload."})
+    return uploads.markdown_image(
+        upload.stream, upload.filename, settings.instance_dir, settings.base_url, field
+    )
+
+
+def _add_uploaded_image(draft: campaigns.Draft) -> None:
+    """Without JavaScript, an image chosen in the form is added at the end of the Markdown."""
+    target = _markdown_field(draft.kind)
+    upload = request.files.get("md_image")
+    if target is None or upload is None or not upload.filename:
+        return
+    text = draft.fields.get(target, "").rstrip()
+    draft.fields[target] = f"{text}\n\n{_store_markdown_image(target)}\n".lstrip()
+
+
 def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status: int = 200):
     kind_spec = kinds.spec(draft.kind)
     defaults = {f.name: f.default for f in kind_spec.fields}
@@ -64,6 +90,7 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             all_tags=tags.all_tags(db()),
             languages=current_app.config["CLARION"].languages,
             zones=ZONES,
+            image_field=_markdown_field(draft.kind),
         ),
         status,
     )
@@ -95,6 +122,7 @@ def alert_create():
     kind = kinds.spec(request.form.get("kind", "")).kind.value
     draft = _draft_from_form(kind)
     try:
+        _add_uploaded_image(draft)
         alert = campaigns.create_draft(db(), current_editor(), draft, client_ip())
         db().commit()
     except ValidationError as exc:
@@ -154,6 +182,7 @@ def alert_update(alert_id: int):
     found = campaigns.get_alert(db(), alert_id)
     draft = _draft_from_form(found.kind.value)
     try:
+        _add_uploaded_image(draft)
         campaigns.update_draft(db(), current_editor(), found, draft, client_ip())
         db().commit()
     except ValidationError as exc:
@@ -280,3 +309,14 @@ def audience_count():
         "languages": request.args.getlist("languages"),
     }
     return jsonify({"count": campaigns.audience_count(db(), audience)})
+
+
+@bp.post("/media/markdown-image")
+@requires("compose")
+def markdown_image_upload():
+    """Store an image uploaded from the editor; its Markdown, for our script to insert."""
+    try:
+        markdown = _store_markdown_image()
+    except ValidationError as exc:
+        return jsonify({"error": "invalid", "fields": exc.errors}), 422
+    return jsonify({"markdown": markdown})

@@ -104,7 +104,44 @@
     });
   }
 
+  // An image chosen beside a Markdown field is uploaded at once and its Markdown inserted where
+  // the cursor is. Without this script the file goes with the form and is added at the end.
+  function markdownImageUpload() {
+    var input = document.querySelector("input[data-md-upload]");
+    if (!input) return;
+    var target = document.getElementById(input.dataset.mdTarget);
+    var status = document.getElementById("md-image-status");
+    var token = input.form.querySelector("input[name=csrf_token]");
+    input.addEventListener("change", function () {
+      if (!input.files.length) return;
+      var body = new FormData();
+      body.append("md_image", input.files[0]);
+      if (token) body.append("csrf_token", token.value);
+      status.textContent = "Uploading…";
+      fetch(input.dataset.mdUpload, {
+        method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
+        .then(function (result) {
+          if (!result.ok) {
+            var fields = result.data.fields || {};
+            status.textContent = fields[Object.keys(fields)[0]] || "The image could not be uploaded.";
+            return;
+          }
+          var start = target.selectionStart, end = target.selectionEnd;
+          var before = target.value.slice(0, start);
+          var text = (before && !/\n$/.test(before) ? "\n\n" : "") + result.data.markdown + "\n";
+          target.setRangeText(text, start, end, "end");
+          target.focus();
+          input.value = "";  // inserted: not sent again with the form
+          status.textContent = "Image inserted.";
+        })
+        .catch(function () { status.textContent = "The image could not be uploaded."; });
+    });
+  }
+
   onReady(function () {
+    markdownImageUpload();
     confirmations();
     jobProgress();
     audienceCount();

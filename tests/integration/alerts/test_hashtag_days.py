@@ -178,7 +178,9 @@ def test_the_reminder_skips_readers_who_shared_and_each_mail_is_frozen_at_its_st
     editor = editor_in(make_editor, session, "UTC")
     alerts = make_list(session)
     readers = make_audience(session, alerts, 4)
-    parent = make_day(session, editor, [alerts], "2030-05-02", "UTC")
+    # The post to read is linked in the intro: the "Post this" text is for copying, untracked.
+    intro = "Read [why Ales is jailed](https://blog.example.org/ales) first."
+    parent = make_day(session, editor, [alerts], "2030-05-02", "UTC", intro=intro)
     planned = hashtag_days.plan(
         session, editor, parent, {A: PlanItem("2030-05-01T09:00"), R: PlanItem("2030-05-02T08:00")}
     )

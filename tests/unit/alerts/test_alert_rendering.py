@@ -82,7 +82,7 @@ def test_kind_specific_rendering():
     assert "<strong>incommunicado</strong>" in petition.html
     news = render_alert(AlertContent("newsletter", "S", ALL_FIELDS["newsletter"]), RECIPIENT, SITE)
     assert "<h2>News</h2>" in news.html and "<li>one</li>" in news.html
-    assert "The *appeal* was heard." in news.text
+    assert "News\n----\n\nThe appeal was heard.\n\n- one\n- two" in news.text
 
 
 @pytest.mark.parametrize("kind", list(ALL_FIELDS))
