@@ -237,7 +237,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         )
         finished = alert.finished_at.timestamp()
         sample = Recipient(1, "u1", "reader1@example.net", "Reader 1")
-        size = len(batchrun.skeleton_for(alert, get_settings()).build(sample).data)
+        size = len(batchrun.skeleton_for(alert, get_settings()).primary.build(sample).data)
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(60)
     return {

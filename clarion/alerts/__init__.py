@@ -3,16 +3,16 @@
 Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds), Markdown to
 safe HTML (markup), mail templates and MJML (rendering, mjml_check, remote), the freeze into literal
 chunks (freeze), hashtag days and their planned alerts, share links and post lengths (sharing,
-xcount), images copied or uploaded (media, uploads), and the public archive.
+xcount), images copied or uploaded (media, uploads), the public archive, and an alert's
+versions in other languages (versions).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
     archive: feed, get_public, page, rendered, sent_on
-    campaigns: Draft, EDITABLE, STATE_HELP, alert_language, audience_count, audience_query,
-        create_draft, delete_draft, duplicate, get_alert, page, render_preview, schedule,
-        unschedule,
-        update_draft
-    freeze: freeze_content, marker, split_markers
+    campaigns: Draft, EDITABLE, STATE_HELP, audience_count, audience_query, create_draft,
+        delete_draft, duplicate, get_alert, page, render_preview, schedule, unschedule,
+        update_draft, version_counts
+    freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
     kinds: KINDS, spec, validate_fields
     markup: markdown_to_html
@@ -20,4 +20,5 @@ Public (all that other packages import from it):
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
     uploads: store_upload
+    versions: content, finished, label, primary_language
 """

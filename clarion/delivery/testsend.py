@@ -36,13 +36,19 @@ def recipients_for_test(raw: str) -> list[str]:
 
 
 def send_test(
-    session: Session, editor: Editor, alert: Alert, raw_addresses: str, ip: str | None = None
+    session: Session,
+    editor: Editor,
+    alert: Alert,
+    raw_addresses: str,
+    ip: str | None = None,
+    language: str | None = None,
 ) -> list[str]:
-    """Send the alert, subject marked [TEST], to the given addresses: no Delivery rows, no stats."""
+    """Send the alert (its version in `language`, else the primary), subject marked [TEST], to
+    the given addresses: no Delivery rows, no stats."""
     require(editor, "compose")
     addresses = recipients_for_test(raw_addresses)
-    mail = render_preview(session, alert)
-    marked = RenderedMail(TEST_PREFIX + mail.subject, mail.html, mail.text)
+    mail = render_preview(session, alert, language)
+    marked = RenderedMail(TEST_PREFIX + mail.subject, mail.html, mail.text, mail.language)
     sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
     for address in addresses:
         message = mailer.build_transactional(
@@ -57,5 +63,13 @@ def send_test(
             mailer.send_transactional(message)
         except Unsendable as exc:  # the editor can pick another address; nothing to retry
             raise ValidationError({"test_to": str(exc)}) from None
-    audit.record(session, editor, "alert.test_send", f"alert:{alert.id}", ip, to=addresses)
+    audit.record(
+        session,
+        editor,
+        "alert.test_send",
+        f"alert:{alert.id}",
+        ip,
+        to=addresses,
+        language=mail.language,
+    )
     return addresses
