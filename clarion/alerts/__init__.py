@@ -14,11 +14,11 @@ Public (all that other packages import from it):
         update_draft, version_counts
     freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
-    kinds: KINDS, spec, validate_fields
+    kinds: KINDS, KindSpec, spec, validate_fields
     markup: markdown_to_html
     media: MIME_TYPES, NAME_RE, copy_image, media_dir, media_url
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
     uploads: store_upload
-    versions: content, finished, label, primary_language
+    versions: NEUTRAL_TYPES, content, default_primary, finished, label, primary_language
 """
