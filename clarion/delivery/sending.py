@@ -182,13 +182,21 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     hashes = []
     for code in (language, *versions.finished(alert)):
         content, lang = versions.content(alert, None if code == language else code)
-        checked = AlertContent(
-            kind=content.kind,
-            subject=content.subject.strip(),
-            fields=kinds.validate_fields(alert.kind, content.fields),
-            preheader=content.preheader or "",
-        )
-        version = freeze.freeze_content(checked, site, alert.layout_mjml or None, lang, links)
+        try:
+            checked = AlertContent(
+                kind=content.kind,
+                subject=content.subject.strip(),
+                fields=kinds.validate_fields(alert.kind, content.fields),
+                preheader=content.preheader or "",
+            )
+            version = freeze.freeze_content(checked, site, alert.layout_mjml or None, lang, links)
+        except ValidationError as exc:
+            if code == language:
+                raise
+            name = versions.label(code)  # a version's problem names its language
+            raise ValidationError(
+                {f"{code}.{k}": f"{name} version: {v}" for k, v in exc.errors.items()}
+            ) from None
         html = opens.with_open_pixel(session, version.html, pixel)
         frozen[code] = {"subject": version.subject, "html": html, "text": version.text}
         hashes.append(f"{code}:{version.hash}")
