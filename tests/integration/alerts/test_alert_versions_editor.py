@@ -55,7 +55,7 @@ def test_a_version_is_added_refused_with_its_field_named_previewed_test_sent_and
     alert = session.query(Alert).one()
     assert alert.language == "en" and alert.translations["ru"]["subject"] == "Напишите Марии"
 
-    readers = [sid for sid, in session.query(Subscriber.id).order_by(Subscriber.id)]
+    readers = [sid for (sid,) in session.query(Subscriber.id).order_by(Subscriber.id)]
     session.execute(update(Subscriber).where(Subscriber.id == readers[0]).values(language="ru"))
     session.commit()
     shown = client.get(f"/admin/alerts/{alert.id}").get_data(as_text=True)
