@@ -2,12 +2,17 @@
 
     python -m bench.send [--recipients 100000] [--workers 2] [--dkim rsa|ed25519|both|none]
                          [--backend postgresql|sqlite] [--baseline-only | --no-baseline]
+                         [--versions-compare [--rounds 2]]
 
 Everything runs on loopback in temporary directories: a private PostgreSQL (or SQLite) and Redis,
 Postfix's C `smtp-sink` as the receiving server, `celery worker --concurrency W`. The baseline,
 measured in the same run against the same sink, pushes the same number of pre-built messages of
 the same size with plain smtplib over W connections (one process each). Printed: messages per
 second for both and their ratio, time to the first message, peak RSS of each worker process.
+
+--versions-compare: readers spread over five languages; alerts written in one language and in
+five (the primary and four versions) are sent alternately to the same audience (one, five, one,
+five, ... `--rounds` pairs), each through a fresh worker; printed per run and as medians.
 """
 
 from __future__ import annotations
@@ -56,7 +61,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--baseline-only", action="store_true")
+    p.add_argument("--versions-compare", action="store_true")
+    p.add_argument("--rounds", type=int, default=2, help="pairs of runs for --versions-compare")
     return p.parse_args()
+
+
+LANGUAGES = ("en", "be", "ru", "uk", "pl")
 
 
 def start_sink(port: int) -> subprocess.Popen:
@@ -71,8 +81,9 @@ def start_sink(port: int) -> subprocess.Popen:
     return proc
 
 
-def fill_database(url: str, n: int) -> int:
-    """Schema, one list, n confirmed subscribers (COPY on PostgreSQL); returns the list id."""
+def fill_database(url: str, n: int, languages: tuple[str, ...] = ("en",)) -> int:
+    """Schema, one list, n confirmed subscribers (COPY on PostgreSQL), their languages taken in
+    turn from `languages`; returns the list id."""
     from sqlalchemy import insert, text
 
     from clarion import schema
@@ -99,7 +110,7 @@ def fill_database(url: str, n: int) -> int:
                             f"u{i:09d}",
                             f"reader{i}@example.net",
                             f"Reader {i}",
-                            "en",
+                            languages[i % len(languages)],
                             "2026-01-01T00:00:00Z",
                             "2026-01-01T00:00:00Z",
                         )
@@ -119,7 +130,12 @@ def fill_database(url: str, n: int) -> int:
             session.execute(
                 insert(Subscriber),
                 [
-                    {"uid": f"u{i:09d}", "email": f"reader{i}@example.net", "name": f"Reader {i}"}
+                    {
+                        "uid": f"u{i:09d}",
+                        "email": f"reader{i}@example.net",
+                        "name": f"Reader {i}",
+                        "language": languages[i % len(languages)],
+                    }
                     for i in range(n)
                 ],
             )
@@ -175,8 +191,33 @@ def pool_children(pid: int) -> list[int]:
     return [int(p) for p in found.split()]
 
 
-def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> dict:
-    """Send one alert through a real worker; returns timings and worker memory."""
+PETITION_FIELDS = {
+    "petition_url": "https://petitions.example.org/ales",
+    "petition_title": "Free Ales Bialiatski",
+    "target": "The Prosecutor General",
+    "why": PETITION_WHY,
+    "ask": "Sign the petition",
+}
+
+
+def versions_of(count: int) -> dict[str, dict]:
+    """Versions in the first `count - 1` languages after English, each as long as the primary."""
+    return {
+        code: {
+            "subject": f"[{code}] 1,000 days: sign for Ales",
+            "preheader": f"[{code}] Letters reach him. Signatures free him.",
+            "fields": {**PETITION_FIELDS, "petition_title": f"[{code}] Free Ales Bialiatski"},
+            "unfinished": False,
+        }
+        for code in LANGUAGES[1:count]
+    }
+
+
+def run_clarion(
+    env: dict[str, str], list_id: int, workers: int, tmp: Path, versions: int = 1
+) -> dict:
+    """Send one alert (in `versions` languages) through a real worker; returns timings and
+    worker memory."""
     os.environ.update(env)
     from sqlalchemy import func, select
 
@@ -196,15 +237,11 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
             name="Ales 1000 days",
             subject="1,000 days: sign for Ales",
             preheader="Letters reach him. Signatures free him.",
-            fields={
-                "petition_url": "https://petitions.example.org/ales",
-                "petition_title": "Free Ales Bialiatski",
-                "target": "The Prosecutor General",
-                "why": PETITION_WHY,
-                "ask": "Sign the petition",
-            },
+            fields=dict(PETITION_FIELDS),
             audience={"lists": [list_id]},
             sender_list_id=list_id,
+            language="en",
+            translations=versions_of(versions),
         )
         session.add(alert)
         session.flush()
@@ -237,7 +274,7 @@ def run_clarion(env: dict[str, str], list_id: int, workers: int, tmp: Path) -> d
         )
         finished = alert.finished_at.timestamp()
         sample = Recipient(1, "u1", "reader1@example.net", "Reader 1")
-        size = len(batchrun.skeleton_for(alert, get_settings()).build(sample).data)
+        size = len(batchrun.skeleton_for(alert, get_settings()).primary.build(sample).data)
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(60)
     return {
@@ -356,6 +393,9 @@ def main() -> None:
             f"{args.backend}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
         )
         ours = None
+        if args.versions_compare:
+            compare_versions(env, url, args, tmp)
+            return
         if not args.baseline_only:
             t = time.time()
             list_id = fill_database(url, args.recipients)
@@ -395,6 +435,35 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("kept", tmp)
+
+
+def compare_versions(env: dict[str, str], url: str, args: argparse.Namespace, tmp: Path) -> None:
+    """Alerts in one and in five languages, sent alternately to readers of five languages."""
+    import statistics
+
+    t = time.time()
+    list_id = fill_database(url, args.recipients, LANGUAGES)
+    print(f"audience created in {time.time() - t:.1f}s, languages {', '.join(LANGUAGES)}")
+    results: dict[int, list[dict]] = {1: [], 5: []}
+    for _ in range(args.rounds):
+        for versions in (1, 5):
+            got = run_clarion(env, list_id, args.workers, tmp, versions)
+            results[versions].append(got)
+            print(
+                f"{versions} version(s): {got['sent']} sent ({got['status']}) in "
+                f"{got['seconds']:.1f}s = {got['sent'] / got['seconds']:,.0f} msg/s; "
+                f"steady {got['steady']:,.0f} msg/s; worker CPU {got['cpu_us']:,.0f} µs/msg"
+            )
+    medians = {}
+    for versions, runs in results.items():
+        rate = statistics.median(r["sent"] / r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu_us"] for r in runs)
+        medians[versions] = (rate, cpu)
+        print(f"median, {versions} version(s): {rate:,.0f} msg/s, {cpu:,.0f} µs/msg")
+    print(
+        f"five versions vs one: rate {medians[5][0] / medians[1][0]:.3f}, "
+        f"CPU {medians[5][1] / medians[1][1]:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n
-from clarion.alerts import kinds, media
-from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
+from clarion.alerts import kinds, media, versions
+from clarion.alerts.rendering import RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
@@ -68,6 +68,10 @@ class Draft:
     sender_list_id: int | None = None
     archive_public: bool = False
     layout_mjml: str = ""
+    # The primary language ("": the audience's one language, else the instance default) and
+    # versions in others: {code: {"subject", "preheader", "fields", "unfinished"}}.
+    language: str = ""
+    translations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> Draft:
@@ -76,11 +80,12 @@ class Draft:
             raise ValidationError({"file": 'The JSON must be an object, like {"kind": ...}.'})
         errors: dict[str, str] = {}
         known = {"kind", "subject", "name", "preheader", "fields", "audience", "sender_list_id",
-                 "archive_public", "layout_mjml"}  # fmt: skip
+                 "archive_public", "layout_mjml", "language", "translations"}  # fmt: skip
         for key in set(data) - known:
             errors[key] = f"Unknown field; the fields are: {', '.join(sorted(known))}."
         texts = {
-            k: data.get(k, "") for k in ("kind", "subject", "name", "preheader", "layout_mjml")
+            k: data.get(k, "")
+            for k in ("kind", "subject", "name", "preheader", "layout_mjml", "language")
         }
         for key, value in texts.items():
             if not isinstance(value, str):
@@ -101,6 +106,7 @@ class Draft:
         sender = data.get("sender_list_id")
         if sender is not None and not isinstance(sender, int):
             errors["sender_list_id"] = "Must be a list id (a number) or null."
+        translations = _translations_from_json(data.get("translations", {}), errors)
         if errors:
             raise ValidationError(errors)
         return cls(
@@ -115,6 +121,8 @@ class Draft:
             sender_list_id=sender,
             archive_public=bool(data.get("archive_public", False)),
             layout_mjml=texts["layout_mjml"],
+            language=texts["language"],
+            translations=translations,
         )
 
     @classmethod
@@ -153,7 +161,43 @@ class Draft:
             sender_list_id=alert.sender_list_id,
             archive_public=alert.archive_public,
             layout_mjml=alert.layout_mjml or "",
+            language=alert.language or "",
+            translations={k: dict(v) for k, v in (alert.translations or {}).items()},
         )
+
+
+VERSION_KEYS = ("subject", "preheader", "fields", "unfinished")
+
+
+def _translations_from_json(raw: Any, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The "translations" object of a JSON draft; each problem named by its place in the file."""
+    if not isinstance(raw, Mapping):
+        errors["translations"] = 'Must be an object by language code: {"ru": {"subject": ...}}.'
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for code, version in raw.items():
+        where = f"translations.{code}"
+        if not isinstance(version, Mapping):
+            errors[where] = 'Must be an object: {"subject": ..., "fields": {...}}.'
+            continue
+        for key in set(version) - set(VERSION_KEYS):
+            errors[f"{where}.{key}"] = f"Unknown field; the fields are: {', '.join(VERSION_KEYS)}."
+        for key in ("subject", "preheader"):
+            if not isinstance(version.get(key, ""), str):
+                errors[f"{where}.{key}"] = "Must be text."
+        fields = version.get("fields", {})
+        if not isinstance(fields, Mapping) or not all(isinstance(v, str) for v in fields.values()):
+            errors[f"{where}.fields"] = 'Must be an object of text values, like {"title": "..."}.'
+            fields = {}
+        if not isinstance(version.get("unfinished", False), bool):
+            errors[f"{where}.unfinished"] = "Must be true or false."
+        found[str(code)] = {
+            "subject": str(version.get("subject", "")),
+            "preheader": str(version.get("preheader", "")),
+            "fields": dict(fields),
+            "unfinished": version.get("unfinished") is True,
+        }
+    return found
 
 
 def _resolve(value: Any, known: dict[str, int], key: str, errors: dict[str, str]) -> Any:
@@ -193,28 +237,11 @@ def page(
     )
 
 
-def alert_content(alert: Alert) -> AlertContent:
-    """What the editor wrote, as the renderer takes it."""
-    return AlertContent(
-        kind=alert.kind.value,
-        subject=alert.subject,
-        fields=dict(alert.fields or {}),
-        preheader=alert.preheader,
-    )
-
-
 def site_context(session: Session, alert: Alert) -> SiteContext:
     """The installation and the sending list's name, for layouts."""
     settings = get_settings()
     sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
     return SiteContext(settings.site_name, settings.base_url, sender.name if sender else "")
-
-
-def alert_language(audience: dict[str, Any] | None) -> str:
-    """The language an alert's fixed text is written in: its audience's one language if it
-    names exactly one, else the instance default (one version per alert, for now)."""
-    chosen = list((audience or {}).get("languages") or [])
-    return i18n.resolve(chosen[0] if len(chosen) == 1 else None)
 
 
 def neutral_recipient(base_url: str, lang: str | None = None) -> dict[str, str]:
@@ -226,12 +253,13 @@ def neutral_recipient(base_url: str, lang: str | None = None) -> dict[str, str]:
     }
 
 
-def render_preview(session: Session, alert: Alert) -> RenderedMail:
-    """The alert as a reader would get it, with neutral recipient values."""
+def render_preview(session: Session, alert: Alert, language: str | None = None) -> RenderedMail:
+    """The alert as a reader would get it, with neutral recipient values: the version in
+    `language` if it has one, else the primary."""
     site = site_context(session, alert)
-    lang = alert_language(alert.frozen_meta.get("audience") if alert.frozen_at else alert.audience)
+    content, lang = versions.content(alert, language)
     return render_alert(
-        alert_content(alert),
+        content,
         neutral_recipient(site.base_url, lang),
         site,
         alert.layout_mjml or None,
@@ -257,7 +285,8 @@ def _check_audience(session: Session, draft: Draft, errors: dict[str, str]) -> N
 
 
 def clean(session: Session, draft: Draft) -> dict[str, Any]:
-    """Every field checked at once; ValidationError maps each bad field to what to fix."""
+    """Every field checked at once, versions too; ValidationError maps each bad field (a
+    version's as "<code>.<field>") to what to fix."""
     errors: dict[str, str] = {}
     fields: dict[str, str] = {}
     try:
@@ -280,6 +309,10 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
     if len(draft.layout_mjml) > MAX_LAYOUT:
         errors["layout"] = f"The layout is larger than {MAX_LAYOUT // 1000} KB."
     _check_audience(session, draft, errors)
+    language = draft.language or versions.default_primary({"languages": draft.languages})
+    if language not in i18n.enabled():
+        errors["language"] = f"Unknown language {language!r}; use {', '.join(i18n.enabled())}."
+    translations = versions.clean_versions(kind, language, fields, draft.translations, errors)
     if errors:
         raise ValidationError(errors)
     return {
@@ -296,27 +329,42 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
         "sender_list_id": draft.sender_list_id or (min(draft.lists) if draft.lists else None),
         "archive_public": draft.archive_public,
         "layout_mjml": draft.layout_mjml.strip() or None,
+        "language": language,
+        "translations": translations,
     }
 
 
 def _copy_images(values: dict[str, Any]) -> None:
-    """A new post's image, and every image of Markdown fields, copied once to our media, so
-    that no mail ever loads one from elsewhere (nor ships an image without its source)."""
+    """A new post's image, and every image of Markdown fields, copied once to our media (in the
+    primary and every version), so that no mail ever loads one from elsewhere (nor ships an
+    image without its source)."""
     settings = get_settings()
-    fields = values["fields"]
-    image = fields.get("image_url")
-    if values["kind"] == AlertKind.NEW_POST and image:
-        fields["image_url"] = media.copy_image(image, settings.instance_dir, settings.base_url)
-    for spec_field in kinds.spec(values["kind"]).fields:
-        if spec_field.type == "markdown" and fields.get(spec_field.name):
-            fields[spec_field.name] = media.copy_markdown_images(
-                fields[spec_field.name], spec_field.name, settings.instance_dir, settings.base_url
-            )
+    markdown = [f.name for f in kinds.spec(values["kind"]).fields if f.type == "markdown"]
+    versions_fields = [("", values["fields"])]
+    versions_fields += [(f"{code}.", v["fields"]) for code, v in values["translations"].items()]
+    for prefix, fields in versions_fields:
+        image = fields.get("image_url")
+        if values["kind"] == AlertKind.NEW_POST and image:
+            fields["image_url"] = media.copy_image(image, settings.instance_dir, settings.base_url)
+        for name in markdown:
+            if fields.get(name):
+                fields[name] = media.copy_markdown_images(
+                    fields[name], prefix + name, settings.instance_dir, settings.base_url
+                )
 
 
 def _check_renders(session: Session, alert: Alert) -> None:
-    """Refuse what would not render: a layout that does not compile names what and where."""
+    """Refuse what would not render: a layout that does not compile names what and where;
+    each finished version is rendered too, its problems named with its language."""
     render_preview(session, alert)
+    for code in versions.finished(alert):
+        try:
+            render_preview(session, alert, code)
+        except ValidationError as exc:
+            name = versions.label(code)
+            raise ValidationError(
+                {f"{code}.{k}": f"{name} version: {v}" for k, v in exc.errors.items()}
+            ) from None
 
 
 # --- changing --------------------------------------------------------------------------
@@ -374,6 +422,8 @@ def duplicate(session: Session, editor: Editor, alert: Alert, ip: str | None = N
         sender_list_id=alert.sender_list_id,
         archive_public=alert.archive_public,
         layout_mjml=alert.layout_mjml,
+        language=alert.language,
+        translations={k: dict(v) for k, v in (alert.translations or {}).items()},
         status=AlertStatus.DRAFT,
         created_by_id=editor.id,
     )
@@ -489,6 +539,21 @@ def audience_query(audience: Mapping[str, Any]) -> Select[Any]:
     if languages:
         query = query.where(Subscriber.language.in_(languages))
     return query
+
+
+def version_counts(session: Session, alert: Alert) -> dict[str, int]:
+    """How many readers of the audience get each version, the primary first (one GROUP BY)."""
+    audience = alert.audience or {}
+    by_language: dict[str | None, int] = {}
+    if audience.get("lists"):
+        ids = audience_query(audience).subquery()
+        query = (
+            select(Subscriber.language, func.count())
+            .join(ids, ids.c.id == Subscriber.id)
+            .group_by(Subscriber.language)
+        )
+        by_language = {code: n for code, n in session.execute(query)}
+    return versions.reader_counts(by_language, alert)
 
 
 def audience_count(session: Session, audience: Mapping[str, Any]) -> int:

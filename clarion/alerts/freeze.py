@@ -120,8 +120,12 @@ def freeze_content(
     site: SiteContext,
     layout_mjml: str | None = None,
     lang: str | None = None,
+    links: LinkTable | None = None,
 ) -> FrozenContent:
-    """Render once in `lang` with sentinels, swap them for markers, rewrite links to tracked."""
+    """Render once in `lang` with sentinels, swap them for markers, rewrite links to tracked.
+
+    Versions of one alert share `links`, so that a link keeps its index in every language.
+    """
     sentinels = _sentinels()
     mail = render_alert(content, sentinels, site, layout_mjml, lang, keep_untracked=True)
     subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
@@ -130,13 +134,13 @@ def freeze_content(
         text = text.replace(sentinel, marker(name))
         if sentinel in subject:
             raise ValueError("a subject template must not contain recipient fields")
-    links = LinkTable(site.base_url)
+    links = links or LinkTable(site.base_url)
     html = rewrite_html_links(html, links)
     text = rewrite_text_links(text, links)
     digest = hashlib.sha256(
         json.dumps([subject, html, text, links.urls], ensure_ascii=False).encode()
     ).hexdigest()
-    return FrozenContent(subject=subject, html=html, text=text, links=links.urls, hash=digest)
+    return FrozenContent(subject=subject, html=html, text=text, links=list(links.urls), hash=digest)
 
 
 def split_markers(frozen: str) -> list[str]:

@@ -29,7 +29,7 @@ PLANNED = (AlertRole.ANNOUNCEMENT, AlertRole.REMINDER)
 UNSENT = (AlertStatus.DRAFT, AlertStatus.SCHEDULED)
 LABELS = {AlertRole.ANNOUNCEMENT: "announcement", AlertRole.REMINDER: "reminder"}
 # What a child takes from the hashtag day when it starts (its subject and time are its own).
-INHERITED = ("kind", "preheader", "layout_mjml", "sender_list_id", "archive_public")
+INHERITED = ("kind", "preheader", "layout_mjml", "sender_list_id", "archive_public", "language")
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ def _copy_parent(parent: Alert, child: Alert) -> None:
         setattr(child, name, getattr(parent, name))
     child.fields = dict(parent.fields or {})
     child.audience = dict(parent.audience or {})
+    child.translations = {code: dict(v) for code, v in (parent.translations or {}).items()}
 
 
 def inherit(session: Session, child: Alert) -> None:

@@ -175,15 +175,20 @@ def _check_zone(value: str) -> str | None:
     return None
 
 
-def validate_fields(kind: AlertKind | str, raw: Mapping[str, Any]) -> dict[str, str]:
-    """The kind's fields, trimmed and checked; ValidationError names every bad field."""
+def validate_fields(
+    kind: AlertKind | str, raw: Mapping[str, Any], require: bool = True
+) -> dict[str, str]:
+    """The kind's fields, trimmed and checked; ValidationError names every bad field.
+
+    `require=False` (a version still being written) lets required fields be empty.
+    """
     kind_spec = spec(kind)
     cleaned: dict[str, str] = {}
     errors: dict[str, str] = {}
     for field in kind_spec.fields:
         value = str(raw.get(field.name) or "").strip()
         if not value:
-            if field.required:
+            if field.required and require:
                 errors[field.name] = f"{field.label} is required."
             continue
         problem = _check_value(field, value)

@@ -40,7 +40,7 @@ from clarion.delivery.ledger import (
     record_outcomes,
     table,
 )
-from clarion.delivery.messages import AlertFrame, Recipient, Skeleton
+from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, Skeletons
 from clarion.delivery.refusals import Finding, RefusalPolicy
 from clarion.delivery.smtpclient import Outcome, Reply, StreamBroken
 from clarion.delivery.transport import Connection, NoServer, Transport
@@ -101,11 +101,11 @@ def transport_for(settings: Settings) -> Transport:
     return _transports[key]
 
 
-_skeletons: dict[tuple[int, str, str], Skeleton] = {}
+_skeletons: dict[tuple[int, str, str], Skeletons] = {}
 
 
-def skeleton_for(alert: Alert, settings: Settings) -> Skeleton:
-    """The alert's message skeleton, built once per process and alert."""
+def skeleton_for(alert: Alert, settings: Settings) -> Skeletons:
+    """The alert's message skeletons (one per version), built once per process and alert."""
     key = (alert.id, alert.uid, alert.frozen_hash or "")
     skeleton = _skeletons.get(key)
     if skeleton is None:
@@ -119,7 +119,7 @@ def skeleton_for(alert: Alert, settings: Settings) -> Skeleton:
             text=alert.frozen_text or "",
             meta=alert.frozen_meta,
         )
-        skeleton = _skeletons[key] = Skeleton(frame, settings)
+        skeleton = _skeletons[key] = Skeletons.build(frame, alert.frozen_versions or {}, settings)
     return skeleton
 
 
@@ -166,7 +166,7 @@ class BatchRun:
         self.flushed = time.monotonic()
         self.renewed = time.monotonic()
         self.lists = self.alert.frozen_meta["audience"]["lists"]
-        self.skeleton = skeleton_for(self.alert, self.settings)
+        self.skeletons = skeleton_for(self.alert, self.settings)
         self.journal = Journal(self.transport.client, self.alert.id)
         self.sent = 0
         self.in_doubt = 0
@@ -263,7 +263,7 @@ class BatchRun:
             if not row.eligible:
                 self._skip(row)
                 continue
-            job = Job(row, self.skeleton)
+            job = Job(row, self.skeletons.for_reader(row.language))
             if not conn.client.carries(job.smtputf8):
                 self._unsendable(row, conn.server.name)
                 continue

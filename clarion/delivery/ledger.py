@@ -51,6 +51,7 @@ class Claimed:
     uid: str
     email: str
     name: str | None
+    language: str | None  # the reader's, as stored: the skeleton of their version is its key
     eligible: bool
 
 
@@ -96,6 +97,7 @@ def load_recipients(session: Session, ids: list[int], lists: list[int]) -> list[
             Subscriber.uid,
             Subscriber.email,
             Subscriber.name,
+            Subscriber.language,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(among(session, Delivery.id, ids))

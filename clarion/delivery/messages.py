@@ -190,6 +190,7 @@ class AlertFrame:
     html: str
     text: str
     meta: dict[str, Any]  # from, reply_to, list {id, slug, name}: see sending.frozen_meta
+    language: str | None = None  # a version's language; None: the primary's (meta["language"])
 
 
 class Skeleton:
@@ -204,7 +205,7 @@ class Skeleton:
         self.bounce_domain = settings.bounce_domain
         self.alert_uid = frame.alert_uid
         # The frozen layout's language; a language removed since then greets in the default.
-        self.language = i18n.resolve(meta.get("language"))
+        self.language = i18n.resolve(frame.language or meta.get("language"))
         greetings(self.language)
         self._secret = settings.secret_key.encode()
         self._click = delivery_tokens(CLICK, settings.secret_key)
@@ -310,3 +311,44 @@ class Skeleton:
             message_id=message_id,
             smtputf8=needs_smtputf8(rcpt) or self._utf8_headers,
         )
+
+
+class Skeletons:
+    """An alert's skeletons: the primary's and one per frozen version in a language enabled now.
+
+    A reader gets the version in their language, else the primary: one dict lookup per message.
+    A language removed from CLARION_LANGUAGES since the freeze has no entry, so its readers get
+    the primary.
+    """
+
+    def __init__(self, primary: Skeleton, versions: dict[str, Skeleton] | None = None) -> None:
+        self.primary = primary
+        self.versions = versions or {}
+
+    @classmethod
+    def build(
+        cls, frame: AlertFrame, frozen_versions: dict[str, dict[str, str]], settings: Settings
+    ) -> Skeletons:
+        """The primary's skeleton from `frame`, and one for each version in `frozen_versions`."""
+        enabled = i18n.enabled()
+        versions = {
+            code: Skeleton(
+                AlertFrame(
+                    alert_id=frame.alert_id,
+                    alert_uid=frame.alert_uid,
+                    subject=version["subject"],
+                    html=version["html"],
+                    text=version["text"],
+                    meta=frame.meta,
+                    language=code,
+                ),
+                settings,
+            )
+            for code, version in frozen_versions.items()
+            if code in enabled
+        }
+        return cls(Skeleton(frame, settings), versions)
+
+    def for_reader(self, language: str | None) -> Skeleton:
+        """The skeleton of the version a reader of `language` gets."""
+        return self.versions.get(language, self.primary)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ caller checked: no adapter can forget it. No actor means the engine or the comma
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import formataddr, parseaddr
@@ -19,7 +20,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors
-from clarion.alerts import campaigns, freeze, hashtag_days, kinds
+from clarion.alerts import campaigns, freeze, hashtag_days, kinds, versions
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -166,26 +167,51 @@ def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
 
 
 def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> None:
-    """Render once and store what every recipient gets; later edits cannot touch it."""
+    """Render once per version and store what every recipient gets; later edits cannot touch
+    it. The primary goes in frozen_subject/html/text, each finished version in frozen_versions;
+    all share one table of tracked links."""
     settings = get_settings()
-    language = campaigns.alert_language(audience)
+    language = versions.primary_language(alert)
     # The skeleton greets each reader in the language the layout was frozen in.
     meta = {**_sender(session, alert, audience), "audience": audience, "language": language}
-    content = AlertContent(
-        kind=alert.kind.value,
-        subject=alert.subject.strip(),
-        fields=kinds.validate_fields(alert.kind, alert.fields or {}),
-        preheader=alert.preheader or "",
-    )
     site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
-    frozen = freeze.freeze_content(content, site, alert.layout_mjml or None, language)
-    alert.frozen_subject = frozen.subject
+    links = freeze.LinkTable(settings.base_url)
     # Open tracking, when an owner turned it on: a pixel carrying each recipient's token.
     pixel = opens.pixel_url(settings.base_url, freeze.marker("token"))
-    alert.frozen_html = opens.with_open_pixel(session, frozen.html, pixel)
-    alert.frozen_text = frozen.text
-    alert.frozen_links = frozen.links
-    alert.frozen_hash = frozen.hash
+    frozen: dict[str, dict[str, str]] = {}
+    hashes = []
+    for code in (language, *versions.finished(alert)):
+        content, lang = versions.content(alert, None if code == language else code)
+        try:
+            checked = AlertContent(
+                kind=content.kind,
+                subject=content.subject.strip(),
+                fields=kinds.validate_fields(alert.kind, content.fields),
+                preheader=content.preheader or "",
+            )
+            version = freeze.freeze_content(checked, site, alert.layout_mjml or None, lang, links)
+        except ValidationError as exc:
+            if code == language:
+                raise
+            name = versions.label(code)  # a version's problem names its language
+            raise ValidationError(
+                {f"{code}.{k}": f"{name} version: {v}" for k, v in exc.errors.items()}
+            ) from None
+        html = opens.with_open_pixel(session, version.html, pixel)
+        frozen[code] = {"subject": version.subject, "html": html, "text": version.text}
+        hashes.append(f"{code}:{version.hash}")
+    primary = frozen.pop(language)
+    alert.frozen_subject = primary["subject"]
+    alert.frozen_html = primary["html"]
+    alert.frozen_text = primary["text"]
+    alert.frozen_versions = frozen
+    alert.frozen_links = list(links.urls)
+    # One version's hash alone when there is one, as before versions existed.
+    alert.frozen_hash = (
+        hashes[0].partition(":")[2]
+        if len(hashes) == 1
+        else hashlib.sha256(" ".join(hashes).encode()).hexdigest()
+    )
     alert.frozen_meta = meta
     alert.frozen_at = utcnow()
 
@@ -320,6 +346,8 @@ def send_to_unreached(
         audience=dict(root.frozen_meta["audience"]),
         sender_list_id=root.sender_list_id,
         layout_mjml=root.layout_mjml,
+        language=root.language,
+        translations=dict(root.translations or {}),
         parent_id=root.id,
         role=UNREACHED_ROLE,
         created_by_id=actor.id if actor else None,
@@ -328,6 +356,7 @@ def send_to_unreached(
         frozen_text=root.frozen_text,
         frozen_links=list(root.frozen_links),
         frozen_hash=root.frozen_hash,
+        frozen_versions=dict(root.frozen_versions or {}),
         frozen_meta=dict(root.frozen_meta),
         frozen_at=utcnow(),
         status=S.SENDING,

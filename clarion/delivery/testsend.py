@@ -40,12 +40,18 @@ def recipients_for_test(raw: str) -> list[str]:
 
 
 def send_test(
-    session: Session, editor: Editor, alert: Alert, raw_addresses: str, ip: str | None = None
+    session: Session,
+    editor: Editor,
+    alert: Alert,
+    raw_addresses: str,
+    ip: str | None = None,
+    language: str | None = None,
 ) -> list[str]:
-    """Send the alert, subject marked [Test], to the given addresses: no Delivery rows, no stats."""
+    """Send the alert (its version in `language`, else the primary), subject marked [Test], to
+    the given addresses: no Delivery rows, no stats."""
     require(editor, "compose")
     addresses = recipients_for_test(raw_addresses)
-    mail = render_preview(session, alert)
+    mail = render_preview(session, alert, language)
     marked = RenderedMail(TEST_PREFIX + mail.subject, mail.html, mail.text, mail.language)
     sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
     from_ = None
@@ -64,5 +70,13 @@ def send_test(
             raise ValidationError({"test_to": f"The mail server is not reachable: {exc}"}) from None
         if not sent.sent:
             raise ValidationError({"test_to": f"Not sent to {address}: {sent.reason}"})
-    audit.record(session, editor, "alert.test_send", f"alert:{alert.id}", ip, to=addresses)
+    audit.record(
+        session,
+        editor,
+        "alert.test_send",
+        f"alert:{alert.id}",
+        ip,
+        to=addresses,
+        language=mail.language,
+    )
     return addresses

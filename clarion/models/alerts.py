@@ -81,6 +81,10 @@ class Alert(Base):
     subject: Mapped[str] = mapped_column(String(300), default="")
     preheader: Mapped[str] = mapped_column(String(300), default="")
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # The primary language, which the fields above are written in ("": the instance default).
+    language: Mapped[str] = mapped_column(String(8), default="")
+    # Versions in other languages: {code: {"subject", "preheader", "fields", "unfinished"}}.
+    translations: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # {"lists": [ids], "tags": [ids], "languages": [codes]}; lists are required to send.
     audience: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     sender_list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
@@ -107,6 +111,9 @@ class Alert(Base):
     frozen_text: Mapped[str | None] = mapped_column(Text)
     frozen_links: Mapped[list[str]] = mapped_column(Json, default=list)
     frozen_hash: Mapped[str | None] = mapped_column(String(64))
+    # The finished versions as frozen, beside the primary above: {code: {"subject", "html",
+    # "text"}}; their tracked links share frozen_links.
+    frozen_versions: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     frozen_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # Sender, list and audience as they were at start: {"from", "reply_to", "list", "audience"}.
     frozen_meta: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

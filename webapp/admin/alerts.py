@@ -16,7 +16,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion.alerts import campaigns, kinds, uploads
+from clarion.alerts import campaigns, kinds, uploads, versions
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
@@ -46,6 +46,8 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
         sender_list_id=optional_int(sender, "sender_list_id"),
         archive_public=form.get("archive_public") == "on",
         layout_mjml=form.get("layout_mjml", ""),
+        language=form.get("language", ""),
+        translations=_versions_from_form(kind_spec),
     )
 
 
@@ -75,6 +77,26 @@ def _add_uploaded_image(draft: campaigns.Draft) -> None:
     draft.fields[target] = f"{text}\n\n{_store_markdown_image(target)}\n".lstrip()
 
 
+def _versions_from_form(kind_spec: kinds.KindSpec) -> dict[str, dict]:
+    """The versions written on the form (anything typed in one adds it; "remove" drops it).
+
+    Their inputs are named "<code>.<field>", as their errors are.
+    """
+    form = request.form
+    found = {}
+    for code, _label in current_app.config["CLARION"].languages:
+        version = {
+            "subject": form.get(f"{code}.subject", ""),
+            "preheader": form.get(f"{code}.preheader", ""),
+            "fields": {f.name: form.get(f"{code}.{f.name}", "") for f in kind_spec.fields},
+            "unfinished": form.get(f"{code}.unfinished") == "on",
+        }
+        typed = [version["subject"], version["preheader"], *version["fields"].values()]
+        if any(v.strip() for v in typed) and form.get(f"{code}.remove") != "on":
+            found[code] = version
+    return found
+
+
 def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status: int = 200):
     kind_spec = kinds.spec(draft.kind)
     defaults = {f.name: f.default for f in kind_spec.fields}
@@ -89,6 +111,10 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             all_lists=lists.all_lists(db()),
             all_tags=tags.all_tags(db()),
             languages=current_app.config["CLARION"].languages,
+            primary=draft.language or versions.default_primary({"languages": draft.languages}),
+            neutral=versions.NEUTRAL_TYPES,
+            counts=campaigns.version_counts(db(), alert) if alert is not None else {},
+            open_versions={key.split(".")[0] for key in errors or {} if "." in key},
             zones=ZONES,
             image_field=_markdown_field(draft.kind),
         ),
@@ -152,6 +178,9 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
         scheduled_local=found.scheduled_at.astimezone(zone) if found.scheduled_at else None,
         errors=errors or {},
         related=relations.of(db(), found, zone, plan_values),
+        primary=versions.primary_language(found),
+        version_counts=campaigns.version_counts(db(), found),
+        language_names=dict(current_app.config["CLARION"].languages),
     ), status
 
 
@@ -201,11 +230,26 @@ def alert_update(alert_id: int):
 def alert_preview(alert_id: int):
     """Desktop and mobile widths and plain text, with neutral recipient values."""
     found = campaigns.get_alert(db(), alert_id)
+    lang = _version_asked(found)
     try:
-        mail, errors = campaigns.render_preview(db(), found), {}
+        mail, errors = campaigns.render_preview(db(), found, lang), {}
     except ValidationError as exc:
         mail, errors = None, exc.errors
-    return render_template("admin/alert_preview.html", alert=found, mail=mail, errors=errors)
+    return render_template(
+        "admin/alert_preview.html",
+        alert=found,
+        mail=mail,
+        errors=errors,
+        lang=lang,
+        primary=versions.primary_language(found),
+        language_names=dict(current_app.config["CLARION"].languages),
+    )
+
+
+def _version_asked(alert) -> str | None:
+    """The version named by ?lang= if the alert has one in that language, else None (primary)."""
+    code = request.args.get("lang", "")
+    return code if code in (alert.translations or {}) else None
 
 
 @bp.get("/alerts/<int:alert_id>/preview.html")
@@ -214,7 +258,7 @@ def alert_preview_html(alert_id: int):
     """The HTML alone, for the sandboxed frames; no script can run in it."""
     found = campaigns.get_alert(db(), alert_id)
     try:
-        html = campaigns.render_preview(db(), found).html
+        html = campaigns.render_preview(db(), found, _version_asked(found)).html
     except ValidationError as exc:
         html = str(Markup("<p>This alert does not render: {}</p>").format(str(exc)))
     response = make_response(html)
@@ -242,9 +286,10 @@ def _act(alert_id: int, action, done: str):
 def alert_test(alert_id: int):
     """Send a [Test] copy to the given addresses (no delivery rows, not in the statistics)."""
     raw = request.form.get("test_to", "")
+    lang = request.form.get("language") or None
     return _act(
         alert_id,
-        lambda a: testsend.send_test(db(), current_editor(), a, raw, client_ip()),
+        lambda a: testsend.send_test(db(), current_editor(), a, raw, client_ip(), lang),
         f"Test sent to {raw}.",
     )[0]
 

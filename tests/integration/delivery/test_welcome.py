@@ -68,9 +68,9 @@ def lists_(lists):
     return lists
 
 
-def request(session, address: str, list_ids: list[int]) -> str:
+def request(session, address: str, list_ids: list[int], language: str = "en") -> str:
     """Subscribe (pending) and return the confirmation token."""
-    outcome = subscribers.subscribe(session, SubscribeRequest(address, list_ids))
+    outcome = subscribers.subscribe(session, SubscribeRequest(address, list_ids, language=language))
     session.commit()
     return subscribers.confirm_token(session.get(ConsentRecord, outcome.consent_id))
 
@@ -195,3 +195,42 @@ def test_choosing_replacing_and_refusing_welcome_mails(
     refresh(session)
     assert session.get(Alert, welcome.id).status == AlertStatus.SENT
     assert session.get(MailingList, alerts.id).welcome_alert_id is None
+
+
+def test_the_welcome_speaks_the_readers_language_when_it_has_that_version(
+    client, session, make_editor, lists_, queue, mail
+):
+    editor = make_editor("editor")[0]
+    draft = campaigns.create_draft(
+        session,
+        editor,
+        campaigns.Draft(
+            kind="newsletter",
+            subject="Welcome to the urgent alerts",
+            fields={"body_md": "Thank you for joining."},
+            language="en",
+            translations={
+                "ru": {
+                    "subject": "Добро пожаловать",
+                    "fields": {"body_md": "Спасибо за подписку."},
+                }
+            },
+        ),
+    )
+    lists.set_welcome(session, editor, lists_["alerts"], draft.id)
+    session.commit()
+    tokens = [
+        request(session, address, [lists_["alerts"].id], language)
+        for address, language in (("vera@example.org", "ru"), ("olga@example.org", "pl"))
+    ]
+    for token in tokens:
+        assert confirm(client, token).status_code == 200
+    queue.drain()
+    got = {
+        rcpt: email.message_from_bytes(raw, policy=email.policy.default)
+        for _, rcpt, raw in mail.messages
+    }
+    assert got["vera@example.org"]["Subject"] == "Добро пожаловать"
+    assert got["vera@example.org"]["Content-Language"] == "ru"
+    assert "Спасибо за подписку." in got["vera@example.org"].get_body(("plain",)).get_content()
+    assert got["olga@example.org"]["Subject"] == "Welcome to the urgent alerts"  # no pl version

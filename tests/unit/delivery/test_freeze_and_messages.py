@@ -21,7 +21,7 @@ from clarion.alerts.freeze import (
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings, reset_settings
 from clarion.delivery import dkim
-from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, greeting_for
+from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, Skeletons, greeting_for
 from clarion.delivery.smtpclient import Outcome, Reply
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.sendkit import NEWSLETTER_BODY, write_keys
@@ -231,3 +231,55 @@ def test_a_layout_frozen_in_a_language_carries_its_lang_and_its_words(env):
     footer = "Вы атрымліваеце гэты ліст ад Free Them All (Alerts), бо падпісаліся."  # noqa: RUF001
     assert footer in frozen.text
     assert "You receive this" not in frozen.html + frozen.text
+
+
+def test_versions_share_one_link_table_so_a_link_keeps_its_index_in_every_language(env):
+    links = LinkTable(BASE)
+    site = SiteContext("Free Them All", BASE, "Alerts")
+    body_en = "Read https://x.org/en and write https://x.org/write."
+    body_ru = "Пишите https://x.org/write и читайте https://x.org/ru."
+    en = freeze_content(
+        AlertContent("newsletter", "S", {"body_md": body_en}), site, None, "en", links
+    )
+    ru = freeze_content(
+        AlertContent("newsletter", "Тема", {"body_md": body_ru}), site, None, "ru", links
+    )
+    assert links.urls == ["https://x.org/en", "https://x.org/write", "https://x.org/ru"]
+    assert f"/r/{marker('token')}/1" in en.text and f"/r/{marker('token')}/1" in ru.text
+    assert f"/r/{marker('token')}/2" in ru.text and en.hash != ru.hash
+
+
+def test_each_reader_gets_the_skeleton_of_their_language_and_a_removed_one_the_primary(env):
+    meta = {
+        "from": "Free Them <alerts@example.org>",
+        "reply_to": None,
+        "list": {"id": 1, "slug": "urgent", "name": "Urgent"},
+        "language": "en",
+    }
+    versions = {
+        code: {"subject": f"subject {code}", "html": f"<p>{marker('greeting')} {code}</p>",
+               "text": f"{marker('greeting')} {code}\n"}
+        for code in ("be", "ru")
+    }  # fmt: skip
+    primary = frame(f"<p>{marker('greeting')} en</p>", f"{marker('greeting')} en\n", meta)
+    skeletons = Skeletons.build(primary, versions, get_settings())
+
+    def got(language):
+        m = skeletons.for_reader(language).build(Recipient(5, "u5", "r@example.org", "Ana"))
+        msg = email.message_from_bytes(m.data, policy=email.policy.default)
+        return msg["Content-Language"], msg.get_body(("plain",)).get_content().strip()
+
+    assert got("ru") == ("ru", f"{ru_hello()} ru")
+    assert got("be")[0] == "be" and got("be")[1].endswith(" be")
+    assert got("pl") == ("en", "Hello Ana, en") and got(None) == ("en", "Hello Ana, en")
+    # ru is removed from CLARION_LANGUAGES after the freeze: its readers get the primary.
+    env.setenv("CLARION_LANGUAGES", "en=English,be=Беларуская")
+    reset_settings()
+    skeletons = Skeletons.build(primary, versions, get_settings())
+    assert got("ru") == ("en", "Hello Ana, en") and got("be")[0] == "be"
+
+
+def ru_hello() -> str:
+    from clarion import i18n
+
+    return i18n.gettext("Hello %(name)s,", "ru", name="Ana")
