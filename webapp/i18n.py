@@ -23,9 +23,7 @@ def select_language() -> str:
     if request.blueprint in UNTRANSLATED:
         return i18n.resolve(i18n.SOURCE_LANGUAGE)
     asked = request.args.get("lang")
-    return i18n.negotiate(
-        [asked, g.get("reader_language")], request.headers.get("Accept-Language")
-    )
+    return i18n.negotiate([asked, g.get("reader_language")], request.headers.get("Accept-Language"))
 
 
 def use_reader_language(code: str | None) -> None:
