@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clarion import audit, throttle
+from clarion import audit, i18n, throttle
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -338,6 +338,18 @@ def set_timezone(editor: Editor, zone: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError({"timezone": "Choose a time zone such as Europe/Vilnius."}) from None
     editor.timezone = zone
+
+
+def set_language(session: Session, editor: Editor, code: str, ip: str | None) -> None:
+    """The language the admin speaks to this editor (one the admin ships)."""
+    if code not in i18n.admin_languages():
+        names = ", ".join(i18n.language_name(c) for c in i18n.admin_languages())
+        raise ValidationError(
+            {"language": i18n.admin_gettext("Choose one of: %(names)s.", names=names)}
+        )
+    if code != i18n.admin_language(editor.language):
+        audit.record(session, editor, "editor.language", f"editor:{editor.id}", ip, language=code)
+    editor.language = code
 
 
 def begin_totp(editor: Editor) -> str:
