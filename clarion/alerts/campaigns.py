@@ -44,12 +44,14 @@ PLANNED_REFUSAL = (
 )
 MAX_LAYOUT = 200_000
 STATE_HELP = {
-    AlertStatus.DRAFT: "Draft: not sent; edit, preview, test, then schedule or send.",
-    AlertStatus.SCHEDULED: "Scheduled: it starts sending at the time shown, unless unscheduled.",
-    AlertStatus.SENDING: "Sending now.",
-    AlertStatus.PAUSED: "Paused: nothing more goes out until it is resumed.",
-    AlertStatus.SENT: "Sent.",
-    AlertStatus.CANCELLED: "Cancelled: what was not sent will not be sent.",
+    AlertStatus.DRAFT: i18n.NA_("Draft: not sent; edit, preview, test, then schedule or send."),
+    AlertStatus.SCHEDULED: i18n.NA_(
+        "Scheduled: it starts sending at the time shown, unless unscheduled."
+    ),
+    AlertStatus.SENDING: i18n.NA_("Sending now."),
+    AlertStatus.PAUSED: i18n.NA_("Paused: nothing more goes out until it is resumed."),
+    AlertStatus.SENT: i18n.NA_("Sent."),
+    AlertStatus.CANCELLED: i18n.NA_("Cancelled: what was not sent will not be sent."),
 }
 
 
