@@ -27,7 +27,6 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from gettext import NullTranslations
 from pathlib import Path
 
 import pycountry
@@ -36,7 +35,7 @@ from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 
 from clarion.config import PROJECT_ROOT, get_settings
 
