@@ -220,9 +220,10 @@ def gettext(message: str, lang: str | None = None, **variables: object) -> str:
 
 
 def admin_gettext(message: str, **variables: object) -> str:
-    """An editor-facing `message` (admin catalog) in the editor's language, if one is set."""
-    lang = _current.get() if _domain.get() == ADMIN_DOMAIN else None
-    text = translations(admin_language(lang), ADMIN_DOMAIN).gettext(message)
+    """An editor-facing `message` (admin catalog) in the editor's language on admin pages;
+    elsewhere (the API, the command line, tasks) in English, the same for every caller."""
+    lang = admin_language(_current.get()) if _domain.get() == ADMIN_DOMAIN else SOURCE_LANGUAGE
+    text = translations(lang, ADMIN_DOMAIN).gettext(message)
     return text % variables if variables else text
 
 

@@ -195,3 +195,26 @@ def test_the_stall_reasons_and_kind_labels_follow_the_editor(client, session, sp
     finally:
         i18n.reset_current(token)
     assert any("воркер" in reason for reason in reasons), reasons  # no worker runs in tests
+
+
+def test_the_domains_refusals_reach_the_editor_in_their_language(client, session, speaking):
+    speaking("be")
+    draft = Alert(
+        kind="newsletter",
+        name="No lists",
+        subject="S",
+        fields={"body_md": "x"},
+        audience={},
+        status=AlertStatus.DRAFT,
+    )
+    session.add(draft)
+    session.commit()
+    token = csrf_from(page_of(client, f"/admin/alerts/{draft.id}"))
+    response = client.post(
+        f"/admin/alerts/{draft.id}/schedule",
+        data={"scheduled_at": "2030-05-01T09:30", "csrf_token": token},
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert "Перад планаваннем выберыце хаця б адзін спіс." in html  # noqa: RUF001
+    assert "Choose at least one list" not in html

@@ -122,6 +122,19 @@ def test_an_editors_language_falls_back_to_the_default_then_english(languages):
     assert i18n.admin_language("ru") == "ru"  # an editor's choice needs no reader language
 
 
+def test_editor_messages_are_english_outside_the_admin(languages):
+    languages("be=Беларуская,en=English")
+    assert i18n.admin_gettext("Must be text.") == "Must be text."  # the API, the CLI, tasks
+    token = i18n.set_domain(i18n.ADMIN_DOMAIN)
+    try:
+        with i18n.language("be"):
+            assert i18n.admin_gettext("Must be text.") == "Павінен быць тэкст."
+            assert i18n.gettext("Subscribe") == "Падпісацца"  # shared text, on an admin page
+    finally:
+        i18n.reset_current(token)
+    assert i18n.admin_gettext("Must be text.") == "Must be text."
+
+
 def test_extraction_sees_templates_python_and_mails(template):
     ids = {m.id if isinstance(m.id, str) else m.id[0] for m in template if m.id}
     assert "Confirm your subscription" in ids  # web page and mail template
