@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
 
 import pytest
 
@@ -218,3 +220,22 @@ def test_the_domains_refusals_reach_the_editor_in_their_language(client, session
     html = response.get_data(as_text=True)
     assert "Перад планаваннем выберыце хаця б адзін спіс." in html  # noqa: RUF001
     assert "Choose at least one list" not in html
+
+
+def test_the_live_progress_script_gets_the_editors_words(client, session, speaking):
+    speaking("ru")
+    alert = Alert(
+        kind="newsletter",
+        name="Paused one",
+        subject="S",
+        fields={"body_md": "x"},
+        audience={},
+        status=AlertStatus.PAUSED,
+    )
+    session.add(alert)
+    session.commit()
+    html = page_of(client, f"/admin/alerts/{alert.id}/progress")
+    assert 'data-stalled-label="Застряло:"' in html
+    labels = re.search(r"data-status-labels='([^']*)'", html).group(1)
+    assert json.loads(unescape(labels))["paused"] == "приостановлена"
+    assert '<strong data-field="status">приостановлена</strong>' in html
