@@ -343,16 +343,18 @@ def i18n() -> None:
 
 @i18n.command("update")
 @click.option("--add", "new", multiple=True, metavar="LANG", help="Start a catalog for LANG.")
-def i18n_update(new: tuple[str, ...]) -> None:
+@click.option(
+    "--add-admin", "new_admin", multiple=True, metavar="LANG", help="Start an admin catalog."
+)
+def i18n_update(new: tuple[str, ...], new_admin: tuple[str, ...]) -> None:
     """Extract the messages from the code and templates and update every catalog."""
     from clarion import i18n as languages
     from clarion.i18n import catalogs
 
-    for lang, untranslated in catalogs.update_catalogs(new).items():
-        click.echo(
-            f"{catalogs.po_path(lang).relative_to(languages.TRANSLATIONS.parent)}: "
-            f"{untranslated} to translate"
-        )
+    for domain, added in ((languages.DOMAIN, new), (languages.ADMIN_DOMAIN, new_admin)):
+        for lang, untranslated in catalogs.update_catalogs(added, domain).items():
+            path = catalogs.po_path(lang, domain).relative_to(languages.TRANSLATIONS.parent)
+            click.echo(f"{path}: {untranslated} to translate")
     languages.compile_catalogs()
 
 
@@ -368,11 +370,9 @@ def i18n_compile() -> None:
 @i18n.command("check")
 def i18n_check() -> None:
     """Fail if a catalog misses a message, leaves one untranslated or fuzzy, or breaks one."""
-    from clarion import i18n as languages
     from clarion.i18n import catalogs
 
-    template = catalogs.extract()
-    found = [p for lang in languages.catalog_languages() for p in catalogs.problems(lang, template)]
+    found = catalogs.all_problems()
     for problem in found:
         click.echo(problem)
     if found:

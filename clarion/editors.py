@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clarion import audit, throttle
+from clarion import audit, i18n, throttle
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -29,7 +29,7 @@ from clarion.models import Editor, Role
 MAX_FAILED_LOGINS = throttle.GUESSES_PER_ADDRESS
 LOCKOUT = timedelta(seconds=throttle.GUESS_WINDOW_SECONDS)
 MIN_PASSWORD = 12
-TOO_MANY = "Too many wrong passwords from here: wait 15 minutes, then try again."
+TOO_MANY = i18n.NA_("Too many wrong passwords from here: wait 15 minutes, then try again.")
 _hasher = PasswordHasher()
 # Verified against when the address is unknown, so both paths take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -57,7 +57,9 @@ def can(editor: Editor, permission: str) -> bool:
 def require(editor: Editor, permission: str) -> None:
     """Raise Forbidden unless the editor's role grants `permission`."""
     if not can(editor, permission):
-        raise Forbidden(f"Your role ({editor.role.value}) does not allow this.")
+        raise Forbidden(
+            i18n.admin_gettext("Your role (%(role)s) does not allow this.", role=editor.role.value)
+        )
 
 
 def hash_password(password: str) -> str:
@@ -68,7 +70,9 @@ def hash_password(password: str) -> str:
 def check_password_strength(password: str) -> None:
     """Refuse passwords too short to resist guessing."""
     if len(password) < MIN_PASSWORD:
-        raise ValidationError({"password": f"Use at least {MIN_PASSWORD} characters."})
+        raise ValidationError(
+            {"password": i18n.admin_gettext("Use at least %(min)s characters.", min=MIN_PASSWORD)}
+        )
 
 
 def create_editor(
@@ -83,11 +87,15 @@ def create_editor(
     """Create an account; returns it and its password (generated when none is given)."""
     address = normalise_email(email)
     if session.scalar(select(Editor.id).where(Editor.email == address)) is not None:
-        raise ValidationError({"email": "An editor with this address already exists."})
+        raise ValidationError(
+            {"email": i18n.admin_gettext("An editor with this address already exists.")}
+        )
     try:
         role = Role(role)
     except ValueError:
-        raise ValidationError({"role": "Choose owner, editor or viewer."}) from None
+        raise ValidationError(
+            {"role": i18n.admin_gettext("Choose owner, editor or viewer.")}
+        ) from None
     password = password or secrets.token_urlsafe(15)
     check_password_strength(password)
     editor = Editor(email=address, role=role, password_hash=hash_password(password))
@@ -157,10 +165,12 @@ def _check_current_password(
     blocked = throttle.guessing_blocked(editor.email, ip, time.time())
     right = _verify(editor.password_hash, password)
     if blocked:
-        raise ValidationError({field_name: TOO_MANY})
+        raise ValidationError({field_name: i18n.admin_gettext(TOO_MANY)})
     if not right:
         _guess_failed(session, editor, editor.email, ip)
-        raise ValidationError({field_name: "This is not your current password."})
+        raise ValidationError(
+            {field_name: i18n.admin_gettext("This is not your current password.")}
+        )
 
 
 def is_locked(editor: Editor) -> bool:
@@ -254,7 +264,7 @@ def change_role(
     """Change an editor's role (owners only); the last owner cannot be demoted."""
     require(actor, "manage_editors")
     if editor.role == Role.OWNER and role != Role.OWNER and owner_count(session) <= 1:
-        raise ValidationError({"role": "There must remain at least one owner."})
+        raise ValidationError({"role": i18n.admin_gettext("There must remain at least one owner.")})
     old = editor.role
     editor.role = role
     editor.session_version += 1
@@ -267,7 +277,7 @@ def get_editor(session: Session, editor_id: int) -> Editor:
     """The editor with this id, or NotFound."""
     editor = session.get(Editor, editor_id)
     if editor is None:
-        raise NotFound("No such editor.")
+        raise NotFound(i18n.admin_gettext("No such editor."))
     return editor
 
 
@@ -279,7 +289,9 @@ def list_editors(session: Session) -> list[Editor]:
 
 def _keep_an_owner(session: Session, editor: Editor) -> None:
     if editor.role == Role.OWNER and editor.is_active and owner_count(session) <= 1:
-        raise ValidationError({"role": "There must remain at least one active owner."})
+        raise ValidationError(
+            {"role": i18n.admin_gettext("There must remain at least one active owner.")}
+        )
 
 
 def deactivate(session: Session, actor: Editor, editor: Editor, ip: str | None) -> None:
@@ -336,8 +348,22 @@ def set_timezone(editor: Editor, zone: str) -> None:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError({"timezone": "Choose a time zone such as Europe/Vilnius."}) from None
+        raise ValidationError(
+            {"timezone": i18n.admin_gettext("Choose a time zone such as Europe/Vilnius.")}
+        ) from None
     editor.timezone = zone
+
+
+def set_language(session: Session, editor: Editor, code: str, ip: str | None) -> None:
+    """The language the admin speaks to this editor (one the admin ships)."""
+    if code not in i18n.admin_languages():
+        names = ", ".join(i18n.language_name(c) for c in i18n.admin_languages())
+        raise ValidationError(
+            {"language": i18n.admin_gettext("Choose one of: %(names)s.", names=names)}
+        )
+    if code != i18n.admin_language(editor.language):
+        audit.record(session, editor, "editor.language", f"editor:{editor.id}", ip, language=code)
+    editor.language = code
 
 
 def begin_totp(editor: Editor) -> str:
@@ -356,10 +382,14 @@ def confirm_totp(session: Session, editor: Editor, code: str, ip: str | None) ->
     """Turn two-factor on once the editor proves their app produces the right codes."""
     secret = pending_secret(editor)
     if not secret:
-        raise ValidationError({"code": "Start again: there is no enrolment in progress."})
+        raise ValidationError(
+            {"code": i18n.admin_gettext("Start again: there is no enrolment in progress.")}
+        )
     step = _matching_step(secret, code, None)
     if step is None:
-        raise ValidationError({"code": "This code does not match; check the time on your phone."})
+        raise ValidationError(
+            {"code": i18n.admin_gettext("This code does not match; check the time on your phone.")}
+        )
     editor.totp_secret = editor.totp_pending_secret
     editor.totp_pending_secret = None
     editor.totp_last_step = step  # the code that switched it on cannot also log in

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from clarion.config import get_settings
 from clarion.db import insert_for, utcnow
+from clarion.i18n import NA_, admin_gettext
 from clarion.models import (
     AppSetting,
     Bounce,
@@ -44,31 +45,38 @@ class Rule:
 def policy() -> list[Rule]:
     """What is kept about readers and for how long, with the configured periods."""
     s = get_settings()
+    days = NA_("%(days)s days")
     return [
         Rule(
-            "IP addresses and browser names of sign-ups and confirmations",
-            f"{s.retain_ip_days} days",
+            admin_gettext("IP addresses and browser names of sign-ups and confirmations"),
+            admin_gettext(days, days=s.retain_ip_days),
         ),
         Rule(
-            "Which reader clicked which link", f"{s.retain_clicks_days} days, then per-link counts"
-        ),
-        Rule("Sign-ups never confirmed", f"{PENDING_DAYS} days, then forgotten entirely"),
-        Rule(
-            "Returned mail (bounce evidence, inbound messages), the address each "
-            "confirmation went to",
-            f"{EVIDENCE_DAYS} days",
+            admin_gettext("Which reader clicked which link"),
+            admin_gettext("%(days)s days, then per-link counts", days=s.retain_clicks_days),
         ),
         Rule(
-            "A click recognising its reader on a petition page",
-            f"{s.recognise_days} days after the mail",
+            admin_gettext("Sign-ups never confirmed"),
+            admin_gettext("%(days)s days, then forgotten entirely", days=PENDING_DAYS),
         ),
         Rule(
-            "Address, name, subscriptions, signatures",
-            "until the reader leaves or erases themselves",
+            admin_gettext(
+                "Returned mail (bounce evidence, inbound messages), the address each "
+                "confirmation went to"
+            ),
+            admin_gettext(days, days=EVIDENCE_DAYS),
         ),
         Rule(
-            "Consent records of an erased reader",
-            "anonymous: time, lists, keyed hash of the address",
+            admin_gettext("A click recognising its reader on a petition page"),
+            admin_gettext("%(days)s days after the mail", days=s.recognise_days),
+        ),
+        Rule(
+            admin_gettext("Address, name, subscriptions, signatures"),
+            admin_gettext("until the reader leaves or erases themselves"),
+        ),
+        Rule(
+            admin_gettext("Consent records of an erased reader"),
+            admin_gettext("anonymous: time, lists, keyed hash of the address"),
         ),
     ]
 

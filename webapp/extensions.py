@@ -13,7 +13,7 @@ from clarion.models import Editor
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "admin.login"
-login_manager.login_message = "Please log in to continue."
+login_manager.login_message = "Please log in to continue."  # translated in webapp/admin/auth.py
 login_manager.session_protection = "strong"
 
 

@@ -16,6 +16,7 @@ from clarion.alerts import markup, media
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.i18n import gettext as _
 from clarion.models import Editor, Petition, Signature
 from clarion.redisconn import get_redis
@@ -52,7 +53,7 @@ def _deadline(raw: str, zone: str, errors: dict[str, str]) -> datetime | None:
     try:
         local = datetime.fromisoformat(raw)
     except ValueError:
-        errors["deadline"] = "Write the deadline as YYYY-MM-DD HH:MM."
+        errors["deadline"] = admin_gettext("Write the deadline as YYYY-MM-DD HH:MM.")
         return None
     if local.tzinfo is None:
         local = local.replace(tzinfo=ZoneInfo(zone))
@@ -78,14 +79,14 @@ def validate(
         if len(text[name]) > limit:
             errors[name] = f"Keep this under {limit} characters (now {len(text[name])})."
     if not text["title"]:
-        errors["title"] = "Give the petition a title."
+        errors["title"] = admin_gettext("Give the petition a title.")
     slug = text["slug"].lower()
     if not SLUG_RE.fullmatch(slug):
         errors.setdefault(
             "slug", "Use lower-case letters, digits and single hyphens, like free-them-all."
         )
     elif _slug_taken(session, slug, petition_id):
-        errors["slug"] = "Another petition already has this address; choose another."
+        errors["slug"] = admin_gettext("Another petition already has this address; choose another.")
     goal = _goal(str(raw.get("goal") or "").strip(), errors)
     deadline = _deadline(str(raw.get("deadline") or "").strip(), zone, errors)
     if errors:
@@ -186,7 +187,7 @@ def get(session: Session, petition_id: int) -> Petition:
     """A petition by id, or NotFound."""
     petition = session.get(Petition, petition_id)
     if petition is None:
-        raise NotFound("This petition does not exist.")
+        raise NotFound(admin_gettext("This petition does not exist."))
     return petition
 
 

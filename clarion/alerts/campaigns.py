@@ -18,6 +18,7 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import (
     Alert,
     AlertKind,
@@ -44,12 +45,14 @@ PLANNED_REFUSAL = (
 )
 MAX_LAYOUT = 200_000
 STATE_HELP = {
-    AlertStatus.DRAFT: "Draft: not sent; edit, preview, test, then schedule or send.",
-    AlertStatus.SCHEDULED: "Scheduled: it starts sending at the time shown, unless unscheduled.",
-    AlertStatus.SENDING: "Sending now.",
-    AlertStatus.PAUSED: "Paused: nothing more goes out until it is resumed.",
-    AlertStatus.SENT: "Sent.",
-    AlertStatus.CANCELLED: "Cancelled: what was not sent will not be sent.",
+    AlertStatus.DRAFT: i18n.NA_("Draft: not sent; edit, preview, test, then schedule or send."),
+    AlertStatus.SCHEDULED: i18n.NA_(
+        "Scheduled: it starts sending at the time shown, unless unscheduled."
+    ),
+    AlertStatus.SENDING: i18n.NA_("Sending now."),
+    AlertStatus.PAUSED: i18n.NA_("Paused: nothing more goes out until it is resumed."),
+    AlertStatus.SENT: i18n.NA_("Sent."),
+    AlertStatus.CANCELLED: i18n.NA_("Cancelled: what was not sent will not be sent."),
 }
 
 
@@ -82,14 +85,16 @@ class Draft:
         known = {"kind", "subject", "name", "preheader", "fields", "audience", "sender_list_id",
                  "archive_public", "layout_mjml", "language", "translations"}  # fmt: skip
         for key in set(data) - known:
-            errors[key] = f"Unknown field; the fields are: {', '.join(sorted(known))}."
+            errors[key] = admin_gettext(
+                "Unknown field; the fields are: %(fields)s.", fields=", ".join(sorted(known))
+            )
         texts = {
             k: data.get(k, "")
             for k in ("kind", "subject", "name", "preheader", "layout_mjml", "language")
         }
         for key, value in texts.items():
             if not isinstance(value, str):
-                errors[key] = "Must be text."
+                errors[key] = admin_gettext("Must be text.")
         fields = data.get("fields", {})
         if not isinstance(fields, Mapping) or not all(isinstance(v, str) for v in fields.values()):
             errors["fields"] = 'Must be an object of text values, like {"title": "..."}.'
@@ -100,12 +105,12 @@ class Draft:
         for key in ("lists", "tags"):
             value = audience.get(key, [])
             if not isinstance(value, list) or not all(isinstance(i, int) for i in value):
-                errors[key] = "Must be a list of ids (numbers)."
+                errors[key] = admin_gettext("Must be a list of ids (numbers).")
         if not isinstance(audience.get("languages", []), list):
-            errors["languages"] = "Must be a list of language codes."
+            errors["languages"] = admin_gettext("Must be a list of language codes.")
         sender = data.get("sender_list_id")
         if sender is not None and not isinstance(sender, int):
-            errors["sender_list_id"] = "Must be a list id (a number) or null."
+            errors["sender_list_id"] = admin_gettext("Must be a list id (a number) or null.")
         translations = _translations_from_json(data.get("translations", {}), errors)
         if errors:
             raise ValidationError(errors)
@@ -217,7 +222,7 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     """The alert with this id, or NotFound."""
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise NotFound("No such alert.")
+        raise NotFound(admin_gettext("No such alert."))
     return alert
 
 
@@ -273,15 +278,21 @@ def render_preview(session: Session, alert: Alert, language: str | None = None) 
 def _check_audience(session: Session, draft: Draft, errors: dict[str, str]) -> None:
     known_lists = set(session.scalars(select(MailingList.id)))
     if not set(draft.lists) <= known_lists:
-        errors["lists"] = "One of the chosen lists does not exist."
+        errors["lists"] = admin_gettext("One of the chosen lists does not exist.")
     if draft.tags and not set(draft.tags) <= set(session.scalars(select(Tag.id))):
-        errors["tags"] = "One of the chosen tags does not exist."
+        errors["tags"] = admin_gettext("One of the chosen tags does not exist.")
     offered = dict(get_settings().languages)
     unknown = [code for code in draft.languages if code not in offered]
     if unknown:
-        errors["languages"] = f"Unknown language {unknown[0]!r}; use {', '.join(offered)}."
+        errors["languages"] = admin_gettext(
+            "Unknown language %(code)s; use %(codes)s.",
+            code=repr(unknown[0]),
+            codes=", ".join(offered),
+        )
     if draft.sender_list_id is not None and draft.sender_list_id not in draft.lists:
-        errors["sender_list_id"] = "The sender must be one of the lists the alert goes to."
+        errors["sender_list_id"] = admin_gettext(
+            "The sender must be one of the lists the alert goes to."
+        )
 
 
 def clean(session: Session, draft: Draft) -> dict[str, Any]:
@@ -299,19 +310,29 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
         errors.update(exc.errors)
     subject = " ".join(draft.subject.split())
     if not subject:
-        errors["subject"] = "Subject is required: it is what readers see in their inbox."
+        errors["subject"] = admin_gettext(
+            "Subject is required: it is what readers see in their inbox."
+        )
     elif len(subject) > 300:
-        errors["subject"] = f"Keep the subject under 300 characters (now {len(subject)})."
+        errors["subject"] = admin_gettext(
+            "Keep the subject under 300 characters (now %(length)s).", length=len(subject)
+        )
     if len(draft.preheader) > 300:
-        errors["preheader"] = "Keep the preview text under 300 characters."
+        errors["preheader"] = admin_gettext("Keep the preview text under 300 characters.")
     if len(draft.name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = admin_gettext("Keep the name under 200 characters.")
     if len(draft.layout_mjml) > MAX_LAYOUT:
-        errors["layout"] = f"The layout is larger than {MAX_LAYOUT // 1000} KB."
+        errors["layout"] = admin_gettext(
+            "The layout is larger than %(size)s KB.", size=MAX_LAYOUT // 1000
+        )
     _check_audience(session, draft, errors)
     language = draft.language or versions.default_primary({"languages": draft.languages})
     if language not in i18n.enabled():
-        errors["language"] = f"Unknown language {language!r}; use {', '.join(i18n.enabled())}."
+        errors["language"] = admin_gettext(
+            "Unknown language %(code)s; use %(codes)s.",
+            code=repr(language),
+            codes=", ".join(i18n.enabled()),
+        )
     translations = versions.clean_versions(kind, language, fields, draft.translations, errors)
     if errors:
         raise ValidationError(errors)
@@ -395,14 +416,21 @@ def update_draft(
     """Save changes to a draft or scheduled alert (the kind stays what it was)."""
     require(editor, "compose")
     if alert.status not in EDITABLE:
-        raise InvalidTransition(f"A {alert.status.value} alert can no longer be edited.")
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert can no longer be edited (%(state)s).",
+                state=admin_gettext(alert.status.value),
+            )
+        )
     if alert.role in PLANNED_ROLES:
         raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
     draft.kind = alert.kind.value
     values = clean(session, draft)
     _copy_images(values)
     if alert.status == AlertStatus.SCHEDULED and not values["audience"]["lists"]:
-        raise ValidationError({"lists": "A scheduled alert needs at least one list."})
+        raise ValidationError(
+            {"lists": admin_gettext("A scheduled alert needs at least one list.")}
+        )
     for key, value in values.items():
         setattr(alert, key, value)
     session.flush()
@@ -437,7 +465,7 @@ def delete_draft(session: Session, editor: Editor, alert: Alert, ip: str | None 
     """Delete an alert that was never sent."""
     require(editor, "compose")
     if alert.status != AlertStatus.DRAFT:
-        raise InvalidTransition("Only drafts can be deleted; unschedule it first.")
+        raise InvalidTransition(admin_gettext("Only drafts can be deleted; unschedule it first."))
     planned = select(Alert.id).where(
         Alert.parent_id == alert.id,
         Alert.role.in_(PLANNED_ROLES),
@@ -445,7 +473,9 @@ def delete_draft(session: Session, editor: Editor, alert: Alert, ip: str | None 
     )
     if session.scalar(planned.limit(1)) is not None:
         raise InvalidTransition(
-            "Its announcement or reminder is scheduled: remove them from the plan first."
+            admin_gettext(
+                "Its announcement or reminder is scheduled: remove them from the plan first."
+            )
         )
     audit.record(session, editor, "alert.delete", f"alert:{alert.id}", ip, name=alert.name)
     session.delete(alert)
@@ -461,7 +491,7 @@ def parse_local(value: str, zone_name: str) -> datetime:
         naive = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValidationError(
-            {"scheduled_at": "Give a date and time, like 2030-05-01 09:30."}
+            {"scheduled_at": admin_gettext("Give a date and time, like 2030-05-01 09:30.")}
         ) from None
     if naive.tzinfo is not None:
         naive = naive.replace(tzinfo=None)
@@ -483,7 +513,12 @@ def schedule(
     """draft → scheduled at a time given in the editor's zone; the past is refused."""
     require(editor, "send")
     if alert.status not in EDITABLE:
-        raise InvalidTransition(f"A {alert.status.value} alert cannot be scheduled.")
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert cannot be scheduled (%(state)s).",
+                state=admin_gettext(alert.status.value),
+            )
+        )
     if alert.role in PLANNED_ROLES:
         raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
     when = parse_local(local_when, editor.timezone)
@@ -496,7 +531,9 @@ def schedule(
             }
         )
     if not (alert.audience or {}).get("lists"):
-        raise ValidationError({"lists": "Choose at least one list before scheduling."})
+        raise ValidationError(
+            {"lists": admin_gettext("Choose at least one list before scheduling.")}
+        )
     _check_renders(session, alert)
     alert.status = AlertStatus.SCHEDULED
     alert.scheduled_at = when
@@ -507,7 +544,11 @@ def unschedule(session: Session, editor: Editor, alert: Alert, ip: str | None = 
     """scheduled → draft; nothing will be sent until it is scheduled or sent again."""
     require(editor, "send")
     if alert.status != AlertStatus.SCHEDULED:
-        raise InvalidTransition(f"A {alert.status.value} alert is not scheduled.")
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert is not scheduled (%(state)s).", state=admin_gettext(alert.status.value)
+            )
+        )
     alert.status = AlertStatus.DRAFT
     alert.scheduled_at = None
     audit.record(session, editor, "alert.unschedule", f"alert:{alert.id}", ip)

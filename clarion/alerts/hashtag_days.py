@@ -23,6 +23,7 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import Alert, AlertKind, AlertRole, AlertStatus, Click, Editor, Subscriber
 
 PLANNED = (AlertRole.ANNOUNCEMENT, AlertRole.REMINDER)
@@ -59,7 +60,11 @@ def _moment(parent: Alert) -> datetime:
     moment = kinds.action_moment(parent.fields or {})
     if moment is None:
         raise ValidationError(
-            {"action_date": "Give the hashtag day its date, time and zone first, then plan it."}
+            {
+                "action_date": admin_gettext(
+                    "Give the hashtag day its date, time and zone first, then plan it."
+                )
+            }
         )
     return moment
 
@@ -110,13 +115,15 @@ def _clean(
         _check_time(role, when, moment, editor, errors)
         subject = " ".join(item.subject.split()) or default_subject(role, parent)
         if len(subject) > 300:
-            errors[f"{role.value}_subject"] = "Keep the subject under 300 characters."
+            errors[f"{role.value}_subject"] = admin_gettext(
+                "Keep the subject under 300 characters."
+            )
         cleaned[role] = (when, subject)
     first, second = cleaned.get(AlertRole.ANNOUNCEMENT), cleaned.get(AlertRole.REMINDER)
     if first and second and first[0] >= second[0]:
         errors.setdefault("reminder_at", "The reminder goes out after the announcement.")
     if any(cleaned.values()) and not (parent.audience or {}).get("lists"):
-        errors["lists"] = "Choose the hashtag day's lists before planning its mails."
+        errors["lists"] = admin_gettext("Choose the hashtag day's lists before planning its mails.")
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -135,7 +142,9 @@ def plan(
     """
     require(editor, "send")
     if parent.kind != AlertKind.HASHTAG_DAY or parent.role in {r.value for r in PLANNED}:
-        raise InvalidTransition("Only a hashtag day has an announcement and a reminder.")
+        raise InvalidTransition(
+            admin_gettext("Only a hashtag day has an announcement and a reminder.")
+        )
     cleaned = _clean(session, editor, parent, items)
     current = children(session, parent)
     for role, value in cleaned.items():
@@ -186,10 +195,14 @@ def inherit(session: Session, child: Alert) -> None:
     moment = _moment(parent)
     now = utcnow()
     if child.role == AlertRole.ANNOUNCEMENT and now >= moment:
-        raise ValidationError({"scheduled_at": "The action has begun: too late to announce it."})
+        raise ValidationError(
+            {"scheduled_at": admin_gettext("The action has begun: too late to announce it.")}
+        )
     day_end = datetime.combine(moment.date() + timedelta(days=1), time(), tzinfo=moment.tzinfo)
     if child.role == AlertRole.REMINDER and now >= day_end:
-        raise ValidationError({"scheduled_at": "The day of action is over: nothing to remind."})
+        raise ValidationError(
+            {"scheduled_at": admin_gettext("The day of action is over: nothing to remind.")}
+        )
     _copy_parent(parent, child)
 
 

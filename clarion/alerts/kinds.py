@@ -47,34 +47,49 @@ class KindSpec:
 KINDS: dict[AlertKind, KindSpec] = {
     AlertKind.NEW_POST: KindSpec(
         AlertKind.NEW_POST,
-        "New blog post",
+        i18n.NA_("New blog post"),
         (
-            FieldSpec("post_url", "Post URL", "url", required=True, max_length=1000),
-            FieldSpec("title", "Title", "text", required=True),
-            FieldSpec("excerpt", "Excerpt", "textarea", max_length=2000),
+            FieldSpec("post_url", i18n.NA_("Post URL"), "url", required=True, max_length=1000),
+            FieldSpec("title", i18n.NA_("Title"), "text", required=True),
+            FieldSpec("excerpt", i18n.NA_("Excerpt"), "textarea", max_length=2000),
             FieldSpec(
                 "image_url",
-                "Image URL",
+                i18n.NA_("Image URL"),
                 "url",
                 max_length=1000,
-                help="Copied to Clarion when saved, so that mail never loads it from elsewhere.",
+                help=i18n.NA_(
+                    "Copied to Clarion when saved, so that mail never loads it from elsewhere."
+                ),
             ),
             FieldSpec(
-                "cta_text", "Button text", "text", max_length=60, default=i18n.N_("Read the post")
+                "cta_text",
+                i18n.NA_("Button text"),
+                "text",
+                max_length=60,
+                default=i18n.N_("Read the post"),
             ),
         ),
     ),
     AlertKind.PETITION: KindSpec(
         AlertKind.PETITION,
-        "Petition",
+        i18n.NA_("Petition"),
         (
-            FieldSpec("petition_url", "Petition URL", "url", required=True, max_length=1000),
-            FieldSpec("petition_title", "Petition title", "text", required=True),
-            FieldSpec("target", "Addressed to", "text", help="Whom the petition asks to act."),
-            FieldSpec("why", "Why it matters", "markdown", required=True, max_length=20000),
+            FieldSpec(
+                "petition_url", i18n.NA_("Petition URL"), "url", required=True, max_length=1000
+            ),
+            FieldSpec("petition_title", i18n.NA_("Petition title"), "text", required=True),
+            FieldSpec(
+                "target",
+                i18n.NA_("Addressed to"),
+                "text",
+                help=i18n.NA_("Whom the petition asks to act."),
+            ),
+            FieldSpec(
+                "why", i18n.NA_("Why it matters"), "markdown", required=True, max_length=20000
+            ),
             FieldSpec(
                 "ask",
-                "The ask (button text)",
+                i18n.NA_("The ask (button text)"),
                 "text",
                 max_length=60,
                 default=i18n.N_("Sign the petition"),
@@ -83,34 +98,40 @@ KINDS: dict[AlertKind, KindSpec] = {
     ),
     AlertKind.HASHTAG_DAY: KindSpec(
         AlertKind.HASHTAG_DAY,
-        "Hashtag day",
+        i18n.NA_("Hashtag day"),
         (
-            FieldSpec("hashtags", "Hashtag(s)", "hashtags", required=True, max_length=200),
-            FieldSpec("action_date", "Date of the action", "date", required=True),
-            FieldSpec("action_time", "Time of the action", "time", required=True),
+            FieldSpec(
+                "hashtags", i18n.NA_("Hashtag(s)"), "hashtags", required=True, max_length=200
+            ),
+            FieldSpec("action_date", i18n.NA_("Date of the action"), "date", required=True),
+            FieldSpec("action_time", i18n.NA_("Time of the action"), "time", required=True),
             FieldSpec(
                 "action_timezone",
-                "Time zone of the action",
+                i18n.NA_("Time zone of the action"),
                 "timezone",
                 required=True,
                 default="UTC",
             ),
-            FieldSpec("intro", "What the day is about", "markdown", max_length=20000),
-            FieldSpec("share_url", "Link to share", "url", max_length=1000),
+            FieldSpec("intro", i18n.NA_("What the day is about"), "markdown", max_length=20000),
+            FieldSpec("share_url", i18n.NA_("Link to share"), "url", max_length=1000),
             FieldSpec(
                 "suggested_post",
-                "Suggested post",
+                i18n.NA_("Suggested post"),
                 "post",
                 required=True,
                 max_length=1000,
-                help="Counted as X counts it, with the link and hashtags; 280 at most.",
+                help=i18n.NA_("Counted as X counts it, with the link and hashtags; 280 at most."),
             ),
         ),
     ),
     AlertKind.NEWSLETTER: KindSpec(
         AlertKind.NEWSLETTER,
-        "Newsletter",
-        (FieldSpec("body_md", "Body (Markdown)", "markdown", required=True, max_length=200000),),
+        i18n.NA_("Newsletter"),
+        (
+            FieldSpec(
+                "body_md", i18n.NA_("Body (Markdown)"), "markdown", required=True, max_length=200000
+            ),
+        ),
     ),
 }
 
@@ -127,7 +148,7 @@ def spec(kind: AlertKind | str) -> KindSpec:
 def _check_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        return "Enter a full web address starting with https://"
+        return i18n.admin_gettext("Enter a full web address starting with https://")
     return None
 
 
@@ -148,14 +169,14 @@ def _check_value(field: FieldSpec, value: str) -> str | None:
 def _check_hashtags(value: str) -> str | None:
     if all(HASHTAG_RE.fullmatch(tag) for tag in value.split()):
         return None
-    return "Write hashtags like #FreeThemAll, separated by spaces."
+    return i18n.admin_gettext("Write hashtags like #FreeThemAll, separated by spaces.")
 
 
 def _check_date(value: str) -> str | None:
     try:
         date.fromisoformat(value)
     except ValueError:
-        return "Write the date as YYYY-MM-DD."
+        return i18n.admin_gettext("Write the date as YYYY-MM-DD.")
     return None
 
 
@@ -163,7 +184,7 @@ def _check_time(value: str) -> str | None:
     try:
         time.fromisoformat(value)
     except ValueError:
-        return "Write the time as HH:MM (24-hour clock)."
+        return i18n.admin_gettext("Write the time as HH:MM (24-hour clock).")
     return None
 
 
@@ -171,7 +192,7 @@ def _check_zone(value: str) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        return "Choose a time zone such as Europe/Minsk."
+        return i18n.admin_gettext("Choose a time zone such as Europe/Minsk.")
     return None
 
 
@@ -189,7 +210,9 @@ def validate_fields(
         value = str(raw.get(field.name) or "").strip()
         if not value:
             if field.required and require:
-                errors[field.name] = f"{field.label} is required."
+                errors[field.name] = i18n.admin_gettext(
+                    "%(field)s is required.", field=i18n.admin_gettext(field.label)
+                )
             continue
         problem = _check_value(field, value)
         if problem:
@@ -198,9 +221,11 @@ def validate_fields(
     if kind_spec.kind == AlertKind.HASHTAG_DAY and "suggested_post" in cleaned:
         length = xcount.weighted_length(suggested_post_text(cleaned))
         if length > xcount.MAX_WEIGHTED_LENGTH:
-            errors["suggested_post"] = (
-                f"The post is {length} characters as X counts them, with the link and hashtags; "
-                f"shorten it to {xcount.MAX_WEIGHTED_LENGTH}."
+            errors["suggested_post"] = i18n.admin_gettext(
+                "The post is %(length)s characters as X counts them, with the link and hashtags; "
+                "shorten it to %(max)s.",
+                length=length,
+                max=xcount.MAX_WEIGHTED_LENGTH,
             )
     if errors:
         raise ValidationError(errors)

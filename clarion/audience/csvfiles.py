@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from clarion.errors import ValidationError
+from clarion.i18n import admin_gettext
 
 ENCODINGS = {
     "utf-8": "UTF-8",
@@ -59,7 +60,7 @@ def decode(data: bytes, encoding: str = "auto") -> Decoded:
 def check_text(data: bytes) -> None:
     """Refuse empty files and binary ones (a spreadsheet uploaded instead of its CSV)."""
     if not data.strip():
-        raise ValidationError({"file": "The file is empty."})
+        raise ValidationError({"file": admin_gettext("The file is empty.")})
     if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ValidationError(
             {

@@ -20,6 +20,7 @@ from clarion.audience.import_writer import ImportOptions, ImportWriter, ParsedRo
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import Editor, Job, MailingList
 
 FIELDS = ("email", "name", "language", "tags", "consent")
@@ -78,7 +79,7 @@ def preview(data: bytes, encoding: str = "auto", delimiter: str = "") -> Preview
         if len(first) == 6:
             break
     if not first:
-        raise ValidationError({"file": "The file is empty."})
+        raise ValidationError({"file": admin_gettext("The file is empty.")})
     has_header = _looks_like_header(first[0])
     header = first[0] if has_header else [f"Column {i + 1}" for i in range(len(first[0]))]
     rows = first[1:] if has_header else first[:5]
@@ -99,16 +100,16 @@ def check_options(session: Session, options: ImportOptions) -> None:
     errors: dict[str, str] = {}
     fields = list(options.mapping.values())
     if "email" not in fields:
-        errors["mapping"] = "Choose which column holds the email addresses."
+        errors["mapping"] = admin_gettext("Choose which column holds the email addresses.")
     elif any(fields.count(f) > 1 for f in FIELDS):
-        errors["mapping"] = "Each field can come from one column only."
+        errors["mapping"] = admin_gettext("Each field can come from one column only.")
     elif not set(fields) <= set(FIELDS):
         errors["mapping"] = f"Columns can be: {', '.join(FIELDS)}, or ignored."
     known = set(session.scalars(select(MailingList.id)))
     if not options.list_ids:
-        errors["lists"] = "Choose at least one list to import into."
+        errors["lists"] = admin_gettext("Choose at least one list to import into.")
     elif not set(options.list_ids) <= known:
-        errors["lists"] = "One of the chosen lists does not exist."
+        errors["lists"] = admin_gettext("One of the chosen lists does not exist.")
     for raw in options.extra_tags:
         try:
             tags.clean_name(raw)
@@ -138,7 +139,7 @@ def upload(session: Session, editor: Editor | None, data: bytes, file_name: str)
 def configure(session: Session, job: Job, options: ImportOptions) -> None:
     """Check the mapping and lists against the file, then queue the job."""
     if job.status != jobs.MAPPING:
-        raise ValidationError({"job": "This import has already started."})
+        raise ValidationError({"job": admin_gettext("This import has already started.")})
     check_options(session, options)
     decode(Path(job.input_path).read_bytes(), options.encoding)
     job.options = options.to_json()

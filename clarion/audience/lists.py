@@ -16,6 +16,7 @@ from clarion.db import utcnow
 from clarion.delivery import sending
 from clarion.editors import require
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.inputs import has_control_chars
 from clarion.models import Alert, AlertRole, AlertStatus, Editor, MailingList, Subscription
 
@@ -31,7 +32,7 @@ def get_list(session: Session, list_id: int) -> MailingList:
     """The list with this id, or NotFound."""
     found = session.get(MailingList, list_id)
     if found is None:
-        raise NotFound("No such list.")
+        raise NotFound(admin_gettext("No such list."))
     return found
 
 
@@ -72,17 +73,21 @@ def _clean(session: Session, raw: Mapping[str, Any], current: MailingList | None
     name = str(raw.get("name", "")).strip()
     slug = str(raw.get("slug", "")).strip().lower()
     if not name:
-        errors["name"] = "Give the list a name readers will recognise."
+        errors["name"] = admin_gettext("Give the list a name readers will recognise.")
     elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = admin_gettext("Keep the name under 200 characters.")
     elif has_control_chars(name):  # it goes into the List-Id header of every mail
-        errors["name"] = "Write the name on one line, without tabs or control characters."
+        errors["name"] = admin_gettext(
+            "Write the name on one line, without tabs or control characters."
+        )
     if not SLUG_RE.fullmatch(slug):
-        errors["slug"] = "Use lower-case letters, digits and dashes, like urgent-actions."
+        errors["slug"] = admin_gettext(
+            "Use lower-case letters, digits and dashes, like urgent-actions."
+        )
     else:
         taken = session.scalar(select(MailingList.id).where(MailingList.slug == slug))
         if taken is not None and (current is None or taken != current.id):
-            errors["slug"] = "Another list already has this slug."
+            errors["slug"] = admin_gettext("Another list already has this slug.")
     from_name = str(raw.get("from_name", "")).strip()
     if len(from_name) > 200 or has_control_chars(from_name) or any(c in from_name for c in '<>"'):
         errors["from_name"] = (
@@ -130,10 +135,14 @@ def welcome_choices(session: Session, mailing_list: MailingList) -> list[Alert]:
 
 def _check_welcome(alert: Alert | None) -> Alert:
     if alert is None:
-        raise ValidationError({"welcome_alert_id": "This alert no longer exists."})
+        raise ValidationError({"welcome_alert_id": admin_gettext("This alert no longer exists.")})
     if alert.status != AlertStatus.DRAFT or alert.role != AlertRole.NONE:
         raise ValidationError(
-            {"welcome_alert_id": "Choose a draft: it is frozen as it is when you save."}
+            {
+                "welcome_alert_id": admin_gettext(
+                    "Choose a draft: it is frozen as it is when you save."
+                )
+            }
         )
     problems = []
     if not alert.subject.strip():

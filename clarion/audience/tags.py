@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from clarion import audit
 from clarion.audience.directory import SubscriberFilter, matching_ids
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import Editor, SubscriberTag, Tag
 
 TAG_RE = re.compile(r"[\w][\w .-]{0,63}")
@@ -20,7 +21,11 @@ def clean_name(raw: str) -> str:
     name = " ".join(raw.split())
     if not TAG_RE.fullmatch(name):
         raise ValidationError(
-            {"name": "Use up to 64 letters, digits, spaces, dots, dashes or underscores."}
+            {
+                "name": admin_gettext(
+                    "Use up to 64 letters, digits, spaces, dots, dashes or underscores."
+                )
+            }
         )
     return name
 
@@ -42,7 +47,7 @@ def get_tag(session: Session, tag_id: int) -> Tag:
     """The tag with this id, or NotFound."""
     tag = session.get(Tag, tag_id)
     if tag is None:
-        raise NotFound("No such tag.")
+        raise NotFound(admin_gettext("No such tag."))
     return tag
 
 
@@ -61,7 +66,7 @@ def create_tag(session: Session, raw: str) -> Tag:
     """A new tag; refused when one of that name exists."""
     name = clean_name(raw)
     if session.scalar(select(Tag.id).where(func.lower(Tag.name) == name.lower())) is not None:
-        raise ValidationError({"name": "A tag with this name exists already."})
+        raise ValidationError({"name": admin_gettext("A tag with this name exists already.")})
     return find_or_create(session, name)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from clarion import audit
 from clarion.errors import ValidationError
+from clarion.i18n import NA_, admin_gettext
 from clarion.models import AppSetting, Editor
 
 SETTING_KEY = "bounce_policy"
@@ -34,15 +35,15 @@ class BouncePolicy:
 
 # field -> (label for people, smallest, largest)
 LIMITS: dict[str, tuple[str, int, int]] = {
-    "soft_limit": ("Soft bounces that suppress an address", 1, 20),
-    "soft_window_days": ("Days within which they must fall", 1, 90),
+    "soft_limit": (NA_("Soft bounces that suppress an address"), 1, 20),
+    "soft_window_days": (NA_("Days within which they must fall"), 1, 90),
     "success_quiet_hours": (
-        "Hours without a report before a delivery counts as successful",
+        NA_("Hours without a report before a delivery counts as successful"),
         1,
         720,
     ),
-    "sender_fault_limit": ("Sender-fault reports that pause an alert", 1, 1000),
-    "sender_fault_window_minutes": ("Minutes within which they must fall", 1, 1440),
+    "sender_fault_limit": (NA_("Sender-fault reports that pause an alert"), 1, 1000),
+    "sender_fault_window_minutes": (NA_("Minutes within which they must fall"), 1, 1440),
 }
 
 
@@ -61,7 +62,12 @@ def parse_policy(form: Mapping[str, str]) -> BouncePolicy:
     for name, (label, low, high) in LIMITS.items():
         raw = str(form.get(name, "")).strip()
         if not raw.isdigit() or not low <= int(raw) <= high:
-            errors[name] = f"{label}: a whole number from {low} to {high}."
+            errors[name] = admin_gettext(
+                "%(label)s: a whole number from %(low)s to %(high)s.",
+                label=admin_gettext(label),
+                low=low,
+                high=high,
+            )
             continue
         values[name] = int(raw)
     if errors:

@@ -14,6 +14,7 @@ import redis
 
 from clarion.config import Settings
 from clarion.delivery.transport import Outages
+from clarion.i18n import admin_gettext
 from clarion.redisconn import get_redis
 
 WORKERS_KEY = "clarion:workers"
@@ -52,12 +53,20 @@ def stall_reasons(settings: Settings) -> list[str]:
     try:
         get_redis().ping()
     except redis.RedisError as exc:
-        return [f"Redis is unreachable ({exc}): workers get no batches and no rate tokens"]
+        return [
+            admin_gettext(
+                "Redis is unreachable (%(error)s): workers get no batches and no rate tokens",
+                error=exc,
+            )
+        ]
     reasons = []
     if not workers_alive("bulk"):
         reasons.append(
-            "no worker is running for the bulk queue: start one "
-            "(celery -A tasks worker -Q default,bulk, or clarion up)"
+            admin_gettext(
+                "no worker is running for the bulk queue: start one "
+                "(%(command)s, or clarion up)",
+                command="celery -A tasks worker -Q default,bulk",
+            )
         )
     outages = Outages(get_redis())
     down = [(server, outages.since(server)) for server in settings.smtp_servers]
@@ -65,5 +74,12 @@ def stall_reasons(settings: Settings) -> list[str]:
         for server, since in down:
             assert since is not None
             first, error = since
-            reasons.append(f"SMTP server {server.name} unreachable since {_clock(first)}: {error}")
+            reasons.append(
+                admin_gettext(
+                    "SMTP server %(server)s unreachable since %(moment)s: %(error)s",
+                    server=server.name,
+                    moment=_clock(first),
+                    error=error,
+                )
+            )
     return reasons

@@ -26,6 +26,7 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.delivery import health, rates
 from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.i18n import NA_, admin_gettext
 from clarion.inputs import header_text
 from clarion.models import (
     Alert,
@@ -52,12 +53,14 @@ TRANSITIONS: dict[str, tuple[frozenset[AlertStatus], AlertStatus]] = {
     "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
 }
 REFUSALS = {
-    "start": "Only a draft or a scheduled alert can be sent; this one is {status}.",
-    "pause": "Only an alert that is sending can be paused; this one is {status}.",
-    "resume": "Only a paused alert can be resumed; this one is {status}.",
-    "cancel": "Only a scheduled, sending or paused alert can be cancelled; this one is {status}.",
-    "finish": "Only an alert that is sending can finish; this one is {status}.",
-    "unschedule": "Only a scheduled alert can go back to draft; this one is {status}.",
+    "start": NA_("Only a draft or a scheduled alert can be sent; this one is %(status)s."),
+    "pause": NA_("Only an alert that is sending can be paused; this one is %(status)s."),
+    "resume": NA_("Only a paused alert can be resumed; this one is %(status)s."),
+    "cancel": NA_(
+        "Only a scheduled, sending or paused alert can be cancelled; this one is %(status)s."
+    ),
+    "finish": NA_("Only an alert that is sending can finish; this one is %(status)s."),
+    "unschedule": NA_("Only a scheduled alert can go back to draft; this one is %(status)s."),
 }
 UNREACHED_ROLE = AlertRole.UNREACHED.value
 
@@ -75,7 +78,9 @@ def transition(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(alert)
-        raise InvalidTransition(REFUSALS[action].format(status=alert.status.value))
+        raise InvalidTransition(
+            admin_gettext(REFUSALS[action], status=admin_gettext(alert.status.value))
+        )
 
 
 def check_actor(actor: Editor | None) -> None:
@@ -89,7 +94,7 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     """The alert with this id, or NotFound."""
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise NotFound("There is no such alert.")
+        raise NotFound(admin_gettext("There is no such alert."))
     return alert
 
 
@@ -103,13 +108,17 @@ def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, li
         list_ids = sorted({int(i) for i in raw.get("lists") or []})
         tag_ids = sorted({int(i) for i in raw.get("tags") or []})
     except (TypeError, ValueError):
-        raise ValidationError({"audience": "Lists and tags must be given by their ids."}) from None
+        raise ValidationError(
+            {"audience": admin_gettext("Lists and tags must be given by their ids.")}
+        ) from None
     languages = sorted({str(code) for code in raw.get("languages") or []})
     if not list_ids:
-        raise ValidationError({"audience": "Choose at least one list to send to."})
+        raise ValidationError({"audience": admin_gettext("Choose at least one list to send to.")})
     known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
     if known != set(list_ids):
-        raise ValidationError({"audience": "One of the chosen lists no longer exists."})
+        raise ValidationError(
+            {"audience": admin_gettext("One of the chosen lists no longer exists.")}
+        )
     return {"lists": list_ids, "tags": tag_ids, "languages": languages}
 
 
@@ -132,7 +141,9 @@ def _sender(session: Session, alert: Alert, audience: dict[str, list]) -> dict[s
     list_id = alert.sender_list_id or audience["lists"][0]
     sending_list = session.get(MailingList, list_id)
     if sending_list is None:
-        raise ValidationError({"sender_list_id": "The sending list no longer exists."})
+        raise ValidationError(
+            {"sender_list_id": admin_gettext("The sending list no longer exists.")}
+        )
     sender = settings.mail_from
     if sending_list.from_email:
         default_name = parseaddr(settings.mail_from)[0]
@@ -149,7 +160,7 @@ def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
     """Everything a send needs, checked at once; returns the clean audience."""
     errors: dict[str, str] = {}
     if not alert.subject.strip():
-        errors["subject"] = "Write a subject before sending."
+        errors["subject"] = admin_gettext("Write a subject before sending.")
     try:
         kinds.validate_fields(alert.kind, alert.fields or {})
     except ValidationError as exc:
@@ -160,7 +171,9 @@ def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
     except ValidationError as exc:
         errors.update(exc.errors)
     if audience and not errors and audience_size(session, audience) == 0:
-        errors["audience"] = "Nobody in this audience is subscribed: there is no one to send to."
+        errors["audience"] = admin_gettext(
+            "Nobody in this audience is subscribed: there is no one to send to."
+        )
     if errors:
         raise ValidationError(errors)
     return audience
@@ -222,7 +235,9 @@ def start(
     """Check, freeze and move the alert to SENDING; commit, then enqueue dispatch(alert.id)."""
     check_actor(actor)
     if alert.status not in TRANSITIONS["start"][0]:
-        raise InvalidTransition(REFUSALS["start"].format(status=alert.status.value))
+        raise InvalidTransition(
+            admin_gettext(REFUSALS["start"], status=admin_gettext(alert.status.value))
+        )
     hashtag_days.inherit(session, alert)
     audience = check_sendable(session, alert)
     freeze_alert(session, alert, audience)
@@ -330,7 +345,9 @@ def send_to_unreached(
     assert root is not None
     if root.role == AlertRole.WELCOME:
         raise InvalidTransition(
-            "A welcome mail goes to each reader as they confirm; it is not sent to the rest."
+            admin_gettext(
+                "A welcome mail goes to each reader as they confirm; it is not sent to the rest."
+            )
         )
     if alert.status not in {S.SENT, S.CANCELLED} or root.frozen_at is None:
         raise InvalidTransition(
@@ -366,7 +383,9 @@ def send_to_unreached(
     session.flush()
     waiting = select(func.count()).select_from(recipients_query(session, follow_up).subquery())
     if not session.scalar(waiting):
-        raise ValidationError({"audience": "Everyone in the audience has received this alert."})
+        raise ValidationError(
+            {"audience": admin_gettext("Everyone in the audience has received this alert.")}
+        )
     audit.record(
         session, actor, "alert.send_unreached", f"alert:{follow_up.id}", ip, original=root.id
     )

@@ -19,6 +19,7 @@ from clarion.delivery import mailer
 from clarion.delivery.smtpclient import SmtpConnectionError
 from clarion.editors import require
 from clarion.errors import Unsendable, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.inputs import header_text
 from clarion.models import Alert, Editor, MailingList
 
@@ -33,7 +34,9 @@ def recipients_for_test(raw: str) -> list[str]:
     parts = [p for p in raw.replace(";", ",").replace("\n", ",").split(",") if p.strip()]
     parts = [w for p in parts for w in p.split()]
     if not parts:
-        raise ValidationError({"test_to": "Give at least one address to send the test to."})
+        raise ValidationError(
+            {"test_to": admin_gettext("Give at least one address to send the test to.")}
+        )
     if len(parts) > MAX_TEST_ADDRESSES:
         raise ValidationError({"test_to": f"At most {MAX_TEST_ADDRESSES} addresses per test."})
     return [normalise_email(p, "test_to") for p in parts]

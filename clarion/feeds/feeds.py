@@ -19,6 +19,7 @@ from clarion.alerts import campaigns
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, NotFound, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import Alert, AlertStatus, Editor, Feed, FeedEntry, MailingList
 
 MIN_DELAY_MINUTES = 5  # time enough to notice a post that should not go out
@@ -35,7 +36,7 @@ def get_feed(session: Session, feed_id: int) -> Feed:
     """The feed with this id, or NotFound."""
     feed = session.get(Feed, feed_id)
     if feed is None:
-        raise NotFound("No such feed.")
+        raise NotFound(admin_gettext("No such feed."))
     return feed
 
 
@@ -43,11 +44,13 @@ def _check_url(raw: str, errors: dict[str, str]) -> str:
     url = raw.strip()
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        errors["url"] = "Give the feed's full address, like https://blog.example.org/feed/."
+        errors["url"] = admin_gettext(
+            "Give the feed's full address, like https://blog.example.org/feed/."
+        )
     elif parts.username or parts.password:
-        errors["url"] = "Leave the user name and password out of the address."
+        errors["url"] = admin_gettext("Leave the user name and password out of the address.")
     elif len(url) > 1000:
-        errors["url"] = "Keep the address under 1000 characters."
+        errors["url"] = admin_gettext("Keep the address under 1000 characters.")
     return url
 
 
@@ -55,7 +58,7 @@ def _check_delay(raw: Any, errors: dict[str, str]) -> int:
     try:
         delay = int(str(raw).strip())
     except ValueError:
-        errors["auto_send_delay_minutes"] = "Give the delay in whole minutes."
+        errors["auto_send_delay_minutes"] = admin_gettext("Give the delay in whole minutes.")
         return MIN_DELAY_MINUTES
     if not MIN_DELAY_MINUTES <= delay <= MAX_DELAY_MINUTES:
         errors["auto_send_delay_minutes"] = (
@@ -72,17 +75,17 @@ def clean(session: Session, raw: Mapping[str, Any], current: Feed | None) -> dic
     if "url" not in errors:
         taken = session.scalar(select(Feed.id).where(Feed.url == url))
         if taken is not None and (current is None or taken != current.id):
-            errors["url"] = "This feed is already here."
+            errors["url"] = admin_gettext("This feed is already here.")
     name = " ".join(str(raw.get("name", "")).split()) or (urlsplit(url).hostname or "")
     if len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = admin_gettext("Keep the name under 200 characters.")
     lists = sorted({int(i) for i in raw.get("auto_send_lists") or []})
     known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(lists))))
     if known != set(lists):
-        errors["auto_send_lists"] = "One of the chosen lists no longer exists."
+        errors["auto_send_lists"] = admin_gettext("One of the chosen lists no longer exists.")
     auto_send = bool(raw.get("auto_send"))
     if auto_send and not lists:
-        errors["auto_send_lists"] = "Choose the lists new posts are sent to."
+        errors["auto_send_lists"] = admin_gettext("Choose the lists new posts are sent to.")
     delay = _check_delay(raw.get("auto_send_delay_minutes", 60), errors)
     if errors:
         raise ValidationError(errors)
@@ -180,7 +183,7 @@ def cancel_auto_send(
     """Stop an automatic send before it starts; the alert stays, as a draft."""
     entry = session.get(FeedEntry, alert.feed_entry_id) if alert.feed_entry_id else None
     if entry is None or entry.feed_id != feed.id:
-        raise NotFound("This alert did not come from this feed.")
+        raise NotFound(admin_gettext("This alert did not come from this feed."))
     if alert.status != AlertStatus.SCHEDULED:
         raise InvalidTransition(f"This alert is {alert.status.value}: there is nothing to cancel.")
     campaigns.unschedule(session, editor, alert, ip)

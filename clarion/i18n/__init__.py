@@ -1,18 +1,21 @@
-"""Readers' languages: gettext catalogs (compiled on demand), the current language, Babel formats.
+"""Languages: gettext catalogs (compiled on demand), the current language, Babel formats.
 
-Owns: the catalogs `translations/<lang>/LC_MESSAGES/messages.po` (English is the source language
-and has none), compiling each `.mo` next to its `.po` whenever it is missing or older (so a fresh
-clone works with no manual step), the language of the work in hand (a context variable: the web
-layer sets it per request, mail code with `language(code)`), and numbers, dates and country
+Owns: two gettext domains, `messages` (readers' pages and mails, and anything readers and editors
+share) in `translations/<lang>/LC_MESSAGES/messages.po`, and `admin` (what only editors read)
+in `admin.po`, which ships fewer languages (English is the source language and has neither);
+compiling each `.mo` next to its `.po` whenever it is missing or older (so a fresh clone works
+with no manual step), the language and domain of the work in hand (context variables: the web
+layer sets them per request, mail code with `language(code)`), and numbers, dates and country
 names in the reader's words; `catalogs` extracts, updates and checks the catalogs.
 May use: config.
 
 Public (all that other packages import from it):
-    __init__: N_, SOURCE_LANGUAGE, TRANSLATIONS, catalog_languages, compile_catalogs,
-        country_names, current, default_language, enabled, format_day, format_moment,
-        format_number, gettext, language, negotiate, ngettext, reset_current, resolve,
-        set_current, translations
-    catalogs: extract, po_path, problems, update_catalogs
+    __init__: ADMIN_DOMAIN, DOMAIN, N_, NA_, SOURCE_LANGUAGE, TRANSLATIONS, admin_gettext,
+        admin_language, admin_languages, catalog_languages, compile_catalogs, country_names,
+        current, default_language, enabled, format_day, format_moment, format_number, gettext,
+        language, language_name, negotiate, ngettext, reset_current, resolve, set_current,
+        set_domain, translations
+    catalogs: all_problems, extract, po_path, problems, update_catalogs
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from gettext import NullTranslations
 from pathlib import Path
 
 import pycountry
@@ -33,19 +35,29 @@ from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 
 from clarion.config import PROJECT_ROOT, get_settings
 
 TRANSLATIONS = PROJECT_ROOT / "translations"
 DOMAIN = "messages"
+# What only editors read: its own catalogs, since the admin ships fewer languages than readers'
+# pages; it falls back on `messages` for what both share.
+ADMIN_DOMAIN = "admin"
+DOMAINS = (DOMAIN, ADMIN_DOMAIN)
 SOURCE_LANGUAGE = "en"
 
 _current: ContextVar[str | None] = ContextVar("clarion_language", default=None)
+_domain: ContextVar[str] = ContextVar("clarion_domain", default=DOMAIN)
 
 
 def N_(message: str) -> str:
     """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+def NA_(message: str) -> str:
+    """Mark an editor-facing string (admin catalog); it is translated where it is shown."""
     return message
 
 
@@ -95,20 +107,50 @@ def _accepted(header: str) -> list[str]:
     return [tag for _q, _p, tag in sorted(ranked)]
 
 
-def catalog_languages() -> tuple[str, ...]:
-    """Languages that have a catalog in the repository."""
+def catalog_languages(domain: str = DOMAIN) -> tuple[str, ...]:
+    """Languages that have a catalog of `domain` in the repository."""
     if not TRANSLATIONS.is_dir():
         return ()
     return tuple(
-        sorted(p.parent.parent.name for p in TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+        sorted(p.parent.parent.name for p in TRANSLATIONS.glob(f"*/LC_MESSAGES/{domain}.po"))
     )
+
+
+def admin_languages() -> tuple[str, ...]:
+    """The languages the admin speaks: English and each language with an admin catalog."""
+    return (SOURCE_LANGUAGE, *catalog_languages(ADMIN_DOMAIN))
+
+
+def admin_language(chosen: str | None, accept_language: str | None = None) -> str:
+    """An editor's language: their choice, else the best of Accept-Language the admin speaks
+    (the login page), else the instance default if the admin speaks it, else English (a choice
+    whose catalog was removed falls back the same way)."""
+    offered = admin_languages()
+    wanted = [chosen]
+    for code in _accepted(accept_language or ""):
+        wanted += [code, code.split("-", 1)[0]]
+    for code in (*wanted, enabled()[0]):
+        if code in offered:
+            return code
+    return SOURCE_LANGUAGE
+
+
+@lru_cache(maxsize=16)
+def language_name(code: str) -> str:
+    """A language's name in itself, as a choice is offered: Беларуская, Русский, English."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+    return name[:1].upper() + name[1:]
 
 
 def compile_catalogs(force: bool = False) -> list[Path]:
     """Compile each `.po` whose `.mo` is missing or older; returns the files written."""
     written = []
-    for lang in catalog_languages():
-        po = TRANSLATIONS / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    pairs = [(lang, domain) for domain in DOMAINS for lang in catalog_languages(domain)]
+    for lang, domain in pairs:
+        po = TRANSLATIONS / lang / "LC_MESSAGES" / f"{domain}.po"
         mo = po.with_suffix(".mo")
         if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
@@ -123,18 +165,31 @@ def compile_catalogs(force: bool = False) -> list[Path]:
     return written
 
 
-@lru_cache(maxsize=16)
-def translations(lang: str) -> NullTranslations:
-    """The compiled catalog of `lang` (the source language and unknown ones: identity)."""
-    if lang == SOURCE_LANGUAGE or lang not in catalog_languages():
-        return NullTranslations()
+@lru_cache(maxsize=32)
+def translations(lang: str, domain: str = DOMAIN) -> NullTranslations:
+    """The compiled catalog of `lang` (the source language and unknown ones: identity); the
+    admin's falls back on the readers' for the messages both share."""
+    if lang == SOURCE_LANGUAGE or lang not in catalog_languages(domain):
+        return translations(lang) if domain != DOMAIN else NullTranslations()
     compile_catalogs()
-    return Translations.load(str(TRANSLATIONS), [lang], DOMAIN)
+    catalog = Translations.load(str(TRANSLATIONS), [lang], domain)
+    if domain != DOMAIN:
+        catalog.add_fallback(translations(lang))
+    return catalog
 
 
 def current() -> str:
-    """The language of the work in hand (the default when nothing chose one)."""
+    """The language of the work in hand (the default when nothing chose one); in the admin,
+    the editor's language."""
+    if _domain.get() == ADMIN_DOMAIN:
+        return admin_language(_current.get())
     return resolve(_current.get())
+
+
+def set_domain(domain: str) -> object:
+    """Make `domain` the catalog of the work in hand (the admin sets its own per request);
+    returns a token for `reset_current`."""
+    return _domain.set(domain)
 
 
 def set_current(code: str | None) -> object:
@@ -143,8 +198,8 @@ def set_current(code: str | None) -> object:
 
 
 def reset_current(token: object) -> None:
-    """Undo a `set_current`."""
-    _current.reset(token)  # type: ignore[arg-type]
+    """Undo a `set_current` or a `set_domain`."""
+    token.var.reset(token)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -160,7 +215,15 @@ def language(code: str | None) -> Iterator[str]:
 
 def gettext(message: str, lang: str | None = None, **variables: object) -> str:
     """`message` in the current (or given) language, `%(name)s` placeholders filled."""
-    text = translations(lang or current()).gettext(message)
+    text = translations(lang or current(), _domain.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def admin_gettext(message: str, **variables: object) -> str:
+    """An editor-facing `message` (admin catalog) in the editor's language on admin pages;
+    elsewhere (the API, the command line, tasks) in English, the same for every caller."""
+    lang = admin_language(_current.get()) if _domain.get() == ADMIN_DOMAIN else SOURCE_LANGUAGE
+    text = translations(lang, ADMIN_DOMAIN).gettext(message)
     return text % variables if variables else text
 
 
@@ -168,7 +231,7 @@ def ngettext(
     singular: str, plural: str, n: int, lang: str | None = None, **variables: object
 ) -> str:
     """The plural form for `n` in the current (or given) language; `%(num)s` is n."""
-    text = translations(lang or current()).ngettext(singular, plural, n)
+    text = translations(lang or current(), _domain.get()).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
 
 

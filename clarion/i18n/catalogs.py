@@ -1,7 +1,9 @@
 """The message catalogs as translators keep them: extract, update, and check for problems.
 
-`clarion i18n update` runs `update_catalogs`; `clarion i18n check` and the catalog test run
-`extract` and `problems`.
+Two domains: `messages` (readers' pages and mails, and what the admin shares with them) and
+`admin` (admin templates and views, and what the domain marks `admin_gettext`/`NA_`): a message
+in both stays in `messages`. `clarion i18n update` runs `update_catalogs`; `clarion i18n check`
+and the catalog test run `extract` and `problems`, for each domain.
 """
 
 from __future__ import annotations
@@ -15,64 +17,93 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from clarion.config import PROJECT_ROOT
-from clarion.i18n import DOMAIN, TRANSLATIONS, catalog_languages
+from clarion.i18n import ADMIN_DOMAIN, DOMAIN, DOMAINS, TRANSLATIONS, catalog_languages
 
 JINJA = {
     "extensions": "jinja2.ext.i18n",
     "trim_blocks": "true",
     "lstrip_blocks": "true",
 }
-# What is extracted: the domain's and the web layer's Python, the public pages and every mail.
-# Admin pages are not translated yet: the strings marked in the alert pages wait for an admin
-# catalog, not readers' messages (the embed snippet, an admin page, is for readers).
-METHODS = [
-    ("clarion/migrations/**", "ignore"),
-    ("templates/web/admin/alert.html", "ignore"),
-    ("templates/web/admin/alert_*.html", "ignore"),
-    ("clarion/**.py", "python"),
-    ("webapp/**.py", "python"),
-    ("templates/web/**.html", "jinja2"),
-    ("templates/email/**.mjml", "jinja2"),
-    ("templates/email/**.txt", "jinja2"),
-]
-OPTIONS = {pattern: JINJA for pattern, method in METHODS if method == "jinja2"}
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+ADMIN_KEYWORDS = {"admin_gettext": None, "NA_": None}
+# What is extracted, per domain: (method map, keywords) passes over the repository. Readers':
+# the domain's and the web layer's Python, the public pages and every mail. The admin's: its
+# templates and views whole, and in the domain only what is marked for editors.
+ADMIN_SOURCES = [
+    ("templates/web/admin/**.html", "jinja2"),
+    ("webapp/admin/**.py", "python"),
+]
+PASSES = {
+    DOMAIN: [
+        (
+            [
+                ("clarion/migrations/**", "ignore"),
+                *[(pattern, "ignore") for pattern, _method in ADMIN_SOURCES],
+                ("clarion/**.py", "python"),
+                ("webapp/**.py", "python"),
+                ("templates/web/**.html", "jinja2"),
+                ("templates/email/**.mjml", "jinja2"),
+                ("templates/email/**.txt", "jinja2"),
+            ],
+            KEYWORDS,
+        )
+    ],
+    ADMIN_DOMAIN: [
+        (ADMIN_SOURCES, {**KEYWORDS, **ADMIN_KEYWORDS}),
+        (
+            [("clarion/migrations/**", "ignore"), ("clarion/**.py", "python")],
+            ADMIN_KEYWORDS,
+        ),
+    ],
+}
 PLACEHOLDER_RE = re.compile(r"%\((\w+)\)[sd]")
 
 
-def extract(root: Path = PROJECT_ROOT) -> Catalog:
-    """Every message marked for translation in the sources, as a template catalog."""
-    catalog = Catalog(project="Clarion", domain=DOMAIN, charset="utf-8")
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(root),
-        METHODS,
-        OPTIONS,
-        KEYWORDS,
-        comment_tags=("Translators:",),
-        strip_comment_tags=True,
-    ):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+def _options(method_map: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    return {pattern: JINJA for pattern, method in method_map if method == "jinja2"}
+
+
+def extract(root: Path = PROJECT_ROOT, domain: str = DOMAIN) -> Catalog:
+    """Every message of `domain` marked for translation in the sources, as a template catalog
+    (the admin's without those the readers' catalog already holds)."""
+    catalog = Catalog(project="Clarion", domain=domain, charset="utf-8")
+    for method_map, keywords in PASSES[domain]:
+        for filename, lineno, message, comments, context in extract_from_dir(
+            str(root),
+            method_map,
+            _options(method_map),
+            keywords,
+            comment_tags=("Translators:",),
+            strip_comment_tags=True,
+        ):
+            catalog.add(
+                message, None, [(filename, lineno)], auto_comments=comments, context=context
+            )
+    if domain != DOMAIN:
+        for message in extract(root):
+            if message.id and catalog.get(message.id) is not None:
+                catalog.delete(message.id)
     return catalog
 
 
-def po_path(lang: str) -> Path:
-    """Where the catalog of `lang` lives."""
-    return TRANSLATIONS / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+def po_path(lang: str, domain: str = DOMAIN) -> Path:
+    """Where the catalog of `lang` in `domain` lives."""
+    return TRANSLATIONS / lang / "LC_MESSAGES" / f"{domain}.po"
 
 
-def read_catalog(lang: str) -> Catalog:
-    """The catalog of `lang` as it is in the repository."""
-    with po_path(lang).open("rb") as source:
-        return read_po(source, locale=lang)
+def read_catalog(lang: str, domain: str = DOMAIN) -> Catalog:
+    """The catalog of `lang` in `domain` as it is in the repository."""
+    with po_path(lang, domain).open("rb") as source:
+        return read_po(source, locale=lang, domain=domain)
 
 
 _STAMP_RE = re.compile(rb'^"POT-Creation-Date: .*$', re.M)
 
 
-def write_catalog(lang: str, catalog: Catalog) -> bool:
+def write_catalog(lang: str, catalog: Catalog, domain: str = DOMAIN) -> bool:
     """Write the catalog of `lang` back, sorted, without line numbers (small diffs); a catalog
     that changed only in its time stamp is left alone. Returns whether it was written."""
-    path = po_path(lang)
+    path = po_path(lang, domain)
     out = io.BytesIO()
     write_po(out, catalog, width=100, sort_output=True, include_lineno=False)
     new = out.getvalue()
@@ -83,23 +114,36 @@ def write_catalog(lang: str, catalog: Catalog) -> bool:
     return True
 
 
-def update_catalogs(new_languages: tuple[str, ...] = ()) -> dict[str, int]:
-    """Bring every catalog (and new ones) in line with the sources; returns untranslated counts.
+def update_catalogs(
+    new_languages: tuple[str, ...] = (), domain: str = DOMAIN
+) -> dict[str, int]:
+    """Bring every catalog of `domain` (and new ones) in line with the sources; returns
+    untranslated counts.
 
     New messages arrive empty, changed ones fuzzy (to be checked), vanished ones are dropped.
     """
-    template = extract()
+    template = extract(domain=domain)
     counts = {}
-    for lang in sorted({*catalog_languages(), *new_languages}):
-        if po_path(lang).exists():
-            catalog = read_catalog(lang)
+    for lang in sorted({*catalog_languages(domain), *new_languages}):
+        if po_path(lang, domain).exists():
+            catalog = read_catalog(lang, domain)
         else:
-            catalog = Catalog(locale=lang, domain=DOMAIN, project="Clarion", charset="utf-8")
+            catalog = Catalog(locale=lang, domain=domain, project="Clarion", charset="utf-8")
         catalog.update(template, no_fuzzy_matching=False)
         catalog.obsolete.clear()
-        write_catalog(lang, catalog)
+        write_catalog(lang, catalog, domain)
         counts[lang] = sum(1 for m in catalog if m.id and not _translated(m))
     return counts
+
+
+def all_problems() -> list[str]:
+    """What keeps any catalog of any domain from shipping (what CI checks)."""
+    found = []
+    for domain in DOMAINS:
+        template = extract(domain=domain)
+        for lang in catalog_languages(domain):
+            found += problems(lang, template, domain=domain)
+    return found
 
 
 def _translated(message) -> bool:
@@ -112,12 +156,17 @@ def _placeholders(text: str) -> set[str]:
 
 
 def problems(
-    lang: str, template: Catalog | None = None, catalog: Catalog | None = None
+    lang: str,
+    template: Catalog | None = None,
+    catalog: Catalog | None = None,
+    domain: str = DOMAIN,
 ) -> list[str]:
     """What keeps `lang`'s catalog (as in the repository, unless given) from shipping:
     messages missing, untranslated or fuzzy, placeholders lost or renamed, plural forms."""
-    template = template or extract()
-    catalog = catalog or read_catalog(lang)
+    template = template or extract(domain=domain)
+    catalog = catalog or read_catalog(lang, domain)
+    if domain != DOMAIN:
+        lang = f"{lang} ({domain})"
     found = []
     for message in template:
         if message.id and catalog.get(message.id) is None:

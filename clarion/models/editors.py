@@ -38,6 +38,8 @@ class Editor(Base):
     # The TOTP time step of the last code accepted: a code is good once, never twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The admin's language for this editor; None: the instance default if the admin speaks it.
+    language: Mapped[str | None] = mapped_column(String(8))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Timestamp)

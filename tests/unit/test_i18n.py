@@ -15,6 +15,7 @@ from clarion.config import reset_settings
 from clarion.i18n import catalogs
 
 SHIPPED = ("be", "pl", "ru", "uk")
+ADMIN_SHIPPED = ("be", "ru")  # the admin: English, Belarusian, Russian
 
 
 @pytest.fixture
@@ -49,6 +50,89 @@ def test_every_shipped_catalog_is_complete_and_sound(template):
     assert len(template) > 150  # extraction found the pages, the mails and the domain's messages
     for lang in SHIPPED:
         assert catalogs.problems(lang, template) == []
+
+
+def test_every_admin_catalog_is_complete_and_sound(template):
+    admin = catalogs.extract(domain=i18n.ADMIN_DOMAIN)
+    assert i18n.catalog_languages(i18n.ADMIN_DOMAIN) == ADMIN_SHIPPED
+    assert len(admin) > 400  # the admin's templates, views and the domain's editor messages
+    for lang in ADMIN_SHIPPED:
+        assert catalogs.problems(lang, admin, domain=i18n.ADMIN_DOMAIN) == []
+    assert catalogs.all_problems() == []  # what `clarion i18n check` runs in CI
+
+
+def test_admin_extraction_takes_editor_text_and_leaves_shared_text_to_readers(template):
+    admin = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogs.extract(domain="admin")}
+    readers = {m.id if isinstance(m.id, str) else m.id[0] for m in template if m.id}
+    assert "Your account" in admin  # an admin template
+    assert "Draft saved." in admin  # an admin view's flash message
+    assert "Sending now." in admin  # marked NA_ in the domain
+    assert "%(field)s is required." in admin  # admin_gettext in the domain
+    assert "Sending now." not in readers and "Your account" not in readers
+    assert not admin & readers  # a message both use stays in the readers' catalog only
+
+
+@pytest.mark.parametrize(
+    ("msgid", "change", "problem"),
+    [
+        (
+            "Test sent to %(addresses)s.",
+            lambda m: setattr(m, "string", "Тэст адпраўлены."),
+            "placeholders",
+        ),
+        ("Draft saved.", lambda m: setattr(m, "string", ""), "untranslated"),
+        ("Draft saved.", lambda m: m.flags.add("fuzzy"), "fuzzy"),
+    ],
+)
+def test_a_broken_admin_translation_is_caught(msgid, change, problem):
+    admin = catalogs.extract(domain=i18n.ADMIN_DOMAIN)
+    catalog = catalogs.read_catalog("be", i18n.ADMIN_DOMAIN)
+    change(catalog.get(msgid))
+    found = catalogs.problems("be", admin, catalog, domain=i18n.ADMIN_DOMAIN)
+    assert len(found) == 1 and problem in found[0] and "(admin)" in found[0], found
+
+
+def test_a_message_missing_from_an_admin_catalog_is_caught():
+    admin = catalogs.extract(domain=i18n.ADMIN_DOMAIN)
+    catalog = catalogs.read_catalog("ru", i18n.ADMIN_DOMAIN)
+    catalog.delete("Your account")
+    found = catalogs.problems("ru", admin, catalog, domain=i18n.ADMIN_DOMAIN)
+    assert found == ["ru (admin): missing 'Your account'"]
+
+
+def test_the_admin_catalog_falls_back_on_the_readers_catalog(languages):
+    admin = i18n.translations("be", i18n.ADMIN_DOMAIN)
+    assert admin.gettext("Your account") == "Ваш акаўнт"
+    assert admin.gettext("Subscribe") == "Падпісацца"  # shared: from messages.po
+    # Ukrainian readers' pages exist, an Ukrainian admin does not: the readers' catalog only.
+    assert i18n.translations("uk", i18n.ADMIN_DOMAIN).gettext("Your account") == "Your account"
+
+
+def test_an_editors_language_falls_back_to_the_default_then_english(languages):
+    assert i18n.admin_languages() == ("en", "be", "ru")
+    assert i18n.admin_language("ru") == "ru"
+    assert i18n.admin_language(None) == "en"
+    assert i18n.admin_language("uk") == "en"  # readers' language, not the admin's
+    assert i18n.admin_language(None, "de, ru;q=0.8, be;q=0.9") == "be"
+    assert i18n.admin_language(None, "ru-RU") == "ru"
+    languages("be=Беларуская,en=English")
+    assert i18n.admin_language(None) == "be"  # the instance default, spoken by the admin
+    languages("pl=Polski,en=English")
+    assert i18n.admin_language(None) == "en"  # the default is not spoken by the admin
+    assert i18n.admin_language("ru") == "ru"  # an editor's choice needs no reader language
+
+
+def test_editor_messages_are_english_outside_the_admin(languages):
+    languages("be=Беларуская,en=English")
+    assert i18n.admin_gettext("Must be text.") == "Must be text."  # the API, the CLI, tasks
+    token = i18n.set_domain(i18n.ADMIN_DOMAIN)
+    try:
+        with i18n.language("be"):
+            assert i18n.admin_gettext("Must be text.") == "Павінен быць тэкст."
+            assert i18n.gettext("Subscribe") == "Падпісацца"  # shared text, on an admin page
+    finally:
+        i18n.reset_current(token)
+    assert i18n.admin_gettext("Must be text.") == "Must be text."
 
 
 def test_extraction_sees_templates_python_and_mails(template):
@@ -96,7 +180,9 @@ def test_catalogs_compile_when_missing_or_older(monkeypatch, tmp_path):
     for mo in (tmp_path / "translations").glob("*/LC_MESSAGES/*.mo"):
         mo.unlink()
     written = i18n.compile_catalogs()
-    assert sorted(p.parent.parent.name for p in written) == list(SHIPPED)
+    assert sorted((p.parent.parent.name, p.stem) for p in written) == sorted(
+        [(lang, "messages") for lang in SHIPPED] + [(lang, "admin") for lang in ADMIN_SHIPPED]
+    )
     assert i18n.compile_catalogs() == []  # up to date: nothing rewritten
     po = tmp_path / "translations" / "pl" / "LC_MESSAGES" / "messages.po"
     later = time.time() + 10

@@ -23,6 +23,7 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     # account.py
     "admin.account": "view",
     "admin.account_save": "view",
+    "admin.account_language": "view",
     "admin.account_password": "view",
     "admin.totp_start": "view",
     "admin.totp_confirm": "view",

@@ -1,4 +1,4 @@
-"""An editor's own account: time zone, password, two-factor enrolment with a QR code."""
+"""An editor's own account: language, time zone, password, two-factor enrolment with a QR code."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import qrcode
 import qrcode.image.svg
 from flask import current_app, flash, redirect, render_template, request, url_for
 
-from clarion import editors
+from clarion import editors, i18n
 from clarion.errors import ValidationError
+from clarion.i18n import N_
+from clarion.i18n import gettext as _
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
+from webapp.i18n import use_editor_language
 from webapp.utils import client_ip
 
 ZONES = sorted(available_timezones())
@@ -35,7 +38,13 @@ def _page(errors: dict | None = None, status: int = 200):
         enrolment = {"secret": pending, "qr": qr_data_uri(uri)}
     return (
         render_template(
-            "admin/account.html", me=me, zones=ZONES, errors=errors or {}, enrolment=enrolment
+            "admin/account.html",
+            me=me,
+            zones=ZONES,
+            errors=errors or {},
+            enrolment=enrolment,
+            languages=[(code, i18n.language_name(code)) for code in i18n.admin_languages()],
+            my_language=i18n.admin_language(me.language),
         ),
         status,
     )
@@ -49,14 +58,16 @@ def account():
 
 
 def _save(action: Callable[[], object], message: str, then: str):
-    """Run one change and commit, then say so; a refusal rolls back and shows what to fix."""
+    """Run one change and commit, then say so (in the editor's language, which may have just
+    changed); a refusal rolls back and shows what to fix."""
     try:
         action()
         db().commit()
     except ValidationError as exc:
         db().rollback()
         return _page(exc.errors, 422)
-    flash(message)
+    use_editor_language()
+    flash(_(message))
     return redirect(then)
 
 
@@ -66,7 +77,19 @@ def account_save():
     """Save the time zone times are shown and entered in."""
     zone = request.form.get("timezone", "")
     return _save(
-        lambda: editors.set_timezone(current_editor(), zone), "Saved.", url_for("admin.account")
+        lambda: editors.set_timezone(current_editor(), zone), N_("Saved."), url_for("admin.account")
+    )
+
+
+@bp.post("/account/language")
+@requires("view")
+def account_language():
+    """Save the language the admin speaks to this editor (recorded in the audit log)."""
+    code = request.form.get("language", "")
+    return _save(
+        lambda: editors.set_language(db(), current_editor(), code, client_ip()),
+        N_("Saved. The admin now speaks your language."),
+        url_for("admin.account"),
     )
 
 
@@ -77,7 +100,7 @@ def account_password():
     current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
     return _save(
         lambda: editors.change_own_password(db(), current_editor(), current, new, client_ip()),
-        "Password changed. Please log in with the new one.",
+        N_("Password changed. Please log in with the new one."),
         url_for("admin.login"),
     )
 
@@ -98,7 +121,7 @@ def totp_confirm():
     code = request.form.get("code", "")
     return _save(
         lambda: editors.confirm_totp(db(), current_editor(), code, client_ip()),
-        "Two-factor is on: from now on, log in with a code from your app.",
+        N_("Two-factor is on: from now on, log in with a code from your app."),
         url_for("admin.account"),
     )
 
@@ -110,6 +133,6 @@ def totp_disable():
     me, password = current_editor(), request.form.get("password", "")
     return _save(
         lambda: editors.disable_totp(db(), me, me, client_ip(), password=password),
-        "Two-factor is off.",
+        N_("Two-factor is off."),
         url_for("admin.account"),
     )

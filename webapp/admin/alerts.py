@@ -20,6 +20,7 @@ from clarion.alerts import campaigns, kinds, uploads, versions
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
+from clarion.i18n import N_, gettext
 from clarion.models import AlertKind, AlertStatus
 from webapp.admin import bp, relations
 from webapp.admin.access import current_editor, requires
@@ -61,7 +62,7 @@ def _store_markdown_image(field: str = "image") -> str:
     upload = request.files.get("md_image")
     settings = current_app.config["CLARION"]
     if upload is None or not upload.filename:
-        raise ValidationError({field: "Choose an image file to upload."})
+        raise ValidationError({field: gettext("Choose an image file to upload.")})
     return uploads.markdown_image(
         upload.stream, upload.filename, settings.instance_dir, settings.base_url, field
     )
@@ -154,7 +155,7 @@ def alert_create():
     except ValidationError as exc:
         db().rollback()
         return _form(draft, None, exc.errors, 422)
-    flash("Draft saved.")
+    flash(gettext("Draft saved."))
     return _after_save(alert.id)
 
 
@@ -171,7 +172,7 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
         "admin/alert.html",
         alert=found,
         spec=kinds.spec(found.kind),
-        help=campaigns.STATE_HELP[found.status],
+        help=gettext(campaigns.STATE_HELP[found.status]),
         audience_count=campaigns.audience_count(db(), found.audience or {}),
         list_names={ml.id: ml.name for ml in lists.all_lists(db())},
         tag_names={t.id: t.name for t in tags.all_tags(db())},
@@ -198,7 +199,11 @@ def alert_edit(alert_id: int):
     found = campaigns.get_alert(db(), alert_id)
     if found.status not in campaigns.EDITABLE:
         flash(
-            f"A {found.status.value} alert can no longer be edited; duplicate it instead.", "error"
+            gettext(
+                "This alert can no longer be edited (%(state)s); duplicate it instead.",
+                state=gettext(found.status.value),
+            ),
+            "error",
         )
         return redirect(url_for("admin.alert", alert_id=alert_id))
     return _form(campaigns.Draft.from_alert(found), found)
@@ -221,7 +226,7 @@ def alert_update(alert_id: int):
         db().rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.alert", alert_id=alert_id))
-    flash("Saved.")
+    flash(gettext("Saved."))
     return _after_save(alert_id)
 
 
@@ -260,14 +265,15 @@ def alert_preview_html(alert_id: int):
     try:
         html = campaigns.render_preview(db(), found, _version_asked(found)).html
     except ValidationError as exc:
-        html = str(Markup("<p>This alert does not render: {}</p>").format(str(exc)))
+        message = gettext("This alert does not render: %(error)s", error=str(exc))
+        html = str(Markup("<p>{}</p>").format(message))
     response = make_response(html)
     response.headers["Content-Security-Policy"] = OUTBOX_FRAME_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 
-def _act(alert_id: int, action, done: str):
+def _act(alert_id: int, action, done: str, **variables: object):
     found = campaigns.get_alert(db(), alert_id)
     try:
         result = action(found)
@@ -277,7 +283,7 @@ def _act(alert_id: int, action, done: str):
         message = " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
         flash(message, "error")
         return redirect(url_for("admin.alert", alert_id=alert_id)), None
-    flash(done)
+    flash(gettext(done, **variables))
     return redirect(url_for("admin.alert", alert_id=alert_id)), result
 
 
@@ -290,7 +296,8 @@ def alert_test(alert_id: int):
     return _act(
         alert_id,
         lambda a: testsend.send_test(db(), current_editor(), a, raw, client_ip(), lang),
-        f"Test sent to {raw}.",
+        N_("Test sent to %(addresses)s."),
+        addresses=raw,
     )[0]
 
 
@@ -302,7 +309,9 @@ def alert_schedule(alert_id: int):
     return _act(
         alert_id,
         lambda a: campaigns.schedule(db(), current_editor(), a, when, client_ip()),
-        f"Scheduled for {when.replace('T', ' ')} ({current_editor().timezone}).",
+        N_("Scheduled for %(moment)s (%(zone)s)."),
+        moment=when.replace("T", " "),
+        zone=current_editor().timezone,
     )[0]
 
 
@@ -313,7 +322,7 @@ def alert_unschedule(alert_id: int):
     return _act(
         alert_id,
         lambda a: campaigns.unschedule(db(), current_editor(), a, client_ip()),
-        "Unscheduled: the alert is a draft again.",
+        N_("Unscheduled: the alert is a draft again."),
     )[0]
 
 
@@ -324,7 +333,7 @@ def alert_duplicate(alert_id: int):
     found = campaigns.get_alert(db(), alert_id)
     copy = campaigns.duplicate(db(), current_editor(), found, client_ip())
     db().commit()
-    flash("This is a copy; edit it and save.")
+    flash(gettext("This is a copy; edit it and save."))
     return redirect(url_for("admin.alert_edit", alert_id=copy.id))
 
 
@@ -340,7 +349,7 @@ def alert_delete(alert_id: int):
         db().rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.alert", alert_id=alert_id))
-    flash("Draft deleted.")
+    flash(gettext("Draft deleted."))
     return redirect(url_for("admin.alerts"))
 
 

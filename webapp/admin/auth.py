@@ -9,12 +9,16 @@ from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
 from clarion import audit, editors, throttle
+from clarion.i18n import N_, gettext
 from webapp.admin import bp
-from webapp.extensions import EditorUser, db
+from webapp.extensions import EditorUser, db, login_manager
 from webapp.utils import client_ip
 
 LOGIN_LIMIT_PER_IP = "30/10minutes"
-FAILED = "The address, password or code is wrong, or there were too many tries: wait a while."
+FAILED = N_("The address, password or code is wrong, or there were too many tries: wait a while.")
+# Flask-Login flashes this on the login page, in the language the admin speaks there.
+login_manager.login_message = N_("Please log in to continue.")
+login_manager.localize_callback = gettext
 
 
 @bp.get("/login")
@@ -29,13 +33,13 @@ def login_submit():
     email = request.form.get("email", "")
     ip = client_ip() or "unknown"
     if not throttle.hit(LOGIN_LIMIT_PER_IP, "login-ip", throttle.network_key(ip)):
-        return render_template("admin/login.html", email=email, error=FAILED), 429
+        return render_template("admin/login.html", email=email, error=gettext(FAILED)), 429
     editor = editors.authenticate(
         db(), email, request.form.get("password", ""), request.form.get("totp", ""), ip
     )
     if editor is None:
         db().commit()  # keep the failure count
-        return render_template("admin/login.html", email=email, error=FAILED), 401
+        return render_template("admin/login.html", email=email, error=gettext(FAILED)), 401
     audit.record(db(), editor, "editor.login", f"editor:{editor.id}", ip)
     db().commit()
     login_user(EditorUser(editor))

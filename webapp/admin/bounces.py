@@ -9,6 +9,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from clarion.bounces import numbers
 from clarion.bounces.policy import dismiss_notice
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import gettext
 from clarion.models import Bounce
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -41,7 +42,7 @@ def bounce_settings_save():
         db().rollback()
         return _form(request.form.to_dict(), exc.errors, 422)
     db().commit()
-    flash("The bounce policy is saved; it applies to every report from now on.")
+    flash(gettext("The bounce policy is saved; it applies to every report from now on."))
     return redirect(url_for("admin.bounce_settings"))
 
 
@@ -51,7 +52,7 @@ def notice_dismiss(notice_id: int):
     """Mark a notice as dealt with."""
     dismiss_notice(db(), current_editor(), notice_id, client_ip())
     db().commit()
-    flash("The notice is dismissed.")
+    flash(gettext("The notice is dismissed."))
     return redirect(url_for("admin.dashboard"))
 
 
@@ -61,7 +62,9 @@ def bounce_evidence(bounce_id: int):
     """The report as it arrived (kept 30 days), as plain text: never rendered as HTML."""
     bounce = db().get(Bounce, bounce_id)
     if bounce is None or bounce.evidence is None:
-        raise NotFound("No evidence is kept for this report (it is deleted after 30 days).")
+        raise NotFound(
+            gettext("No evidence is kept for this report (it is deleted after 30 days).")
+        )
     text = bounce.evidence.decode("utf-8", "replace")
     response = Response(text, mimetype="text/plain")
     response.headers["Content-Disposition"] = f'inline; filename="bounce-{bounce.id}.txt"'

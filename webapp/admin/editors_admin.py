@@ -6,6 +6,7 @@ from flask import flash, make_response, redirect, render_template, request, url_
 
 from clarion import editors
 from clarion.errors import ValidationError
+from clarion.i18n import N_, gettext
 from clarion.models import Role
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -70,7 +71,7 @@ def _act(editor_id: int, action, done: str):
         db().rollback()
         flash(" ".join(exc.errors.values()), "error")
         return redirect(url_for("admin.editors")), editor, None
-    flash(done.format(email=editor.email))
+    flash(gettext(done, email=editor.email))
     return redirect(url_for("admin.editors")), editor, result
 
 
@@ -81,12 +82,16 @@ def editor_role(editor_id: int):
     try:
         role = Role(request.form.get("role", ""))
     except ValueError:
-        flash("Choose owner, editor or viewer.", "error")
+        flash(gettext("Choose owner, editor or viewer."), "error")
         return redirect(url_for("admin.editors"))
     response, _, _ = _act(
         editor_id,
         lambda e: editors.change_role(db(), current_editor(), e, role, client_ip()),
-        "{email} is now " + role.value + ".",
+        {
+            Role.OWNER: N_("%(email)s is now an owner."),
+            Role.EDITOR: N_("%(email)s is now an editor."),
+            Role.VIEWER: N_("%(email)s is now a viewer."),
+        }[role],
     )
     return response
 
@@ -98,7 +103,7 @@ def editor_deactivate(editor_id: int):
     return _act(
         editor_id,
         lambda e: editors.deactivate(db(), current_editor(), e, client_ip()),
-        "{email} can no longer log in.",
+        N_("%(email)s can no longer log in."),
     )[0]
 
 
@@ -109,7 +114,7 @@ def editor_reactivate(editor_id: int):
     return _act(
         editor_id,
         lambda e: editors.reactivate(db(), current_editor(), e, client_ip()),
-        "{email} can log in again.",
+        N_("%(email)s can log in again."),
     )[0]
 
 
@@ -120,7 +125,7 @@ def editor_unlock(editor_id: int):
     return _act(
         editor_id,
         lambda e: editors.unlock(db(), current_editor(), e, client_ip()),
-        "{email} is unlocked.",
+        N_("%(email)s is unlocked."),
     )[0]
 
 
@@ -131,7 +136,7 @@ def editor_reset_totp(editor_id: int):
     return _act(
         editor_id,
         lambda e: editors.disable_totp(db(), current_editor(), e, client_ip()),
-        "Two-factor is off for {email}.",
+        N_("Two-factor is off for %(email)s."),
     )[0]
 
 
@@ -142,7 +147,7 @@ def editor_reset_password(editor_id: int):
     response, editor, password = _act(
         editor_id,
         lambda e: editors.reset_password(db(), current_editor(), e, client_ip()),
-        "New password for {email}.",
+        N_("New password for %(email)s."),
     )
     if password is None:
         return response

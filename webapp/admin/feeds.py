@@ -8,6 +8,7 @@ from clarion.alerts import campaigns
 from clarion.audience import lists
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.feeds import feeds
+from clarion.i18n import gettext
 from tasks.feeds import poll
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -90,8 +91,8 @@ def feed_create():
         db().rollback()
         return _feed_page(None, values, exc.errors, 422)
     _check_soon(feed)
-    flash("Feed added. Its first check marks the posts already there as seen: only new posts "
-          "become alerts.")  # fmt: skip
+    flash(gettext("Feed added. Its first check marks the posts already there as seen: "
+                  "only new posts become alerts."))  # fmt: skip
     return redirect(url_for("admin.feed", feed_id=feed.id))
 
 
@@ -115,7 +116,7 @@ def feed_update(feed_id: int):
     except ValidationError as exc:
         db().rollback()
         return _feed_page(feeds.get_feed(db(), feed_id), values, exc.errors, 422)
-    flash("Saved.")
+    flash(gettext("Saved."))
     return redirect(url_for("admin.feed", feed_id=feed_id))
 
 
@@ -124,9 +125,9 @@ def feed_update(feed_id: int):
 def feed_check(feed_id: int):
     """Check the feed now rather than at its next turn."""
     if _check_soon(feeds.get_feed(db(), feed_id)):
-        flash("Checking now: reload this page in a moment.")
+        flash(gettext("Checking now: reload this page in a moment."))
     else:
-        flash("The feed was checked seconds ago; try again shortly.", "error")
+        flash(gettext("The feed was checked seconds ago; try again shortly."), "error")
     return redirect(url_for("admin.feed", feed_id=feed_id))
 
 
@@ -136,7 +137,7 @@ def feed_delete(feed_id: int):
     """Remove a feed; alerts made from it stay."""
     feeds.delete_feed(db(), current_editor(), feeds.get_feed(db(), feed_id), client_ip())
     db().commit()
-    flash("Feed removed. Alerts made from it are still under Alerts.")
+    flash(gettext("Feed removed. Alerts made from it are still under Alerts."))
     return redirect(url_for("admin.feeds"))
 
 
@@ -153,5 +154,10 @@ def feed_cancel_send(feed_id: int, alert_id: int):
         db().rollback()
         flash(str(exc), "error")
     else:
-        flash(f"Automatic send of “{alert.subject}” cancelled: it is a draft now.")
+        flash(
+            gettext(
+                "Automatic send of “%(subject)s” cancelled: it is a draft now.",
+                subject=alert.subject,
+            )
+        )
     return redirect(url_for("admin.feed", feed_id=feed_id))

@@ -7,6 +7,7 @@ from flask import flash, redirect, request, url_for
 
 from clarion.alerts import campaigns, hashtag_days
 from clarion.errors import ValidationError
+from clarion.i18n import gettext
 from clarion.models import AlertRole
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -38,11 +39,12 @@ def alert_plan(alert_id: int):
     shown = [
         label
         for role, label in (
-            (AlertRole.ANNOUNCEMENT, "announcement"),
-            (AlertRole.REMINDER, "reminder"),
+            (AlertRole.ANNOUNCEMENT, gettext("announcement")),
+            (AlertRole.REMINDER, gettext("reminder")),
         )
         if role in planned
     ]
-    flash(f"Plan saved: {' and '.join(shown) or 'nothing'} scheduled "
-          f"({current_editor().timezone}).")  # fmt: skip
+    flash(gettext("Plan saved: %(what)s scheduled (%(zone)s).",
+                  what=gettext(" and ").join(shown) or gettext("nothing"),
+                  zone=current_editor().timezone))  # fmt: skip
     return redirect(url_for("admin.alert", alert_id=alert_id))

@@ -16,6 +16,7 @@ from flask import (
 from clarion import jobs
 from clarion.audience import csvfiles, exports, imports, lists
 from clarion.errors import ValidationError
+from clarion.i18n import gettext
 from tasks.imports import run_export, run_import
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -49,7 +50,7 @@ def import_upload():
     """Keep the file and go on to the column mapping."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _page({"file": "Choose a CSV file to upload."}, 422)
+        return _page({"file": gettext("Choose a CSV file to upload.")}, 422)
     try:
         job = imports.upload(db(), current_editor(), upload.read(), upload.filename)
         db().commit()
@@ -189,7 +190,10 @@ def export_download(uid: str):
     path = exports.download(db(), current_editor(), found, client_ip())
     db().commit()
     if not path.exists():
-        flash("This export has been deleted (exports are kept for a week). Export again.", "error")
+        flash(
+            gettext("This export has been deleted (exports are kept for a week). Export again."),
+            "error",
+        )
         return redirect(url_for("admin.jobs"))
     response = send_file(
         path, mimetype="text/csv", as_attachment=True, download_name="subscribers.csv"

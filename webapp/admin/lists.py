@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from clarion import audit
 from clarion.audience import lists
 from clarion.errors import ValidationError
+from clarion.i18n import gettext
 from clarion.models import MailingList
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -52,7 +53,7 @@ def list_create():
         return render_template(
             "admin/list_form.html", ml=None, values=values, errors=exc.errors
         ), 422
-    flash(f"List {made.name} created.")
+    flash(gettext("List %(name)s created.", name=made.name))
     return redirect(url_for("admin.lists"))
 
 
@@ -95,5 +96,5 @@ def list_update(list_id: int):
     except ValidationError as exc:
         db().rollback()
         return _edit_page(lists.get_list(db(), list_id), values, exc.errors, 422)
-    flash("Saved.")
+    flash(gettext("Saved."))
     return redirect(url_for("admin.lists"))

@@ -9,6 +9,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from clarion.actions import petition_export, petitions, stats
 from clarion.alerts import media, uploads
 from clarion.errors import ValidationError
+from clarion.i18n import gettext
 from clarion.models import Petition
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
@@ -145,7 +146,9 @@ def petition_delete(petition_id: int):
     """Delete a petition and its signatures, once its address is typed to confirm."""
     petition = petitions.get(db(), petition_id)
     if request.form.get("confirm_slug", "").strip() != petition.slug:
-        return _detail(petition, delete_error="Type the petition's address exactly to delete it.")
+        return _detail(
+            petition, delete_error=gettext("Type the petition's address exactly to delete it.")
+        )
     petitions.delete(db(), current_editor(), petition, client_ip())
     db().commit()
     return redirect(url_for("admin.petitions_list"))

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from clarion.actions import stats
 from clarion.errors import NotFound
+from clarion.i18n import gettext
 from clarion.models import Alert
 from clarion.tracking import opens
 from webapp.admin import bp
@@ -18,7 +19,7 @@ from webapp.utils import client_ip
 def _alert(alert_id: int) -> Alert:
     alert = db().get(Alert, alert_id)
     if alert is None:
-        raise NotFound("This alert does not exist.")
+        raise NotFound(gettext("This alert does not exist."))
     return alert
 
 

@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from clarion.audience import directory, lists, tags
 from clarion.bounces.policy import soft_standing
 from clarion.errors import ValidationError
+from clarion.i18n import gettext, ngettext
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -53,15 +54,25 @@ def subscribers_tag():
         tag = tags.find_or_create(db(), request.form.get("tag_name", ""))
         if request.form.get("operation") == "detach":
             n = tags.detach(db(), current_editor(), tag, f, client_ip())
-            message = f"Removed the tag {tag.name} from {n} subscribers."
+            message = ngettext(
+                "Removed the tag %(tag)s from %(num)s subscriber.",
+                "Removed the tag %(tag)s from %(num)s subscribers.",
+                n,
+                tag=tag.name,
+            )
         else:
             n = tags.attach(db(), current_editor(), tag, f, client_ip())
-            message = f"Tagged {n} more subscribers with {tag.name}."
+            message = ngettext(
+                "Tagged %(num)s more subscriber with %(tag)s.",
+                "Tagged %(num)s more subscribers with %(tag)s.",
+                n,
+                tag=tag.name,
+            )
         db().commit()
         flash(message)
     except ValidationError as exc:
         db().rollback()
-        flash("Tag: " + " ".join(exc.errors.values()), "error")
+        flash(gettext("Tag:") + " " + " ".join(exc.errors.values()), "error")
     return redirect(url_for("admin.subscribers", **f.as_args()))
 
 
@@ -81,7 +92,7 @@ def subscriber_delete(subscriber_id: int):
     found = directory.get_subscriber(db(), subscriber_id)
     directory.delete_subscriber(db(), current_editor(), found, client_ip())
     db().commit()
-    flash("The subscriber and their history are deleted.")
+    flash(gettext("The subscriber and their history are deleted."))
     return redirect(url_for("admin.subscribers"))
 
 
@@ -92,5 +103,5 @@ def subscriber_lift(subscriber_id: int):
     found = directory.get_subscriber(db(), subscriber_id)
     directory.lift_suppression(db(), current_editor(), found.email, client_ip())
     db().commit()
-    flash("The suppression is lifted; the address can receive mail again.")
+    flash(gettext("The suppression is lifted; the address can receive mail again."))
     return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id))

@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from clarion import audit
 from clarion.audience import tags
 from clarion.errors import ValidationError
+from clarion.i18n import gettext
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -45,7 +46,7 @@ def tag_create():
     except ValidationError as exc:
         db().rollback()
         return _page(exc.errors, name, 422)
-    flash(f"Tag {tag.name} created.")
+    flash(gettext("Tag %(name)s created.", name=tag.name))
     return redirect(url_for("admin.tags"))
 
 
@@ -56,5 +57,5 @@ def tag_delete(tag_id: int):
     tag = tags.get_tag(db(), tag_id)
     tags.delete_tag(db(), current_editor(), tag, client_ip())
     db().commit()
-    flash("Tag deleted.")
+    flash(gettext("Tag deleted."))
     return redirect(url_for("admin.tags"))

@@ -5,17 +5,22 @@
   if (!root) { return; }
   var url = root.getAttribute("data-url");
   var started = null;
+  // The page's words for states and units, in the editor's language (set by the template).
+  var statusLabels = JSON.parse(root.getAttribute("data-status-labels") || "{}");
+  var stalledLabel = root.getAttribute("data-stalled-label") || "Stalled:";
+  var secondsLabel = root.getAttribute("data-seconds-label") || "{s} s";
+  var minutesLabel = root.getAttribute("data-minutes-label") || "{m} min";
 
   function field(name) { return root.querySelector('[data-field="' + name + '"]'); }
   function put(name, value) { var el = field(name); if (el) { el.textContent = value; } }
   function eta(seconds) {
     if (seconds === null) { return "—"; }
     var m = Math.floor(seconds / 60), s = seconds % 60;
-    return (m ? m + " min " : "") + s + " s";
+    return (m ? minutesLabel.replace("{m}", m) + " " : "") + secondsLabel.replace("{s}", s);
   }
 
   function show(p) {
-    put("status", p.status);
+    put("status", statusLabels[p.status] || p.status);
     put("status_reason", p.status_reason);
     ["sent", "deferred", "failed", "skipped"].forEach(function (k) { put(k, p.counts[k]); });
     put("remaining", p.remaining);
@@ -26,7 +31,7 @@
     var stalled = field("stalled");
     if (stalled) {
       stalled.hidden = !p.stalled.length;
-      stalled.textContent = p.stalled.length ? "Stalled: " + p.stalled.join("; ") : "";
+      stalled.textContent = p.stalled.length ? stalledLabel + " " + p.stalled.join("; ") : "";
     }
     var bar = field("bar");
     if (bar) { bar.max = Math.max(p.total, 1); bar.value = p.total - p.remaining; }

@@ -1,7 +1,7 @@
 """transactional: each transactional mail sent, for its VERP token and bounces
 
 Revision ID: 0010_transactional
-Revises: 0007_languages
+Revises: 0009_editor_language
 Create Date: 2026-12-03 12:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import clarion.db
 
 revision: str = '0010_transactional'
-down_revision: str | None = '0007_languages'
+down_revision: str | None = '0009_editor_language'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
