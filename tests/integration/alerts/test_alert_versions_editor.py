@@ -73,7 +73,7 @@ def test_a_version_is_added_refused_with_its_field_named_previewed_test_sent_and
     test = {"test_to": "me@example.org", "language": "ru"}
     submit(client, f"/admin/alerts/{alert.id}/test", test)
     (message,) = smtp_sink.wait_for(1)
-    assert message.subject == "[TEST] Напишите Марии"
+    assert message.subject == "[Test] Напишите Марии"
     assert message.message["Content-Language"] == "ru"
 
     edit = client.get(f"/admin/alerts/{alert.id}/edit").get_data(as_text=True)
