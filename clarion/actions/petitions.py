@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clarion import audit
@@ -180,6 +180,17 @@ def get(session: Session, petition_id: int) -> Petition:
 def all_petitions(session: Session) -> list[Petition]:
     """Every petition, newest first."""
     return list(session.scalars(select(Petition).order_by(Petition.created_at.desc())))
+
+
+def open_petitions(session: Session, now: datetime | None = None) -> list[Petition]:
+    """Petitions that take signatures now, newest first, for the landing page."""
+    now = now or utcnow()
+    query = (
+        select(Petition)
+        .where(Petition.is_open, or_(Petition.deadline.is_(None), Petition.deadline > now))
+        .order_by(Petition.created_at.desc())
+    )
+    return list(session.scalars(query))
 
 
 def is_accepting(petition: Petition, now: datetime | None = None) -> bool:
