@@ -13,6 +13,6 @@ Public (all that other packages import from it):
         count_unconfirmed, create, delete, get, is_accepting, open_petitions, progress, update,
         validate
     signing: Prefill, SignOutcome, SignRequest, SignStatus, confirm, countries, reader_prefill,
-        sign, signature_for_token
+        reader_signed_at, sign, signature_for_token
     stats: alert_hourly, alert_stats, petition_daily, petition_sources
 """

@@ -22,7 +22,13 @@ from clarion.redisconn import get_redis
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_GOAL = 100_000_000
 COUNT_TTL_SECONDS = 5
-TEXT_FIELDS = {"title": 300, "slug": 100, "target": 300, "body_md": 50_000}
+TEXT_FIELDS = {
+    "title": 300,
+    "slug": 100,
+    "target": 300,
+    "body_md": 50_000,
+    "image_alt": 300,
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class PetitionValues:
     deadline: datetime | None
     require_confirmation: bool
     is_open: bool
+    image_alt: str = ""
 
 
 def _flag(raw: Mapping[str, object], name: str) -> bool:
@@ -99,6 +106,7 @@ def validate(
         deadline=deadline,
         require_confirmation=_flag(raw, "require_confirmation"),
         is_open=_flag(raw, "is_open"),
+        image_alt=text["image_alt"],
     )
 
 

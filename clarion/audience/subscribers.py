@@ -376,6 +376,12 @@ def subscriber_for_preferences(session: Session, token: str) -> Subscriber:
     return subscriber_by_uid(session, tokens.unsign(tokens.PREFERENCES, token))
 
 
+def joined_list_ids(session: Session, subscriber_id: int) -> set[int]:
+    """The lists a reader receives now (confirmed and not left)."""
+    subs = _subscriptions(session, subscriber_id).values()
+    return {s.list_id for s in subs if s.status == SubscriptionStatus.SUBSCRIBED}
+
+
 @dataclass
 class ListChoice:
     """One line of the preference centre: a list and the reader's standing on it."""
