@@ -24,6 +24,7 @@ PREFERENCES = "preferences"
 READER = "reader"
 SIGNATURE_CONFIRM = "signature-confirm"
 DATA_EXPORT = "data-export"
+MAILBOX_PROOF = "mailbox-proof"  # shown once, on the page a confirmation link leads to
 
 
 def _secret() -> str:
@@ -115,6 +116,21 @@ def read_unsubscribe_token(token: str) -> UnsubscribeScope:
 def preferences_token(subscriber_uid: str) -> str:
     """A permanent signed token for the preference centre link."""
     return sign(PREFERENCES, subscriber_uid)
+
+
+def mailbox_proof(subscriber_uid: str) -> str:
+    """A short-lived token saying this reader has just confirmed from their mailbox."""
+    return sign_timed(MAILBOX_PROOF, subscriber_uid)
+
+
+def holds_mailbox_proof(subscriber_uid: str, token: str | None, max_age: int) -> bool:
+    """True when `token` is a mailbox proof for this reader, younger than `max_age` seconds."""
+    if not token:
+        return False
+    try:
+        return unsign_timed(MAILBOX_PROOF, token, max_age=max_age) == subscriber_uid
+    except InvalidToken:
+        return False
 
 
 # Delivery token purposes: each has its own keys, so a token seen in one place (a link in a

@@ -10,8 +10,9 @@ Public (all that other packages import from it):
     petition_export: export_signatures
     petition_notices: send_signature_confirmation
     petitions: PetitionValues, all_petitions, body_html, by_slug, count_signatures,
-        count_unconfirmed, create, delete, get, is_accepting, progress, update, validate
+        count_unconfirmed, create, delete, get, is_accepting, open_petitions, progress, update,
+        validate
     signing: Prefill, SignOutcome, SignRequest, SignStatus, confirm, countries, reader_prefill,
-        sign, signature_for_token
+        reader_signed_at, sign, signature_for_token
     stats: alert_hourly, alert_stats, petition_daily, petition_sources
 """

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clarion import audit
@@ -24,7 +24,13 @@ from clarion.redisconn import get_redis
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_GOAL = 100_000_000
 COUNT_TTL_SECONDS = 5
-TEXT_FIELDS = {"title": 300, "slug": 100, "target": 300, "body_md": 50_000}
+TEXT_FIELDS = {
+    "title": 300,
+    "slug": 100,
+    "target": 300,
+    "body_md": 50_000,
+    "image_alt": 300,
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class PetitionValues:
     deadline: datetime | None
     require_confirmation: bool
     is_open: bool
+    image_alt: str = ""
 
 
 def _flag(raw: Mapping[str, object], name: str) -> bool:
@@ -101,6 +108,7 @@ def validate(
         deadline=deadline,
         require_confirmation=_flag(raw, "require_confirmation"),
         is_open=_flag(raw, "is_open"),
+        image_alt=text["image_alt"],
     )
 
 
@@ -194,6 +202,17 @@ def get(session: Session, petition_id: int) -> Petition:
 def all_petitions(session: Session) -> list[Petition]:
     """Every petition, newest first."""
     return list(session.scalars(select(Petition).order_by(Petition.created_at.desc())))
+
+
+def open_petitions(session: Session, now: datetime | None = None) -> list[Petition]:
+    """Petitions that take signatures now, newest first, for the landing page."""
+    now = now or utcnow()
+    query = (
+        select(Petition)
+        .where(Petition.is_open, or_(Petition.deadline.is_(None), Petition.deadline > now))
+        .order_by(Petition.created_at.desc())
+    )
+    return list(session.scalars(query))
 
 
 def is_accepting(petition: Petition, now: datetime | None = None) -> bool:

@@ -101,6 +101,20 @@ def reader_prefill(session: Session, petition: Petition, token: str | None) -> P
     )
 
 
+def reader_signed_at(session: Session, petition: Petition, reader: Prefill | None):
+    """When the recognised reader's counted signature was made, or None; said only to a fresh
+    reader (as sign() does), since a link can be forwarded and signing must stay private."""
+    if reader is None or not reader.fresh:
+        return None
+    return session.scalar(
+        select(Signature.created_at).where(
+            Signature.petition_id == petition.id,
+            Signature.email == reader.email,
+            Signature.confirmed_at.is_not(None),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class SignRequest:
     """What the sign form sent, where it came from, and the reader it vouches for."""

@@ -21,8 +21,8 @@ Public (all that other packages import from it):
         welcome_choices
     notices: send_confirmation
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
-        is_suppressed, list_choices, list_names, public_lists, scope_list_ids, subscribe,
-        subscriber_by_uid, subscriber_for_preferences, unsubscribe, unsubscribe_by_token,
-        update_preferences
+        is_suppressed, joined_list_ids, list_choices, list_names, mailbox_proven, public_lists,
+        scope_list_ids, subscribe, subscriber_by_uid, subscriber_for_preferences, unsubscribe,
+        unsubscribe_by_token, update_preferences
     tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, tag_counts
 """

@@ -38,6 +38,17 @@ NEUTRAL_REFUSAL = N_(
 )
 
 
+# How long the page a confirmation link leads to vouches for the mailbox: lists added in the
+# preference centre meanwhile need no second mail. Long enough to look round, short enough
+# that a forwarded or shared page is soon worthless.
+MAILBOX_PROOF_SECONDS = 60 * 60
+
+
+def mailbox_proven(subscriber: Subscriber, proof: str | None) -> bool:
+    """True when `proof` is this reader's own, fresh from a confirmation."""
+    return tokens.holds_mailbox_proof(subscriber.uid, proof, MAILBOX_PROOF_SECONDS)
+
+
 def clean_source(raw: str | None) -> str | None:
     """A `?source=` code if it is well formed, else None (bad codes are dropped, not fatal)."""
     if raw and SOURCE_RE.fullmatch(raw):
@@ -254,6 +265,9 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     turned_on = _subscribe_pending(session, subscriber.id, record.list_ids, now)
     _apply_details(subscriber, record.details or {})
     session.flush()
+    # The mail the resend guard held back duplicates of has been read and used: a list the
+    # reader asks for next gets its own confirmation at once, not in a quarter of an hour.
+    throttle.forget(f"confirm:{throttle.mailbox_key(subscriber.email)}")
     welcomes = welcome.queue(session, subscriber.id, turned_on)
     return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
 
@@ -362,6 +376,12 @@ def subscriber_for_preferences(session: Session, token: str) -> Subscriber:
     return subscriber_by_uid(session, tokens.unsign(tokens.PREFERENCES, token))
 
 
+def joined_list_ids(session: Session, subscriber_id: int) -> set[int]:
+    """The lists a reader receives now (confirmed and not left)."""
+    subs = _subscriptions(session, subscriber_id).values()
+    return {s.list_id for s in subs if s.status == SubscriptionStatus.SUBSCRIBED}
+
+
 @dataclass
 class ListChoice:
     """One line of the preference centre: a list and the reader's standing on it."""
@@ -382,11 +402,14 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
 
 @dataclass
 class PreferencesOutcome:
-    """What a preferences update did, for the message shown to the reader."""
+    """What a preferences update did, for the message shown to the reader; `joined` lists were
+    turned on at once (the reader had just confirmed), with their welcome mails to hand out."""
 
     left: list[int]
     consent_id: int | None
     pending: list[int]
+    joined: list[int] = field(default_factory=list)
+    welcomes: list[tuple[int, int]] = field(default_factory=list)
 
 
 def update_preferences(
@@ -398,8 +421,10 @@ def update_preferences(
     language: str,
     ip: str | None,
     user_agent: str | None,
+    mailbox_proven: bool = False,
 ) -> PreferencesOutcome:
-    """Apply the preference centre form; joining a list again needs a fresh confirmation."""
+    """Apply the preference centre form; joining a list needs a fresh confirmation, unless the
+    reader has just proven the mailbox by confirming (`mailbox_proven`)."""
     errors = {}
     if language not in dict(get_settings().languages):
         errors["language"] = _("Please choose one of the languages offered.")
@@ -420,10 +445,45 @@ def update_preferences(
         else []
     )
     joining = sorted(i for i in wanted if choices[i].status != SubscriptionStatus.SUBSCRIBED)
+    if joining and mailbox_proven:
+        joined, welcomes = join_confirmed(
+            session, subscriber, joining, ip=ip, user_agent=user_agent
+        )
+        return PreferencesOutcome(left, None, [], joined=joined, welcomes=welcomes)
     consent_id = None
     if joining:
         consent_id = request_resubscribe(session, subscriber, joining, ip=ip, user_agent=user_agent)
     return PreferencesOutcome(left=left, consent_id=consent_id, pending=joining)
+
+
+def join_confirmed(
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: list[int],
+    *,
+    ip: str | None,
+    user_agent: str | None,
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Join lists at once for a reader who has just confirmed from their mailbox; the consent
+    record is written confirmed. Returns the lists joined and the welcome mails queued."""
+    if is_suppressed(session, subscriber.email):
+        raise Suppressed(_(NEUTRAL_REFUSAL))
+    pending = _mark_pending(session, subscriber, list_ids, source=None)
+    req = SubscribeRequest(
+        email=subscriber.email,
+        list_ids=pending,
+        name=subscriber.name or "",
+        language=subscriber.language,
+        ip=ip,
+        user_agent=user_agent,
+        form="preferences-after-confirm",
+    )
+    consent = _consent_record(session, subscriber, pending, req, action="subscribe")
+    now = utcnow()
+    consent.confirmed_at, consent.confirm_ip, consent.confirm_nonce = now, ip, None
+    joined = _subscribe_pending(session, subscriber.id, pending, now)
+    session.flush()
+    return joined, welcome.queue(session, subscriber.id, joined)
 
 
 def request_resubscribe(

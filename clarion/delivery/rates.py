@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import redis
 
@@ -42,3 +43,10 @@ def recent_rate(alert: Alert) -> float:
     span = (RATE_SPAN - 1) * RATE_BUCKET + (now % RATE_BUCKET)
     started = alert.started_at.timestamp() if alert.started_at else now - span
     return total / max(1.0, min(span, now - started))
+
+
+def average_rate(sent: int, started_at: datetime | None, finished_at: datetime | None) -> float:
+    """Messages a second over a whole send, once it has ended (0 when the times are unknown)."""
+    if not sent or started_at is None or finished_at is None:
+        return 0.0
+    return sent / max(1.0, (finished_at - started_at).total_seconds())

@@ -499,6 +499,9 @@ def progress(session: Session, alert_id: int) -> Progress:
         counts[DeliveryStatus(status).value] = n
     total = sum(counts.values())
     rate = rates.recent_rate(alert)
+    if alert.status in {S.SENT, S.CANCELLED}:
+        # Nothing is sent lately once it is over: the rate worth showing is the whole send's.
+        rate = rates.average_rate(counts["sent"], alert.started_at, alert.finished_at)
     remaining = counts["queued"] + counts["sending"] + counts["deferred"]
     eta = remaining / rate if rate > 0 and alert.status == S.SENDING else None
     stalled = []

@@ -26,6 +26,8 @@ class Petition(Base):
     raise_goal: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline: Mapped[datetime | None] = mapped_column(Timestamp)
     image_url: Mapped[str] = mapped_column(String(1000), default="")
+    # What the image shows, for readers who cannot see it (page and mail); empty: decorative.
+    image_alt: Mapped[str] = mapped_column(String(300), default="", server_default="")
     require_confirmation: Mapped[bool] = mapped_column(Boolean, default=False)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))

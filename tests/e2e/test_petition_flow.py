@@ -25,6 +25,7 @@ def test_a_reader_signs_from_the_alert_in_one_press_and_the_stats_move(
     editor, password = make_editor("viewer")
     make_petition(session, slug="free-ales", title="Free Ales", goal=10)
     urgent = make_list(session, "urgent", name="Urgent actions")
+    news = make_list(session, "news", name="Newsletter")
     make_audience(session, urgent, 1)
     reader = session.scalar(select(Subscriber))
     reader.name, reader.email = "Alesia Reader", "alesia@example.org"
@@ -73,7 +74,9 @@ def test_a_reader_signs_from_the_alert_in_one_press_and_the_stats_move(
     assert page.inner_text("#reader-address") == "a\u2022\u2022\u2022@example.org"
     assert "alesia@example.org" not in page.content() and page.input_value("#name") == ""
     assert page.inner_text("#count") == "0"
-    assert not page.is_checked("input[name=lists]")  # joining is never assumed
+    # Only the list they are not on is offered, and joining it is never assumed.
+    assert page.locator("input[name=lists]").count() == 1
+    assert not page.is_checked(f"input[name=lists][value='{news.id}']")
 
     # The mail is fresh: one press signs.
     page.fill("#name", "Alesia Reader")

@@ -39,12 +39,13 @@ def _values_of(petition: Petition) -> dict:
         "goal": str(petition.goal or ""),
         "deadline": deadline,
         "image_url": petition.image_url,
+        "image_alt": petition.image_alt,
         **{flag: getattr(petition, flag) for flag in FLAGS},
     }
 
 
 def _form_values() -> dict:
-    fields = ("title", "slug", "body_md", "target", "goal", "image_url")
+    fields = ("title", "slug", "body_md", "target", "goal", "image_url", "image_alt")
     values = {k: request.form.get(k, "") for k in fields}
     values["deadline"] = request.form.get("deadline", "")
     values.update({flag: request.form.get(flag) == "on" for flag in FLAGS})

@@ -43,18 +43,32 @@ def _reader(petition: Petition) -> signing.Prefill | None:
     return reader
 
 
+def _offered_lists(reader: signing.Prefill | None) -> list:
+    """Public lists to offer with the signature: a recognised reader's own lists are left out."""
+    offered = subscribers.public_lists(db())
+    if reader is None:
+        return offered
+    joined = subscribers.joined_list_ids(db(), reader.subscriber_id)
+    return [ml for ml in offered if ml.id not in joined]
+
+
 def _page(petition: Petition, reader, values: dict, errors: dict, status: int = 200):
     settings = current_app.config["CLARION"]
+    signed_at = signing.reader_signed_at(db(), petition, reader)
     html = render_template(
         "public/petition.html",
         petition=petition,
         body_html=petitions.body_html(petition, settings.base_url),
         progress=petitions.progress(db(), petition),
         reader=reader,
+        signed_at=signed_at,
+        share=sharing.petition_share_links(settings.base_url, petition.slug, petition.title)
+        if signed_at
+        else None,
         values=values,
         errors=errors,
         countries=signing.countries(page_language()),
-        lists=subscribers.public_lists(db()),
+        lists=_offered_lists(reader),
         honeypot=HONEYPOT,
     )
     return _no_store(current_app.make_response((html, status)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 
 from clarion.audience import disclosure, erasure, subscribers
+from clarion.delivery import welcome
 from clarion.errors import Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
@@ -22,6 +23,12 @@ def _reader(token: str):
     return subscriber
 
 
+def _proof(subscriber) -> str:
+    """The mailbox proof this visit carries (from the confirmation page), if still good."""
+    proof = request.values.get("proof", "")
+    return proof if subscribers.mailbox_proven(subscriber, proof) else ""
+
+
 def _page(token: str, subscriber, errors=None, message: str = "", status: int = 200, values=None):
     settings = current_app.config["CLARION"]
     choices = subscribers.list_choices(db(), subscriber)
@@ -29,6 +36,7 @@ def _page(token: str, subscriber, errors=None, message: str = "", status: int = 
         render_template(
             "public/preferences.html",
             token=token,
+            proof=_proof(subscriber),
             subscriber=subscriber,
             choices=choices,
             languages=settings.languages,
@@ -71,6 +79,7 @@ def preferences_submit(token: str):
             language=values["language"],
             ip=client_ip(),
             user_agent=user_agent(),
+            mailbox_proven=bool(_proof(subscriber)),
         )
         db().commit()
     except ValidationError as exc:
@@ -82,10 +91,13 @@ def preferences_submit(token: str):
     use_reader_language(subscriber.language)  # the page answers in the language just chosen
     if outcome.consent_id is not None:
         send_confirmation.delay(outcome.consent_id)
+    welcome.hand_out(outcome.welcomes)
     return _page(token, subscriber, message=_saved_message(outcome))
 
 
 def _saved_message(outcome: subscribers.PreferencesOutcome) -> str:
+    if outcome.joined:
+        return _("Saved. You now receive the lists you added.")
     if outcome.pending and outcome.consent_id is not None:
         return _("Saved. To join again, open the confirmation mail we just sent you.")
     if outcome.pending:

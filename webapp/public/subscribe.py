@@ -24,7 +24,7 @@ ACCEPTED = N_(
 )
 
 
-def _form_context(values: dict, errors: dict[str, str]) -> dict:
+def form_context(values: dict, errors: dict[str, str]) -> dict:
     settings = current_app.config["CLARION"]
     return {
         "lists": subscribers.public_lists(db()),
@@ -95,7 +95,7 @@ def subscribe_form():
     """The sign-up page."""
     # Preselected: the page's language (?lang=, else the browser's, among the enabled ones).
     values = {"language": page_language(), "lists": [], "source": request.args.get("source", "")}
-    return render_template("public/subscribe.html", **_form_context(values, {}))
+    return render_template("public/subscribe.html", **form_context(values, {}))
 
 
 @bp.post("/subscribe")
@@ -131,7 +131,7 @@ def _accepted():
 def _rejected(values: dict, errors: dict[str, str]):
     if wants_json():
         return _cors(make_response(jsonify({"error": "invalid", "fields": errors}), 422))
-    return render_template("public/subscribe.html", **_form_context(values, errors)), 422
+    return render_template("public/subscribe.html", **form_context(values, errors)), 422
 
 
 @bp.get("/confirm/<token>")
@@ -152,4 +152,7 @@ def confirm_submit(token: str):
     welcome.hand_out(outcome.welcomes)
     names = subscribers.list_names(db(), outcome.list_ids)
     prefs = tokens.preferences_token(outcome.subscriber.uid)
-    return render_template("public/confirmed.html", list_names=names, preferences_token=prefs)
+    proof = tokens.mailbox_proof(outcome.subscriber.uid)  # lists added next need no new mail
+    return render_template(
+        "public/confirmed.html", list_names=names, preferences_token=prefs, proof=proof
+    )

@@ -1,4 +1,4 @@
-/* Clarion admin: confirmations, job progress, the live audience count, the X counter and
+/* Clarion admin: keyboard access to tables that scroll, confirmations, job progress, the live audience count, the X counter and
    the preview width switch. Served from our own origin; no inline script anywhere. */
 (function () {
   "use strict";
@@ -140,8 +140,19 @@
     });
   }
 
+  // On a phone a wide table scrolls within itself (clarion.css); a region that scrolls must be
+  // reachable by keyboard, so such a table takes focus, and only while it does scroll.
+  function scrollingTables() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth) table.setAttribute("tabindex", "0");
+      else table.removeAttribute("tabindex");
+    });
+  }
+
   onReady(function () {
     markdownImageUpload();
+    scrollingTables();
+    window.addEventListener("resize", scrollingTables);
     confirmations();
     jobProgress();
     audienceCount();

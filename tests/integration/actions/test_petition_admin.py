@@ -128,6 +128,25 @@ def test_an_uploaded_image_is_stored_here_shrunk_and_without_metadata(
     assert f'src="{url}"' in client.get("/p/free-ales").text
 
 
+def test_the_image_s_description_is_its_alt_text_and_can_be_changed(client, session, login):
+    login(client, "editor")
+    alt = "Ales at his desk, smiling"
+    image = (io.BytesIO(jpeg_with_location()), "photo.jpg")
+    post_form(client, "/admin/petitions/new", image=image, image_alt=alt)
+    refresh(session)
+    petition = session.scalar(select(Petition))
+    assert petition.image_alt == alt
+    page = client.get("/p/free-ales").text
+    assert f'class="petition-image" src="{petition.image_url}" alt="{alt}"' in page
+    edit = f"/admin/petitions/{petition.id}/edit"
+    assert f'value="{alt}"' in client.get(edit).text
+    response = post_form(client, edit, image_alt="x" * 301)
+    assert response.status_code == 422 and 'id="image_alt-error"' in response.text
+    post_form(client, edit, image_alt="")
+    refresh(session)
+    assert session.get(Petition, petition.id).image_alt == ""  # decorative: alt=""
+
+
 def test_something_that_is_not_an_image_is_refused_and_nothing_is_saved(client, session, login):
     login(client, "editor")
     fake = io.BytesIO(b"<svg onload=alert(1)></svg>")

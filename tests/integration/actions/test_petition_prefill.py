@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from clarion.models import Signature, Subscriber
+from clarion.models import Signature, Subscriber, Subscription, SubscriptionStatus
 from clarion.tokens import LEGACY, delivery_tokens
 from clarion.tracking import readers
 from tests.helpers import csrf_from, refresh
@@ -131,12 +131,38 @@ def test_a_link_of_mail_sent_before_purposes_redirects_but_recognises_no_one(cli
 
 def test_a_reader_who_signed_before_is_told_so_plainly(client, session, alert_sent):
     _petition, _alert, deliveries = alert_sent
-    for _ in range(2):
-        page, _token = follow(client, deliveries[0])
-        response = sign_as_reader(client, page.text)
+    first, _token = follow(client, deliveries[0])
+    sign_as_reader(client, first.text)
+    # Reopening the mail's link: "you signed on …" and the share buttons, not the form again.
+    again, _token = follow(client, deliveries[0])
+    assert 'id="signed-on"' in again.text and 'id="share-x"' in again.text
+    assert 'id="sign-form"' not in again.text
+    # A form still open in another tab signs nothing twice, and says so.
+    response = sign_as_reader(client, first.text)
     assert 'id="already"' in response.text
     refresh(session)
     assert len(session.scalars(select(Signature)).all()) == 1
+
+
+def test_a_reader_is_offered_only_the_lists_they_are_not_on(client, session, alert_sent, lists):
+    _petition, _alert, deliveries = alert_sent
+    reader = session.get(Subscriber, deliveries[0].subscriber_id)
+    session.add(
+        Subscription(
+            subscriber_id=reader.id,
+            list_id=lists["alerts"].id,
+            status=SubscriptionStatus.SUBSCRIBED,
+        )
+    )
+    session.commit()
+
+    def offered(html: str) -> set[int]:
+        return {int(v) for v in re.findall(r'name="lists" value="(\d+)"', html)}
+
+    page, _token = follow(client, deliveries[0])
+    assert offered(page.text) == {lists["news"].id}  # not the list they already receive
+    stranger = client.application.test_client().get("/p/free-them").text
+    assert offered(stranger) == {lists["alerts"].id, lists["news"].id}
 
 
 def test_another_visitor_sees_no_one_s_data(app, client, alert_sent):

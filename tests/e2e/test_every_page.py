@@ -1,0 +1,229 @@
+"""Every admin page (the route walk's list) and every public page, in Chromium on a phone and on
+a desktop: no sideways scrolling and no axe-core violation; the admin navigation is one row at
+1280 px and a "Menu" at 375 px."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from clarion import jobs, tokens
+from clarion.actions import signing
+from clarion.audience import subscribers
+from clarion.db import utcnow
+from clarion.delivery import mailcatcher
+from clarion.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    Bounce,
+    ConsentRecord,
+    Delivery,
+    DeliveryStatus,
+    Feed,
+    Job,
+    Signature,
+    Tag,
+)
+from tests.integration.alertkit import make_petition
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 375, "height": 667}
+DESKTOP = {"width": 1280, "height": 800}
+# Not pages: data, downloads, mail bodies shown inside a page's frame, and leaving.
+NOT_PAGES = {
+    "admin.alert_preview_html",  # the mail itself, framed by the preview page
+    "admin.outbox_html",  # the same, in the outbox
+    "admin.logout",
+    "admin.petition_export_csv",  # downloads
+    "admin.import_rejected",
+    "admin.export_download",
+}
+
+
+@pytest.fixture
+def world(session, settings, lists, subscribed, smtp_sink):
+    """One of each thing an admin page shows, named by the URL arguments that point at it."""
+    now = utcnow()
+    alert = Alert(
+        kind=AlertKind.NEWSLETTER,
+        name="Day 1000",
+        subject="1,000 days: write to Ales",
+        fields={"body_md": "Ales has been held for **1,000 days**."},
+        audience={"lists": [lists["alerts"].id]},
+        status=AlertStatus.DRAFT,
+    )
+    session.add(alert)
+    session.flush()
+    delivery = Delivery(
+        alert_id=alert.id, subscriber_id=subscribed.id, status=DeliveryStatus.SENT, sent_at=now
+    )
+    session.add(delivery)
+    session.flush()
+    session.add(
+        Bounce(
+            source="smtp",
+            delivery_id=delivery.id,
+            alert_id=alert.id,
+            subscriber_id=subscribed.id,
+            classification="hard",
+            evidence=b"550 5.1.1 no such user",
+        )
+    )
+    petition = make_petition(session, slug="free-ales", title="Free Ales", goal=500)
+    session.add(
+        Signature(petition_id=petition.id, email="s@example.org", name="S", confirmed_at=now)
+    )
+    session.add_all([Tag(name="minsk"), Feed(url="https://blog.example.org/feed", name="Blog")])
+    upload = settings.instance_dir / "a.csv"
+    upload.write_text("email\na@example.org\n")
+    job = Job(
+        kind="import", status=jobs.MAPPING, options={"file_name": "a.csv"}, input_path=str(upload)
+    )
+    session.add(job)
+    session.commit()
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "c@example.org", "r@example.org", "Hi"
+    message.set_content("Hello")
+    with smtplib.SMTP("127.0.0.1", smtp_sink.port) as smtp:
+        smtp.send_message(message)
+    smtp_sink.wait_for(1)
+    return {
+        "alert_id": alert.id,
+        "bounce_id": session.scalar(Bounce.__table__.select().with_only_columns(Bounce.id)),
+        "feed_id": session.scalar(Feed.__table__.select().with_only_columns(Feed.id)),
+        "list_id": lists["alerts"].id,
+        "petition_id": petition.id,
+        "subscriber_id": subscribed.id,
+        "uid": job.uid,
+        "key": mailcatcher.list_messages(settings.outbox_dir)[0].key,
+    }
+
+
+def _admin_paths(app, world: dict) -> list[str]:
+    paths = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.endpoint.startswith("admin.") or "GET" not in rule.methods:
+            continue
+        if rule.endpoint in NOT_PAGES:
+            continue
+        path = rule.rule
+        for name in rule.arguments:
+            path = path.replace(f"<int:{name}>", str(world[name])).replace(
+                f"<{name}>", str(world[name])
+            )
+        paths.append(path)
+    return paths
+
+
+def _public_paths(session, world: dict, subscribed, lists) -> list[str]:
+    prefs = tokens.preferences_token(subscribed.uid)
+    pending = subscribers.subscribe(
+        session, subscribers.SubscribeRequest("new@example.org", [lists["news"].id])
+    )
+    session.commit()
+    confirm = subscribers.confirm_token(session.get(ConsentRecord, pending.consent_id))
+    signature = session.scalar(Signature.__table__.select().with_only_columns(Signature.uid))
+    unsubscribe = tokens.unsubscribe_token(subscribed.uid, [lists["alerts"].id])
+    sign_token = tokens.sign_timed(tokens.SIGNATURE_CONFIRM, signature)
+    assert signing  # the confirmation page reads what signing.confirm_token makes
+    return [
+        "/",
+        "/subscribe",
+        "/archive",
+        f"/confirm/{confirm}",
+        "/p/free-ales",
+        f"/p/free-ales/confirm/{sign_token}",
+        "/p/free-ales/embed",
+        f"/preferences/{prefs}",
+        f"/preferences/{prefs}/erase",
+        f"/unsubscribe/{unsubscribe}",
+        "/share/mastodon?text=Sign&url=http%3A%2F%2F127.0.0.1%2Fp%2Ffree-ales",
+    ]
+
+
+def _check(page, axe: Axe, url: str, viewport: dict) -> list[str]:
+    """What is wrong with the page at this width: sideways scroll, axe violations."""
+    page.set_viewport_size(viewport)
+    response = page.goto(url)
+    if response is None or "text/html" not in response.headers.get("content-type", ""):
+        return []
+    problems = []
+    if response.status != 200:
+        problems.append(f"{url}: HTTP {response.status}")
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    if overflow > 0:
+        problems.append(f"{url} at {viewport['width']} px scrolls sideways by {overflow} px")
+    for violation in axe.run(page).response["violations"]:
+        targets = [n["target"] for n in violation["nodes"]][:3]
+        problems.append(f"{url} at {viewport['width']} px: {violation['id']} {targets}")
+    return problems
+
+
+def test_no_page_scrolls_sideways_or_breaks_an_axe_rule(
+    app, page, live_server, session, login_page, world, subscribed, lists
+):
+    axe = Axe()
+    paths = _public_paths(session, world, subscribed, lists)
+    problems = []
+    for path in paths:
+        for viewport in (PHONE, DESKTOP):
+            problems += _check(page, axe, f"{live_server}{path}", viewport)
+    login_page(page, live_server)
+    for path in _admin_paths(app, world):
+        for viewport in (PHONE, DESKTOP):
+            problems += _check(page, axe, f"{live_server}{path}", viewport)
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_admin_navigation_is_one_row_on_a_desktop_and_a_menu_on_a_phone(
+    page, live_server, login_page
+):
+    login_page(page, live_server)
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server}/admin/")
+    boxes = page.evaluate(
+        "() => [...document.querySelectorAll('.admin-nav > ul > li')].map(li => {"
+        " const r = li.getBoundingClientRect(); return [r.top, r.bottom]; })"
+    )
+    # Every entry on one row: each overlaps every other vertically (none wrapped below).
+    assert len(boxes) > 10
+    assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), boxes
+    right = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.admin-nav li')]"
+        ".map(li => li.getBoundingClientRect().right))"
+    )
+    assert right <= DESKTOP["width"]  # "Log out" too is on the screen
+    assert not page.is_visible(".nav-narrow summary")
+    page.click(".admin-nav summary:text('Subscribers')")
+    page.click(".admin-nav a:text('Lists')")
+    page.wait_for_url("**/admin/lists")
+
+    page.set_viewport_size(PHONE)
+    expect(page.locator(".nav-wide")).to_be_hidden()
+    expect(page.locator(".nav-narrow a:text('Petitions')")).to_be_hidden()
+    page.click(".nav-narrow summary")
+    page.click(".nav-narrow a:text('Petitions')")
+    page.wait_for_url("**/admin/petitions")
+
+
+@pytest.fixture
+def login_page(make_editor):
+    """Log a browser page in as an owner (who sees every entry of the navigation)."""
+
+    def log_in(page, live_server):
+        editor, password = make_editor("owner")
+        page.goto(f"{live_server}/admin/login")
+        page.fill("#email", editor.email)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/admin/")
+
+    return log_in
