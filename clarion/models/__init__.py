@@ -21,6 +21,7 @@ from clarion.models.inbound import (
     InboundMessage,
     Open,
 )
+from clarion.models.integrations import ApiToken, IdempotentRequest
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "AlertKind",
     "AlertRole",
     "AlertStatus",
+    "ApiToken",
     "AppSetting",
     "AuditEvent",
     "BatchState",
@@ -54,6 +56,7 @@ __all__ = [
     "Editor",
     "Feed",
     "FeedEntry",
+    "IdempotentRequest",
     "InboundMessage",
     "Job",
     "MailingList",

@@ -26,7 +26,16 @@ def qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(image.to_string()).decode()
 
 
-def _page(errors: dict | None = None, status: int = 200):
+def render(errors: dict | None = None, status: int = 200, **extra):
+    """The Account page; `extra` reaches the sections included in it (API tokens)."""
+    from webapp.admin import api_tokens
+
+    return _page(errors, status, **api_tokens.context(), **extra)
+
+
+def _page(errors: dict | None = None, status: int = 200, **extra):
+    if "api_tokens" not in extra:
+        return render(errors, status, **extra)
     me = current_editor()
     enrolment = None
     pending = editors.pending_secret(me)
@@ -35,7 +44,12 @@ def _page(errors: dict | None = None, status: int = 200):
         enrolment = {"secret": pending, "qr": qr_data_uri(uri)}
     return (
         render_template(
-            "admin/account.html", me=me, zones=ZONES, errors=errors or {}, enrolment=enrolment
+            "admin/account.html",
+            me=me,
+            zones=ZONES,
+            errors=errors or {},
+            enrolment=enrolment,
+            **extra,
         ),
         status,
     )
