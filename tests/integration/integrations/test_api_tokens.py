@@ -72,7 +72,10 @@ def test_each_use_of_write_is_audited_with_its_token_and_last_use_noted(
 ):
     secret = make_token("editor", ("read", "write"))
     assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200
-    assert client.post("/api/v1/tags", json={"name": "kyiv"}, headers=bearer(secret)).status_code == 201
+    assert (
+        client.post("/api/v1/tags", json={"name": "kyiv"}, headers=bearer(secret)).status_code
+        == 201
+    )
     refresh(session)
     token = session.scalar(select(ApiToken))
     assert token.last_used_at is not None
@@ -82,9 +85,7 @@ def test_each_use_of_write_is_audited_with_its_token_and_last_use_noted(
     ]
 
 
-def test_a_token_over_its_rate_limit_gets_429_with_retry_after(
-    client, make_token, monkeypatch
-):
+def test_a_token_over_its_rate_limit_gets_429_with_retry_after(client, make_token, monkeypatch):
     monkeypatch.setattr(apitokens, "RATE_LIMIT", "3/minute")
     secret = make_token("viewer", ("read",))
     other = make_token("owner", ("read",))
@@ -147,5 +148,7 @@ def test_the_cli_creates_lists_and_revokes_tokens(settings, session, make_editor
     assert runner.invoke(main, ["api-tokens", "revoke", str(token_id)]).exit_code == 0
     refresh(session)
     assert apitokens.authenticate(session, secret, reading=True) is None
-    refused = runner.invoke(main, ["api-tokens", "create", "editor@example.org", "--scope", "send", "--expires", "0"])
+    refused = runner.invoke(
+        main, ["api-tokens", "create", "editor@example.org", "--scope", "send", "--expires", "0"]
+    )
     assert refused.exit_code == 1 and "expires" in refused.output
