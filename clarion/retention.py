@@ -21,6 +21,7 @@ from clarion.models import (
     Click,
     ClickCount,
     ConsentRecord,
+    IdempotentRequest,
     InboundMessage,
     Subscriber,
     Subscription,
@@ -29,6 +30,8 @@ from clarion.models import (
 
 PENDING_DAYS = 30
 EVIDENCE_DAYS = 30
+# Answers kept for API requests retried with the same Idempotency-Key (they may name a reader).
+IDEMPOTENCY_KEEP = timedelta(hours=24)
 LAST_RUN_KEY = "retention.last_run"
 
 
@@ -56,6 +59,10 @@ def policy() -> list[Rule]:
         Rule(
             "A click recognising its reader on a petition page",
             f"{s.recognise_days} days after the mail",
+        ),
+        Rule(
+            "Answers kept for API requests that may be retried (they may show an address)",
+            "24 hours",
         ),
         Rule(
             "Address, name, subscriptions, signatures",
@@ -185,8 +192,12 @@ def purge_expired(session: Session) -> dict[str, int]:
             InboundMessage.processed_at.is_not(None),
         )
     ).rowcount
+    answers = session.execute(
+        delete(IdempotentRequest).where(IdempotentRequest.created_at < now - IDEMPOTENCY_KEEP)
+    ).rowcount
     return {
         "forgotten_subscribers": forgotten,
         "evidence_purged": evidence,
         "inbound_purged": inbound,
+        "api_answers_purged": answers,
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -19,8 +18,9 @@ from sqlalchemy.orm import Session
 from clarion.db import utcnow
 from clarion.errors import ValidationError
 from clarion.models import IdempotentRequest
+from clarion.retention import IDEMPOTENCY_KEEP
 
-KEEP = timedelta(hours=24)
+KEEP = IDEMPOTENCY_KEEP  # the retention sweep drops older answers
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
 
@@ -91,11 +91,3 @@ def finish(session: Session, token_id: int, key: str, status: int, body: dict[st
     if row is not None:
         row.status = status
         row.response = body
-
-
-def forget_old(session: Session) -> int:
-    """Drop answers older than a day (the retention sweep); how many went."""
-    result = session.execute(
-        delete(IdempotentRequest).where(IdempotentRequest.created_at < utcnow() - KEEP)
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]

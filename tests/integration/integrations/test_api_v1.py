@@ -306,3 +306,23 @@ def test_openapi_document_and_docs_page_are_served_locally(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and "alert_send" in page.text
     assert "http" not in page.text.split("<main>")[0].replace("http-equiv", "")
+
+
+def test_kept_answers_go_after_a_day_with_the_retention_sweep(client, session, make_token):
+    from datetime import timedelta
+
+    from clarion import retention
+    from clarion.db import session_scope, utcnow
+
+    secret = make_token("editor", ("write",))
+    for key in ("old", "new"):
+        headers = bearer(secret, **{"Idempotency-Key": key})
+        client.post("/api/v1/tags", json={"name": key}, headers=headers)
+    refresh(session)
+    old = session.scalar(select(IdempotentRequest).where(IdempotentRequest.key == "old"))
+    old.created_at = utcnow() - timedelta(hours=25)
+    session.commit()
+    with session_scope() as s:
+        assert retention.run(s)["api_answers_purged"] == 1
+    refresh(session)
+    assert session.scalars(select(IdempotentRequest.key)).all() == ["new"]
