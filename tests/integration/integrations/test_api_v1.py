@@ -326,3 +326,33 @@ def test_kept_answers_go_after_a_day_with_the_retention_sweep(client, session, m
         assert retention.run(s)["api_answers_purged"] == 1
     refresh(session)
     assert session.scalars(select(IdempotentRequest.key)).all() == ["new"]
+
+
+def test_two_sends_racing_with_one_key_send_once_and_answer_alike(
+    app, client, session, lists, subscribed, make_token
+):
+    import threading
+
+    from clarion.models import AuditEvent
+
+    secret = make_token("editor", ("write", "send"))
+    made = client.post("/api/v1/alerts", json=DRAFT, headers=bearer(secret)).json
+    headers = bearer(secret, **{"Idempotency-Key": "race"})
+    start = threading.Barrier(2)
+    answers: list = []
+
+    def send() -> None:
+        own = app.test_client()
+        start.wait()
+        answers.append(own.post(f"/api/v1/alerts/{made['id']}/send", headers=headers))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json == answers[1].json
+    refresh(session)
+    sent = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "alert.send")
+    assert session.scalar(sent) == 1
