@@ -272,6 +272,16 @@ def test_suppressions_are_listed_and_lifted_by_owners_only(client, session, make
     assert count(session, Suppression) == 0
 
 
+def test_bounces_are_listed_for_owners(client, session, make_token):
+    from clarion.models import Bounce, BounceClass
+
+    session.add(Bounce(source="smtp", email="x@example.org", classification=BounceClass.HARD))
+    session.commit()
+    assert client.get("/api/v1/bounces", headers=bearer(make_token("editor"))).status_code == 403
+    page = client.get("/api/v1/bounces", headers=bearer(make_token("owner"))).json
+    assert [(b["email"], b["classification"]) for b in page["items"]] == [("x@example.org", "hard")]
+
+
 def test_lists_and_tags(client, lists, make_token):
     secret = make_token("editor", ("read", "write"))
     index = client.get("/api/v1/lists", headers=bearer(secret)).json

@@ -439,6 +439,22 @@ class SuppressionOut(Out):
 SuppressionPage = page_of(SuppressionOut, "SuppressionPage")
 
 
+class BounceOut(Out):
+    id = mf.Integer(required=True)
+    received_at = mf.DateTime(required=True)
+    source = mf.String(required=True)
+    email = mf.String(required=True)
+    classification = mf.String(required=True)
+    status_code = mf.String(required=True)
+    reason = mf.String(required=True)
+    action = mf.String(required=True)
+    alert_id = mf.Integer(allow_none=True, required=True)
+    subscriber_id = mf.Integer(allow_none=True, required=True)
+
+
+BouncePage = page_of(BounceOut, "BouncePage")
+
+
 class LiftIn(In):
     email = Line(320, required=True)
 
