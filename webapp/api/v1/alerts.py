@@ -57,18 +57,11 @@ def _raw_json() -> Any:
 
 
 def _current_json(alert: Alert) -> dict[str, Any]:
-    draft = campaigns.Draft.from_alert(alert)
-    return {
-        "kind": draft.kind,
-        "subject": draft.subject,
-        "name": draft.name,
-        "preheader": draft.preheader,
-        "fields": draft.fields,
-        "audience": {"lists": draft.lists, "tags": draft.tags, "languages": draft.languages},
-        "sender_list_id": draft.sender_list_id,
-        "archive_public": draft.archive_public,
-        "layout_mjml": draft.layout_mjml,
-    }
+    """The saved alert in the loader's JSON: every field of the Draft (new ones included, such
+    as per-language translations), the audience's three under "audience"."""
+    draft = asdict(campaigns.Draft.from_alert(alert))
+    audience = {key: draft.pop(key) for key in ("lists", "tags", "languages")}
+    return {**draft, "audience": audience}
 
 
 @operation(
