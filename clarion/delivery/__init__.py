@@ -17,7 +17,7 @@ Public (all that other packages import from it):
     health: HEARTBEAT_SECONDS, worker_heartbeat
     mailcatcher: get_message, list_messages, start_catcher
     mailer: build_transactional, send_transactional
-    rates: recent_rate
+    rates: batch_seconds, recent_rate
     refusals: Finding
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,
         transition

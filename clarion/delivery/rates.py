@@ -1,4 +1,5 @@
-"""The recent sending rate of an alert: per-5-second counters in Redis, for progress and ETA."""
+"""The recent sending rate of an alert (per-5-second counters in Redis, for progress and ETA),
+and how long batches take (buckets in Redis that every worker adds to, for /metrics)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,27 @@ def recent_rate(alert: Alert) -> float:
     span = (RATE_SPAN - 1) * RATE_BUCKET + (now % RATE_BUCKET)
     started = alert.started_at.timestamp() if alert.started_at else now - span
     return total / max(1.0, min(span, now - started))
+
+
+BATCH_SECONDS_KEY = "clarion:batch_seconds"
+BATCH_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+def record_batch(seconds: float) -> None:
+    """Count one batch's sending time into every bucket it fits (cumulative, as Prometheus)."""
+    fields = [str(b) for b in BATCH_BUCKETS if seconds <= b] + ["+Inf"]
+    try:
+        pipe = get_redis().pipeline()
+        for name in fields:
+            pipe.hincrby(BATCH_SECONDS_KEY, name, 1)
+        pipe.hincrbyfloat(BATCH_SECONDS_KEY, "sum", seconds)
+        pipe.execute()
+    except redis.RedisError:
+        pass  # a figure for the operators; sending must not stop for it
+
+
+def batch_seconds() -> tuple[list[tuple[str, float]], float]:
+    """(upper bound, batches at most that long) for each bucket and +Inf, and the total time."""
+    raw = {k.decode(): float(v) for k, v in get_redis().hgetall(BATCH_SECONDS_KEY).items()}
+    buckets = [(str(b), raw.get(str(b), 0.0)) for b in BATCH_BUCKETS]
+    return [*buckets, ("+Inf", raw.get("+Inf", 0.0))], raw.get("sum", 0.0)

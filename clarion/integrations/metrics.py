@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -84,6 +84,13 @@ def _redis_figures() -> Iterator[Metric]:
     for queue in QUEUES:
         depth.add_metric([queue], int(redis.llen(queue)))
     yield depth
+    buckets, total = rates.batch_seconds()
+    yield HistogramMetricFamily(
+        "clarion_batch_duration_seconds",
+        "How long workers took to send one batch",
+        buckets=buckets,
+        sum_value=total,
+    )
     yield GaugeMetricFamily(
         "clarion_click_buffer_length",
         "Clicks and opens waiting in Redis to be written to the database",

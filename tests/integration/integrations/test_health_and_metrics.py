@@ -102,6 +102,20 @@ def test_metrics_count_the_ledger_bounces_queues_and_click_buffer(client, sessio
     assert "clarion_send_rate 0.0" in body
 
 
+def test_batch_durations_from_every_worker_make_one_histogram(client):
+    from clarion.delivery import rates
+
+    for seconds in (0.7, 3.0, 400.0):
+        rates.record_batch(seconds)
+    body = client.get("/metrics").text
+    assert 'clarion_batch_duration_seconds_bucket{le="0.5"} 0.0' in body
+    assert 'clarion_batch_duration_seconds_bucket{le="1.0"} 1.0' in body
+    assert 'clarion_batch_duration_seconds_bucket{le="5.0"} 2.0' in body
+    assert 'clarion_batch_duration_seconds_bucket{le="+Inf"} 3.0' in body
+    assert "clarion_batch_duration_seconds_count 3.0" in body
+    assert "clarion_batch_duration_seconds_sum 403.7" in body
+
+
 def test_metrics_need_loopback_or_the_token(settings, monkeypatch):
     from webapp import create_app
 
@@ -117,3 +131,31 @@ def test_metrics_need_loopback_or_the_token(settings, monkeypatch):
     assert client.get("/metrics", headers=wrong, environ_base=ELSEWHERE).status_code == 403
     right = {"Authorization": "Bearer scrape-secret-0123456789"}
     assert client.get("/metrics", headers=right, environ_base=ELSEWHERE).status_code == 200
+
+
+def test_each_batch_a_send_runs_is_timed(session, settings, monkeypatch):
+    from clarion import jobqueue
+    from clarion.config import get_settings
+    from clarion.delivery import dispatch, rates, sending
+    from tests.faultsmtp import FaultServer
+    from tests.sendkit import InlineQueue, make_alert, make_audience, make_list
+
+    queue = InlineQueue()
+    previous = jobqueue.set_backend(queue)
+    try:
+        alerts = make_list(session)
+        make_audience(session, alerts, 7)
+        with FaultServer() as server:
+            monkeypatch.setenv("CLARION_SMTP_URL", server.url)
+            monkeypatch.setenv("CLARION_BATCH_SIZE", "3")
+            reset_settings()
+            assert get_settings().batch_size == 3
+            alert = make_alert(session, [alerts])
+            sending.start(session, alert)
+            session.commit()
+            dispatch.enqueue_dispatch(alert.id)
+            queue.drain(timeout=60)
+    finally:
+        jobqueue.set_backend(previous)
+    buckets, total = rates.batch_seconds()
+    assert dict(buckets)["+Inf"] == 3.0 and total > 0  # 7 readers, 3 a batch
