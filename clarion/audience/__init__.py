@@ -23,8 +23,8 @@ Public (all that other packages import from it):
     notices: send_confirmation
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
         is_suppressed, list_choices, list_names, public_lists, scope_list_ids, subscribe,
-        subscriber_by_uid, subscriber_for_preferences, unsubscribe, unsubscribe_by_token,
-        update_preferences
+        subscriber_by_uid, subscriber_for_preferences, suppressed_among, unsubscribe,
+        unsubscribe_by_token, update_preferences
     tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, set_tags,
         tag_counts
 """

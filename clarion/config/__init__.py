@@ -93,6 +93,8 @@ class Settings:
     bounces: BounceSettings = field(default_factory=BounceSettings)
     # Prometheus scrapes /metrics with this as its bearer token; without one, loopback only.
     metrics_token: str = ""
+    # Requests one API token may make (limits' notation, like "600/minute").
+    api_rate_limit: str = "600/minute"
 
     @property
     def is_sqlite(self) -> bool:
@@ -423,6 +425,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         retain_clicks_days=_int("CLARION_RETAIN_CLICKS_DAYS", 180, minimum=1),
         bounces=load_bounce_settings(),
         metrics_token=_env("CLARION_METRICS_TOKEN", "") or "",
+        api_rate_limit=_limit_spec("CLARION_API_RATE_LIMIT", "600/minute"),
     )
 
 

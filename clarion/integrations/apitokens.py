@@ -33,8 +33,6 @@ SCOPES: dict[str, str] = {
     "import": "manage_subscribers",  # add readers as confirmed, with their consent statement
 }
 MAX_DAYS = 3650
-# Requests a token may make; a runaway script slows down, others' tokens keep their budget.
-RATE_LIMIT = "600/minute"
 LAST_USE_GRANULARITY = timedelta(minutes=1)
 
 
@@ -162,8 +160,10 @@ def authenticate(
     editor = session.get(Editor, token.editor_id)
     if editor is None or not editor.is_active:
         return None
-    if not throttle.hit(RATE_LIMIT, "api-token", str(token.id)):
-        wait = throttle.wait_seconds(RATE_LIMIT, "api-token", str(token.id))
+    # Per token: a runaway script slows down, other tokens keep their budget.
+    limit = get_settings().api_rate_limit
+    if not throttle.hit(limit, "api-token", str(token.id)):
+        wait = throttle.wait_seconds(limit, "api-token", str(token.id))
         raise TooManyRequests(wait)
     # Written at most once a minute: a busy token should not turn every read into a write.
     if token.last_used_at is None or now - token.last_used_at >= LAST_USE_GRANULARITY:

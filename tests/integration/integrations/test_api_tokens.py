@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from clarion.config import reset_settings
 from clarion.db import utcnow
 from clarion.errors import ValidationError
 from clarion.integrations import apitokens
@@ -86,7 +87,8 @@ def test_each_use_of_write_is_audited_with_its_token_and_last_use_noted(
 
 
 def test_a_token_over_its_rate_limit_gets_429_with_retry_after(client, make_token, monkeypatch):
-    monkeypatch.setattr(apitokens, "RATE_LIMIT", "3/minute")
+    monkeypatch.setenv("CLARION_API_RATE_LIMIT", "3/minute")
+    reset_settings()
     secret = make_token("viewer", ("read",))
     other = make_token("owner", ("read",))
     codes = [client.get("/api/v1/lists", headers=bearer(secret)).status_code for _ in range(4)]

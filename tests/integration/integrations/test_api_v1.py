@@ -366,3 +366,23 @@ def test_two_sends_racing_with_one_key_send_once_and_answer_alike(
     refresh(session)
     sent = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "alert.send")
     assert session.scalar(sent) == 1
+
+
+def test_a_page_says_who_is_suppressed_by_address_or_by_keyed_hash(client, session, make_token):
+    from clarion import throttle
+
+    for email in ("plain@example.org", "blocked@example.org", "hashed@example.org"):
+        session.add(Subscriber(email=email))
+    session.add(Suppression(email="blocked@example.org", reason=SuppressionReason.COMPLAINT))
+    session.add(
+        Suppression(
+            email_hash=throttle.address_key("hashed@example.org"), reason=SuppressionReason.MANUAL
+        )
+    )
+    session.commit()
+    page = client.get("/api/v1/subscribers", headers=bearer(make_token("viewer"))).json
+    assert {s["email"]: s["suppressed"] for s in page["items"]} == {
+        "plain@example.org": False,
+        "blocked@example.org": True,
+        "hashed@example.org": True,
+    }

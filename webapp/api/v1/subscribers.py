@@ -51,6 +51,7 @@ def describe(found: list[Subscriber]) -> list[dict]:
             .order_by(Tag.name)
         ):
             names[sid].append(name)
+    blocked = subscribers.suppressed_among(session, [x.email for x in found])
     return s.SubscriberOut(many=True).dump(
         [
             {
@@ -62,7 +63,7 @@ def describe(found: list[Subscriber]) -> list[dict]:
                 "created_at": x.created_at,
                 "lists": memberships[x.id],
                 "tags": names[x.id],
-                "suppressed": subscribers.is_suppressed(session, x.email),
+                "suppressed": x.email in blocked,
             }
             for x in found
         ]
