@@ -110,6 +110,24 @@ def serve(port: int, env: dict, log: Path, token: str) -> subprocess.Popen:
     return proc
 
 
+def probe(port: int, token: str, list_id: int) -> None:
+    """One request of each kind the script makes, so a refusal shows its reason, not a count."""
+    auth = {"Authorization": f"Bearer {token}"}
+    body = f'{{"email": "probe@example.org", "lists": [{list_id}]}}'
+    for method, path, payload in (
+        ("POST", "/api/v1/subscribers", body),
+        ("GET", f"/api/v1/subscribers?after={READERS // 2}", None),
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {**auth, "Content-Type": "application/json"} if payload else auth
+        connection.request(method, path, body=payload, headers=headers)
+        answer = connection.getresponse()
+        text = answer.read().decode(errors="replace")
+        connection.close()
+        if answer.status >= 300:
+            raise RuntimeError(f"{method} {path}: {answer.status} {text[:500]}")
+
+
 def run(backend: str, duration: int, connections: int) -> dict:
     """The whole benchmark; returns its figures."""
     workdir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
@@ -124,6 +142,7 @@ def run(backend: str, duration: int, connections: int) -> dict:
         token, list_id = prepare(env)
         script = lua_script(token, list_id, workdir)
         web = serve(port, env, workdir / "web.log", token)
+        probe(port, token, list_id)
         load_before = os.getloadavg()
         result = wrk(f"http://127.0.0.1:{port}", duration, script, connections)
         load_after = os.getloadavg()

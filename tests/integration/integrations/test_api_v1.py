@@ -85,6 +85,28 @@ def test_problem_json_names_every_field_to_fix(client, lists, make_token):
     assert junk.status_code == 400 and junk.mimetype == "application/problem+json"
 
 
+def test_keyset_pages_are_read_after_and_before_an_id_given_in_the_query(
+    client, session, lists, make_token
+):
+    session.add_all(Subscriber(email=f"p{i}@example.org") for i in range(5))
+    session.commit()
+    secret = make_token("viewer")
+    first = client.get("/api/v1/subscribers", headers=bearer(secret)).json
+    ids = {s["email"]: s["id"] for s in first["items"]}
+    middle = ids["p2@example.org"]
+    older = client.get(f"/api/v1/subscribers?after={middle}", headers=bearer(secret))
+    assert older.status_code == 200, older.json
+    assert [s["email"] for s in older.json["items"]] == ["p1@example.org", "p0@example.org"]
+    newer = client.get(f"/api/v1/subscribers?before={middle}", headers=bearer(secret))
+    assert [s["email"] for s in newer.json["items"]] == ["p4@example.org", "p3@example.org"]
+    listed = client.get(
+        f"/api/v1/subscribers?list={lists['alerts'].id}&status=pending", headers=bearer(secret)
+    )
+    assert listed.status_code == 200 and listed.json["items"] == []
+    alerts = client.get(f"/api/v1/alerts?after={middle}", headers=bearer(secret))
+    assert alerts.status_code == 200 and alerts.json["items"] == []
+
+
 def test_subscribers_are_found_by_id_email_and_keyset_pages_and_updated(
     client, session, lists, subscribed, make_token
 ):

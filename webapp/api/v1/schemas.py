@@ -44,6 +44,11 @@ def Id(**kw: Any) -> mf.Integer:
     return mf.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kw)
 
 
+def QueryId(**kw: Any) -> mf.Integer:
+    """An id in the query string, where every value arrives as text."""
+    return mf.Integer(validate=validate.Range(min=1, max=MAX_ID), **kw)
+
+
 class In(Schema):
     """Requests: unknown fields are refused, so a typo is not silently ignored."""
 
@@ -78,8 +83,8 @@ class PageQuery(In):
     class Meta:
         unknown = EXCLUDE
 
-    after = Id()
-    before = Id()
+    after = QueryId()
+    before = QueryId()
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
@@ -161,8 +166,8 @@ class SubscriberUpdate(In):
 class SubscriberQuery(PageQuery):
     q = Line(200, load_default="")
     email = Line(320)
-    list = Id()
-    tag = Id()
+    list = QueryId()
+    tag = QueryId()
     status = mf.String(
         load_default="",
         validate=validate.OneOf(["", "pending", "subscribed", "unsubscribed", "suppressed"]),
