@@ -197,8 +197,17 @@ after a random id, with their lists, tags and suppression. {READERS:,} readers t
 Targets (>= {TARGET_RPS}/s, p99 < {TARGET_P99_MS:.0f} ms): {outcome}.
 
 Machine: {r["cpus"]} cores: load average {b1:.2f} / {b5:.2f} (1 / 5 min) before the run,
-{a1:.2f} / {a5:.2f} after.
+{a1:.2f} / {a5:.2f} after.{_busy(r)}
 """
+
+
+def _busy(r: dict) -> str:
+    if r["load"][0][0] <= r["cpus"]:
+        return ""
+    return (
+        "\n\nOther processes kept the machine busier than its cores before the run started: "
+        "these figures say more about them than about the API. Re-run on a quiet machine."
+    )
 
 
 def write_section(section: str, readme: Path = ROOT / "bench" / "README.md") -> None:
