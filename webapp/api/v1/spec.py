@@ -115,7 +115,13 @@ def document() -> dict[str, Any]:
         },
     )
     spec.components.security_scheme(
-        "token", {"type": "http", "scheme": "bearer", "description": str(SCOPES_HELP)}
+        "token",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token. Scopes: "
+            + "; ".join(f"{name}: {help}" for name, help in SCOPES_HELP.items()),
+        },
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
