@@ -110,6 +110,87 @@ def editors_create(email: str, role: str, password: str | None) -> None:
         click.echo(f"Password (shown once): {secret}")
 
 
+@main.group("api-tokens")
+def api_tokens() -> None:
+    """API tokens: bearer tokens editors give to programs (the /api/v1 REST API)."""
+
+
+@api_tokens.command("create")
+@click.argument("email")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["read", "write", "send", "import"]),
+    help="What the token may do (repeatable); bounded by the editor's role.",
+)
+@click.option("--expires", "days", type=int, default=None, help="Days until it stops working.")
+@click.option("--name", default="", help="What the token is for, shown in lists.")
+def api_tokens_create(email: str, scopes: tuple[str, ...], days: int | None, name: str) -> None:
+    """Make a token acting for editor EMAIL and print it once."""
+    from clarion.db import session_scope
+    from clarion.integrations import apitokens
+
+    with session_scope() as session:
+        editor = _editor_by_email(session, email)
+        token, secret = apitokens.create_token(
+            session, editor, list(scopes), name=name, expires_days=days
+        )
+        token_id = token.id
+    click.echo(f"Token {token_id} for {email}, scopes {', '.join(sorted(set(scopes)))}")
+    click.echo(f"Token (shown once): {secret}")
+
+
+@api_tokens.command("list")
+@click.argument("email", required=False)
+def api_tokens_list(email: str | None) -> None:
+    """List tokens (of EMAIL, or everyone's): id, editor, scopes, expiry, last use, state."""
+    from clarion.db import session_factory
+    from clarion.integrations import apitokens
+    from clarion.models import Editor
+
+    with session_factory(reader=True)() as session:
+        editor = _editor_by_email(session, email) if email else None
+        emails = {e.id: e.email for e in session.query(Editor)}
+        for t in apitokens.tokens_of(session, editor):
+            state = "revoked" if t.revoked_at else "active"
+            click.echo(
+                f"{t.id}\t{emails.get(t.editor_id, '?')}\t{','.join(t.scopes)}\t{t.prefix}…\t"
+                f"expires {_when(t.expires_at) or 'never'}\t"
+                f"last used {_when(t.last_used_at) or 'never'}\t{state}\t{t.name}"
+            )
+
+
+@api_tokens.command("revoke")
+@click.argument("token_id", type=int)
+def api_tokens_revoke(token_id: int) -> None:
+    """Switch token TOKEN_ID off for good."""
+    from clarion.db import session_scope
+    from clarion.integrations import apitokens
+
+    with session_scope() as session:
+        apitokens.revoke(session, None, token_id)
+    click.echo(f"Token {token_id} is revoked.")
+
+
+def _editor_by_email(session, email: str):
+    from sqlalchemy import select
+
+    from clarion.addresses import normalise_email
+    from clarion.errors import NotFound
+    from clarion.models import Editor
+
+    editor = session.scalar(select(Editor).where(Editor.email == normalise_email(email)))
+    if editor is None:
+        raise NotFound(f"No editor with the address {email}.")
+    return editor
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
 @main.group()
 def subscribers() -> None:
     """Subscribers: import from CSV."""

@@ -22,6 +22,7 @@ from clarion.models import (
     Click,
     ClickCount,
     ConsentRecord,
+    IdempotentRequest,
     InboundMessage,
     NoticeMail,
     Subscriber,
@@ -31,6 +32,8 @@ from clarion.models import (
 
 PENDING_DAYS = 30
 EVIDENCE_DAYS = 30
+# Answers kept for API requests retried with the same Idempotency-Key (they may name a reader).
+IDEMPOTENCY_KEEP = timedelta(hours=24)
 LAST_RUN_KEY = "retention.last_run"
 
 
@@ -58,6 +61,12 @@ def policy() -> list[Rule]:
         Rule(
             admin_gettext("Sign-ups never confirmed"),
             admin_gettext("%(days)s days, then forgotten entirely", days=PENDING_DAYS),
+        ),
+        Rule(
+            admin_gettext(
+                "Answers kept for API requests that may be retried (they may show an address)"
+            ),
+            admin_gettext("24 hours"),
         ),
         Rule(
             admin_gettext(
@@ -202,9 +211,13 @@ def purge_expired(session: Session) -> dict[str, int]:
     notices = session.execute(
         delete(NoticeMail).where(NoticeMail.created_at < now - timedelta(days=EVIDENCE_DAYS))
     ).rowcount
+    answers = session.execute(
+        delete(IdempotentRequest).where(IdempotentRequest.created_at < now - IDEMPOTENCY_KEEP)
+    ).rowcount
     return {
         "forgotten_subscribers": forgotten,
         "evidence_purged": evidence,
         "inbound_purged": inbound,
         "notice_mails_purged": notices,
+        "api_answers_purged": answers,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
+import time
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
@@ -57,6 +59,14 @@ def network_key(ip: str) -> str:
 def hit(spec: str, *identifiers: str) -> bool:
     """Count one attempt against `spec` (like "20/hour"); False when over the limit."""
     return _limiter(get_settings().redis_url).hit(_limit(spec), "clarion", *identifiers)
+
+
+def wait_seconds(spec: str, *identifiers: str) -> int:
+    """Whole seconds until `spec` lets one more attempt through (for Retry-After)."""
+    stats = _limiter(get_settings().redis_url).get_window_stats(
+        _limit(spec), "clarion", *identifiers
+    )
+    return max(1, math.ceil(stats.reset_time - time.time()))
 
 
 def once_per(key: str, seconds: int) -> bool:

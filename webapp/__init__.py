@@ -60,9 +60,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
         )  # type: ignore[method-assign]
 
-    from webapp import errors, extensions, i18n, security
+    from webapp import errors, extensions, i18n, ops, security
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
+    from webapp.api import docs
+    from webapp.api.v1 import bp as v1_bp
     from webapp.public import bp as public_bp
 
     extensions.init_app(app)
@@ -72,5 +74,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     extensions.csrf.exempt(api_bp)
+    extensions.csrf.exempt(v1_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(ops.bp)
     return app

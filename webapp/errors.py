@@ -18,6 +18,7 @@ from clarion.errors import (
 )
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
+from webapp.api.problems import for_api, problem
 
 # Public error pages in the reader's language: (title, what to do) per status.
 HTTP_PAGES = {
@@ -52,8 +53,10 @@ def wants_json() -> bool:
     return best == "application/json" or request.is_json
 
 
-def error_response(status: int, title: str, message: str):
-    """A page or a JSON body with the same message."""
+def error_response(status: int, title: str, message: str, headers: dict | None = None):
+    """A page or a JSON body with the same message (problem+json on the REST API)."""
+    if for_api():
+        return problem(status, title, message, headers=headers)
     if wants_json():
         return jsonify({"error": title, "message": message}), status
     return render_template("error.html", title=title, message=message), status
@@ -80,7 +83,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RateLimited)
     def _rate_limited(exc: RateLimited):
-        return error_response(429, _("Too many attempts"), str(exc))
+        wait = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(wait)} if wait else None
+        return error_response(429, _("Too many attempts"), str(exc), headers)
 
     @app.errorhandler(Suppressed)
     def _suppressed(exc: Suppressed):
@@ -88,6 +93,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):
+        if for_api():
+            return problem(422, "Please check", "Some fields need fixing.", exc.errors)
         if wants_json():
             return jsonify({"error": "invalid", "fields": exc.errors}), 422
         return render_template("error.html", title=_("Please check"), message=str(exc)), 422
@@ -108,6 +115,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         code = exc.code or 500
+        if for_api():
+            headers = dict(exc.get_headers())
+            headers.pop("Content-Type", None)
+            detail = exc.description if _own_description(exc) else ""
+            return problem(code, exc.name, detail or exc.name, headers=headers)
         if code in HTTP_PAGES and not _own_description(exc):
             title, message = HTTP_PAGES[code]
             return error_response(code, _(title), _(message))

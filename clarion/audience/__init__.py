@@ -17,12 +17,14 @@ Public (all that other packages import from it):
         lift_suppression, page
     exports: download, run_export, start_export
     imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
+    import_writer: add_confirmed
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
         welcome_choices
     notices: send_confirmation
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
         is_suppressed, joined_list_ids, list_choices, list_names, mailbox_proven, public_lists,
-        scope_list_ids, subscribe, subscriber_by_uid, subscriber_for_preferences, unsubscribe,
-        unsubscribe_by_token, update_preferences
-    tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, tag_counts
+        scope_list_ids, subscribe, subscriber_by_uid, subscriber_for_preferences, suppressed_among,
+        unsubscribe, unsubscribe_by_token, update_preferences
+    tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, set_tags,
+        tag_counts
 """

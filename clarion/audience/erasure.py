@@ -1,7 +1,8 @@
 """Erasing a reader: everything that names them goes; figures and anonymous proof stay.
 
 Deleted: the subscriber, their subscriptions, tags, deliveries, bounces with their evidence,
-and the stored inbound messages that name the address. Anonymised: consent records (time,
+the stored inbound messages that name the address, and the answers kept for retried API
+requests that show it. Anonymised: consent records (time,
 action, lists and the keyed hash of the address stay as proof), signatures (the count stays,
 the name, address and comment go), clicks and opens (the figures stay, the delivery goes).
 The suppression list keeps only the keyed hash, and gains an `erased` entry, so a re-import
@@ -10,7 +11,9 @@ or a sign-up cannot bring the address back.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, update
+import json
+
+from sqlalchemy import Text, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit, throttle
@@ -20,6 +23,7 @@ from clarion.models import (
     Click,
     ConsentRecord,
     Delivery,
+    IdempotentRequest,
     InboundMessage,
     NoticeMail,
     Open,
@@ -71,6 +75,7 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
                 or_(NoticeMail.subscriber_id == sid, NoticeMail.email == email)
             )
         ).rowcount,
+        "idempotent_requests": _forget_api_answers(session, email),
     }
     _suppress_by_hash(session, email, key)
     # Subscriptions, tags and deliveries go with the subscriber (ON DELETE CASCADE).
@@ -109,6 +114,14 @@ def _anonymise_signatures(session: Session, sid: int, email: str) -> int:
             )
         )
     return len(rows)
+
+
+def _forget_api_answers(session: Session, email: str) -> int:
+    # A kept answer is JSON: the address as stored (PostgreSQL) or \u-escaped (SQLite's text).
+    spelled = {email, json.dumps(email)[1:-1]}
+    as_text = cast(IdempotentRequest.response, Text)
+    matches = [as_text.contains(form, autoescape=True) for form in spelled]
+    return session.execute(delete(IdempotentRequest).where(or_(*matches))).rowcount
 
 
 def _forget_inbound(session: Session, email: str) -> int:

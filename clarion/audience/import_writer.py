@@ -41,6 +41,9 @@ class ImportOptions:
     has_header: bool = True
     extra_tags: list[str] = field(default_factory=list)
     editor_email: str = ""
+    # What the reader agreed to, when the caller has it word for word (the API); else the
+    # consent record says which file and column the consent came from.
+    consent_statement: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """As stored on the job."""
@@ -240,7 +243,8 @@ class ImportWriter:
                     },
                     "source": "import",
                     "form": "import",
-                    "consent_text": (
+                    "consent_text": self.options.consent_statement
+                    or (
                         f"Imported from {self.options.file_name} by {who}; "
                         + ("the consent column says yes." if r.consent else "no consent given.")
                     ),
@@ -251,3 +255,15 @@ class ImportWriter:
                 for r in rows
             ],
         )
+
+
+def add_confirmed(
+    session: Session, options: ImportOptions, email: str, name: str | None, language: str,
+    tags: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    """One reader added as an import adds them, consent given: the same rules (suppressed
+    addresses refused, who left is never re-added), one consent record with the statement."""
+    row = ParsedRow(line=0, cells=[], email=email, name=name, language=language, tags=tags,
+                    consent=True)  # fmt: skip
+    counts = ImportWriter(session, options).write([row])
+    return {**counts, "refused": row.reason}

@@ -128,6 +128,20 @@ def is_suppressed(session: Session, email: str) -> bool:
     return session.scalar(select(Suppression.id).where(suppression_clause(email))) is not None
 
 
+def suppressed_among(session: Session, emails: list[str]) -> set[str]:
+    """Which of these addresses are suppressed (by address or keyed hash), in one query."""
+    if not emails:
+        return set()
+    wanted = set(emails)
+    keys = {throttle.address_key(e): e for e in wanted}
+    rows = session.execute(
+        select(Suppression.email, Suppression.email_hash).where(
+            or_(Suppression.email.in_(wanted), Suppression.email_hash.in_(list(keys)))
+        )
+    )
+    return {email if email in wanted else keys[key] for email, key in rows}
+
+
 def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     """Record a subscription request; pending lists get a consent record awaiting confirmation.
 

@@ -103,3 +103,31 @@ def detach(session: Session, actor: Editor, tag: Tag, f: SubscriberFilter, ip: s
     ).rowcount
     audit.record(session, actor, "tag.detach", f"tag:{tag.id}", ip, filter=f.as_args(), n=removed)
     return removed
+
+
+def set_tags(
+    session: Session, actor: Editor, subscriber_id: int, names: list[str], ip: str | None
+) -> list[str]:
+    """Give one subscriber exactly these tags (made when new); returns their names, sorted."""
+    wanted = {find_or_create(session, raw).id: raw for raw in names}
+    have = set(
+        session.scalars(
+            select(SubscriberTag.tag_id).where(SubscriberTag.subscriber_id == subscriber_id)
+        )
+    )
+    for tag_id in set(wanted) - have:
+        session.add(SubscriberTag(subscriber_id=subscriber_id, tag_id=tag_id))
+    if have - set(wanted):
+        session.execute(
+            delete(SubscriberTag).where(
+                SubscriberTag.subscriber_id == subscriber_id,
+                SubscriberTag.tag_id.in_(have - set(wanted)),
+            )
+        )
+    if set(wanted) != have:
+        audit.record(
+            session, actor, "subscriber.tags", f"subscriber:{subscriber_id}", ip,
+            added=len(set(wanted) - have), removed=len(have - set(wanted)),
+        )  # fmt: skip
+    session.flush()
+    return sorted(session.get(Tag, i).name for i in wanted)

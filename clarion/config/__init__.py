@@ -91,6 +91,10 @@ class Settings:
     retain_clicks_days: int = 180
     # The inbound paths: bounce server, IMAP mailbox, provider webhooks.
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    # Prometheus scrapes /metrics with this as its bearer token; without one, loopback only.
+    metrics_token: str = ""
+    # Requests one API token may make (limits' notation, like "600/minute").
+    api_rate_limit: str = "600/minute"
 
     @property
     def is_sqlite(self) -> bool:
@@ -420,6 +424,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         retain_ip_days=_int("CLARION_RETAIN_IP_DAYS", 30, minimum=1),
         retain_clicks_days=_int("CLARION_RETAIN_CLICKS_DAYS", 180, minimum=1),
         bounces=load_bounce_settings(),
+        metrics_token=_env("CLARION_METRICS_TOKEN", "") or "",
+        api_rate_limit=_limit_spec("CLARION_API_RATE_LIMIT", "600/minute"),
     )
 
 

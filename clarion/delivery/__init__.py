@@ -18,6 +18,7 @@ Public (all that other packages import from it):
     health: HEARTBEAT_SECONDS, worker_heartbeat
     mailcatcher: get_message, list_messages, start_catcher
     mailer: RETRYABLE, Notice, send
+    rates: batch_seconds, recent_rate
     refusals: Finding, RefusalPolicy
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,
         transition

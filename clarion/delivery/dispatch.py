@@ -13,6 +13,7 @@ two messages in flight on each of its connections, counted on the alert as possi
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 import redis
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from clarion import jobqueue
 from clarion.config import get_settings
 from clarion.db import insert_for, session_scope, utcnow
-from clarion.delivery import batches, journal, sending, welcome
+from clarion.delivery import batches, journal, rates, sending, welcome
 from clarion.delivery.batchrun import BatchRun, transport_for
 from clarion.delivery.ledger import among, claim, load_recipients, table
 from clarion.delivery.refusals import RefusalPolicyFactory
@@ -164,7 +165,9 @@ def send_batch(alert_id: int, first_id: int, last_id: int, refusals: RefusalPoli
         rows = load_recipients(session, ids, alert.frozen_meta["audience"]["lists"]) if ids else []
     run = BatchRun(alert, rows, settings, transport_for(settings), refusals())
     if rows:
+        began = time.monotonic()
         run.run()
+        rates.record_batch(time.monotonic() - began)
     with session_scope() as session:
         batches.close(session, alert_id, first_id, last_id)
         if run.retry_in is not None:

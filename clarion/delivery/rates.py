@@ -1,4 +1,5 @@
-"""The recent sending rate of an alert: per-5-second counters in Redis, for progress and ETA."""
+"""The recent sending rate of an alert (per-5-second counters in Redis, for progress and ETA),
+and how long batches take (buckets in Redis that every worker adds to, for /metrics)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,27 @@ def average_rate(sent: int, started_at: datetime | None, finished_at: datetime |
     if not sent or started_at is None or finished_at is None:
         return 0.0
     return sent / max(1.0, (finished_at - started_at).total_seconds())
+
+
+BATCH_SECONDS_KEY = "clarion:batch_seconds"
+BATCH_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+def record_batch(seconds: float) -> None:
+    """Count one batch's sending time into every bucket it fits (cumulative, as Prometheus)."""
+    fields = [str(b) for b in BATCH_BUCKETS if seconds <= b] + ["+Inf"]
+    try:
+        pipe = get_redis().pipeline()
+        for name in fields:
+            pipe.hincrby(BATCH_SECONDS_KEY, name, 1)
+        pipe.hincrbyfloat(BATCH_SECONDS_KEY, "sum", seconds)
+        pipe.execute()
+    except redis.RedisError:
+        pass  # a figure for the operators; sending must not stop for it
+
+
+def batch_seconds() -> tuple[list[tuple[str, float]], float]:
+    """(upper bound, batches at most that long) for each bucket and +Inf, and the total time."""
+    raw = {k.decode(): float(v) for k, v in get_redis().hgetall(BATCH_SECONDS_KEY).items()}
+    buckets = [(str(b), raw.get(str(b), 0.0)) for b in BATCH_BUCKETS]
+    return [*buckets, ("+Inf", raw.get("+Inf", 0.0))], raw.get("sum", 0.0)

@@ -22,6 +22,7 @@ from clarion.models.inbound import (
     InboundMessage,
     Open,
 )
+from clarion.models.integrations import ApiToken, IdempotentRequest
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -41,6 +42,7 @@ __all__ = [
     "AlertKind",
     "AlertRole",
     "AlertStatus",
+    "ApiToken",
     "AppSetting",
     "AuditEvent",
     "BatchState",
@@ -55,6 +57,7 @@ __all__ = [
     "Editor",
     "Feed",
     "FeedEntry",
+    "IdempotentRequest",
     "InboundMessage",
     "Job",
     "MailingList",

@@ -7,7 +7,7 @@ May use: the core only. Delivery primes the link map and adds the pixel, so it s
 
 Public (all that other packages import from it):
     clicks: follow
-    eventstream: flush
+    eventstream: backlog, flush
     linkmap: links_of, remember_deliveries, remember_links
     opens: PIXEL_GIF, is_enabled, pixel_url, record_open, set_enabled, with_open_pixel
     readers: read_reader_token

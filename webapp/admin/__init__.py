@@ -33,6 +33,7 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 from webapp.admin import (  # noqa: E402, F401
     account,
     alerts,
+    api_tokens,
     audit_log,
     auth,
     bounces,

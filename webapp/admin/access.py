@@ -28,6 +28,9 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.totp_start": "view",
     "admin.totp_confirm": "view",
     "admin.totp_disable": "view",
+    # api_tokens.py
+    "admin.api_token_create": "view",
+    "admin.api_token_revoke": "view",
     # alerts.py
     "admin.alerts": "view",
     "admin.alert_new": "compose",

@@ -29,7 +29,16 @@ def qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(image.to_string()).decode()
 
 
-def _page(errors: dict | None = None, status: int = 200):
+def render(errors: dict | None = None, status: int = 200, **extra):
+    """The Account page; `extra` reaches the sections included in it (API tokens)."""
+    from webapp.admin import api_tokens
+
+    return _page(errors, status, **api_tokens.context(), **extra)
+
+
+def _page(errors: dict | None = None, status: int = 200, **extra):
+    if "api_tokens" not in extra:
+        return render(errors, status, **extra)
     me = current_editor()
     enrolment = None
     pending = editors.pending_secret(me)
@@ -45,6 +54,7 @@ def _page(errors: dict | None = None, status: int = 200):
             enrolment=enrolment,
             languages=[(code, i18n.language_name(code)) for code in i18n.admin_languages()],
             my_language=i18n.admin_language(me.language),
+            **extra,
         ),
         status,
     )

@@ -1,4 +1,5 @@
-"""Machine-facing endpoints: provider webhooks (no session, no CSRF; each proves itself)."""
+"""Machine-facing endpoints: provider webhooks and the /api/v1 REST API (no session, no CSRF;
+each request proves itself)."""
 
 from flask import Blueprint
 
@@ -11,3 +12,10 @@ ROUTE_PROOF = {
 }
 
 from webapp.api import webhooks  # noqa: E402, F401
+from webapp.api.v1 import OPERATIONS  # noqa: E402
+from webapp.api.v1 import bp as v1  # noqa: E402
+
+bp.register_blueprint(v1, url_prefix="/api/v1")
+ROUTE_PROOF.update(
+    {f"api.v1.{op.name}": f"an API token with the {op.scope} scope" for op in OPERATIONS}
+)

@@ -15,6 +15,7 @@ from clarion.models import (
     Alert,
     AlertKind,
     AlertStatus,
+    ApiToken,
     Bounce,
     BounceClass,
     Click,
@@ -22,6 +23,7 @@ from clarion.models import (
     Delivery,
     DeliveryStatus,
     Editor,
+    IdempotentRequest,
     InboundMessage,
     NoticeMail,
     Open,
@@ -57,6 +59,7 @@ FILLED = {
     "notice_mails",
     "suppressions",
     "audit_log",
+    "idempotent_requests",
 }
 # Tables that never hold a reader's address or name, and why. A new table must be put in one
 # of the two sets: this test fails until someone has decided what erasure does with it.
@@ -73,6 +76,7 @@ NO_READER_DATA = {
     "admin_notices": "about our sending, never about one reader",
     "delivery_batches": "ranges of ledger ids",
     "click_counts": "per-link figures only",
+    "api_tokens": "keyed hashes of editors' tokens, their scopes and dates",
 }
 
 
@@ -146,12 +150,30 @@ def _reader_everywhere(session, lists, *, suppressed: bool = True) -> Subscriber
             InboundMessage(source="smtp", raw=b"Subject: about someone else\r\n\r\nhi\r\n"),
         ]
     )
+    _api_answers(session)
     if suppressed:
         session.add(
             Suppression(email=EMAIL, reason=SuppressionReason.COMPLAINT, detail=f"ARF {EMAIL}")
         )
     session.commit()
     return reader
+
+
+def _api_answers(session) -> None:
+    """An answer kept for a retried API request that shows the reader, and one that does not."""
+    editor = Editor(email="api@example.org", password_hash="x")
+    session.add(editor)
+    session.flush()
+    token = ApiToken(editor_id=editor.id, token_hash="0" * 64, prefix="clarion_x", scopes=[])
+    session.add(token)
+    session.flush()
+    shown = {"subscriber": {"email": EMAIL, "name": NAME}, "status": "pending"}
+    session.add_all(
+        [
+            IdempotentRequest(token_id=token.id, key="a", request_hash="h", response=shown),
+            IdempotentRequest(token_id=token.id, key="b", request_hash="h", response={"x": 1}),
+        ]
+    )
 
 
 def _remaining(session) -> list[str]:
@@ -193,13 +215,15 @@ def test_an_owner_erases_a_reader_and_nothing_names_them_anywhere(client, sessio
     # The person goes; the figures and the anonymous proof of consent stay.
     assert session.scalar(select(func.count()).select_from(Signature)) == 2
     petition = session.scalar(select(Petition))
-    owner = session.scalar(select(Editor))
+    owner = session.scalar(select(Editor).where(Editor.email == "owner@example.org"))
     exported = export_signatures(session, owner, petition)
     assert exported.count("\r\n") == 2 and "other@example.org" in exported  # header, Other
     assert session.scalar(select(func.count()).select_from(Click)) == 1
     assert session.scalar(select(func.count()).select_from(Open)) == 1
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
     assert list(session.scalars(select(NoticeMail.email))) == ["other@example.org"]
+    # The answer kept for a retry that showed the reader goes; the other stays.
+    assert session.scalars(select(IdempotentRequest.key)).all() == ["b"]
     proof = session.scalar(select(ConsentRecord))
     assert proof.subscriber_id is None and proof.email_hash == throttle.address_key(EMAIL)
     assert proof.list_ids == [lists["alerts"].id] and proof.confirmed_at is not None

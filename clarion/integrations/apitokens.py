@@ -1,0 +1,188 @@
+"""API tokens: long random bearer secrets, kept only as a keyed hash, scoped by the role.
+
+A token is 256 random bits, so no one can guess it or search for it offline: a slow password
+hash (argon2) would only cost every request time. HMAC-SHA256 under a key derived from the
+secret key, like the other tokens in clarion.tokens, lets the database find a token by its
+hash through a unique index, and a copy of the database alone cannot check a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from clarion import audit, editors, throttle
+from clarion.config import get_settings
+from clarion.db import session_scope, utcnow
+from clarion.errors import Forbidden, NotFound, RateLimited, ValidationError
+from clarion.models import ApiToken, Editor
+
+PREFIX = "clarion_"
+# What each scope lets a program do, as the role permissions it needs at the least.
+SCOPES: dict[str, str] = {
+    "read": "view",  # look at subscribers, lists, alerts, petitions, progress
+    "write": "compose",  # create and change drafts, petitions, subscribers, lists, tags
+    "send": "send",  # schedule, send, pause, resume, cancel
+    "import": "manage_subscribers",  # add readers as confirmed, with their consent statement
+}
+MAX_DAYS = 3650
+LAST_USE_GRANULARITY = timedelta(minutes=1)
+
+
+def _key() -> bytes:
+    secret = get_settings().secret_key.encode()
+    return hmac.digest(secret, b"clarion.api-token", "sha256")
+
+
+def token_hash(token: str) -> str:
+    """The keyed hash a token is stored and found by."""
+    return hmac.new(_key(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def _clean_scopes(editor: Editor, scopes: list[str] | tuple[str, ...]) -> list[str]:
+    chosen = sorted(set(scopes))
+    if not chosen:
+        raise ValidationError({"scope": f"Choose at least one of: {', '.join(SCOPES)}."})
+    unknown = [s for s in chosen if s not in SCOPES]
+    if unknown:
+        raise ValidationError(
+            {"scope": f"Unknown scope {unknown[0]!r}; choose from {', '.join(SCOPES)}."}
+        )
+    beyond = [s for s in chosen if not editors.can(editor, SCOPES[s])]
+    if beyond:
+        raise ValidationError(
+            {"scope": f"Your role ({editor.role.value}) does not allow the scope {beyond[0]}."}
+        )
+    return chosen
+
+
+def create_token(
+    session: Session,
+    editor: Editor,
+    scopes: list[str] | tuple[str, ...],
+    *,
+    name: str = "",
+    expires_days: int | None = None,
+    ip: str | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for `editor`, within what their role allows; the secret is returned once."""
+    errors: dict[str, str] = {}
+    if len(name.strip()) > 100:
+        errors["name"] = "Keep the name under 100 characters."
+    if expires_days is not None and not 1 <= expires_days <= MAX_DAYS:
+        errors["expires"] = f"Choose 1 to {MAX_DAYS} days, or no expiry."
+    try:
+        chosen = _clean_scopes(editor, scopes)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        editor_id=editor.id,
+        name=name.strip(),
+        token_hash=token_hash(secret),
+        prefix=secret[: len(PREFIX) + 6],
+        scopes=chosen,
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+    )
+    session.add(token)
+    session.flush()
+    audit.record(session, editor, "api_token.create", f"api_token:{token.id}", ip, scopes=chosen)
+    return token, secret
+
+
+def tokens_of(session: Session, editor: Editor | None) -> list[ApiToken]:
+    """An editor's tokens (everyone's when None), newest first, revoked ones included."""
+    query = select(ApiToken).order_by(ApiToken.id.desc())
+    if editor is not None:
+        query = query.where(ApiToken.editor_id == editor.id)
+    return list(session.scalars(query))
+
+
+def revoke(
+    session: Session, actor: Editor | None, token_id: int, ip: str | None = None
+) -> ApiToken:
+    """Switch a token off for good: its editor may, owners may (and the command line)."""
+    token = session.get(ApiToken, token_id)
+    mine = actor is None or (token is not None and token.editor_id == actor.id)
+    if token is None or not (mine or editors.can(actor, "manage_editors")):
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(session, actor, "api_token.revoke", f"api_token:{token.id}", ip)
+    return token
+
+
+@dataclass
+class TokenUse:
+    """A token that proved itself on a request, and the editor it acts for."""
+
+    token: ApiToken
+    editor: Editor
+
+    def require(self, scope: str, permission: str | None = None) -> None:
+        """Forbidden unless the token has `scope` and the editor's role (today) allows it."""
+        if scope not in self.token.scopes:
+            raise Forbidden(f"This token does not have the {scope} scope.")
+        editors.require(self.editor, SCOPES[scope])
+        if permission:
+            editors.require(self.editor, permission)
+
+    def audit(self, session: Session, action: str, target: str, ip: str | None, **detail) -> None:
+        """Record a use of the write or send scope, with the token that made it."""
+        audit.record(session, self.editor, action, target, ip, token=self.token.id, **detail)
+
+
+def authenticate(
+    session: Session, secret: str, now: datetime | None = None, *, reading: bool = False
+) -> TokenUse | None:
+    """The token and editor behind a bearer secret, or None when unknown, expired or revoked.
+
+    TooManyRequests when the token has made too many requests lately. `reading`: the session
+    only reads (a GET), so the last use is written in a short transaction of its own.
+    """
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(secret)))
+    now = now or utcnow()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    editor = session.get(Editor, token.editor_id)
+    if editor is None or not editor.is_active:
+        return None
+    # Per token: a runaway script slows down, other tokens keep their budget.
+    limit = get_settings().api_rate_limit
+    if not throttle.hit(limit, "api-token", str(token.id)):
+        wait = throttle.wait_seconds(limit, "api-token", str(token.id))
+        raise TooManyRequests(wait)
+    # Written at most once a minute: a busy token should not turn every read into a write.
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USE_GRANULARITY:
+        if reading:  # a reading session never takes SQLite's write lock
+            _note_use(token.id, now)
+            set_committed_value(token, "last_used_at", now)  # seen as saved: no second write
+        else:
+            token.last_used_at = now
+    return TokenUse(token, editor)
+
+
+class TooManyRequests(RateLimited):
+    """A token over its rate limit, and how many seconds until it may ask again."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("This token made too many requests; slow down and try again.")
+
+
+def _note_use(token_id: int, now: datetime) -> None:
+    with session_scope() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))

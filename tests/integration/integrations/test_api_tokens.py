@@ -1,0 +1,156 @@
+"""API tokens: kept hashed, scoped within the role, expiring, revocable, rate-limited, audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from clarion.config import reset_settings
+from clarion.db import utcnow
+from clarion.errors import ValidationError
+from clarion.integrations import apitokens
+from clarion.models import ApiToken, AuditEvent
+from tests.helpers import csrf_from, refresh
+from tests.integration.integrations.conftest import bearer
+
+
+def test_the_token_is_stored_only_as_a_keyed_hash(session, make_token):
+    secret = make_token("editor", ("read", "write"))
+    row = session.scalar(select(ApiToken))
+    assert secret.startswith("clarion_") and len(secret) > 40
+    assert secret not in (row.token_hash, row.prefix) and row.prefix == secret[:14]
+    assert row.token_hash == apitokens.token_hash(secret)
+    use = apitokens.authenticate(session, secret, reading=True)
+    assert use.editor.email == "editor@example.org"
+    assert apitokens.authenticate(session, secret[:-1] + "x", reading=True) is None
+
+
+@pytest.mark.parametrize(
+    ("role", "scope"), [("viewer", "write"), ("viewer", "send"), ("editor", "nonsense")]
+)
+def test_a_scope_beyond_the_role_is_refused(session, make_editor, role, scope):
+    editor, _ = make_editor(role)
+    with pytest.raises(ValidationError) as caught:
+        apitokens.create_token(session, editor, [scope])
+    assert "scope" in caught.value.errors
+
+
+def test_a_role_lowered_later_bounds_the_token_it_had(client, session, make_token):
+    secret = make_token("editor", ("read", "write"))
+    from clarion.models import Editor, Role
+
+    editor = session.scalar(select(Editor))
+    editor.role = Role.VIEWER
+    session.commit()
+    response = client.post("/api/v1/tags", json={"name": "later"}, headers=bearer(secret))
+    assert response.status_code == 403
+    assert response.mimetype == "application/problem+json"
+
+
+def test_expired_and_revoked_tokens_are_refused(client, session, make_token):
+    old = make_token("owner", ("read",))
+    revoked = make_token("owner", ("read",))
+    rows = session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+    rows[0].expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    assert client.get("/api/v1/lists", headers=bearer(revoked)).status_code == 200
+    owner = rows[1].editor_id
+    from clarion.models import Editor
+
+    apitokens.revoke(session, session.get(Editor, owner), rows[1].id)
+    session.commit()
+    for secret in (old, revoked, "", "clarion_nothing"):
+        response = client.get("/api/v1/lists", headers=bearer(secret))
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+        assert response.json["status"] == 401
+
+
+def test_each_use_of_write_is_audited_with_its_token_and_last_use_noted(
+    client, session, make_token
+):
+    secret = make_token("editor", ("read", "write"))
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200
+    assert (
+        client.post("/api/v1/tags", json={"name": "kyiv"}, headers=bearer(secret)).status_code
+        == 201
+    )
+    refresh(session)
+    token = session.scalar(select(ApiToken))
+    assert token.last_used_at is not None
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action.like("api.%"))).all()
+    assert [(e.action, e.detail["token"], e.editor_email) for e in events] == [
+        ("api.tag_create", token.id, "editor@example.org")
+    ]
+
+
+def test_a_token_over_its_rate_limit_gets_429_with_retry_after(client, make_token, monkeypatch):
+    monkeypatch.setenv("CLARION_API_RATE_LIMIT", "3/minute")
+    reset_settings()
+    secret = make_token("viewer", ("read",))
+    other = make_token("owner", ("read",))
+    codes = [client.get("/api/v1/lists", headers=bearer(secret)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    response = client.get("/api/v1/lists", headers=bearer(secret))
+    assert response.status_code == 429 and 1 <= int(response.headers["Retry-After"]) <= 60
+    assert client.get("/api/v1/lists", headers=bearer(other)).status_code == 200
+
+
+def test_an_editor_makes_sees_and_revokes_a_token_on_the_account_page(client, session, login):
+    login(client, "editor")
+    page = client.get("/admin/account")
+    assert "API tokens" in page.text and 'value="send"' in page.text
+    made = client.post(
+        "/admin/account/api-tokens",
+        data={"csrf_token": csrf_from(page.text), "name": "CRM", "scope": ["read", "write"]},
+    )
+    assert made.status_code == 201
+    secret = made.text.split('id="new-api-token">')[1].split("<")[0]
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200
+    assert secret not in client.get("/admin/account").text  # shown once
+    token = session.scalar(select(ApiToken))
+    assert token.name == "CRM" and token.scopes == ["read", "write"]
+    client.post(
+        f"/admin/account/api-tokens/{token.id}/revoke",
+        data={"csrf_token": csrf_from(page.text)},
+    )
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 401
+
+
+def test_a_viewer_cannot_make_a_write_token_on_the_account_page(client, login):
+    login(client, "viewer")
+    page = client.get("/admin/account")
+    assert 'value="write"' not in page.text
+    refused = client.post(
+        "/admin/account/api-tokens",
+        data={"csrf_token": csrf_from(page.text), "scope": "write"},
+    )
+    assert refused.status_code == 422 and "does not allow the scope write" in refused.text
+
+
+def test_the_cli_creates_lists_and_revokes_tokens(settings, session, make_editor):
+    from click.testing import CliRunner
+
+    from clarion.cli import main
+
+    make_editor("editor")
+    runner = CliRunner()
+    made = runner.invoke(
+        main, ["api-tokens", "create", "editor@example.org", "--scope", "read", "--expires", "30"]
+    )
+    assert made.exit_code == 0, made.output
+    secret = made.output.split("Token (shown once): ")[1].strip()
+    assert apitokens.authenticate(session, secret, reading=True) is not None
+    listed = runner.invoke(main, ["api-tokens", "list"])
+    assert "editor@example.org" in listed.output and "active" in listed.output
+    assert secret not in listed.output
+    token_id = session.scalar(select(ApiToken.id))
+    assert runner.invoke(main, ["api-tokens", "revoke", str(token_id)]).exit_code == 0
+    refresh(session)
+    assert apitokens.authenticate(session, secret, reading=True) is None
+    refused = runner.invoke(
+        main, ["api-tokens", "create", "editor@example.org", "--scope", "send", "--expires", "0"]
+    )
+    assert refused.exit_code == 1 and "expires" in refused.output

@@ -1,0 +1,260 @@
+"""/api/v1/subscribers: create (double opt-in, or confirmed with a consent statement), read,
+search by keyset pages, update, erase — through the same domain functions as the admin."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from clarion.addresses import normalise_email
+from clarion.audience import directory, import_writer, subscribers, tags
+from clarion.audience.imports import ImportOptions
+from clarion.config import get_settings
+from clarion.errors import ValidationError
+from clarion.models import (
+    MailingList,
+    Subscriber,
+    SubscriberTag,
+    Subscription,
+    SubscriptionStatus,
+    Tag,
+)
+from webapp.api.v1 import schemas as s
+from webapp.api.v1.core import Reply, if_match, ip, operation, token_use
+from webapp.extensions import db
+from webapp.utils import user_agent
+
+TAG = "subscribers"
+
+
+def describe(found: list[Subscriber]) -> list[dict]:
+    """Subscribers as the API shows them: with their lists, tags and suppression."""
+    session = db()
+    ids = [x.id for x in found]
+    memberships: dict[int, list[dict]] = {i: [] for i in ids}
+    names: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for sid, lid, slug, status in session.execute(
+            select(
+                Subscription.subscriber_id, MailingList.id, MailingList.slug, Subscription.status
+            )
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.subscriber_id.in_(ids))
+            .order_by(MailingList.slug)
+        ):
+            memberships[sid].append(
+                {"list_id": lid, "slug": slug, "status": SubscriptionStatus(status).value}
+            )
+        for sid, name in session.execute(
+            select(SubscriberTag.subscriber_id, Tag.name)
+            .join(Tag, Tag.id == SubscriberTag.tag_id)
+            .where(SubscriberTag.subscriber_id.in_(ids))
+            .order_by(Tag.name)
+        ):
+            names[sid].append(name)
+    blocked = subscribers.suppressed_among(session, [x.email for x in found])
+    return s.SubscriberOut(many=True).dump(
+        [
+            {
+                "id": x.id,
+                "email": x.email,
+                "name": x.name,
+                "language": x.language,
+                "source": x.source,
+                "created_at": x.created_at,
+                "lists": memberships[x.id],
+                "tags": names[x.id],
+                "suppressed": x.email in blocked,
+            }
+            for x in found
+        ]
+    )
+
+
+def _one(subscriber_id: int) -> dict:
+    return describe([directory.get_subscriber(db(), subscriber_id)])[0]
+
+
+@operation(
+    "/subscribers",
+    "GET",
+    scope="read",
+    tag=TAG,
+    query=s.SubscriberQuery,
+    response=s.SubscriberPage,
+    summary="Search subscribers, newest first, by keyset pages",
+)
+def subscribers_search(query: dict) -> Reply:
+    """Search by text, list, status or tag; `email` finds one address exactly."""
+    if query.get("email"):
+        try:
+            address = normalise_email(query["email"])
+        except ValidationError:
+            address = query["email"].strip().lower()
+        found = db().scalar(select(Subscriber).where(Subscriber.email == address))
+        return Reply({"items": describe([found] if found else []), "after": None, "before": None})
+    f = directory.SubscriberFilter(
+        q=query["q"], list_id=query.get("list"), status=query["status"], tag_id=query.get("tag")
+    )
+    page = directory.page(db(), f, after=query.get("after"), before=query.get("before"))
+    items = describe([row.subscriber for row in page.items])
+    return Reply({"items": items, "after": page.after, "before": page.before})
+
+
+@operation(
+    "/subscribers/<int:subscriber_id>",
+    "GET",
+    scope="read",
+    tag=TAG,
+    response=s.SubscriberOut,
+    etag=True,
+    summary="One subscriber",
+)
+def subscriber_get(subscriber_id: int) -> Reply:
+    """A subscriber with their lists and tags."""
+    return Reply(_one(subscriber_id))
+
+
+def _check_confirmed(body: dict) -> tuple[str, list[int]]:
+    errors: dict[str, str] = {}
+    email = ""
+    try:
+        email = normalise_email(body["email"])
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if body["language"] not in dict(get_settings().languages):
+        errors["language"] = "Choose one of the languages this installation offers."
+    known = set(db().scalars(select(MailingList.id).where(MailingList.id.in_(body["lists"]))))
+    if known != set(body["lists"]):
+        errors["lists"] = "Choose existing lists (ids from GET /api/v1/lists)."
+    if errors:
+        raise ValidationError(errors)
+    return email, sorted(known)
+
+
+def _add_confirmed(body: dict) -> Reply:
+    use = token_use()
+    use.require("import")
+    email, list_ids = _check_confirmed(body)
+    options = ImportOptions(
+        file_name="the API",
+        list_ids=list_ids,
+        mapping={},
+        editor_email=f"{use.editor.email} (API token {use.token.id})",
+        consent_statement=body["consent"]["statement"],
+    )
+    result = import_writer.add_confirmed(
+        db(), options, email, body["name"].strip() or None, body["language"], body["tags"]
+    )
+    if result["refused"]:
+        raise ValidationError({"email": result["refused"]})
+    found = db().scalar(select(Subscriber).where(Subscriber.email == email))
+    return Reply(
+        {"status": "subscribed", "subscriber": describe([found])[0], "message": "Added."}, 201
+    )
+
+
+@operation(
+    "/subscribers",
+    "POST",
+    scope="write",
+    permission="manage_subscribers",
+    tag=TAG,
+    body=s.SubscriberCreate,
+    response=s.SubscriberCreated,
+    status=202,
+    idempotent=True,
+    summary="Add a reader: a confirmation mail by default; confirmed needs the import "
+    "scope and the consent statement",
+)
+def subscriber_create(body: dict) -> Reply:
+    """Double opt-in as the public form does it, or a confirmed addition as an import does it."""
+    if body["confirmed"]:
+        return _add_confirmed(body)
+    req = subscribers.SubscribeRequest(
+        email=body["email"],
+        list_ids=body["lists"],
+        name=body["name"],
+        language=body["language"],
+        user_agent=user_agent(),
+        source=body["source"],
+        form="api",
+    )
+    outcome = subscribers.subscribe(db(), req)
+    after = []
+    if outcome.consent_id is not None:
+        from tasks.mail import send_confirmation
+
+        consent_id = outcome.consent_id
+        after.append(lambda: send_confirmation.delay(consent_id))
+    found = db().scalar(select(Subscriber).where(Subscriber.email == normalise_email(req.email)))
+    if found is not None and body["tags"]:
+        use = token_use()
+        have = describe([found])[0]["tags"]
+        tags.set_tags(db(), use.editor, found.id, [*have, *body["tags"]], ip())
+    message = "A confirmation mail decides, unless this address cannot be mailed now."
+    return Reply(
+        {
+            "status": "pending",
+            "subscriber": describe([found])[0] if found is not None else None,
+            "message": message,
+        },
+        202,
+        after,
+    )
+
+
+@operation(
+    "/subscribers/<int:subscriber_id>",
+    "PATCH",
+    scope="write",
+    permission="manage_subscribers",
+    tag=TAG,
+    body=s.SubscriberUpdate,
+    response=s.SubscriberOut,
+    etag=True,
+    summary="Change name, language, tags or lists (joining a list asks the reader to "
+    "confirm; leaving unsubscribes)",
+)
+def subscriber_update(subscriber_id: int, body: dict) -> Reply:
+    """The preference centre's rules, applied for the reader; tags replace the reader's tags."""
+    subscriber = directory.get_subscriber(db(), subscriber_id)
+    if_match(_one(subscriber_id))
+    after = []
+    if {"name", "language", "lists"} & set(body):
+        current = [
+            m["list_id"] for m in _one(subscriber_id)["lists"] if m["status"] == "subscribed"
+        ]
+        outcome = subscribers.update_preferences(
+            db(),
+            subscriber,
+            wanted_list_ids=body.get("lists", current),
+            name=body.get("name", subscriber.name or ""),
+            language=body.get("language", subscriber.language),
+            ip=None,
+            user_agent=user_agent(),
+        )
+        if outcome.consent_id is not None:
+            from tasks.mail import send_confirmation
+
+            consent_id = outcome.consent_id
+            after.append(lambda: send_confirmation.delay(consent_id))
+    if "tags" in body:
+        tags.set_tags(db(), token_use().editor, subscriber.id, body["tags"], ip())
+    db().flush()
+    return Reply(_one(subscriber_id), 200, after)
+
+
+@operation(
+    "/subscribers/<int:subscriber_id>",
+    "DELETE",
+    scope="write",
+    permission="delete_subscribers",
+    tag=TAG,
+    response=s.Erased,
+    summary="Erase a reader and their history, as the admin does (owners)",
+)
+def subscriber_erase(subscriber_id: int) -> Reply:
+    """Erase: the audit log keeps only a keyed hash of the address."""
+    found = directory.get_subscriber(db(), subscriber_id)
+    directory.delete_subscriber(db(), token_use().editor, found, ip())
+    return Reply({"erased": True})
