@@ -81,7 +81,11 @@ def test_readyz_fails_when_the_schema_is_behind_the_code(client, settings):
     assert "run clarion db upgrade" in response.json["checks"]["migrations"]
 
 
-def test_metrics_count_the_ledger_bounces_queues_and_click_buffer(client, session):
+def test_metrics_count_the_ledger_bounces_queues_and_click_buffer(private_redis, session):
+    """On a Redis of its own: the session's worker would consume the queue being counted."""
+    from webapp import create_app
+
+    client = create_app(TESTING=True).test_client()
     readers = [Subscriber(email=f"m{i}@example.org") for i in range(3)]
     alert = Alert(kind=AlertKind.NEWSLETTER, name="M", subject="M", status=AlertStatus.SENT)
     session.add_all([*readers, alert])
