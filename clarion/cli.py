@@ -296,6 +296,7 @@ def alerts_create(file) -> None:
 @click.option("--interval", type=float, default=1.0, show_default=True, hidden=True)
 def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
     """Freeze alert ALERT_ID and send it to its audience through the workers."""
+    import clarion.actions.petitions  # noqa: F401 (registers a petition's progress for the freeze)
     from clarion.db import session_scope
     from clarion.delivery import dispatch, sending
 

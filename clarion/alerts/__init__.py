@@ -4,18 +4,20 @@ Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds)
 safe HTML (markup) and text parts (plaintext), mail templates and MJML (rendering, mjml_check,
 remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
 links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), the public
-archive, and an alert's versions in other languages (versions).
+archive, an alert's versions in other languages (versions), and a petition alert's petition:
+the picker, the fields it fills, its count and goal through a port actions fills (petition_pick).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
     archive: feed, get_public, page, rendered, sent_on
     campaigns: Draft, EDITABLE, STATE_HELP, audience_count, audience_query, create_draft,
-        delete_draft, duplicate, get_alert, page, render_preview, schedule, unschedule,
-        update_draft, version_counts
+        delete_draft, duplicate, get_alert, page, render_preview, schedule, signed,
+        skipped_signers, unschedule, update_draft, version_counts
     freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
-    kinds: KINDS, KindSpec, spec, validate_fields
+    kinds: KINDS, PROGRESS_FIELDS, KindSpec, spec, validate_fields
     markup: markdown_to_html
+    petition_pick: choices, fill, picked, picked_id, set_progress, with_progress
     media: MIME_TYPES, NAME_RE, copy_image, copy_markdown_images, media_dir, media_url
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url

@@ -12,8 +12,8 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n
-from clarion.alerts import kinds, media, versions
-from clarion.alerts.rendering import RenderedMail, SiteContext, render_alert
+from clarion.alerts import kinds, media, petition_pick, versions
+from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
@@ -26,6 +26,7 @@ from clarion.models import (
     AlertStatus,
     Editor,
     MailingList,
+    Signature,
     Subscriber,
     SubscriberTag,
     Subscription,
@@ -75,6 +76,8 @@ class Draft:
     # versions in others: {code: {"subject", "preheader", "fields", "unfinished"}}.
     language: str = ""
     translations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A petition alert leaves out readers who signed its petition, unless this is set.
+    include_signers: bool = False
 
     @classmethod
     def from_json(cls, data: Any) -> Draft:
@@ -108,6 +111,8 @@ class Draft:
                 errors[key] = admin_gettext("Must be a list of ids (numbers).")
         if not isinstance(audience.get("languages", []), list):
             errors["languages"] = admin_gettext("Must be a list of language codes.")
+        if not isinstance(audience.get("include_signers", False), bool):
+            errors["include_signers"] = admin_gettext("Must be true or false.")
         sender = data.get("sender_list_id")
         if sender is not None and not isinstance(sender, int):
             errors["sender_list_id"] = admin_gettext("Must be a list id (a number) or null.")
@@ -128,6 +133,7 @@ class Draft:
             layout_mjml=texts["layout_mjml"],
             language=texts["language"],
             translations=translations,
+            include_signers=audience.get("include_signers") is True,
         )
 
     @classmethod
@@ -168,6 +174,7 @@ class Draft:
             layout_mjml=alert.layout_mjml or "",
             language=alert.language or "",
             translations={k: dict(v) for k, v in (alert.translations or {}).items()},
+            include_signers=bool(audience.get("include_signers")),
         )
 
 
@@ -263,8 +270,9 @@ def render_preview(session: Session, alert: Alert, language: str | None = None) 
     `language` if it has one, else the primary."""
     site = site_context(session, alert)
     content, lang = versions.content(alert, language)
+    fields = petition_pick.with_progress(session, content.kind, content.fields)
     return render_alert(
-        content,
+        AlertContent(content.kind, content.subject, fields, content.preheader),
         neutral_recipient(site.base_url, lang),
         site,
         alert.layout_mjml or None,
@@ -304,8 +312,9 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
         kind = kinds.spec(draft.kind).kind
     except ValidationError as exc:
         raise ValidationError(exc.errors) from None
+    raw_fields, raw_versions = _with_petition(session, kind, draft, errors)
     try:
-        fields = kinds.validate_fields(kind, draft.fields)
+        fields = kinds.validate_fields(kind, raw_fields)
     except ValidationError as exc:
         errors.update(exc.errors)
     subject = " ".join(draft.subject.split())
@@ -333,7 +342,7 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
             code=repr(language),
             codes=", ".join(i18n.enabled()),
         )
-    translations = versions.clean_versions(kind, language, fields, draft.translations, errors)
+    translations = versions.clean_versions(kind, language, fields, raw_versions, errors)
     if errors:
         raise ValidationError(errors)
     return {
@@ -342,17 +351,57 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
         "name": " ".join(draft.name.split()) or subject,
         "preheader": " ".join(draft.preheader.split()),
         "fields": fields,
-        "audience": {
-            "lists": sorted(set(draft.lists)),
-            "tags": sorted(set(draft.tags)),
-            "languages": sorted(set(draft.languages)),
-        },
+        "audience": _audience(kind, fields, draft),
         "sender_list_id": draft.sender_list_id or (min(draft.lists) if draft.lists else None),
         "archive_public": draft.archive_public,
         "layout_mjml": draft.layout_mjml.strip() or None,
         "language": language,
         "translations": translations,
     }
+
+
+def _with_petition(
+    session: Session, kind: AlertKind, draft: Draft, errors: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The primary's fields and the versions, filled from the picked petition (a petition
+    that no longer exists goes into `errors`, and the fields stay as typed)."""
+    if kind != AlertKind.PETITION:
+        return dict(draft.fields), dict(draft.translations)
+    base_url = get_settings().base_url
+    try:
+        fields = petition_pick.fill(session, draft.fields, base_url)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+        return dict(draft.fields), dict(draft.translations)
+    if petition_pick.picked_id(fields) is None:
+        return fields, dict(draft.translations)
+    filled_versions = {}
+    for code, version in draft.translations.items():
+        # A version writes its own title and target, else it shows the petition's; the pick,
+        # its address and image are language-neutral: the primary's hold.
+        own = {**dict(version.get("fields") or {}), "petition_id": fields["petition_id"]}
+        own = petition_pick.fill(session, own, base_url)
+        for neutral in ("petition_id", "petition_url", "image_url"):
+            own.pop(neutral, None)
+        filled_versions[code] = {**version, "fields": own}
+    return fields, filled_versions
+
+
+def _audience(kind: AlertKind, fields: Mapping[str, str], draft: Draft) -> dict[str, Any]:
+    """The stored audience: lists, tags, languages, and for a petition alert whether its
+    signers are left out (`skip_signers_of`: the petition) or included on purpose."""
+    audience: dict[str, Any] = {
+        "lists": sorted(set(draft.lists)),
+        "tags": sorted(set(draft.tags)),
+        "languages": sorted(set(draft.languages)),
+    }
+    petition_id = petition_pick.picked_id(fields) if kind == AlertKind.PETITION else None
+    if petition_id is not None:
+        if draft.include_signers:
+            audience["include_signers"] = True
+        else:
+            audience["skip_signers_of"] = petition_id
+    return audience
 
 
 def _copy_images(values: dict[str, Any]) -> None:
@@ -365,7 +414,7 @@ def _copy_images(values: dict[str, Any]) -> None:
     versions_fields += [(f"{code}.", v["fields"]) for code, v in values["translations"].items()]
     for prefix, fields in versions_fields:
         image = fields.get("image_url")
-        if values["kind"] == AlertKind.NEW_POST and image:
+        if values["kind"] in (AlertKind.NEW_POST, AlertKind.PETITION) and image:
             fields["image_url"] = media.copy_image(image, settings.instance_dir, settings.base_url)
         for name in markdown:
             if fields.get(name):
@@ -579,7 +628,29 @@ def audience_query(audience: Mapping[str, Any]) -> Select[Any]:
     languages = [str(c) for c in audience.get("languages", [])]
     if languages:
         query = query.where(Subscriber.language.in_(languages))
+    petition_id = audience.get("skip_signers_of")
+    if petition_id is not None:
+        query = query.where(~signed(int(petition_id)))
     return query
+
+
+def signed(petition_id: int) -> Any:
+    """True for a subscriber with a confirmed signature on the petition, matched by subscriber
+    id or by address: two EXISTS, each on its own index, rather than one with an OR."""
+    confirmed = (Signature.petition_id == petition_id, Signature.confirmed_at.is_not(None))
+    by_id = exists().where(*confirmed, Signature.subscriber_id == Subscriber.id)
+    by_address = exists().where(*confirmed, Signature.email == Subscriber.email)
+    return by_id | by_address
+
+
+def skipped_signers(session: Session, audience: Mapping[str, Any]) -> int:
+    """How many readers of the audience are left out because they signed its petition."""
+    petition_id = audience.get("skip_signers_of")
+    if petition_id is None or not audience.get("lists"):
+        return 0
+    everyone = {k: v for k, v in audience.items() if k != "skip_signers_of"}
+    query = audience_query(everyone).where(signed(int(petition_id)))
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def version_counts(session: Session, alert: Alert) -> dict[str, int]:

@@ -25,7 +25,7 @@ class FieldSpec:
 
     name: str
     label: str
-    type: str  # text, textarea, url, markdown, hashtags, date, time, timezone, post
+    type: str  # text, textarea, url, markdown, hashtags, date, time, timezone, post, petition
     required: bool = False
     max_length: int = 300
     help: str = ""
@@ -75,6 +75,16 @@ KINDS: dict[AlertKind, KindSpec] = {
         i18n.NA_("Petition"),
         (
             FieldSpec(
+                "petition_id",
+                i18n.NA_("Petition"),
+                "petition",
+                max_length=20,
+                help=i18n.NA_(
+                    "Its address, title, target and image fill the fields below when they are "
+                    "empty; the mail shows its count and goal as they are when it is sent."
+                ),
+            ),
+            FieldSpec(
                 "petition_url", i18n.NA_("Petition URL"), "url", required=True, max_length=1000
             ),
             FieldSpec("petition_title", i18n.NA_("Petition title"), "text", required=True),
@@ -83,6 +93,21 @@ KINDS: dict[AlertKind, KindSpec] = {
                 i18n.NA_("Addressed to"),
                 "text",
                 help=i18n.NA_("Whom the petition asks to act."),
+            ),
+            FieldSpec(
+                "image_url",
+                i18n.NA_("Image URL"),
+                "url",
+                max_length=1000,
+                help=i18n.NA_(
+                    "Copied to Clarion when saved, so that mail never loads it from elsewhere."
+                ),
+            ),
+            FieldSpec(
+                "image_alt",
+                i18n.NA_("What the image shows"),
+                "text",
+                help=i18n.NA_("For readers who cannot see it; empty if it is only decoration."),
             ),
             FieldSpec(
                 "why", i18n.NA_("Why it matters"), "markdown", required=True, max_length=20000
@@ -156,6 +181,7 @@ def _check_value(field: FieldSpec, value: str) -> str | None:
     if len(value) > field.max_length:
         return f"Keep this under {field.max_length} characters (now {len(value)})."
     checks = {
+        "petition": _check_petition_id,
         "url": _check_url,
         "hashtags": _check_hashtags,
         "date": _check_date,
@@ -164,6 +190,10 @@ def _check_value(field: FieldSpec, value: str) -> str | None:
     }
     check = checks.get(field.type)
     return check(value) if check else None
+
+
+def _check_petition_id(value: str) -> str | None:
+    return None if value.isdigit() else i18n.admin_gettext("Choose a petition from the list.")
 
 
 def _check_hashtags(value: str) -> str | None:
@@ -296,6 +326,22 @@ def _stored_widths(base_url: str) -> markup.WidthOf:
     return width_of
 
 
+# Set at freeze (and preview) time from the picked petition: never typed, never stored.
+PROGRESS_FIELDS = ("petition_count", "petition_goal")
+
+
+def petition_progress(fields: Mapping[str, Any]) -> dict[str, int] | None:
+    """The count, goal and filled percentage a petition alert's bar shows (None: no goal known,
+    as for alerts written by hand)."""
+    try:
+        count, goal = (int(fields[name]) for name in PROGRESS_FIELDS)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if goal <= 0:
+        return None
+    return {"count": count, "goal": goal, "percent": max(0, min(100, count * 100 // goal))}
+
+
 def layout_context(
     kind: AlertKind | str, fields: Mapping[str, str], base_url: str, lang: str | None = None
 ) -> dict[str, Any]:
@@ -312,7 +358,9 @@ def layout_context(
                 context[field.name], base_url, _stored_widths(base_url)
             )
             context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
-    if kind_spec.kind == AlertKind.NEW_POST:
+    if kind_spec.kind == AlertKind.PETITION:
+        context["progress"] = petition_progress(fields)
+    if kind_spec.kind in (AlertKind.NEW_POST, AlertKind.PETITION):
         # A picture narrower than the column keeps its size instead of being stretched.
         image = context.get("image_url") or ""
         context["image_width"] = (_stored_widths(base_url)(image) if image else None) or 0

@@ -18,8 +18,9 @@ from clarion.config import get_settings
 from clarion.errors import ValidationError
 from clarion.models import Alert, AlertKind
 
-# Field types that say the same in every language: a version left empty takes the primary's.
-NEUTRAL_TYPES = frozenset({"url", "date", "time", "timezone"})
+# Field types that say the same in every language (a picked petition too): a version left
+# empty takes the primary's.
+NEUTRAL_TYPES = frozenset({"url", "date", "time", "timezone", "petition"})
 MAX_SUBJECT = 300
 
 

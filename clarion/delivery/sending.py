@@ -20,7 +20,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors
-from clarion.alerts import campaigns, freeze, hashtag_days, kinds, versions
+from clarion.alerts import campaigns, freeze, hashtag_days, kinds, petition_pick, versions
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -102,11 +102,14 @@ def get_alert(session: Session, alert_id: int) -> Alert:
 
 
 def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, list]:
-    """The audience as ids and codes that exist; ValidationError when no list is chosen."""
+    """The audience as ids and codes that exist (and the petition whose signers it leaves
+    out); ValidationError when no list is chosen."""
     raw = raw or {}
     try:
         list_ids = sorted({int(i) for i in raw.get("lists") or []})
         tag_ids = sorted({int(i) for i in raw.get("tags") or []})
+        skip = raw.get("skip_signers_of")
+        signers = {} if skip is None else {"skip_signers_of": int(skip)}
     except (TypeError, ValueError):
         raise ValidationError(
             {"audience": admin_gettext("Lists and tags must be given by their ids.")}
@@ -119,7 +122,7 @@ def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, li
         raise ValidationError(
             {"audience": admin_gettext("One of the chosen lists no longer exists.")}
         )
-    return {"lists": list_ids, "tags": tag_ids, "languages": languages}
+    return {"lists": list_ids, "tags": tag_ids, "languages": languages, **signers}
 
 
 def audience_ids(audience: dict[str, list], after: int = 0) -> Select:
@@ -163,6 +166,7 @@ def check_sendable(session: Session, alert: Alert) -> dict[str, list]:
         errors["subject"] = admin_gettext("Write a subject before sending.")
     try:
         kinds.validate_fields(alert.kind, alert.fields or {})
+        petition_pick.picked(session, alert.fields or {})
     except ValidationError as exc:
         errors.update(exc.errors)
     audience: dict[str, list] = {}
@@ -193,13 +197,16 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     pixel = opens.pixel_url(settings.base_url, freeze.marker("token"))
     frozen: dict[str, dict[str, str]] = {}
     hashes = []
+    # A picked petition's count and goal, read once: every version shows the same figures.
+    progress = petition_pick.with_progress(session, alert.kind, alert.fields or {})
+    progress = {k: v for k, v in progress.items() if k in kinds.PROGRESS_FIELDS}
     for code in (language, *versions.finished(alert)):
         content, lang = versions.content(alert, None if code == language else code)
         try:
             checked = AlertContent(
                 kind=content.kind,
                 subject=content.subject.strip(),
-                fields=kinds.validate_fields(alert.kind, content.fields),
+                fields={**kinds.validate_fields(alert.kind, content.fields), **progress},
                 preheader=content.preheader or "",
             )
             version = freeze.freeze_content(checked, site, alert.layout_mjml or None, lang, links)

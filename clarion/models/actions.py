@@ -42,6 +42,9 @@ class Signature(Base):
     __table_args__ = (
         UniqueConstraint("petition_id", "email"),
         Index("ix_signatures_time", "petition_id", "created_at"),
+        # A petition alert leaves out its signers, matched by subscriber id (and by address,
+        # on the unique constraint above).
+        Index("ix_signatures_subscriber", "petition_id", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

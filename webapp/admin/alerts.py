@@ -16,7 +16,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion.alerts import campaigns, kinds, uploads, versions
+from clarion.alerts import campaigns, kinds, petition_pick, uploads, versions
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
@@ -29,6 +29,8 @@ from webapp.security import OUTBOX_FRAME_CSP
 from webapp.utils import client_ip, int_arg, int_list, optional_int
 
 ZONES = sorted(available_timezones())
+# Fields a version never has: the picked petition is the same in every language.
+NOT_PER_VERSION = frozenset({"petition"})
 
 
 def _draft_from_form(kind: str) -> campaigns.Draft:
@@ -49,6 +51,7 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
         layout_mjml=form.get("layout_mjml", ""),
         language=form.get("language", ""),
         translations=_versions_from_form(kind_spec),
+        include_signers=form.get("include_signers") == "on",
     )
 
 
@@ -89,7 +92,11 @@ def _versions_from_form(kind_spec: kinds.KindSpec) -> dict[str, dict]:
         version = {
             "subject": form.get(f"{code}.subject", ""),
             "preheader": form.get(f"{code}.preheader", ""),
-            "fields": {f.name: form.get(f"{code}.{f.name}", "") for f in kind_spec.fields},
+            "fields": {
+                f.name: form.get(f"{code}.{f.name}", "")
+                for f in kind_spec.fields
+                if f.type not in NOT_PER_VERSION
+            },
             "unfinished": form.get(f"{code}.unfinished") == "on",
         }
         typed = [version["subject"], version["preheader"], *version["fields"].values()]
@@ -118,6 +125,8 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             open_versions={key.split(".")[0] for key in errors or {} if "." in key},
             zones=ZONES,
             image_field=_markdown_field(draft.kind),
+            petitions=petition_pick.choices(db()) if draft.kind == AlertKind.PETITION else [],
+            not_per_version=NOT_PER_VERSION,
         ),
         status,
     )
@@ -137,9 +146,20 @@ def alerts_page():
 @bp.get("/alerts/new")
 @requires("compose")
 def alert_new():
-    """An empty form for the chosen kind."""
-    kind = request.args.get("kind", AlertKind.NEWSLETTER.value)
-    return _form(campaigns.Draft(kind=kinds.spec(kind).kind.value))
+    """An empty form for the chosen kind; `?petition=<id>` starts a petition alert from it."""
+    kind = kinds.spec(request.args.get("kind", AlertKind.NEWSLETTER.value)).kind
+    draft = campaigns.Draft(kind=kind.value)
+    petition_id = optional_int(request.args.get("petition", ""), "petition")
+    if kind == AlertKind.PETITION and petition_id is not None:
+        settings = current_app.config["CLARION"]
+        try:
+            draft.fields = petition_pick.fill(
+                db(), {"petition_id": str(petition_id)}, settings.base_url
+            )
+        except ValidationError as exc:
+            return _form(draft, None, exc.errors, 404)
+        draft.subject = draft.fields.get("petition_title", "")
+    return _form(draft)
 
 
 @bp.post("/alerts/new")
@@ -174,6 +194,7 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
         spec=kinds.spec(found.kind),
         help=gettext(campaigns.STATE_HELP[found.status]),
         audience_count=campaigns.audience_count(db(), found.audience or {}),
+        skipped_signers=campaigns.skipped_signers(db(), found.audience or {}),
         list_names={ml.id: ml.name for ml in lists.all_lists(db())},
         tag_names={t.id: t.name for t in tags.all_tags(db())},
         scheduled_local=found.scheduled_at.astimezone(zone) if found.scheduled_at else None,
@@ -356,13 +377,22 @@ def alert_delete(alert_id: int):
 @bp.get("/audience-count")
 @requires("view")
 def audience_count():
-    """How many subscribers an audience reaches, for the live count in the form."""
+    """How many subscribers an audience reaches, for the live count in the form; with a
+    petition picked (and its signers not included), how many are left out as signers."""
     audience = {
         "lists": int_list(request.args.getlist("lists")),
         "tags": int_list(request.args.getlist("tags"), "tags"),
         "languages": request.args.getlist("languages"),
     }
-    return jsonify({"count": campaigns.audience_count(db(), audience)})
+    petition_id = optional_int(request.args.get("petition_id", ""), "petition_id")
+    if petition_id is not None and request.args.get("include_signers") != "on":
+        audience["skip_signers_of"] = petition_id
+    return jsonify(
+        {
+            "count": campaigns.audience_count(db(), audience),
+            "skipped": campaigns.skipped_signers(db(), audience),
+        }
+    )
 
 
 @bp.post("/media/markdown-image")

@@ -52,14 +52,24 @@
       box.querySelectorAll("input[type=checkbox]:checked").forEach(function (input) {
         params.append(input.name, input.value);
       });
+      // A petition alert leaves out the picked petition's signers: the count says how many.
+      var pick = document.querySelector("[data-petition-pick]");
+      if (pick && pick.value) params.append("petition_id", pick.value);
+      var skipped = document.getElementById("skipped-count");
       fetch(box.dataset.countUrl + "?" + params.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (data) { out.textContent = data.count; });
+        .then(function (data) {
+          out.textContent = data.count;
+          if (skipped) skipped.textContent = data.skipped;
+        });
     }
-    box.addEventListener("change", function () {
+    function later() {
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, 150);
-    });
+    }
+    box.addEventListener("change", later);
+    var picker = document.querySelector("[data-petition-pick]");
+    if (picker) picker.addEventListener("change", later);
     refresh();
   }
 
