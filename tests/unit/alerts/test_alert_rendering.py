@@ -27,6 +27,8 @@ ALL_FIELDS = {
         "petition_url": "https://act.example.org/free-maria",
         "petition_title": "Free Maria Kalesnikava",
         "target": "The Supreme Court",
+        "image_url": f"{BASE}/media/fedcba9876543210fedcba9876543210.png",
+        "image_alt": "Maria in court, smiling behind the bars",
         "why": "She has been held **incommunicado** for [two years](https://news.example.org/m).",
         "ask": "Add your name",
     },
@@ -64,7 +66,7 @@ def test_each_kind_renders_every_field(kind):
             assert value in mail.html
             continue
         assert value in mail.html or value.replace(",", "&#44;") in mail.html, name
-        assert value in mail.text or name in {"image_url"}, name
+        assert value in mail.text or name in {"image_url", "image_alt"}, name
 
 
 def test_kind_specific_rendering():
