@@ -289,3 +289,4 @@ def test_a_real_send_reaches_no_signer(session, settings, queue, monkeypatch):
     _from, _rcpt, raw = server.handler.messages[0]
     html = email.message_from_bytes(raw, policy=email.policy.default).get_body(("html",))
     assert "2 signatures of 10" in " ".join(Parts(html.get_content()).text)
+

@@ -10,6 +10,7 @@ from clarion.models import (
     AlertStatus,
     ConsentRecord,
     IdempotentRequest,
+    Petition,
     Signature,
     Subscriber,
     Suppression,
@@ -408,3 +409,24 @@ def test_a_page_says_who_is_suppressed_by_address_or_by_keyed_hash(client, sessi
         "blocked@example.org": True,
         "hashed@example.org": True,
     }
+
+
+def test_the_api_picks_a_petition_and_may_include_signers(client, session, lists, make_token):
+    petition = Petition(slug="free-maria", title="Free Maria Kalesnikava", body_md="Free her.")
+    session.add(petition)
+    session.commit()
+    secret = make_token("editor", ("read", "write"))
+    draft = {
+        "kind": "petition",
+        "subject": "Sign for Maria",
+        "fields": {"petition_id": str(petition.id), "why": "Two years."},
+        "audience": {"lists": ["alerts"]},
+    }
+    made = client.post("/api/v1/alerts", json=draft, headers=bearer(secret))
+    assert made.status_code == 201, made.json
+    assert made.json["audience"]["skip_signers_of"] == petition.id
+    assert made.json["fields"]["petition_title"] == "Free Maria Kalesnikava"
+    draft["audience"]["include_signers"] = True
+    included = client.post("/api/v1/alerts", json=draft, headers=bearer(secret)).json
+    assert included["audience"]["include_signers"] is True
+    assert "skip_signers_of" not in included["audience"]

@@ -58,9 +58,9 @@ def _raw_json() -> Any:
 
 def _current_json(alert: Alert) -> dict[str, Any]:
     """The saved alert in the loader's JSON: every field of the Draft (new ones included, such
-    as per-language translations), the audience's three under "audience"."""
+    as per-language translations), the audience's under "audience"."""
     draft = asdict(campaigns.Draft.from_alert(alert))
-    audience = {key: draft.pop(key) for key in ("lists", "tags", "languages")}
+    audience = {key: draft.pop(key) for key in ("lists", "tags", "languages", "include_signers")}
     return {**draft, "audience": audience}
 
 

@@ -243,6 +243,8 @@ class AudienceIn(In):
     lists = mf.List(mf.Raw(), load_default=list)
     tags = mf.List(mf.Raw(), load_default=list)
     languages = mf.List(Line(8), load_default=list)
+    # A petition alert leaves out its petition's signers unless this is true.
+    include_signers = mf.Boolean()
 
 
 class AlertIn(In):
