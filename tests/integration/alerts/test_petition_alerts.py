@@ -290,3 +290,23 @@ def test_a_real_send_reaches_no_signer(session, settings, queue, monkeypatch):
     html = email.message_from_bytes(raw, policy=email.policy.default).get_body(("html",))
     assert "2 signatures of 10" in " ".join(Parts(html.get_content()).text)
 
+
+
+def test_a_version_shows_the_petitions_title_unless_it_writes_its_own(session, lists):
+    petition = make_petition(session, goal=10)
+    sign(session, petition, "s@example.org")
+    draft = petition_draft(petition, [lists["alerts"].id])
+    draft.translations = {
+        "ru": {"subject": "Подпишите", "fields": {"why": "Два года без вестей."}},
+        "be": {"subject": "Падпішыце", "fields": {"why": "Два гады.", "petition_title": "Волю!"}},
+    }
+    alert = campaigns.create_draft(session, None, draft)
+    session.commit()
+    ru, be = alert.translations["ru"]["fields"], alert.translations["be"]["fields"]
+    assert ru["petition_title"] == "Free Maria Kalesnikava" and be["petition_title"] == "Волю!"
+    # The pick, its address and image are the primary's: no version holds its own.
+    assert not {"petition_id", "petition_url", "image_url"} & (set(ru) | set(be))
+    base = get_settings().base_url
+    parts = Parts(campaigns.render_preview(session, alert, "be").html)
+    assert "Волю!" in parts.text and "1 подпіс з 10" in parts.text
+    assert any(i.get("src") == base + IMAGE and i.get("alt") == ALT for i in parts.images)
