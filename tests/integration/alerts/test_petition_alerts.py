@@ -310,3 +310,18 @@ def test_a_version_shows_the_petitions_title_unless_it_writes_its_own(session, l
     parts = Parts(campaigns.render_preview(session, alert, "be").html)
     assert "Волю!" in parts.text and "1 подпіс з 10" in parts.text
     assert any(i.get("src") == base + IMAGE and i.get("alt") == ALT for i in parts.images)
+
+
+def test_an_alert_whose_petition_was_deleted_is_not_sent_and_says_why(session, lists, subscribed):
+    from clarion.errors import ValidationError
+
+    petition = make_petition(session)
+    alert = campaigns.create_draft(session, None, petition_draft(petition, [lists["alerts"].id]))
+    session.commit()
+    session.delete(petition)
+    session.commit()
+    with pytest.raises(ValidationError) as refused:
+        sending.start(session, alert)
+    assert "no longer exists" in refused.value.errors["petition_id"]
+    session.rollback()
+    assert session.get(Alert, alert.id).status == AlertStatus.DRAFT
