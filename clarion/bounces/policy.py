@@ -193,6 +193,8 @@ def last_success(
 
 
 def _complaint(session: Session, finding: Finding, now: datetime) -> Bounce:
+    if not finding.email and finding.subscriber_id is None:
+        return _record(session, finding, now, "recorded: it names no reader")
     bounce = _record(session, finding, now, "unsubscribed, suppressed")
     reader = _reader(session, finding)
     if reader is not None:
