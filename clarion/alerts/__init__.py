@@ -4,7 +4,7 @@ Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds)
 safe HTML (markup) and text parts (plaintext), mail templates and MJML (rendering, mjml_check,
 remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
 links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), the public
-archive, and an alert's versions in other languages (versions).
+archive, an alert's versions in other languages (versions), and why it is in its state (reasons).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
@@ -17,6 +17,8 @@ Public (all that other packages import from it):
     kinds: KINDS, KindSpec, spec, validate_fields
     markup: markdown_to_html
     media: MIME_TYPES, NAME_RE, copy_image, copy_markdown_images, media_dir, media_url
+    reasons: CANCELLED_BY, CANCELLED_FROM_CLI, FEED_CANCELLED, FEED_SCHEDULED, KNOWN, PAUSED_BY,
+        PAUSED_BY_ENGINE, SCHEDULE_FAILED, SENDER_FAULT, shown, stored
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
     uploads: markdown_image, store_upload
