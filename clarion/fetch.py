@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from clarion.errors import FetchRefused
+from clarion.i18n import admin_gettext
 
 MAX_REDIRECTS = 5
 USER_AGENT = "Clarion/0.1"
@@ -67,7 +68,14 @@ def fetch(
             url = urljoin(url, location)
             continue
         if response.status not in {200, 304}:
-            raise FetchRefused(f"{_host(url)} answered {response.status} {response.reason}.")
+            raise FetchRefused(
+                admin_gettext(
+                    "%(host)s answered %(status)s %(reason)s.",
+                    host=_host(url),
+                    status=response.status,
+                    reason=response.reason,
+                )
+            )
         return FetchResult(
             url=url,
             status=response.status,
@@ -75,7 +83,7 @@ def fetch(
             body=body,
             headers={k.lower(): v for k, v in response.getheaders()},
         )
-    raise FetchRefused(f"Too many redirects (more than {MAX_REDIRECTS}).")
+    raise FetchRefused(admin_gettext("Too many redirects (more than %(n)s).", n=MAX_REDIRECTS))
 
 
 def _host(url: str) -> str:
@@ -118,9 +126,12 @@ def check_address(address: IPAddress, policy: FetchPolicy) -> None:
             continue  # ::ffff:a.b.c.d is nothing but its IPv4 address, judged next
         if not _allowed(candidate, policy):
             raise FetchRefused(
-                f"{address} is a private, loopback or link-local address; Clarion fetches only "
-                "from public addresses (an operator can allow networks with "
-                "CLARION_ALLOW_PRIVATE_FETCH)."
+                admin_gettext(
+                    "%(address)s is a private, loopback or link-local address; Clarion fetches "
+                    "only from public addresses (an operator can allow networks with "
+                    "CLARION_ALLOW_PRIVATE_FETCH).",
+                    address=address,
+                )
             )
 
 
@@ -135,10 +146,11 @@ def resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchRefused(f"Cannot find the server {host}: {exc}.") from None
+        problem = admin_gettext("Cannot find the server %(host)s: %(error)s.", host=host, error=exc)
+        raise FetchRefused(problem) from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses:
-        raise FetchRefused(f"Cannot find the server {host}.")
+        raise FetchRefused(admin_gettext("Cannot find the server %(host)s.", host=host))
     # All of them, not just the first: a name that also points inward is refused outright.
     for address in addresses:
         check_address(address, policy)
@@ -148,13 +160,18 @@ def resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
 def _target(url: str) -> tuple[str, str, int, str]:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise FetchRefused(f"Only http:// and https:// addresses can be fetched, not {url!r}.")
+        raise FetchRefused(
+            admin_gettext(
+                "Only http:// and https:// addresses can be fetched, not %(url)s.", url=repr(url)
+            )
+        )
     if parts.username or parts.password:
-        raise FetchRefused("Addresses with a user name or password are not fetched.")
+        raise FetchRefused(admin_gettext("Addresses with a user name or password are not fetched."))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise FetchRefused(f"The port in {url!r} is not a number.") from None
+        problem = admin_gettext("The port in %(url)s is not a number.", url=repr(url))
+        raise FetchRefused(problem) from None
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -188,7 +205,7 @@ def _get_once(
     address = resolve(host, port, policy)[0]
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FetchRefused(f"{host} took longer than {policy.timeout:g} seconds.")
+        raise FetchRefused(_too_slow(host, policy))
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     conn = cls(address, host, port, timeout=remaining)
     try:
@@ -210,11 +227,15 @@ def _get_once(
         )
         return response, body
     except TimeoutError:
-        raise FetchRefused(f"{host} took longer than {policy.timeout:g} seconds.") from None
+        raise FetchRefused(_too_slow(host, policy)) from None
     except ssl.SSLError as exc:
-        raise FetchRefused(f"The secure connection to {host} failed: {exc.reason}.") from None
+        problem = admin_gettext(
+            "The secure connection to %(host)s failed: %(error)s.", host=host, error=exc.reason
+        )
+        raise FetchRefused(problem) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise FetchRefused(f"Could not fetch from {host}: {exc}.") from None
+        problem = admin_gettext("Could not fetch from %(host)s: %(error)s.", host=host, error=exc)
+        raise FetchRefused(problem) from None
     finally:
         conn.close()
 
@@ -237,4 +258,11 @@ def _read(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: flo
 
 
 def _too_big(policy: FetchPolicy) -> str:
-    return f"The file is larger than the {policy.max_bytes // 1024} KB Clarion accepts."
+    return admin_gettext(
+        "The file is larger than the %(kb)s KB Clarion accepts.", kb=policy.max_bytes // 1024
+    )
+
+
+def _too_slow(host: str, policy: FetchPolicy) -> str:
+    seconds = format(policy.timeout, "g")
+    return admin_gettext("%(host)s took longer than %(n)s seconds.", host=host, n=seconds)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from clarion.errors import ValidationError
+from clarion.i18n import admin_gettext
 
 # Cells starting with these are formulas to Excel, LibreOffice and Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -49,6 +50,13 @@ def whole_number(raw: str, field_name: str, *, low: int = 0, high: int = MAX_ID)
     text = (raw or "").strip()
     if not _ASCII_DIGITS.fullmatch(text) or not low <= int(text) <= high:
         raise ValidationError(
-            {field_name: f"Expected a whole number from {low} to {high}, not {text[:20]!r}."}
+            {
+                field_name: admin_gettext(
+                    "Expected a whole number from %(low)s to %(high)s, not %(text)s.",
+                    low=low,
+                    high=high,
+                    text=repr(text[:20]),
+                )
+            }
         )
     return int(text)

@@ -16,7 +16,7 @@ from clarion.alerts import markup, media, petition_pick
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import NotFound, ValidationError
-from clarion.i18n import admin_gettext
+from clarion.i18n import admin_gettext, format_number
 from clarion.i18n import gettext as _
 from clarion.models import Editor, Petition, Signature
 from clarion.redisconn import get_redis
@@ -71,7 +71,9 @@ def _goal(raw: str, errors: dict[str, str]) -> int:
     if not raw:
         return 0
     if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_GOAL:
-        errors["goal"] = f"Enter a whole number of signatures, 0 to {MAX_GOAL:,}."
+        errors["goal"] = admin_gettext(
+            "Enter a whole number of signatures, 0 to %(most)s.", most=format_number(MAX_GOAL)
+        )
         return 0
     return int(raw)
 
@@ -84,7 +86,11 @@ def validate(
     text = {name: str(raw.get(name) or "").strip() for name in TEXT_FIELDS}
     for name, limit in TEXT_FIELDS.items():
         if len(text[name]) > limit:
-            errors[name] = f"Keep this under {limit} characters (now {len(text[name])})."
+            errors[name] = admin_gettext(
+                "Keep this under %(limit)s characters (now %(now)s).",
+                limit=limit,
+                now=len(text[name]),
+            )
     if not text["title"]:
         errors["title"] = admin_gettext("Give the petition a title.")
     slug = text["slug"].lower()

@@ -23,12 +23,16 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, ValidationError
-from clarion.i18n import admin_gettext
+from clarion.i18n import NA_, admin_gettext
 from clarion.models import Alert, AlertKind, AlertRole, AlertStatus, Click, Editor, Subscriber
 
 PLANNED = (AlertRole.ANNOUNCEMENT, AlertRole.REMINDER)
 UNSENT = (AlertStatus.DRAFT, AlertStatus.SCHEDULED)
 LABELS = {AlertRole.ANNOUNCEMENT: "announcement", AlertRole.REMINDER: "reminder"}
+CHANGED_TOO_LATE = {
+    AlertRole.ANNOUNCEMENT: NA_("The announcement is %(status)s: it can no longer change."),
+    AlertRole.REMINDER: NA_("The reminder is %(status)s: it can no longer change."),
+}
 # What a child takes from the hashtag day when it starts (its subject and time are its own).
 INHERITED = ("kind", "preheader", "layout_mjml", "sender_list_id", "archive_public", "language")
 
@@ -75,15 +79,20 @@ def _check_time(
     key = f"{role.value}_at"
     zone = ZoneInfo(editor.timezone)
     if when <= utcnow() + timedelta(seconds=30):
-        errors[key] = f"{when.astimezone(zone):%Y-%m-%d %H:%M} has already passed."
+        shown = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        errors[key] = admin_gettext("%(when)s has already passed.", when=shown)
         return
     day = moment.date()
     local_day = when.astimezone(moment.tzinfo).date()
-    where = f"{day:%Y-%m-%d} in {moment.tzinfo}"
+    where = {"day": f"{day:%Y-%m-%d}", "zone": str(moment.tzinfo)}
     if role == AlertRole.ANNOUNCEMENT and local_day >= day:
-        errors[key] = f"The announcement goes out before the day of action ({where})."
+        errors[key] = admin_gettext(
+            "The announcement goes out before the day of action (%(day)s in %(zone)s).", **where
+        )
     if role == AlertRole.REMINDER and local_day != day:
-        errors[key] = f"The reminder goes out on the day of action ({where})."
+        errors[key] = admin_gettext(
+            "The reminder goes out on the day of action (%(day)s in %(zone)s).", **where
+        )
 
 
 def _clean(
@@ -100,8 +109,8 @@ def _clean(
         child = current.get(role)
         if child is not None and child.status not in UNSENT:
             if item.when.strip():
-                errors[key] = (
-                    f"The {LABELS[role]} is {child.status.value}: it can no longer change."
+                errors[key] = admin_gettext(
+                    CHANGED_TOO_LATE[role], status=admin_gettext(child.status.value)
                 )
             continue
         if not item.when.strip():

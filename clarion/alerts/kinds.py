@@ -167,7 +167,8 @@ def spec(kind: AlertKind | str) -> KindSpec:
         return KINDS[AlertKind(kind)]
     except ValueError:
         choices = ", ".join(k.value for k in AlertKind)
-        raise ValidationError({"kind": f"Choose one of: {choices}."}) from None
+        problem = i18n.admin_gettext("Choose one of: %(choices)s.", choices=choices)
+        raise ValidationError({"kind": problem}) from None
 
 
 def _check_url(value: str) -> str | None:
@@ -179,7 +180,11 @@ def _check_url(value: str) -> str | None:
 
 def _check_value(field: FieldSpec, value: str) -> str | None:
     if len(value) > field.max_length:
-        return f"Keep this under {field.max_length} characters (now {len(value)})."
+        return i18n.admin_gettext(
+            "Keep this under %(limit)s characters (now %(now)s).",
+            limit=field.max_length,
+            now=len(value),
+        )
     checks = {
         "petition": _check_petition_id,
         "url": _check_url,

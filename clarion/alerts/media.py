@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from clarion.alerts import markup
 from clarion.errors import FetchRefused, ValidationError
 from clarion.fetch import FetchPolicy, fetch
+from clarion.i18n import admin_gettext
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # Decoded, a 150 KB PNG of 40 megapixels takes 160 MB, in our memory when we re-encode it and
@@ -88,11 +89,14 @@ def size_problem(data: bytes, limit: int = MAX_PIXELS) -> str | None:
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return "This file is damaged or is not a PNG, JPEG, GIF or WebP image."
+        return admin_gettext("This file is damaged or is not a PNG, JPEG, GIF or WebP image.")
     if width * height > limit:
-        return (
-            f"The image is {width} x {height} pixels; Clarion takes images of up to "
-            f"{limit // 1_000_000} megapixels. Make it smaller and try again."
+        return admin_gettext(
+            "The image is %(width)s x %(height)s pixels; Clarion takes images of up to "
+            "%(megapixels)s megapixels. Make it smaller and try again.",
+            width=width,
+            height=height,
+            megapixels=limit // 1_000_000,
         )
     return None
 
@@ -101,7 +105,8 @@ def store_image(data: bytes, instance_dir: Path) -> str:
     """Save image bytes under a name derived from their content; returns the file name."""
     ext = image_extension(data)
     if ext is None:
-        raise ValidationError({"image_url": "This is not a PNG, JPEG, GIF or WebP image."})
+        problem = admin_gettext("This is not a PNG, JPEG, GIF or WebP image.")
+        raise ValidationError({"image_url": problem})
     problem = size_problem(data)
     if problem:
         raise ValidationError({"image_url": problem})
@@ -137,12 +142,17 @@ def copy_image(
     bounded = FetchPolicy(base.allow_networks, min(base.max_bytes, MAX_IMAGE_BYTES), timeout)
     if interactive and not _INTERACTIVE_SLOTS.acquire(blocking=False):
         raise ValidationError(
-            {"image_url": "Other images are being copied right now; save again in a moment."}
+            {
+                "image_url": admin_gettext(
+                    "Other images are being copied right now; save again in a moment."
+                )
+            }
         )
     try:
         result = fetch(url, bounded, accept="image/png,image/jpeg,image/gif,image/webp")
     except FetchRefused as exc:
-        raise ValidationError({"image_url": f"The image could not be copied: {exc}"}) from None
+        problem = admin_gettext("The image could not be copied: %(error)s", error=exc)
+        raise ValidationError({"image_url": problem}) from None
     finally:
         if interactive:
             _INTERACTIVE_SLOTS.release()
@@ -161,10 +171,13 @@ def copy_markdown_images(
     for url in dict.fromkeys(markup.image_sources(source)):
         if is_own_media(url, base_url):
             continue
-        shown = url or "(an image without an address)"
+        shown = url or admin_gettext("(an image without an address)")
         if not url.lower().startswith(("http://", "https://")) or url not in source:
-            how = "give its full https:// address, or upload it"
-            raise ValidationError({field: f"The image {shown} cannot be used: {how}."})
+            problem = admin_gettext(
+                "The image %(image)s cannot be used: give its full https:// address, or upload it.",
+                image=shown,
+            )
+            raise ValidationError({field: problem})
         try:
             copied = copy_image(url, instance_dir, base_url, policy)
         except ValidationError as exc:

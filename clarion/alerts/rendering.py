@@ -79,11 +79,12 @@ def compile_mjml(source: str, where: str = "layout", *, strict: bool = False) ->
     """
     problem = mjml_check.check(source, strict=strict)
     if problem is not None:
-        raise ValidationError({where: f"MJML error on {problem}"})
+        raise ValidationError({where: i18n.admin_gettext("MJML error on %(at)s", at=problem)})
     try:
         html = mjml.mjml2html(source, fonts={}, disable_comments=True)
     except ValueError as exc:
-        raise ValidationError({where: f"The MJML layout does not compile: {exc}"}) from None
+        problem = i18n.admin_gettext("The MJML layout does not compile: %(error)s", error=exc)
+        raise ValidationError({where: problem}) from None
     return _PREVIEW_RE.sub(rf'\1<div style="{PREVIEW_STYLE}">', html, count=1)
 
 
@@ -109,8 +110,11 @@ def check_no_remote_assets(html: str, base_url: str, where: str = "layout") -> N
     if found:
         raise ValidationError(
             {
-                where: f"The mail would load {found[0]} from another server when opened; "
-                "use images stored by Clarion, or none."
+                where: i18n.admin_gettext(
+                    "The mail would load %(asset)s from another server when opened; "
+                    "use images stored by Clarion, or none.",
+                    asset=found[0],
+                )
             }
         )
 
@@ -201,8 +205,12 @@ def render_alert(
     except TemplateError as exc:
         where = "layout" if layout_mjml else f"templates/email/{kind}"
         line = template_error_line(exc)
-        at = f"line {line}: " if line else ""
-        raise ValidationError({where: f"Template error on {at}{exc}"}) from None
+        problem = (
+            i18n.admin_gettext("Template error on line %(line)s: %(error)s", line=line, error=exc)
+            if line
+            else i18n.admin_gettext("Template error: %(error)s", error=exc)
+        )
+        raise ValidationError({where: problem}) from None
     html = compile_mjml(
         mjml_source,
         where="layout" if layout_mjml else f"templates/email/{kind}/body.mjml",

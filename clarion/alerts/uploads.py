@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clarion.alerts import media
 from clarion.errors import ValidationError
+from clarion.i18n import admin_gettext
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 MAX_BYTES = 10 * 1024 * 1024
@@ -33,7 +34,8 @@ def store_upload(upload: BinaryIO, instance_dir: Path, field: str = "image") -> 
     """Check, shrink and re-encode an uploaded image, store it; returns its media file name."""
     data = upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise ValidationError({field: f"The image is larger than {MAX_BYTES // 2**20} MB."})
+        too_big = admin_gettext("The image is larger than %(mb)s MB.", mb=MAX_BYTES // 2**20)
+        raise ValidationError({field: too_big})
     image = ImageOps.exif_transpose(_open(data, field))  # keep the orientation EXIF described
     image.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
@@ -55,7 +57,7 @@ def markdown_image(
 
 
 def _open(data: bytes, field: str) -> Image.Image:
-    problem = {field: "Upload a JPEG, PNG, GIF or WebP image."}
+    problem = {field: admin_gettext("Upload a JPEG, PNG, GIF or WebP image.")}
     try:
         with Image.open(io.BytesIO(data)) as probe:
             if probe.format not in ACCEPTED_FORMATS:

@@ -72,13 +72,16 @@ def clean_versions(
     cleaned: dict[str, dict[str, Any]] = {}
     for code, version in raw.items():
         if code not in offered:
-            errors[f"{code}.language"] = (
-                f"Unknown language {code!r} for a version; use {', '.join(offered)}."
+            errors[f"{code}.language"] = i18n.admin_gettext(
+                "Unknown language %(language)s for a version; use %(offered)s.",
+                language=repr(code),
+                offered=", ".join(offered),
             )
             continue
         if code == primary_language:
-            errors[f"{code}.language"] = (
-                f"{offered[code]} is the primary language: write that text in the main fields."
+            errors[f"{code}.language"] = i18n.admin_gettext(
+                "%(language)s is the primary language: write that text in the main fields.",
+                language=offered[code],
             )
             continue
         cleaned[code] = _clean_version(kind, code, primary_fields, version, errors)

@@ -39,7 +39,10 @@ def decode(data: bytes, encoding: str = "auto") -> Decoded:
     check_text(data)
     if encoding != "auto":
         if encoding not in ENCODINGS:
-            raise ValidationError({"encoding": f"Choose one of: {', '.join(ENCODINGS)}."})
+            choices = ", ".join(ENCODINGS)
+            raise ValidationError(
+                {"encoding": admin_gettext("Choose one of: %(choices)s.", choices=choices)}
+            )
         return Decoded(_strict(data, encoding), encoding)
     try:
         return Decoded(data.decode("utf-8"), "utf-8")
@@ -49,9 +52,11 @@ def decode(data: bytes, encoding: str = "auto") -> Decoded:
     if guess is None:
         raise ValidationError(
             {
-                "encoding": "This file is not UTF-8, and Clarion cannot tell whether it is "
-                "Cyrillic (Windows-1251) or Western (Windows-1252 / Latin-1). Choose the "
-                "encoding, or save the file as “CSV UTF-8” and upload it again."
+                "encoding": admin_gettext(
+                    "This file is not UTF-8, and Clarion cannot tell whether it is Cyrillic "
+                    "(Windows-1251) or Western (Windows-1252 / Latin-1). Choose the encoding, "
+                    "or save the file as “CSV UTF-8” and upload it again."
+                )
             }
         )
     return Decoded(_strict(data, guess), guess)
@@ -64,8 +69,10 @@ def check_text(data: bytes) -> None:
     if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ValidationError(
             {
-                "file": "This is not a CSV text file (it contains zero bytes); "
-                "in your spreadsheet, use “Save as… CSV UTF-8”."
+                "file": admin_gettext(
+                    "This is not a CSV text file (it contains zero bytes); "
+                    "in your spreadsheet, use “Save as… CSV UTF-8”."
+                )
             }
         )
 
@@ -76,11 +83,16 @@ def _strict(data: bytes, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         label = ENCODINGS.get(encoding, encoding)
         line = data.count(b"\n", 0, exc.start) + 1
+        byte = f"0x{data[exc.start]:02x}"
         raise ValidationError(
             {
-                "encoding": f"This file is not valid {label}: byte 0x{data[exc.start]:02x} on "
-                f"line {line} does not fit. Choose another encoding or save the file as "
-                "“CSV UTF-8”."
+                "encoding": admin_gettext(
+                    "This file is not valid %(encoding)s: byte %(byte)s on line %(line)s does "
+                    "not fit. Choose another encoding or save the file as “CSV UTF-8”.",
+                    encoding=label,
+                    byte=byte,
+                    line=line,
+                )
             }
         ) from None
 
@@ -155,7 +167,11 @@ def _single_line(
     try:
         yield number, next(csv.reader([line], delimiter=delimiter, strict=True)), ""
     except (csv.Error, StopIteration) as exc:
-        why = 'a quote (") is opened and never closed'
+        why = admin_gettext('a quote (") is opened and never closed')
         if "expected after" in str(exc):
-            why = 'text follows a closing quote (") inside a cell'
-        yield number, None, f"Malformed CSV on line {number}: {why}."
+            why = admin_gettext('text follows a closing quote (") inside a cell')
+        yield (
+            number,
+            None,
+            admin_gettext("Malformed CSV on line %(line)s: %(why)s.", line=number, why=why),
+        )

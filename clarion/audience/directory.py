@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from clarion import audit, throttle
 from clarion.audience import erasure, subscribers
 from clarion.errors import NotFound, ValidationError
+from clarion.i18n import NA_, admin_gettext
 from clarion.models import (
     Alert,
     Bounce,
@@ -23,12 +24,21 @@ from clarion.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
+    SuppressionReason,
     Tag,
 )
 from clarion.paging import Page, keyset_page
 
 SUPPRESSED = "suppressed"
 STATUSES = (*[s.value for s in SubscriptionStatus], SUPPRESSED)
+# Why an address is suppressed, in the editor's words (admin/_macros.html has the same).
+SUPPRESSION_REASONS = {
+    SuppressionReason.HARD_BOUNCE.value: NA_("hard bounce"),
+    SuppressionReason.SOFT_BOUNCES.value: NA_("repeated soft bounces"),
+    SuppressionReason.COMPLAINT.value: NA_("complaint"),
+    SuppressionReason.MANUAL.value: NA_("suppressed by an editor"),
+    SuppressionReason.ERASED.value: NA_("reader erased"),
+}
 DETAIL_LIMIT = 200
 
 
@@ -43,7 +53,10 @@ class SubscriberFilter:
 
     def __post_init__(self) -> None:
         if self.status and self.status not in STATUSES:
-            raise ValidationError({"status": f"Choose one of: {', '.join(STATUSES)}."})
+            choices = ", ".join(STATUSES)
+            raise ValidationError(
+                {"status": admin_gettext("Choose one of: %(choices)s.", choices=choices)}
+            )
 
     def as_args(self) -> dict[str, Any]:
         """The filter as query-string arguments (empty ones left out)."""
@@ -171,7 +184,7 @@ def get_subscriber(session: Session, subscriber_id: int) -> Subscriber:
     """The subscriber with this id, or NotFound."""
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
-        raise NotFound("No such subscriber (perhaps deleted).")
+        raise NotFound(admin_gettext("No such subscriber (perhaps deleted)."))
     return subscriber
 
 
@@ -255,7 +268,7 @@ def lift_suppression(session: Session, actor: Editor, email: str, ip: str | None
     require(actor, "lift_suppression")
     suppression = session.scalar(select(Suppression).where(subscribers.suppression_clause(email)))
     if suppression is None:
-        raise NotFound("This address is not suppressed.")
+        raise NotFound(admin_gettext("This address is not suppressed."))
     audit.record(
         session,
         actor,

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from clarion import throttle
 from clarion.audience import bulk, tags
+from clarion.audience.directory import SUPPRESSION_REASONS
 from clarion.db import utcnow
+from clarion.i18n import admin_gettext
 from clarion.models import (
     ConsentRecord,
     Subscriber,
@@ -105,7 +107,10 @@ class ImportWriter:
         for row in rows:
             if row.email in suppressed:
                 reason = getattr(suppressed[row.email], "value", suppressed[row.email])
-                row.reason = f"Suppressed ({reason}): this address receives no mail."
+                row.reason = admin_gettext(
+                    "Suppressed (%(reason)s): this address receives no mail.",
+                    reason=admin_gettext(SUPPRESSION_REASONS.get(reason, reason)),
+                )
         rows = [r for r in rows if not r.reason]
         existing = dict(
             self.session.execute(
@@ -177,7 +182,9 @@ class ImportWriter:
                 elif status == SubscriptionStatus.UNSUBSCRIBED:
                     left.append(lid)
             if left and sid not in changed:
-                row.reason = "Left this list earlier; an import never re-adds someone who left."
+                row.reason = admin_gettext(
+                    "Left this list earlier; an import never re-adds someone who left."
+                )
         if new_rows:
             bulk.insert_rows(self.session, _SUBSCRIPTIONS, new_rows)
         for sid, lid in confirm:

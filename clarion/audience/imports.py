@@ -81,11 +81,15 @@ def preview(data: bytes, encoding: str = "auto", delimiter: str = "") -> Preview
     if not first:
         raise ValidationError({"file": admin_gettext("The file is empty.")})
     has_header = _looks_like_header(first[0])
-    header = first[0] if has_header else [f"Column {i + 1}" for i in range(len(first[0]))]
+    header = first[0] if has_header else [_column(i + 1) for i in range(len(first[0]))]
     rows = first[1:] if has_header else first[:5]
     mapping = guess_mapping(header) if has_header else _guess_from_values(rows)
     width = max(len(r) for r in first)
     return Preview(decoded.encoding, delimiter, has_header, header, rows, mapping, width)
+
+
+def _column(number: int) -> str:
+    return admin_gettext("Column %(n)s", n=number)
 
 
 def _guess_from_values(rows: list[list[str]]) -> dict[int, str]:
@@ -104,7 +108,9 @@ def check_options(session: Session, options: ImportOptions) -> None:
     elif any(fields.count(f) > 1 for f in FIELDS):
         errors["mapping"] = admin_gettext("Each field can come from one column only.")
     elif not set(fields) <= set(FIELDS):
-        errors["mapping"] = f"Columns can be: {', '.join(FIELDS)}, or ignored."
+        errors["mapping"] = admin_gettext(
+            "Columns can be: %(fields)s, or ignored.", fields=", ".join(FIELDS)
+        )
     known = set(session.scalars(select(MailingList.id)))
     if not options.list_ids:
         errors["lists"] = admin_gettext("Choose at least one list to import into.")
@@ -197,7 +203,10 @@ class AddressChecker:
         try:
             return validate_email(raw, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
-            raise ValueError(f"Invalid email address {raw!r}: {exc}") from None
+            problem = admin_gettext(
+                "Invalid email address %(address)s: %(error)s", address=repr(raw), error=exc
+            )
+            raise ValueError(problem) from None
 
     @staticmethod
     def _domain(domain: str) -> str | None:
@@ -230,7 +239,11 @@ class RowChecker:
         if row.reason:
             return row
         if len(row.cells) < self.width and not self.cell(row, "email"):
-            row.reason = f"Expected at least {self.width} columns, found {len(row.cells)}."
+            row.reason = admin_gettext(
+                "Expected at least %(width)s columns, found %(found)s.",
+                width=self.width,
+                found=len(row.cells),
+            )
             return row
         try:
             self._fill(row)
@@ -239,19 +252,19 @@ class RowChecker:
             return row
         earlier = self.seen.setdefault(row.email, row.line)
         if earlier != row.line:
-            row.reason = f"Duplicate of line {earlier} in this file."
+            row.reason = admin_gettext("Duplicate of line %(line)s in this file.", line=earlier)
         return row
 
     def _fill(self, row: ParsedRow) -> None:
         raw_email = self.cell(row, "email")
         if not raw_email:
-            raise ValueError("No email address.")
+            raise ValueError(admin_gettext("No email address."))
         row.email = self.addresses.normalise(raw_email)
         name = self.cell(row, "name")
         if len(name) > 200:
-            raise ValueError("The name is longer than 200 characters.")
+            raise ValueError(admin_gettext("The name is longer than 200 characters."))
         if _CONTROL.search(name):
-            raise ValueError("The name contains control characters.")
+            raise ValueError(admin_gettext("The name contains control characters."))
         row.name = name or None
         row.language = self._language(self.cell(row, "language"))
         row.tags = [self._tag(t) for t in re.split(r"[,;|]", self.cell(row, "tags")) if t.strip()]
@@ -262,7 +275,10 @@ class RowChecker:
         try:
             return tags.clean_name(raw)
         except ValidationError as exc:
-            raise ValueError(f"Tag {raw.strip()!r}: {exc.errors['name']}") from None
+            problem = admin_gettext(
+                "Tag %(tag)s: %(error)s", tag=repr(raw.strip()), error=exc.errors["name"]
+            )
+            raise ValueError(problem) from None
 
     def _language(self, raw: str) -> str:
         if not raw:
@@ -272,7 +288,13 @@ class RowChecker:
             if candidate in self.languages:
                 return candidate
         offered = ", ".join(self.languages)
-        raise ValueError(f"Unknown language {raw!r} (use one of {offered}).")
+        raise ValueError(
+            admin_gettext(
+                "Unknown language %(language)s (use one of %(offered)s).",
+                language=repr(raw),
+                offered=offered,
+            )
+        )
 
 
 def run_import(session: Session, job: Job) -> Iterator[Job]:

@@ -146,14 +146,18 @@ def _check_welcome(alert: Alert | None) -> Alert:
         )
     problems = []
     if not alert.subject.strip():
-        problems.append("it has no subject")
+        problems.append(admin_gettext("it has no subject"))
     try:
         kinds.validate_fields(alert.kind, alert.fields or {})
     except ValidationError as exc:
         problems += list(exc.errors.values())
     if problems:
         raise ValidationError(
-            {"welcome_alert_id": f"This draft cannot be sent yet: {'; '.join(problems)}"}
+            {
+                "welcome_alert_id": admin_gettext(
+                    "This draft cannot be sent yet: %(problems)s", problems="; ".join(problems)
+                )
+            }
         )
     return alert
 

@@ -16,7 +16,7 @@ May use: the models' enums only. It sits below delivery, which judges each SMTP 
 Public (all that other packages import from it):
     __init__: BounceClass, RecipientReport, Report, classify_files, classify_message,
         classify_status, ses_event_report
-    report: CLASS_PRIORITY, message_class, trim
+    report: CLASS_PRIORITY, known_recipient, message_class, trim
     verdict: enhanced_status
 """
 

@@ -12,7 +12,12 @@ from clarion.bounce_classify.mime import (
     header_addresses,
     original_to,
 )
-from clarion.bounce_classify.report import RECIPIENT_LIMIT, RecipientReport, dedupe
+from clarion.bounce_classify.report import (
+    RECIPIENT_LIMIT,
+    RecipientReport,
+    dedupe,
+    known_recipient,
+)
 from clarion.models.inbound import BounceClass
 
 
@@ -27,10 +32,10 @@ def complaint_reports(msg: Message, parts: Parts, body: str) -> list[RecipientRe
     subject = decode_header_value(msg.get("Subject")).lower()
     if parts.hotmail_recipients or subject.startswith("complaint about message from"):
         rcpts = parts.hotmail_recipients or original_to(parts)
-        return [complaint_report(r, "abuse") for r in rcpts or [""]]
+        return [complaint_report(r, "abuse") for r in rcpts or [None]]
     if str(msg.get("X-Apple-Unsubscribe", "")).strip().lower() == "true":
         sender = header_addresses(msg, "From")
-        return [complaint_report(sender[0] if sender else "", "opt-out")]
+        return [complaint_report(sender[0] if sender else None, "opt-out")]
     return None
 
 
@@ -40,14 +45,15 @@ def _arf_recipients(reports: list[dict[str, str]], parts: Parts) -> list[Recipie
         ftype = report.get("feedback-type", "abuse").split()[0].lower() or "abuse"
         listed = report.get("original-rcpt-to", "") + " " + report.get("removal-recipient", "")
         rcpts = addresses_in(listed) or original_to(parts)
-        found.extend(complaint_report(r, ftype) for r in rcpts or [""])
+        # Redacted reports name no one: None, and the VERP token or Message-ID finds the reader.
+        found.extend(complaint_report(r, ftype) for r in rcpts or [None])
     return dedupe(found)[:RECIPIENT_LIMIT]
 
 
-def complaint_report(recipient: str, feedback_type: str) -> RecipientReport:
+def complaint_report(recipient: str | None, feedback_type: str) -> RecipientReport:
     """The report of one complaint about one recipient."""
     return RecipientReport(
-        recipient=recipient,
+        recipient=known_recipient(recipient),
         classification=BounceClass.COMPLAINT,
         status="",
         reason=f"complaint: {feedback_type} [feedback]",

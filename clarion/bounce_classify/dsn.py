@@ -6,7 +6,13 @@ import re
 
 from clarion.bounce_classify.mime import Parts, addresses_in, field_address, field_blocks
 from clarion.bounce_classify.prose import chunk_for
-from clarion.bounce_classify.report import RECIPIENT_LIMIT, RecipientReport, dedupe, trim
+from clarion.bounce_classify.report import (
+    RECIPIENT_LIMIT,
+    RecipientReport,
+    dedupe,
+    known_recipient,
+    trim,
+)
 from clarion.bounce_classify.verdict import (
     describe,
     enhanced_status,
@@ -103,12 +109,13 @@ def _dsn_status(field_value: str, diagnostic: str) -> str:
 def _recipient_report(
     recipient: str, action: str, status: str, diagnostic: str, context: str
 ) -> RecipientReport:
+    named = known_recipient(recipient)
     if action.startswith(("delivered", "relayed", "expanded")):
-        return RecipientReport(recipient, BounceClass.NOT_A_BOUNCE, status, "delivered", "")
+        return RecipientReport(named, BounceClass.NOT_A_BOUNCE, status, "delivered", "")
     klass, reason, status = recipient_verdict(recipient, status, diagnostic, context)
     if action.startswith("delayed"):
         klass, reason = BounceClass.DELAY, "delayed"
-    return RecipientReport(recipient, klass, status, describe(reason, status), trim(diagnostic))
+    return RecipientReport(named, klass, status, describe(reason, status), trim(diagnostic))
 
 
 def _contradicted(report: RecipientReport, notice: str) -> RecipientReport:

@@ -81,7 +81,8 @@ def _recipients(
     if is_autoreply(msg, subject):
         sender = header_addresses(msg, "From")
         reason = describe("vacation", "")
-        return [RecipientReport(sender[0] if sender else "", BounceClass.AUTOREPLY, "", reason, "")]
+        sent_by = sender[0] if sender else None
+        return [RecipientReport(sent_by, BounceClass.AUTOREPLY, "", reason, "")]
     return []
 
 

@@ -20,6 +20,7 @@ from clarion.bounce_classify.report import (
     RECIPIENT_LIMIT,
     RULE_TEXT_LIMIT,
     RecipientReport,
+    known_recipient,
     trim,
     unique,
 )
@@ -252,7 +253,9 @@ def _prose_report(
     if delayed and klass is not BounceClass.NOT_A_BOUNCE:
         klass, reason = BounceClass.DELAY, "delayed"
     diagnostic = trim(chunk)
-    return RecipientReport(recipient, klass, status, describe(reason, status), diagnostic)
+    return RecipientReport(
+        known_recipient(recipient), klass, status, describe(reason, status), diagnostic
+    )
 
 
 def chunk_for(recipient: str, rcpts: list[str], notice: str) -> str:

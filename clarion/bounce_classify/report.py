@@ -30,9 +30,10 @@ ORIGINAL_HEADERS = (
 
 @dataclass(frozen=True)
 class RecipientReport:
-    """What a report says about one recipient."""
+    """What a report says about one recipient. `recipient` is None when the report names no
+    address (an ARF complaint with its addresses redacted): never an empty string."""
 
-    recipient: str
+    recipient: str | None
     classification: BounceClass
     status: str
     reason: str
@@ -68,6 +69,11 @@ def message_class(recipients: Iterable[RecipientReport]) -> BounceClass:
     return next((c for c in CLASS_PRIORITY if c in present), BounceClass.NOT_A_BOUNCE)
 
 
+def known_recipient(address: str | None) -> str | None:
+    """The address a report names, or None when it names none (never an empty string)."""
+    return address.strip() or None if address is not None else None
+
+
 def trim(text: str) -> str:
     """A diagnostic in single spaces, cut to what is worth keeping as evidence."""
     text = re.sub(r"\s+", " ", text).strip()
@@ -81,7 +87,7 @@ def unique(items: Iterable[str]) -> list[str]:
 
 def dedupe(reports: list[RecipientReport]) -> list[RecipientReport]:
     """One report per recipient; the first (most specific) wins."""
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     kept = []
     for report in reports:
         if report.recipient and report.recipient in seen:

@@ -12,6 +12,7 @@ from clarion.bounce_classify.report import (
     ORIGINAL_HEADERS,
     RecipientReport,
     Report,
+    known_recipient,
     message_class,
     trim,
 )
@@ -42,7 +43,8 @@ def ses_event_report(data: dict[str, Any]) -> Report | None:
         rcpts = (data.get("delivery") or {}).get("recipients", [])
         delivered = BounceClass.NOT_A_BOUNCE
         recipients = [
-            RecipientReport(str(r).lower(), delivered, "2.0.0", "delivered", "") for r in rcpts
+            RecipientReport(known_recipient(str(r).lower()), delivered, "2.0.0", "delivered", "")
+            for r in rcpts
         ]
     else:
         return None
@@ -86,7 +88,9 @@ def _ses_bounces(info: dict) -> list[RecipientReport]:
         if klass is H and not permanent:
             klass = S
         address = str(rcpt.get("emailAddress", "")).lower()
-        found.append(RecipientReport(address, klass, status, reason, trim(diagnostic)))
+        found.append(
+            RecipientReport(known_recipient(address), klass, status, reason, trim(diagnostic))
+        )
     return found
 
 

@@ -11,7 +11,7 @@ Public (all that other packages import from it):
     imap: poll, poll_once
     inbound: MAX_ATTEMPTS, enqueue, process, sweep
     numbers: LIMITS, load_policy, save_policy
-    policy: dismiss_notice, open_notices, soft_standing
+    policy: NOTICE_TITLE, dismiss_notice, open_notices, soft_standing
     refusals: BatchRefusals
     server: start_bounce_server
     webhooks.receive: receive

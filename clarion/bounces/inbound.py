@@ -134,7 +134,8 @@ def _act_on(
     for report, evidence in found:
         for finding in findings(session, report, source, evidence):
             bounce = act(session, finding, policy)
-            done.append(f"{bounce.classification.value} {bounce.email}: {bounce.action}")
+            about = bounce.email or "(no address named)"
+            done.append(f"{bounce.classification.value} {about}: {bounce.action}")
     return "; ".join(done) or "nothing to record: no reader of ours is named"
 
 
@@ -175,6 +176,11 @@ def findings(session: Session, report: Report, source: str, evidence: bytes) -> 
         return [_finding(about, _Reader(reader, delivery), source, evidence)]
     found = []
     for recipient in report.recipients:
+        if recipient.recipient is None:
+            # A complaint naming no one (addresses redacted) is still on record, about no reader.
+            if recipient.classification is BounceClass.COMPLAINT:
+                found.append(_unnamed(recipient, source, evidence))
+            continue
         reader = session.scalar(select(Subscriber).where(Subscriber.email == recipient.recipient))
         if reader is not None:
             found.append(_finding(recipient, _Reader(reader), source, evidence))
@@ -192,6 +198,18 @@ def _about(
     if ranked:
         return ranked[0]
     return RecipientReport(email, klass, "", "not a bounce: nothing in it to act on", "")
+
+
+def _unnamed(recipient: RecipientReport, source: str, evidence: bytes) -> Finding:
+    """A report about an unknown recipient: recorded, acted on for no one."""
+    return Finding(
+        classification=recipient.classification,
+        status=recipient.status,
+        reason=recipient.reason,
+        email="",
+        source=source,
+        evidence=evidence,
+    )
 
 
 def _finding(recipient: RecipientReport, reader: _Reader, source: str, evidence: bytes) -> Finding:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clarion import audit, throttle
+from clarion.alerts import reasons
 from clarion.audience import subscribers
 from clarion.audience.directory import Detail
 from clarion.bounces.numbers import BouncePolicy, load_policy
@@ -37,6 +38,7 @@ from clarion.db import insert_for, utcnow
 from clarion.delivery import sending
 from clarion.delivery.refusals import Finding
 from clarion.errors import InvalidTransition, NotFound
+from clarion.i18n import NA_
 from clarion.models import (
     AdminNotice,
     Alert,
@@ -62,6 +64,8 @@ FAILURE_REPORTS = (
     BounceClass.DELAY,
 )
 SENDER_FAULT_NOTICE = "sender_fault"
+# Stored in English with the notice; the admin shows it in the editor's words (admin_stored).
+NOTICE_TITLE = NA_("Our sending of “%(alert)s” was refused")
 
 
 def act(
@@ -193,6 +197,8 @@ def last_success(
 
 
 def _complaint(session: Session, finding: Finding, now: datetime) -> Bounce:
+    if not finding.email and finding.subscriber_id is None:
+        return _record(session, finding, now, "recorded: it names no reader")
     bounce = _record(session, finding, now, "unsubscribed, suppressed")
     reader = _reader(session, finding)
     if reader is not None:
@@ -269,11 +275,7 @@ def sender_fault(
     if not immediate and count < policy.sender_fault_limit:
         return False
     if alert.status == AlertStatus.SENDING:
-        reason = (
-            f"Paused: our messages were refused for a policy or authentication reason ({detail})."
-            " The problem is our sending — sender address, DKIM or SPF, the relay login or our "
-            "reputation — not the readers. Fix it, then resume."
-        )
+        reason = reasons.stored(reasons.SENDER_FAULT, detail=detail)
         # Another worker may pause it first; transition() then reloads the alert's state.
         with contextlib.suppress(InvalidTransition):
             sending.pause(session, alert, reason=reason[:2000])
@@ -294,7 +296,7 @@ def _notice(session: Session, alert: Alert, detail: str) -> AdminNotice:
         notice = AdminNotice(
             kind=SENDER_FAULT_NOTICE,
             alert_id=alert.id,
-            title=f"Our sending of “{alert.name or alert.subject}” was refused",
+            title=NOTICE_TITLE % {"alert": alert.name or alert.subject},
             count=0,
             first_at=now,
         )

@@ -20,7 +20,15 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors
-from clarion.alerts import campaigns, freeze, hashtag_days, kinds, petition_pick, versions
+from clarion.alerts import (
+    campaigns,
+    freeze,
+    hashtag_days,
+    kinds,
+    petition_pick,
+    reasons,
+    versions,
+)
 from clarion.alerts.rendering import AlertContent, SiteContext
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -259,7 +267,7 @@ def start_scheduled(session: Session, alert: Alert) -> bool:
         start(session, alert)
     except ValidationError as exc:
         when = alert.scheduled_at.isoformat(timespec="minutes") if alert.scheduled_at else ""
-        reason = f"The send scheduled for {when} UTC did not start: {exc}"
+        reason = reasons.stored(reasons.SCHEDULE_FAILED, when=when, problem=exc)
         transition(session, alert, "unschedule", reason=reason, scheduled_at=None)
         audit.record(session, None, "alert.schedule_failed", f"alert:{alert.id}", reason=reason)
         return False
@@ -278,8 +286,8 @@ def pause(
 ) -> Alert:
     """Stop handing out work; batches in flight stop at their next checkpoint."""
     check_actor(actor)
-    who = actor.email if actor else "the delivery engine"
-    transition(session, alert, "pause", reason=reason or f"Paused by {who}.")
+    by = reasons.stored(reasons.PAUSED_BY, who=actor.email) if actor else reasons.PAUSED_BY_ENGINE
+    transition(session, alert, "pause", reason=reason or by)
     audit.record(session, actor, "alert.pause", f"alert:{alert.id}", ip, reason=reason)
     return alert
 
@@ -312,8 +320,9 @@ def cancel(
 ) -> Alert:
     """Stop for good: recipients not yet reached are marked skipped."""
     check_actor(actor)
-    who = actor.email if actor else "the command line"
-    transition(session, alert, "cancel", reason=f"Cancelled by {who}.", finished_at=utcnow())
+    by = reasons.stored(reasons.CANCELLED_BY, who=actor.email) if actor else None
+    reason = by or reasons.CANCELLED_FROM_CLI
+    transition(session, alert, "cancel", reason=reason, finished_at=utcnow())
     session.execute(
         update(Delivery)
         .where(

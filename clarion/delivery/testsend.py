@@ -38,7 +38,9 @@ def recipients_for_test(raw: str) -> list[str]:
             {"test_to": admin_gettext("Give at least one address to send the test to.")}
         )
     if len(parts) > MAX_TEST_ADDRESSES:
-        raise ValidationError({"test_to": f"At most {MAX_TEST_ADDRESSES} addresses per test."})
+        raise ValidationError(
+            {"test_to": admin_gettext("At most %(n)s addresses per test.", n=MAX_TEST_ADDRESSES)}
+        )
     return [normalise_email(p, "test_to") for p in parts]
 
 
@@ -70,9 +72,13 @@ def send_test(
         except (Unsendable, mailer.NoticeDeferred) as exc:  # nothing to retry in a request
             raise ValidationError({"test_to": str(exc)}) from None
         except SmtpConnectionError as exc:
-            raise ValidationError({"test_to": f"The mail server is not reachable: {exc}"}) from None
+            problem = admin_gettext("The mail server is not reachable: %(error)s", error=exc)
+            raise ValidationError({"test_to": problem}) from None
         if not sent.sent:
-            raise ValidationError({"test_to": f"Not sent to {address}: {sent.reason}"})
+            problem = admin_gettext(
+                "Not sent to %(address)s: %(reason)s", address=address, reason=sent.reason
+            )
+            raise ValidationError({"test_to": problem})
     audit.record(
         session,
         editor,

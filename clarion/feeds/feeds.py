@@ -15,7 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit
-from clarion.alerts import campaigns
+from clarion.alerts import campaigns, reasons
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, NotFound, ValidationError
@@ -61,9 +61,10 @@ def _check_delay(raw: Any, errors: dict[str, str]) -> int:
         errors["auto_send_delay_minutes"] = admin_gettext("Give the delay in whole minutes.")
         return MIN_DELAY_MINUTES
     if not MIN_DELAY_MINUTES <= delay <= MAX_DELAY_MINUTES:
-        errors["auto_send_delay_minutes"] = (
-            f"Between {MIN_DELAY_MINUTES} minutes and {MAX_DELAY_MINUTES // 1440} days, so that "
-            "an editor has time to cancel."
+        errors["auto_send_delay_minutes"] = admin_gettext(
+            "Between %(minutes)s minutes and %(days)s days, so that an editor has time to cancel.",
+            minutes=MIN_DELAY_MINUTES,
+            days=MAX_DELAY_MINUTES // 1440,
         )
     return delay
 
@@ -185,6 +186,11 @@ def cancel_auto_send(
     if entry is None or entry.feed_id != feed.id:
         raise NotFound(admin_gettext("This alert did not come from this feed."))
     if alert.status != AlertStatus.SCHEDULED:
-        raise InvalidTransition(f"This alert is {alert.status.value}: there is nothing to cancel.")
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert is %(status)s: there is nothing to cancel.",
+                status=admin_gettext(alert.status.value),
+            )
+        )
     campaigns.unschedule(session, editor, alert, ip)
-    alert.status_reason = f"The automatic send was cancelled by {editor.email}."
+    alert.status_reason = reasons.stored(reasons.FEED_CANCELLED, who=editor.email)

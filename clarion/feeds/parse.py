@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from clarion.errors import FeedInvalid
+from clarion.i18n import admin_gettext
 
 SUMMARY_LIMIT = 2000  # the new-post alert's excerpt field
 TITLE_LIMIT = 300  # the alert's subject
@@ -160,11 +161,19 @@ def parse(body: bytes, url: str, content_type: str = "") -> list[Entry]:
     problem = parsed.get("bozo_exception")
     benign = isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
     if not parsed.get("version"):
-        detail = f" ({problem})" if problem and not benign else ""
-        raise FeedInvalid(f"This address does not serve an RSS or Atom feed{detail}.")
+        if problem and not benign:
+            raise FeedInvalid(
+                admin_gettext(
+                    "This address does not serve an RSS or Atom feed (%(error)s).", error=problem
+                )
+            )
+        raise FeedInvalid(admin_gettext("This address does not serve an RSS or Atom feed."))
     if parsed.get("bozo") and not benign:
         raise FeedInvalid(
-            f"The feed is not well-formed XML ({problem}); nothing was taken from it."
+            admin_gettext(
+                "The feed is not well-formed XML (%(error)s); nothing was taken from it.",
+                error=problem,
+            )
         )
     entries: list[Entry] = []
     seen: set[str] = set()

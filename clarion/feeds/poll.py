@@ -28,18 +28,27 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit
-from clarion.alerts import campaigns, kinds, media
+from clarion.alerts import campaigns, kinds, media, reasons
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
 from clarion.errors import FeedInvalid, FetchRefused, ValidationError
 from clarion.feeds import parse
 from clarion.feeds.parse import Entry
 from clarion.fetch import FetchPolicy, FetchResult, fetch
+from clarion.i18n import NA_
 from clarion.models import Alert, AlertKind, AlertStatus, Feed, FeedEntry, MailingList
 
 MAX_ALERTS_PER_POLL = 5
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9"
 EDITABLE = (AlertStatus.DRAFT, AlertStatus.SCHEDULED)
+# An entry's note, stored in English; the admin shows it in the editor's words (admin_stored).
+IMAGE_LEFT_OUT = NA_("The post's image was left out. %(problem)s")
+TOO_MANY = NA_("Not made into an alert: more than %(n)s new posts appeared at once.")
+NOT_MADE = NA_("Not made into an alert: %(problems)s")
+KEPT_AS_CHANGED = NA_("Edited in the feed after its alert was changed or sent: the alert was kept.")
+KEPT = NA_("Edited in the feed; the alert was kept: %(problems)s")
+UPDATED = NA_("Edited in the feed: the alert was updated to match.")
+NOTES = (IMAGE_LEFT_OUT, TOO_MANY, NOT_MADE, KEPT_AS_CHANGED, KEPT, UPDATED)
 
 
 @dataclass
@@ -149,7 +158,7 @@ def _copy_image(entry: Entry) -> tuple[str, str]:
         )
         return copied, ""
     except ValidationError as exc:
-        return "", f"The post's image was left out. {exc.errors.get('image_url', exc)}"
+        return "", IMAGE_LEFT_OUT % {"problem": exc.errors.get("image_url", exc)}
 
 
 def _record(
@@ -184,10 +193,7 @@ def _record(
             row = _new_row(session, feed, entry, now)
             if first or entry.entry_id not in chosen:
                 if not first:
-                    row.note = (
-                        f"Not made into an alert: more than {MAX_ALERTS_PER_POLL} new posts "
-                        "appeared at once."
-                    )
+                    row.note = TOO_MANY % {"n": MAX_ALERTS_PER_POLL}
                 outcome.seen += 1
                 continue
             alert = _make_alert(session, feed, entry, row, images[entry.entry_id], now)
@@ -255,16 +261,13 @@ def _make_alert(
         with session.begin_nested():
             alert = campaigns.create_draft(session, None, draft)
     except ValidationError as exc:
-        row.note = f"Not made into an alert: {'; '.join(exc.errors.values())}"
+        row.note = NOT_MADE % {"problems": "; ".join(exc.errors.values())}
         return None
     alert.feed_entry_id = row.id
     if feed.auto_send and lists:
         alert.status = AlertStatus.SCHEDULED
         alert.scheduled_at = now + timedelta(minutes=feed.auto_send_delay_minutes)
-        alert.status_reason = (
-            f"New post in the feed {feed.name}: it is sent automatically at the time shown "
-            "unless an editor cancels it."
-        )
+        alert.status_reason = reasons.stored(reasons.FEED_SCHEDULED, feed=feed.name)
         audit.record(
             session, None, "alert.schedule", f"alert:{alert.id}",
             at=alert.scheduled_at.isoformat(), feed=feed.id,
@@ -288,7 +291,7 @@ def _apply_edit(
     if alert is None:
         return 0
     if alert.status not in EDITABLE or alert_hash(alert) != row.alert_hash:
-        row.note = "Edited in the feed after its alert was changed or sent: the alert was kept."
+        row.note = KEPT_AS_CHANGED
         return 0
     image_url, note = image or ((alert.fields or {}).get("image_url", ""), "")
     try:
@@ -296,11 +299,11 @@ def _apply_edit(
             AlertKind.NEW_POST, {**(alert.fields or {}), **_fields(entry, image_url)}
         )
     except ValidationError as exc:
-        row.note = f"Edited in the feed; the alert was kept: {'; '.join(exc.errors.values())}"
+        row.note = KEPT % {"problems": "; ".join(exc.errors.values())}
         return 0
     title = entry.title or "New post"
     alert.subject, alert.name, alert.fields = title, f"New post: {title}"[:200], fields
     session.flush()
     row.alert_hash = alert_hash(alert)
-    row.note = note or "Edited in the feed: the alert was updated to match."
+    row.note = note or UPDATED
     return 1

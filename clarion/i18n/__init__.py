@@ -11,10 +11,10 @@ May use: config.
 
 Public (all that other packages import from it):
     __init__: ADMIN_DOMAIN, DOMAIN, N_, NA_, SOURCE_LANGUAGE, TRANSLATIONS, admin_gettext,
-        admin_language, admin_languages, catalog_languages, compile_catalogs, country_names,
-        current, default_language, enabled, format_day, format_moment, format_number, gettext,
-        language, language_name, negotiate, ngettext, reset_current, resolve, set_current,
-        set_domain, translations
+        admin_language, admin_languages, admin_stored, catalog_languages, compile_catalogs,
+        country_names, current, default_language, enabled, format_day, format_moment,
+        format_number, gettext, language, language_name, negotiate, ngettext, reset_current,
+        resolve, set_current, set_domain, translations
     catalogs: all_problems, extract, po_path, problems, update_catalogs
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -225,6 +226,26 @@ def admin_gettext(message: str, **variables: object) -> str:
     lang = admin_language(_current.get()) if _domain.get() == ADMIN_DOMAIN else SOURCE_LANGUAGE
     text = translations(lang, ADMIN_DOMAIN).gettext(message)
     return text % variables if variables else text
+
+
+def admin_stored(text: str, messages: Iterable[str]) -> str:
+    """Text stored in English (a status reason, a note) in the editor's words, when it is one
+    of `messages` with its placeholders filled; anything else as stored."""
+    for message in messages:
+        found = _stored_pattern(message).fullmatch(text)
+        if found is not None:
+            return admin_gettext(message, **found.groupdict())
+    return text
+
+
+@lru_cache(maxsize=256)
+def _stored_pattern(message: str) -> re.Pattern[str]:
+    """`message` as a pattern that reads its `%(name)s` placeholders back."""
+    parts = re.split(r"%\((\w+)\)s", message)
+    pattern = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.*?)" for i, part in enumerate(parts)
+    )
+    return re.compile(pattern, re.DOTALL)
 
 
 def ngettext(

@@ -24,7 +24,7 @@ JINJA = {
     "trim_blocks": "true",
     "lstrip_blocks": "true",
 }
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
 ADMIN_KEYWORDS = {"admin_gettext": None, "NA_": None}
 # What is extracted, per domain: (method map, keywords) passes over the repository. Readers':
 # the domain's and the web layer's Python, the public pages and every mail. The admin's: its

@@ -22,6 +22,7 @@ from clarion import audit, editors, throttle
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
 from clarion.errors import Forbidden, NotFound, RateLimited, ValidationError
+from clarion.i18n import admin_gettext
 from clarion.models import ApiToken, Editor
 
 PREFIX = "clarion_"
@@ -49,16 +50,29 @@ def token_hash(token: str) -> str:
 def _clean_scopes(editor: Editor, scopes: list[str] | tuple[str, ...]) -> list[str]:
     chosen = sorted(set(scopes))
     if not chosen:
-        raise ValidationError({"scope": f"Choose at least one of: {', '.join(SCOPES)}."})
+        problem = admin_gettext("Choose at least one of: %(scopes)s.", scopes=", ".join(SCOPES))
+        raise ValidationError({"scope": problem})
     unknown = [s for s in chosen if s not in SCOPES]
     if unknown:
         raise ValidationError(
-            {"scope": f"Unknown scope {unknown[0]!r}; choose from {', '.join(SCOPES)}."}
+            {
+                "scope": admin_gettext(
+                    "Unknown scope %(scope)s; choose from %(scopes)s.",
+                    scope=repr(unknown[0]),
+                    scopes=", ".join(SCOPES),
+                )
+            }
         )
     beyond = [s for s in chosen if not editors.can(editor, SCOPES[s])]
     if beyond:
         raise ValidationError(
-            {"scope": f"Your role ({editor.role.value}) does not allow the scope {beyond[0]}."}
+            {
+                "scope": admin_gettext(
+                    "Your role (%(role)s) does not allow the scope %(scope)s.",
+                    role=admin_gettext(editor.role.value),
+                    scope=beyond[0],
+                )
+            }
         )
     return chosen
 
@@ -75,9 +89,9 @@ def create_token(
     """A new token for `editor`, within what their role allows; the secret is returned once."""
     errors: dict[str, str] = {}
     if len(name.strip()) > 100:
-        errors["name"] = "Keep the name under 100 characters."
+        errors["name"] = admin_gettext("Keep the name under 100 characters.")
     if expires_days is not None and not 1 <= expires_days <= MAX_DAYS:
-        errors["expires"] = f"Choose 1 to {MAX_DAYS} days, or no expiry."
+        errors["expires"] = admin_gettext("Choose 1 to %(days)s days, or no expiry.", days=MAX_DAYS)
     try:
         chosen = _clean_scopes(editor, scopes)
     except ValidationError as exc:

@@ -251,3 +251,86 @@ def test_the_live_progress_script_gets_the_editors_words(client, session, speaki
     labels = re.search(r"data-status-labels='([^']*)'", html).group(1)
     assert json.loads(unescape(labels))["paused"] == "приостановлена"
     assert '<strong data-field="status">приостановлена</strong>' in html
+
+
+def _draft(session, status: AlertStatus = AlertStatus.DRAFT) -> Alert:
+    alert = Alert(
+        kind="newsletter",
+        name="Free them",
+        subject="S",
+        fields={"body_md": "x"},
+        audience={},
+        status=status,
+    )
+    session.add(alert)
+    session.commit()
+    return alert
+
+
+@pytest.mark.parametrize(
+    ("lang", "told"),
+    [("be", "Не больш за 10 адрасоў на адзін тэст."), ("ru", "Не больше 10 адресов на один тест.")],  # noqa: RUF001
+)
+def test_a_refusal_with_a_number_is_told_in_the_editors_language(
+    client, session, speaking, lang, told
+):
+    speaking(lang)
+    alert = _draft(session)
+    token = csrf_from(page_of(client, f"/admin/alerts/{alert.id}"))
+    addresses = ", ".join(f"r{i}@example.org" for i in range(11))
+    response = client.post(
+        f"/admin/alerts/{alert.id}/test",
+        data={"test_to": addresses, "csrf_token": token},
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert told in html
+    assert "At most 10 addresses" not in html
+
+
+def test_a_stored_status_reason_is_shown_in_the_editors_words(client, session, speaking):
+    editor = speaking("ru")
+    alert = _draft(session, AlertStatus.SENDING)
+    token = csrf_from(page_of(client, f"/admin/alerts/{alert.id}"))
+    client.post(f"/admin/alerts/{alert.id}/pause", data={"csrf_token": token})
+    # Stored in English, as the API and the command line show it ...
+    session.expire_all()
+    assert session.get(Alert, alert.id).status_reason == f"Paused by {editor.email}."
+    # ... and shown in the editor's words on every page that shows it.
+    said = f"Приостановил(а) {editor.email}."  # noqa: RUF001
+    assert said in page_of(client, f"/admin/alerts/{alert.id}")
+    assert said in page_of(client, f"/admin/alerts/{alert.id}/progress")
+    assert client.get(f"/admin/alerts/{alert.id}/progress.json").json["status_reason"] == said
+    # A reason stored by the bounce policy keeps the detail it was given.
+    session.get(Alert, alert.id).status_reason = (
+        "Paused: our messages were refused for a policy or authentication reason (550 5.7.1 SPF "
+        "fail). The problem is our sending — sender address, DKIM or SPF, the relay login or our "
+        "reputation — not the readers. Fix it, then resume."
+    )
+    session.commit()
+    html = page_of(client, f"/admin/alerts/{alert.id}")
+    assert (
+        "наши письма отклонены по причине политики или аутентификации (550 5.7.1 SPF fail)" in html
+    )
+    assert "Paused:" not in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "paused", "logged_in"),
+    [
+        ("be", "Адпраўка прыпыненая", "Уваход у адмінку"),  # noqa: RUF001
+        ("ru", "Отправка приостановлена", "Вход в админку"),
+    ],
+)
+def test_the_audit_page_names_each_kind_of_event_in_the_editors_words(
+    client, session, speaking, lang, paused, logged_in
+):
+    speaking(lang)
+    alert = _draft(session, AlertStatus.SENDING)
+    token = csrf_from(page_of(client, f"/admin/alerts/{alert.id}"))
+    client.post(f"/admin/alerts/{alert.id}/pause", data={"csrf_token": token})
+    html = page_of(client, "/admin/audit")
+    assert paused in html and logged_in in html
+    assert f'<option value="alert.pause" >{paused}</option>' in html  # the filter too
+    assert "<code>alert.pause</code>" in html  # the code stays, as stored and exported
+    assert "Sending paused" not in html and "Logged in" not in html

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from clarion import i18n
+from clarion.alerts import reasons
 from clarion.config import reset_settings
 from clarion.i18n import catalogs
 
@@ -133,6 +134,27 @@ def test_editor_messages_are_english_outside_the_admin(languages):
     finally:
         i18n.reset_current(token)
     assert i18n.admin_gettext("Must be text.") == "Must be text."
+
+
+def test_stored_english_is_read_back_into_the_editors_words(languages):
+    languages("ru=Русский,en=English")
+    paused = reasons.stored(reasons.PAUSED_BY, who="ann@example.org (a.b)")
+    failed = reasons.stored(reasons.SCHEDULE_FAILED, when="2030-05-01T09:30", problem="x: y.")
+    assert paused == "Paused by ann@example.org (a.b)."  # stored: English, for the API and CLI
+    assert reasons.shown(paused) == paused  # outside the admin: as stored
+    token = i18n.set_domain(i18n.ADMIN_DOMAIN)
+    try:
+        with i18n.language("ru"):
+            assert reasons.shown(paused) == "Приостановил(а) ann@example.org (a.b)."  # noqa: RUF001
+            # The most specific message wins over the one it also matches.
+            engine = reasons.shown(reasons.PAUSED_BY_ENGINE)
+            assert engine == "Приостановлено системой доставки."
+            assert reasons.shown(failed) == (
+                "Отправка, запланированная на 2030-05-01T09:30 UTC, не началась: x: y."
+            )
+            assert reasons.shown("Paused by hand, then some") == "Paused by hand, then some"
+    finally:
+        i18n.reset_current(token)
 
 
 def test_extraction_sees_templates_python_and_mails(template):

@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint
 from flask_login import current_user
 
-from clarion import editors
+from clarion import editors, i18n
+from clarion.alerts import kinds, reasons
+from clarion.bounces import policy
+from clarion.feeds import poll
 
 bp = Blueprint("admin", __name__)
 
@@ -28,6 +31,24 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return ""
     zone = current_user.editor.timezone if current_user.is_authenticated else "UTC"
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+@bp.app_template_filter("kind_label")
+def kind_label(kind: object) -> str:
+    """An alert kind's name in the editor's words."""
+    spec = kinds.KINDS.get(kind)
+    return i18n.admin_gettext(spec.label) if spec else str(kind)
+
+
+# Texts the domain stores in English (for the API and the command line) and the admin shows in
+# the editor's words: status reasons, notices, feed notes.
+STORED_TEXTS = (*reasons.KNOWN, policy.NOTICE_TITLE, *poll.NOTES)
+
+
+@bp.app_template_filter("stored")
+def stored_text(text: str | None) -> str:
+    """A stored English text in the editor's words when it is one the admin knows."""
+    return i18n.admin_stored(text or "", STORED_TEXTS)
 
 
 from webapp.admin import (  # noqa: E402, F401

@@ -18,5 +18,9 @@ def audit_log():
     action = request.args.get("action") or None
     page = audit.page(db(), action, after=int_arg("after"), before=int_arg("before"))
     return render_template(
-        "admin/audit.html", page=page, action=action, actions=audit.actions(db())
+        "admin/audit.html",
+        page=page,
+        action=action,
+        actions=audit.actions(db()),
+        action_label=audit.action_label,
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from flask import jsonify, redirect, render_template, url_for
 
+from clarion.alerts import reasons
 from clarion.delivery import dispatch as engine
 from clarion.delivery import sending
 from webapp.admin import bp
@@ -78,4 +79,6 @@ def alert_progress(alert_id: int):
 @requires("view")
 def alert_progress_json(alert_id: int):
     """Counts per status, rate and ETA, for the progress page and scripts."""
-    return jsonify(sending.progress(db(), alert_id).as_dict())
+    found = sending.progress(db(), alert_id).as_dict()
+    found["status_reason"] = reasons.shown(found["status_reason"])
+    return jsonify(found)

@@ -21,11 +21,12 @@
     if (!box) return;
     var bar = document.getElementById("job-bar");
     var results = document.getElementById("job-results");
+    var statusLabels = JSON.parse(box.getAttribute("data-status-labels") || "{}");
     function show(p) {
       bar.value = p.percent;
       Object.keys(p).forEach(function (key) {
         var el = box.querySelector('[data-field="' + key + '"]');
-        if (el) el.textContent = p[key];
+        if (el) el.textContent = key === "status" ? statusLabels[p.status] || p.status : p[key];
       });
       box.dataset.status = p.status;
       if (p.finished) results.hidden = false;
@@ -127,7 +128,7 @@
       var body = new FormData();
       body.append("md_image", input.files[0]);
       if (token) body.append("csrf_token", token.value);
-      status.textContent = "Uploading…";
+      status.textContent = status.dataset.uploading;
       fetch(input.dataset.mdUpload, {
         method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" },
       })
@@ -135,7 +136,7 @@
         .then(function (result) {
           if (!result.ok) {
             var fields = result.data.fields || {};
-            status.textContent = fields[Object.keys(fields)[0]] || "The image could not be uploaded.";
+            status.textContent = fields[Object.keys(fields)[0]] || status.dataset.failed;
             return;
           }
           var start = target.selectionStart, end = target.selectionEnd;
@@ -144,9 +145,9 @@
           target.setRangeText(text, start, end, "end");
           target.focus();
           input.value = "";  // inserted: not sent again with the form
-          status.textContent = "Image inserted.";
+          status.textContent = status.dataset.inserted;
         })
-        .catch(function () { status.textContent = "The image could not be uploaded."; });
+        .catch(function () { status.textContent = status.dataset.failed; });
     });
   }
 

@@ -21,7 +21,7 @@ from clarion.bounce_classify import (
     classify_status,
     ses_event_report,
 )
-from clarion.bounce_classify.report import message_class, trim
+from clarion.bounce_classify.report import known_recipient, message_class, trim
 from clarion.bounce_classify.verdict import enhanced_status
 
 H, S = BounceClass.HARD, BounceClass.SOFT
@@ -57,7 +57,9 @@ def _failure(
     if klass is H and not permanent:
         klass = S
     status = enhanced_status(status) or enhanced_status(diagnostic)
-    return RecipientReport(address.lower(), klass, status, reason, trim(diagnostic))
+    return RecipientReport(
+        known_recipient(address.lower()), klass, status, reason, trim(diagnostic)
+    )
 
 
 def _ses(envelope: dict[str, Any]) -> Iterator[Event]:
@@ -80,7 +82,9 @@ def _mailgun(payload: dict[str, Any]) -> Iterator[Event]:
     headers = (event.get("message") or {}).get("headers") or {}
     message_id = str(headers.get("message-id", ""))
     if kind == "complained":
-        rcpt = RecipientReport(address.lower(), BounceClass.COMPLAINT, "", "complaint", "")
+        rcpt = RecipientReport(
+            known_recipient(address.lower()), BounceClass.COMPLAINT, "", "complaint", ""
+        )
     elif kind == "failed":
         status = event.get("delivery-status") or {}
         diagnostic = " ".join(str(status.get(k) or "") for k in ("message", "description")).strip()
@@ -97,14 +101,20 @@ def _sendgrid(events: list[dict[str, Any]]) -> Iterator[Event]:
         address = str(event.get("email", ""))
         message_id = str(event.get("smtp-id", ""))
         if kind == "spamreport":
-            rcpt = RecipientReport(address.lower(), BounceClass.COMPLAINT, "", "complaint", "")
+            rcpt = RecipientReport(
+                known_recipient(address.lower()), BounceClass.COMPLAINT, "", "complaint", ""
+            )
         elif kind == "deferred":
             reason = f"delivery delayed: {event.get('response', '')}"
-            rcpt = RecipientReport(address.lower(), BounceClass.DELAY, "", reason, "")
+            rcpt = RecipientReport(
+                known_recipient(address.lower()), BounceClass.DELAY, "", reason, ""
+            )
         elif kind == "dropped":
             # SendGrid did not try: its own suppression list, not a verdict of the recipient.
             reason = f"dropped by SendGrid: {event.get('reason', '')}"
-            rcpt = RecipientReport(address.lower(), BounceClass.NOT_A_BOUNCE, "", reason, "")
+            rcpt = RecipientReport(
+                known_recipient(address.lower()), BounceClass.NOT_A_BOUNCE, "", reason, ""
+            )
         elif kind == "bounce":
             diagnostic = str(event.get("reason") or "")
             status = str(event.get("status") or "")
@@ -142,7 +152,7 @@ def _postmark(record: dict[str, Any]) -> Iterator[Event]:
     if kind in POSTMARK_CLASSES:
         klass = POSTMARK_CLASSES[kind]
         reason = f"{record.get('Name') or kind}: {record.get('Description', '')}".strip()
-        rcpt = RecipientReport(address.lower(), klass, "", reason[:300], "")
+        rcpt = RecipientReport(known_recipient(address.lower()), klass, "", reason[:300], "")
     elif kind in POSTMARK_FAILURES:
         diagnostic = str(record.get("Details") or record.get("Description") or "")
         rcpt = _failure(address, "", diagnostic, kind in POSTMARK_PERMANENT)

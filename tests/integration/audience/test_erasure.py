@@ -249,5 +249,5 @@ def test_an_erased_address_cannot_be_imported_or_signed_up_again(client, session
         file_name="old.csv", list_ids=[lists["alerts"].id], mapping={0: "email"}
     )
     ImportWriter(session, options).write([row])
-    assert row.reason == "Suppressed (erased): this address receives no mail."
+    assert row.reason == "Suppressed (reader erased): this address receives no mail."
     assert session.scalar(select(Subscriber).where(Subscriber.email == EMAIL)) is None

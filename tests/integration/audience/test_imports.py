@@ -190,7 +190,7 @@ def test_duplicates_in_the_file_and_against_the_database(session, lists, subscri
     assert reasons == {
         3: "Duplicate of line 2 in this file.",
         5: "Left this list earlier; an import never re-adds someone who left.",
-        7: "Suppressed (hard_bounce): this address receives no mail.",
+        7: "Suppressed (hard bounce): this address receives no mail.",
     }
     assert (job.created, job.updated, job.rejected) == (1, 1, 3)  # reader: already subscribed
     assert subscription_states(session, "new@example.org") == {"alerts": "subscribed"}

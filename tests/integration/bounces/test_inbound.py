@@ -90,6 +90,37 @@ def test_a_report_about_nobody_of_ours_records_nothing(session, sent):
     assert outcome.startswith("nothing to record") and bounce_rows(session) == []
 
 
+def _redacted_complaint(sent) -> bytes:
+    """An ARF complaint whose feedback loop removed every address of the reader."""
+    return (
+        "From: fbl@isp.example\r\n"
+        f"To: {sent.verp}\r\n"
+        "Subject: Abuse report\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\r\n"
+        "--B\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "From: Alerts <alerts@clarion.test>\r\nTo: <Undisclosed Recipients>\r\n"
+        "Subject: Day 1000\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def test_a_redacted_complaint_returned_to_a_verp_token_reaches_that_reader(session, sent):
+    raw = _redacted_complaint(sent)
+    outcome = inbound.process(stored(raw, envelope=(sent.verp,)))
+    assert outcome == "complaint reader@example.org: unsubscribed, suppressed"
+    assert subscription_states(session, "reader@example.org")["news"] == "unsubscribed"
+    assert [b.delivery_id for b in bounce_rows(session)] == [sent.delivery.id]
+
+
+def test_a_redacted_complaint_not_returned_to_us_acts_on_nothing(session, sent):
+    raw = _redacted_complaint(sent).replace(sent.verp.encode(), b"abuse@clarion.test")
+    outcome = inbound.process(stored(raw, source="imap"))
+    assert outcome.startswith("nothing to record") and bounce_rows(session) == []
+
+
 def test_a_message_is_processed_once_however_often_it_is_asked(session, sent):
     inbound_id = stored(
         dsn(sent, "reader@example.org", "4.2.2", "452 4.2.2 Over quota", action="delayed"),

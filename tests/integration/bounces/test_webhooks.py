@@ -279,6 +279,19 @@ def test_mailgun_permanent_temporary_and_complaint(hooks, session):
     assert subscription_states(session, "alice@example.com") == {"alerts": "unsubscribed"}
 
 
+def test_a_complaint_naming_no_one_is_on_record_and_acts_on_no_one(hooks, session):
+    # A redacted complaint: no recipient, and no Message-ID of ours to find the delivery by.
+    client, _, queued = hooks
+    complained = mailgun("mailgun-complained.json")
+    complained["event-data"]["recipient"] = ""
+    complained["event-data"]["message"]["headers"].pop("message-id")
+    assert client.post("/webhooks/mailgun", json=complained).status_code == 200
+    assert process(queued) == ["complaint (no address named): recorded: it names no reader"]
+    assert recorded(session) == {":complaint": ("", "recorded: it names no reader")}
+    assert session.scalars(select(Suppression)).all() == []
+    assert subscription_states(session, "alice@example.com") == {"alerts": "subscribed"}
+
+
 def test_mailgun_documented_signature_is_refused_with_our_key(hooks, session):
     client, _, _ = hooks
     response = client.post("/webhooks/mailgun", json=sample("mailgun-failed-permanent.json"))

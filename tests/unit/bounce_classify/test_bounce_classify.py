@@ -485,7 +485,9 @@ def test_user_unknown_after_data_is_a_filter_not_a_dead_mailbox():
     assert report.recipients[0].reason.endswith("[filtered]")
 
 
-def _arf(original_rcpt_to: str | None = "reader@example.org") -> MIMEMultipart:
+def _arf(
+    original_rcpt_to: str | None = "reader@example.org", to: str = "reader@example.org"
+) -> MIMEMultipart:
     report = MIMEMultipart("report", report_type="feedback-report")
     report.attach(MIMEText("This is an email abuse report."))
     fields = "Feedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\n"
@@ -494,7 +496,7 @@ def _arf(original_rcpt_to: str | None = "reader@example.org") -> MIMEMultipart:
     feedback = MIMEBase("message", "feedback-report")
     feedback.set_payload(fields)
     report.attach(feedback)
-    report.attach(MIMEMessage(_original("reader@example.org")))
+    report.attach(MIMEMessage(_original(to)))
     return report
 
 
@@ -532,6 +534,18 @@ def test_arf_forwarded_as_an_attached_message():
 def test_arf_without_original_rcpt_to_uses_the_original_message():
     report = classify_message(_arf(original_rcpt_to=None).as_bytes())
     assert report.recipients[0].recipient == "reader@example.org"
+
+
+@pytest.mark.parametrize("redacted", ["<Undisclosed Recipients>", '"undisclosed"', ""])
+def test_a_redacted_arf_complaint_names_no_one_rather_than_an_empty_address(redacted):
+    # Feedback loops that redact the reader leave no address anywhere (as in the corpus's
+    # sisimai/arf-11 and stalwart-arf/001): the recipient is unknown, never "".
+    report = classify_message(_arf(original_rcpt_to=None, to=redacted).as_bytes())
+    assert report.classification is BounceClass.COMPLAINT
+    [complaint] = report.recipients
+    assert (complaint.recipient, complaint.feedback_type) == (None, "abuse")
+    # The Message-ID of our original is still there for the policy to find the delivery by.
+    assert report.original_headers["Message-ID"] == "<alert-1@campaign.example>"
 
 
 def _plain(subject: str, **headers: str) -> bytes:

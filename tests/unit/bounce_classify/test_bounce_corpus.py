@@ -59,8 +59,9 @@ MIN_HARD_AGREEMENT = 0.97
 MAX_SOFT_TO_HARD = 0.01
 MIN_RECIPIENT_COUNT_AGREEMENT = 0.985
 # Of the recipients that permanent failures (a 5xx reply or 5.x.x status) name, the share we
-# find an address for. Measured: 523/528 (99.1%) before the older formats were read, 528/528
-# after; the issue's target is 95%.
+# find an address for. Measured: 525/528 (99.4%); the three left are two fml notices that name
+# no recipient and a Cox refusal of two recipients that names one. A report never names an
+# empty address: None when it names none (redacted complaints). The issue's target is 95%.
 MIN_FAILED_RECIPIENTS_FOUND = 0.95
 
 
@@ -113,7 +114,7 @@ class Case:
 
     def addresses_found(self) -> int:
         """How many of the labelled recipients we name by an address (never an empty one)."""
-        found = {r.recipient for r in self.report.recipients if "@" in r.recipient}
+        found = {r.recipient for r in self.report.recipients if "@" in (r.recipient or "")}
         return min(len(found), self.n_recipients or 1)
 
     def _count(self) -> int:
@@ -288,7 +289,16 @@ def test_failed_recipients_are_found_by_address(cases):
     assert share >= MIN_FAILED_RECIPIENTS_FOUND
 
 
-def test_no_bounce_names_an_empty_recipient(cases):
-    bounces = [c for c in cases if c.report is not None and c.permanent()]
-    empty = [c.describe() for c in bounces if any(not r.recipient for r in c.report.recipients)]
+def test_no_report_names_an_empty_recipient(cases):
+    # An address, or None when a report names none (complaints with the reader redacted).
+    reported = [c for c in cases if c.report is not None]
+    empty = [c.describe() for c in reported if any(r.recipient == "" for r in c.report.recipients)]
     assert not empty, "\n".join(empty)
+    unknown = [c for c in reported if any(r.recipient is None for r in c.report.recipients)]
+    assert {c.expected for c in unknown} <= {"complaint"}, [c.describe() for c in unknown]
+
+
+def test_no_bounce_names_an_unknown_recipient(cases):
+    bounces = [c for c in cases if c.report is not None and c.permanent()]
+    unnamed = [c.describe() for c in bounces if any(not r.recipient for r in c.report.recipients)]
+    assert not unnamed, "\n".join(unnamed)
