@@ -15,7 +15,6 @@ from clarion.actions import signing
 from clarion.audience import erasure, subscribers
 from clarion.bounces import policy
 from clarion.bounces.numbers import load_policy
-from clarion.config import reset_settings
 from clarion.db import utcnow
 from clarion.delivery import sending
 from clarion.delivery.refusals import Finding
@@ -39,25 +38,6 @@ from tests.integration.alertkit import make_petition
 from tests.webhookreceiver import Receiver, running
 
 ALL = list(outbox.EVENTS)
-
-
-@pytest.fixture
-def loopback(settings, monkeypatch):
-    """Clarion allowed to reach loopback (private: refused otherwise), as the feed tests do."""
-    monkeypatch.setenv("CLARION_ALLOW_PRIVATE_FETCH", "127.0.0.1/32")
-    monkeypatch.setenv("CLARION_FETCH_TIMEOUT", "5")
-    reset_settings()
-
-
-@pytest.fixture
-def published():
-    """Tasks the domain publishes, kept here instead of going to a broker."""
-    queued: list[tuple[str, tuple, float | None]] = []
-    previous = jobqueue.set_backend(
-        lambda name, args, countdown: queued.append((name, args, countdown))
-    )
-    yield queued
-    jobqueue.set_backend(previous)
 
 
 @pytest.fixture
