@@ -31,7 +31,7 @@ from clarion import audit, editors, fetch, jobqueue, outbox
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
 from clarion.errors import FetchRefused, NotFound, ValidationError
-from clarion.i18n import admin_gettext as _
+from clarion.i18n import admin_gettext
 from clarion.models import AdminNotice, Editor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENTS = outbox.EVENTS
@@ -102,9 +102,9 @@ def clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
     errors: dict[str, str] = {}
     url = (url or "").strip()
     if not url:
-        errors["url"] = _("Enter the address the events are sent to.")
+        errors["url"] = admin_gettext("Enter the address the events are sent to.")
     elif len(url) > 2000:
-        errors["url"] = _("The address is too long (at most 2000 characters).")
+        errors["url"] = admin_gettext("The address is too long (at most 2000 characters).")
     else:
         try:
             fetch.check_url(url)
@@ -112,9 +112,9 @@ def clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
             errors["url"] = str(exc)
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
-        errors["events"] = _("Unknown events: %(names)s.", names=", ".join(unknown))
+        errors["events"] = admin_gettext("Unknown events: %(names)s.", names=", ".join(unknown))
     elif not events:
-        errors["events"] = _("Choose at least one event.")
+        errors["events"] = admin_gettext("Choose at least one event.")
     if errors:
         raise ValidationError(errors)
     return url, [e for e in EVENTS if e in events]
@@ -191,7 +191,7 @@ def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     """The endpoint with this id, or NotFound."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
-        raise NotFound(_("There is no such webhook endpoint."))
+        raise NotFound(admin_gettext("There is no such webhook endpoint."))
     return endpoint
 
 
@@ -227,7 +227,7 @@ def resend(
     editors.require(actor, PERMISSION)
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:
-        raise NotFound(_("There is no such webhook delivery."))
+        raise NotFound(admin_gettext("There is no such webhook delivery."))
     delivery.state, delivery.next_attempt_at, delivery.claimed_until = "pending", utcnow(), None
     session.flush()
     audit.record(session, actor, "webhook.resend", f"webhook_delivery:{delivery.id}", ip)
