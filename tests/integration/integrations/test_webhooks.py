@@ -19,7 +19,7 @@ from clarion.db import utcnow
 from clarion.delivery import sending
 from clarion.delivery.refusals import Finding
 from clarion.errors import ValidationError
-from clarion.integrations import webhooks
+from clarion.integrations import metrics, webhooks
 from clarion.models import (
     AdminNotice,
     Alert,
@@ -129,6 +129,8 @@ def test_a_failed_attempt_is_retried_with_backoff_and_the_same_webhook_id(
     assert first.id == second.id and first.body == second.body
     assert first.verified_by and second.verified_by
     assert deliveries(session)[0].attempts == 2
+    figures = metrics.collect().decode()
+    assert 'clarion_webhook_deliveries{result="delivered"} 1.0' in figures
 
 
 def test_backoff_doubles_and_spans_a_day():
