@@ -88,7 +88,9 @@ def test_a_disabled_endpoint_is_noticed_on_the_dashboard(
     assert "/admin/settings/webhooks" in dashboard.text
 
 
-def test_owners_manage_webhooks_through_the_api(client, session, make_token, loopback, lists):
+def test_owners_manage_webhooks_through_the_api(
+    client, session, make_token, loopback, published, lists
+):
     owner = make_token("owner", ("read", "write"))
     with running(Receiver()) as receiver:
         made = client.post(
