@@ -86,6 +86,47 @@ def fetch(
     raise FetchRefused(admin_gettext("Too many redirects (more than %(n)s).", n=MAX_REDIRECTS))
 
 
+def check_url(url: str, policy: FetchPolicy | None = None) -> None:
+    """FetchRefused unless `url` is http(s) to a host whose every address the policy allows."""
+    policy = policy or FetchPolicy.from_settings()
+    _, host, port, _ = _target(url)
+    resolve(host, port, policy)
+
+
+def post(
+    url: str, body: bytes, headers: Mapping[str, str], policy: FetchPolicy | None = None
+) -> int:
+    """POST `body` to `url` (no redirects followed: they are answers); returns the status.
+
+    The address is checked like a GET's; FetchRefused says why the request could not be made.
+    The reply's body is read (bounded) and dropped: a receiver's words are not kept.
+    """
+    policy = policy or FetchPolicy.from_settings()
+    deadline = time.monotonic() + policy.timeout
+    scheme, host, port, path = _target(url)
+    address = resolve(host, port, policy)[0]
+    cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    conn = cls(address, host, port, timeout=policy.timeout)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=body,
+            headers={**headers, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        )
+        response = conn.getresponse()
+        _read(response, policy, deadline)
+        return response.status
+    except TimeoutError:
+        raise FetchRefused(f"{host} took longer than {policy.timeout:g} seconds.") from None
+    except ssl.SSLError as exc:
+        raise FetchRefused(f"The secure connection to {host} failed: {exc.reason}.") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchRefused(f"Could not reach {host}: {exc}.") from None
+    finally:
+        conn.close()
+
+
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 

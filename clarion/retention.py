@@ -28,6 +28,7 @@ from clarion.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    WebhookEvent,
 )
 
 PENDING_DAYS = 30
@@ -71,7 +72,7 @@ def policy() -> list[Rule]:
         Rule(
             admin_gettext(
                 "Returned mail (bounce evidence, inbound messages), the address each "
-                "confirmation went to"
+                "confirmation went to, webhook events and their delivery log"
             ),
             admin_gettext(days, days=EVIDENCE_DAYS),
         ),
@@ -214,10 +215,15 @@ def purge_expired(session: Session) -> dict[str, int]:
     answers = session.execute(
         delete(IdempotentRequest).where(IdempotentRequest.created_at < now - IDEMPOTENCY_KEEP)
     ).rowcount
+    # Long past their 24 hours of retries; their delivery log goes with them (ON DELETE CASCADE).
+    hooks = session.execute(
+        delete(WebhookEvent).where(WebhookEvent.created_at < now - timedelta(days=EVIDENCE_DAYS))
+    ).rowcount
     return {
         "forgotten_subscribers": forgotten,
         "evidence_purged": evidence,
         "inbound_purged": inbound,
         "notice_mails_purged": notices,
         "api_answers_purged": answers,
+        "webhook_events_purged": hooks,
     }

@@ -24,6 +24,7 @@ TASK_MODULES = [
     "tasks.clicks",
     "tasks.petitions",
     "tasks.feeds",
+    "tasks.webhooks",
 ]
 
 
@@ -73,6 +74,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "task": "tasks.delivery.reclaim_stale",
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
+        },
+        # Webhook retries fallen due, and deliveries whose publishing or worker was lost.
+        "webhook-sweep": {
+            "task": "tasks.webhooks.sweep",
+            "schedule": 30.0,
+            "options": {"expires": 30},
         },
         # Inbound messages whose processing task was lost or failed.
         "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clarion import i18n, throttle, tokens
+from clarion import i18n, outbox, throttle, tokens
 from clarion.actions import petitions
 from clarion.addresses import mask_email, normalise_email
 from clarion.audience import subscribers
@@ -249,6 +249,7 @@ def _insert(
         return concurrent, _again(session, petition, concurrent, verified, f.must_confirm)
     petitions.forget_count(petition.id)
     if confirmed:
+        _signed_event(session, signature)
         return signature, SignOutcome(SignStatus.SIGNED, signed_at=now)
     mail = signature.id if _may_mail(petition.id, email) else None
     return signature, SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=mail)
@@ -291,7 +292,20 @@ def _mark_confirmed(session: Session, signature: Signature) -> bool:
         .execution_options(synchronize_session="fetch")
     ).rowcount
     petitions.forget_count(signature.petition_id)
+    if claimed == 1:
+        _signed_event(session, signature)
     return claimed == 1
+
+
+def _signed_event(session: Session, signature: Signature) -> None:
+    """Tell the webhooks a signature now counts (the address: a signer may be no reader)."""
+    payload = {
+        "petition_id": signature.petition_id,
+        "signature_id": signature.id,
+        "subscriber_id": signature.subscriber_id,
+        "country": signature.country or None,
+    }
+    outbox.record(session, "petition.signed", payload, email=signature.email)
 
 
 def _opt_in(

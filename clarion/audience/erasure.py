@@ -4,7 +4,8 @@ Deleted: the subscriber, their subscriptions, tags, deliveries, bounces with the
 the stored inbound messages that name the address, and the answers kept for retried API
 requests that show it. Anonymised: consent records (time,
 action, lists and the keyed hash of the address stay as proof), signatures (the count stays,
-the name, address and comment go), clicks and opens (the figures stay, the delivery goes).
+the name, address and comment go), clicks and opens (the figures stay, the delivery goes),
+webhook events (the address leaves their payloads; a `subscriber.erased` event is sent).
 The suppression list keeps only the keyed hash, and gains an `erased` entry, so a re-import
 or a sign-up cannot bring the address back.
 """
@@ -16,7 +17,7 @@ import json
 from sqlalchemy import Text, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion import audit, throttle
+from clarion import audit, outbox, throttle
 from clarion.db import insert_for, utcnow
 from clarion.models import (
     Bounce,
@@ -31,6 +32,7 @@ from clarion.models import (
     Subscriber,
     Suppression,
     SuppressionReason,
+    WebhookEvent,
 )
 
 ERASED_NAME = ""
@@ -76,8 +78,11 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
             )
         ).rowcount,
         "idempotent_requests": _forget_api_answers(session, email),
+        "webhook_events": _scrub_webhook_events(session, key),
     }
     _suppress_by_hash(session, email, key)
+    # The receivers learn of it by the keyed hash alone (and the id they were told before).
+    outbox.record(session, "subscriber.erased", {"subscriber_id": sid, "email_hash": key})
     # Subscriptions, tags and deliveries go with the subscriber (ON DELETE CASCADE).
     session.execute(delete(Delivery).where(Delivery.subscriber_id == sid))
     session.execute(delete(Subscriber).where(Subscriber.id == sid))
@@ -122,6 +127,16 @@ def _forget_api_answers(session: Session, email: str) -> int:
     as_text = cast(IdempotentRequest.response, Text)
     matches = [as_text.contains(form, autoescape=True) for form in spelled]
     return session.execute(delete(IdempotentRequest).where(or_(*matches))).rowcount
+
+
+def _scrub_webhook_events(session: Session, key: str) -> int:
+    """Take the address out of the outbox: an event not yet delivered goes without it."""
+    events = session.scalars(select(WebhookEvent).where(WebhookEvent.subject_key == key)).all()
+    for event in events:
+        event.payload = {k: v for k, v in (event.payload or {}).items() if k != "email"}
+        event.subject_key = None
+    session.flush()
+    return len(events)
 
 
 def _forget_inbound(session: Session, email: str) -> int:

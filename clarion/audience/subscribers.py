@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion import throttle, tokens
+from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -279,11 +279,19 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     turned_on = _subscribe_pending(session, subscriber.id, record.list_ids, now)
     _apply_details(subscriber, record.details or {})
     session.flush()
+    _confirmed_event(session, subscriber, turned_on)
     # The mail the resend guard held back duplicates of has been read and used: a list the
     # reader asks for next gets its own confirmation at once, not in a quarter of an hour.
     throttle.forget(f"confirm:{throttle.mailbox_key(subscriber.email)}")
     welcomes = welcome.queue(session, subscriber.id, turned_on)
     return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
+
+
+def _confirmed_event(session: Session, subscriber: Subscriber, list_ids: list[int]) -> None:
+    # The address is the one thing a receiver cannot learn otherwise about a new reader.
+    if list_ids:
+        payload = {"subscriber_id": subscriber.id, "list_ids": sorted(list_ids)}
+        outbox.record(session, "subscriber.confirmed", payload, email=subscriber.email)
 
 
 def _subscribe_pending(session: Session, subscriber_id: int, list_ids: list[int], now) -> list[int]:
@@ -359,6 +367,8 @@ def unsubscribe(
                 ip=ip,
             )
         )
+        payload = {"subscriber_id": subscriber.id, "list_ids": sorted(left), "reason": action}
+        outbox.record(session, "subscriber.unsubscribed", payload)
     session.flush()
     return left
 
@@ -497,6 +507,7 @@ def join_confirmed(
     consent.confirmed_at, consent.confirm_ip, consent.confirm_nonce = now, ip, None
     joined = _subscribe_pending(session, subscriber.id, pending, now)
     session.flush()
+    _confirmed_event(session, subscriber, joined)
     return joined, welcome.queue(session, subscriber.id, joined)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clarion import audit, throttle
+from clarion import audit, outbox, throttle
 from clarion.alerts import reasons
 from clarion.audience import subscribers
 from clarion.audience.directory import Detail
@@ -114,6 +114,8 @@ def _hard(session: Session, finding: Finding, now: datetime) -> Bounce:
     already = _is_suppressed(session, finding.email)
     bounce = _record(session, finding, now, "already suppressed" if already else "suppressed")
     _suppress(session, finding, SuppressionReason.HARD_BOUNCE, bounce, now)
+    if not already:
+        _bounced_event(session, finding, bounce)
     return bounce
 
 
@@ -126,7 +128,19 @@ def _soft(session: Session, finding: Finding, policy: BouncePolicy, now: datetim
     if count >= policy.soft_limit:
         bounce.action += ", suppressed"
         _suppress(session, finding, SuppressionReason.SOFT_BOUNCES, bounce, now)
+        _bounced_event(session, finding, bounce)
     return bounce
+
+
+def _bounced_event(session: Session, finding: Finding, bounce: Bounce) -> None:
+    """Tell the webhooks that an address now gets no mail because it bounced."""
+    payload = {
+        "subscriber_id": finding.subscriber_id,
+        "alert_id": finding.alert_id,
+        "bounce_id": bounce.id,
+        "classification": finding.classification.value,
+    }
+    outbox.record(session, "subscriber.bounced", payload)
 
 
 def _count_once_a_day(session: Session, finding: Finding, now: datetime) -> Bounce:
@@ -221,6 +235,12 @@ def _complaint(session: Session, finding: Finding, now: datetime) -> Bounce:
                 )
             )
     _suppress(session, finding, SuppressionReason.COMPLAINT, bounce, now)
+    payload = {
+        "subscriber_id": reader.id if reader is not None else None,
+        "alert_id": finding.alert_id,
+        "bounce_id": bounce.id,
+    }
+    outbox.record(session, "subscriber.complained", payload)
     return bounce
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import audit, editors
+from clarion import audit, editors, outbox
 from clarion.alerts import (
     campaigns,
     freeze,
@@ -71,6 +71,8 @@ REFUSALS = {
     "unschedule": NA_("Only a scheduled alert can go back to draft; this one is %(status)s."),
 }
 UNREACHED_ROLE = AlertRole.UNREACHED.value
+# The moves the webhooks are told of: a send begins, a send ends (sent or cancelled).
+WEBHOOK_EVENTS = {"start": "alert.started", "finish": "alert.finished", "cancel": "alert.finished"}
 
 
 def transition(
@@ -89,6 +91,10 @@ def transition(
         raise InvalidTransition(
             admin_gettext(REFUSALS[action], status=admin_gettext(alert.status.value))
         )
+    if action in WEBHOOK_EVENTS and (action != "cancel" or alert.started_at is not None):
+        # In the transaction of the move itself: a rolled-back start tells no one.
+        payload = {"alert_id": alert.id, "uid": alert.uid, "status": target.value}
+        outbox.record(session, WEBHOOK_EVENTS[action], payload)
 
 
 def check_actor(actor: Editor | None) -> None:

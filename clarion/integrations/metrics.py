@@ -23,6 +23,7 @@ from clarion.models import (
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
+    WebhookDelivery,
 )
 from clarion.redisconn import get_redis
 from clarion.tracking import eventstream
@@ -75,6 +76,19 @@ class ClarionCollector(Collector):
             ):
                 bounces.add_metric([getattr(kind, "value", str(kind))], n)
             yield bounces
+            hooks = GaugeMetricFamily(
+                "clarion_webhook_deliveries",
+                "Webhook deliveries by result (pending: waiting for a first or next attempt)",
+                labels=["result"],
+            )
+            found = dict.fromkeys(("pending", "delivered", "failed"), 0)
+            for state, n in session.execute(
+                select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)
+            ):
+                found[state] = n
+            for state, n in sorted(found.items()):
+                hooks.add_metric([state], n)
+            yield hooks
         yield from _redis_figures()
 
 

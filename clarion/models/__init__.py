@@ -22,7 +22,13 @@ from clarion.models.inbound import (
     InboundMessage,
     Open,
 )
-from clarion.models.integrations import ApiToken, IdempotentRequest
+from clarion.models.integrations import (
+    ApiToken,
+    IdempotentRequest,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -73,4 +79,7 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "Tag",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

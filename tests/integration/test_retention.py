@@ -19,6 +19,9 @@ from clarion.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from tests.helpers import refresh
 from tests.integration.alertkit import frozen_alert, make_readers
@@ -91,6 +94,28 @@ def test_where_transactional_mails_went_is_forgotten_after_30_days(session):
         assert retention.run(s)["notice_mails_purged"] == 1
     refresh(session)
     assert list(session.scalars(select(NoticeMail.email))) == ["new@example.org"]
+
+
+def test_webhook_events_and_their_log_are_forgotten_after_30_days(session):
+    endpoint = WebhookEndpoint(url="https://crm.example.net/hooks", events=[], secret="x")
+    session.add(endpoint)
+    session.flush()
+    for uid, age in (("msg_old", timedelta(days=31)), ("msg_new", timedelta(0))):
+        event = WebhookEvent(
+            uid=uid,
+            type="petition.signed",
+            payload={"email": f"{uid}@example.org"},
+            created_at=utcnow() - age,
+        )
+        session.add(event)
+        session.flush()
+        session.add(WebhookDelivery(event_id=event.id, endpoint_id=endpoint.id, state="delivered"))
+    session.commit()
+    with session_scope() as s:
+        assert retention.run(s)["webhook_events_purged"] == 1
+    refresh(session)
+    assert list(session.scalars(select(WebhookEvent.uid))) == ["msg_new"]
+    assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
 
 
 @pytest.fixture

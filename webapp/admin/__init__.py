@@ -71,4 +71,5 @@ from webapp.admin import (  # noqa: E402, F401
     stats,
     subscribers,
     tags,
+    webhooks,
 )

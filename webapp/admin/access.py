@@ -20,6 +20,14 @@ LOGGED_IN = "logged in"  # any active editor, whatever the role
 ROUTE_PERMISSIONS: dict[str, str] = {
     # privacy.py
     "admin.privacy": "manage_settings",
+    # webhooks.py
+    "admin.webhooks_index": "manage_settings",
+    "admin.webhook_create": "manage_settings",
+    "admin.webhook": "manage_settings",
+    "admin.webhook_update": "manage_settings",
+    "admin.webhook_rotate": "manage_settings",
+    "admin.webhook_delete": "manage_settings",
+    "admin.webhook_resend": "manage_settings",
     # account.py
     "admin.account": "view",
     "admin.account_save": "view",

@@ -36,6 +36,7 @@ from clarion.models import (
     Suppression,
     SuppressionReason,
     Tag,
+    WebhookEvent,
 )
 from tests.helpers import csrf_from, refresh
 
@@ -60,6 +61,7 @@ FILLED = {
     "suppressions",
     "audit_log",
     "idempotent_requests",
+    "webhook_events",
 }
 # Tables that never hold a reader's address or name, and why. A new table must be put in one
 # of the two sets: this test fails until someone has decided what erasure does with it.
@@ -77,6 +79,8 @@ NO_READER_DATA = {
     "delivery_batches": "ranges of ledger ids",
     "click_counts": "per-link figures only",
     "api_tokens": "keyed hashes of editors' tokens, their scopes and dates",
+    "webhook_endpoints": "URLs and sealed secrets owners registered",
+    "webhook_deliveries": "states, status codes and our own error words, by ids",
 }
 
 
@@ -151,6 +155,18 @@ def _reader_everywhere(session, lists, *, suppressed: bool = True) -> Subscriber
         ]
     )
     _api_answers(session)
+    # An event still in the webhook outbox that names the reader, and one that does not.
+    session.add_all(
+        [
+            WebhookEvent(
+                uid="msg_reader",
+                type="subscriber.confirmed",
+                payload={"subscriber_id": reader.id, "email": EMAIL},
+                subject_key=throttle.address_key(EMAIL),
+            ),
+            WebhookEvent(uid="msg_other", type="alert.started", payload={"alert_id": alert.id}),
+        ]
+    )
     if suppressed:
         session.add(
             Suppression(email=EMAIL, reason=SuppressionReason.COMPLAINT, detail=f"ARF {EMAIL}")

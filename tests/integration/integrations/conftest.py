@@ -1,8 +1,11 @@
-"""API tokens made the way editors make them, and a client that sends them."""
+"""API tokens made the way editors make them, a client that sends them, and webhooks' loopback."""
 
 from __future__ import annotations
 
 import pytest
+
+from clarion import jobqueue
+from clarion.config import reset_settings
 
 
 @pytest.fixture
@@ -25,3 +28,22 @@ def make_token(session, make_editor):
 
 def bearer(secret: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}", **extra}
+
+
+@pytest.fixture
+def loopback(settings, monkeypatch):
+    """Clarion allowed to reach loopback (private: refused otherwise), as the feed tests do."""
+    monkeypatch.setenv("CLARION_ALLOW_PRIVATE_FETCH", "127.0.0.1/32")
+    monkeypatch.setenv("CLARION_FETCH_TIMEOUT", "5")
+    reset_settings()
+
+
+@pytest.fixture
+def published():
+    """Tasks the domain publishes, kept here instead of going to a broker."""
+    queued: list[tuple[str, tuple, float | None]] = []
+    previous = jobqueue.set_backend(
+        lambda name, args, countdown: queued.append((name, args, countdown))
+    )
+    yield queued
+    jobqueue.set_backend(previous)

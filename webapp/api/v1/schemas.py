@@ -468,3 +468,79 @@ class LiftIn(In):
 
 class Lifted(Out):
     lifted = mf.Boolean(required=True)
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = validate.OneOf(
+    (
+        "subscriber.confirmed",
+        "subscriber.unsubscribed",
+        "subscriber.bounced",
+        "subscriber.complained",
+        "subscriber.erased",
+        "petition.signed",
+        "alert.started",
+        "alert.finished",
+    )
+)
+
+
+class WebhookIn(In):
+    url = Line(2000, required=True)
+    events = mf.List(
+        mf.String(validate=WEBHOOK_EVENTS), required=True, validate=validate.Length(min=1, max=8)
+    )
+    description = Line(200, load_default="")
+
+
+class WebhookUpdate(In):
+    url = Line(2000)
+    events = mf.List(mf.String(validate=WEBHOOK_EVENTS), validate=validate.Length(min=1, max=8))
+    description = Line(200)
+    enabled = mf.Boolean(metadata={"description": "true also forgets an earlier failing spell"})
+
+
+class WebhookOut(Out):
+    id = mf.Integer(required=True)
+    url = mf.String(required=True)
+    description = mf.String(required=True)
+    events = mf.List(mf.String(), required=True)
+    enabled = mf.Boolean(required=True)
+    disabled_reason = mf.String(required=True)
+    failing_since = mf.DateTime(allow_none=True, required=True)
+    created_at = mf.DateTime(required=True)
+
+
+class WebhookCreated(WebhookOut):
+    secret = mf.String(
+        required=True, metadata={"description": "whsec_…: shown this once, sign checks use it"}
+    )
+
+
+class WebhooksOut(Out):
+    items = mf.List(mf.Nested(WebhookOut), required=True)
+
+
+class WebhookSecret(Out):
+    secret = mf.String(
+        required=True, metadata={"description": "the new secret; the old one signs too for 24 h"}
+    )
+
+
+class WebhookDeliveryOut(Out):
+    id = mf.Integer(required=True)
+    webhook_id = mf.String(required=True, metadata={"description": "the webhook-id header"})
+    type = mf.String(required=True)
+    state = mf.String(required=True, metadata={"description": "pending, delivered or failed"})
+    attempts = mf.Integer(required=True)
+    last_status = mf.Integer(allow_none=True, required=True)
+    last_error = mf.String(required=True)
+    last_duration_ms = mf.Integer(allow_none=True, required=True)
+    last_attempt_at = mf.DateTime(allow_none=True, required=True)
+    delivered_at = mf.DateTime(allow_none=True, required=True)
+    created_at = mf.DateTime(required=True)
+
+
+class WebhookDeliveriesOut(Out):
+    items = mf.List(mf.Nested(WebhookDeliveryOut), required=True)

@@ -1,0 +1,109 @@
+"""The webhook outbox: events written in the transaction of the change that caused them.
+
+The domain functions that change a reader, a signature or a send call `record()` with their
+own session, so the event commits or rolls back with the change: a crash can neither lose an
+event nor invent one. One delivery row per interested endpoint is written with it; once the
+transaction commits, their ids are published to the task queue (the sweep of
+integrations.webhooks finds any whose publishing was lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clarion import jobqueue, throttle
+from clarion.db import utcnow
+from clarion.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS = (
+    "subscriber.confirmed",
+    "subscriber.unsubscribed",
+    "subscriber.bounced",
+    "subscriber.complained",
+    "subscriber.erased",
+    "petition.signed",
+    "alert.started",
+    "alert.finished",
+)
+DELIVER_TASK = "tasks.webhooks.deliver"
+_PENDING = "clarion.outbox.pending"
+
+
+def new_message_id() -> str:
+    """A Standard Webhooks message id: unguessable, stable across attempts."""
+    return "msg_" + secrets.token_urlsafe(18)
+
+
+def record(
+    session: Session, event_type: str, payload: dict[str, Any], email: str | None = None
+) -> WebhookEvent | None:
+    """Write `event_type` into the outbox for each enabled endpoint that wants it; None if
+    none does (nothing about a reader is stored that no one will receive).
+
+    `email` joins the payload and its keyed hash is kept, so that erasure can scrub it.
+    """
+    if event_type not in EVENTS:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    endpoints = [
+        endpoint_id
+        for endpoint_id, events in session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.enabled)
+        )
+        if event_type in (events or [])
+    ]
+    if not endpoints:
+        return None
+    now = utcnow()
+    body = dict(payload)
+    if email is not None:
+        body["email"] = email
+    event = WebhookEvent(
+        uid=new_message_id(),
+        type=event_type,
+        payload=body,
+        subject_key=throttle.address_key(email) if email else None,
+        created_at=now,
+    )
+    session.add(event)
+    session.flush()
+    rows = [
+        WebhookDelivery(event_id=event.id, endpoint_id=endpoint_id, next_attempt_at=now)
+        for endpoint_id in endpoints
+    ]
+    session.add_all(rows)
+    session.flush()
+    publish_after_commit(session, [row.id for row in rows])
+    return event
+
+
+def publish_after_commit(session: Session, delivery_ids: list[int]) -> None:
+    """Hand these deliveries to the workers once the session's transaction has committed."""
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        sa_event.listen(session, "after_commit", _publish)
+        sa_event.listen(session, "after_rollback", _forget)
+    pending.extend(delivery_ids)
+
+
+def _publish(session: Session) -> None:
+    ids, session.info[_PENDING] = session.info.get(_PENDING) or [], []
+    for delivery_id in ids:
+        # The change is committed already and must not fail now: whatever stops the publishing
+        # (the broker away), the rows wait in the database and the sweep publishes them.
+        try:
+            jobqueue.enqueue(DELIVER_TASK, delivery_id)
+        except Exception as exc:
+            log.warning("webhook delivery %s left to the sweep: %s", delivery_id, exc)
+
+
+def _forget(session: Session) -> None:
+    session.info[_PENDING] = []
