@@ -261,3 +261,39 @@ def test_the_page_a_readers_mail_led_to_speaks_their_language(client, session, a
     sign_as_reader(client, html, "Reader 1")
     session.commit()
     assert session.scalar(select(Signature.language)) == "uk"  # its confirmation mail's
+
+
+def test_a_link_to_a_mail_not_marked_sent_recognises_no_one(client, session, alert_sent):
+    """A delivery the ledger does not hold as sent (put back after a crash) proves nothing."""
+    from clarion.actions import signing
+
+    petition, _alert, deliveries = alert_sent
+    _page, token = follow(client, deliveries[0])
+    assert signing.reader_prefill(session, petition, token).email == "reader0@example.org"
+    deliveries[0].sent_at = None
+    session.commit()
+    assert signing.reader_prefill(session, petition, token) is None
+    assert signing.reader_prefill(session, petition, None) is None
+    assert signing.reader_prefill(session, petition, token + "x") is None
+
+
+def test_a_fresh_reader_confirms_their_own_earlier_unconfirmed_signature(
+    client, session, alert_sent
+):
+    """Signed from a shared computer (unconfirmed), then from their own mail: the mail's link
+    proves the address, so the earlier signature counts now, once."""
+    from clarion.actions import petitions, signing
+
+    petition, _alert, deliveries = alert_sent
+    anonymous = signing.sign(session, petition, signing.SignRequest("R0", "reader0@example.org"))
+    session.commit()
+    assert anonymous.status == signing.SignStatus.CHECK_INBOX
+    _page, token = follow(client, deliveries[0])
+    reader = signing.reader_prefill(session, petition, token)
+    outcome = signing.sign(session, petition, signing.SignRequest("Reader 0", "", reader=reader))
+    session.commit()
+    assert outcome.status == signing.SignStatus.ALREADY_SIGNED
+    refresh(session)
+    [signature] = session.scalars(select(Signature)).all()
+    assert signature.confirmed_at is not None
+    assert petitions.signature_count(session, petition.id) == 1

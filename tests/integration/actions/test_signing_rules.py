@@ -1,0 +1,143 @@
+"""The signing rules one by one, at the domain's door: limits, words, links' lifetimes, the
+reader recognised from a mail. (Written for the survivors of the mutation run of signing.py.)"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from itsdangerous import TimestampSigner
+from sqlalchemy import select
+
+from clarion.actions import signing
+from clarion.actions.signing import MAX_COMMENT, MAX_NAME, SignRequest, SignStatus
+from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
+from clarion.models import Signature
+from tests.helpers import refresh
+from tests.integration.alertkit import make_petition
+
+
+def _refused(session, petition, **fields) -> dict[str, str]:
+    request = SignRequest(**{"name": "Ana", "email": "ana@example.org", **fields})
+    with pytest.raises(ValidationError) as refused:
+        signing.sign(session, petition, request)
+    session.rollback()
+    return refused.value.errors
+
+
+def _signs(session, petition, **fields) -> signing.SignOutcome:
+    request = SignRequest(**{"name": "Ana", "email": "ana@example.org", **fields})
+    outcome = signing.sign(session, petition, request)
+    session.commit()
+    return outcome
+
+
+def test_each_limit_is_inclusive_and_each_refusal_says_what_to_fix(session, lists):
+    petition = make_petition(session)
+    assert _refused(session, petition, name="x" * (MAX_NAME + 1)) == {
+        "name": f"Please keep the name under {MAX_NAME} characters."
+    }
+    assert _refused(session, petition, name="   ") == {"name": "Please enter your name."}
+    assert _refused(session, petition, comment="x" * (MAX_COMMENT + 1)) == {
+        "comment": f"Please keep the comment under {MAX_COMMENT} characters."
+    }
+    assert _refused(session, petition, country="XX") == {
+        "country": "Please choose a country from the list, or none."
+    }
+    assert _refused(session, petition, list_ids=[lists["staff"].id]) == {
+        "lists": "Please choose only from the lists offered."
+    }
+    every_public_list = [lists["alerts"].id, lists["news"].id]
+    outcome = _signs(
+        session,
+        petition,
+        name="x" * MAX_NAME,
+        comment="y" * MAX_COMMENT,
+        list_ids=every_public_list,
+    )
+    assert outcome.status == SignStatus.SIGNED
+    assert sorted(outcome.lists_pending) == sorted(every_public_list)
+    assert outcome.list_consent_id is not None  # the double opt-in mail is to be sent
+    [signature] = session.scalars(select(Signature)).all()
+    assert (len(signature.name), len(signature.comment)) == (MAX_NAME, MAX_COMMENT)
+
+
+def test_a_closed_petition_and_a_busy_network_are_told_plainly(session, monkeypatch):
+    closed = make_petition(session, slug="closed", is_open=False)
+    with pytest.raises(NotFound) as refused:
+        signing.sign(session, closed, SignRequest("Ana", "ana@example.org"))
+    assert str(refused.value) == "This petition is closed and no longer takes signatures."
+    petition = make_petition(session)
+    monkeypatch.setattr(signing, "SIGN_LIMIT_PER_IP", "2/hour")
+    for i in range(2):
+        _signs(session, petition, email=f"r{i}@example.org", ip="203.0.113.5")
+    with pytest.raises(RateLimited) as limited:
+        _signs(session, petition, email="r9@example.org", ip="203.0.113.5")
+    assert (
+        str(limited.value) == "Too many signatures from your network. Please try again in a while."
+    )
+    assert _signs(session, petition, email="r9@example.org", ip="198.51.100.5").status == "signed"
+
+
+def _token_aged(monkeypatch, signature, seconds: int) -> str:
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - seconds)
+    try:
+        return signing.confirm_token(signature)
+    finally:
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", real)
+
+
+def test_a_confirmation_link_lives_exactly_its_hours(session, settings, monkeypatch):
+    petition = make_petition(session, require_confirmation=True)
+    _signs(session, petition)
+    [signature] = session.scalars(select(Signature)).all()
+    ttl = settings.confirm_ttl_hours * 3600
+    for age in (ttl + 30, ttl * 2):
+        with pytest.raises(InvalidToken) as expired:
+            signing.confirm(session, petition, _token_aged(monkeypatch, signature, age))
+        assert str(expired.value) == "This link has expired."
+    assert signing.confirm(session, petition, _token_aged(monkeypatch, signature, 3600)).id
+    session.commit()
+    refresh(session)
+    assert session.get(Signature, signature.id).confirmed_at is not None
+    with pytest.raises(InvalidToken) as forged:
+        signing.confirm(session, petition, signing.confirm_token(signature) + "x")
+    assert str(forged.value) == "This link is not valid."
+
+
+def test_a_confirmation_after_closing_is_told_so(session):
+    petition = make_petition(session, require_confirmation=True)
+    _signs(session, petition)
+    [signature] = session.scalars(select(Signature)).all()
+    petition.is_open = False
+    session.commit()
+    with pytest.raises(NotFound) as refused:
+        signing.confirm(session, petition, signing.confirm_token(signature))
+    assert str(refused.value) == "This petition closed before the signature was confirmed."
+
+
+def test_the_confirmation_mail_goes_once_a_while_per_mailbox(session, settings):
+    from clarion.redisconn import get_redis
+
+    petition = make_petition(session, require_confirmation=True)
+    first = _signs(session, petition, email="ana@gmail.com")
+    assert first.status == SignStatus.CHECK_INBOX and first.confirm_signature_id is not None
+    again = _signs(session, petition, email="ana@gmail.com")
+    assert again.status == SignStatus.CHECK_INBOX and again.confirm_signature_id is None
+    # Another spelling of one inbox is a signature of its own, but no second mail.
+    dotted = _signs(session, petition, email="a.na+x@gmail.com")
+    assert dotted.confirm_signature_id is None
+    second = make_petition(session, slug="other", require_confirmation=True)
+    other = _signs(session, second, email="ana@gmail.com")
+    assert other.confirm_signature_id is not None  # another petition's mail is its own
+    mark = f":{petition.id}:".encode()
+    [key] = [k for k in get_redis().scan_iter("*signature-confirm*") if mark in k]
+    window = settings.confirm_resend_minutes * 60
+    assert window - 5 <= get_redis().ttl(key) <= window
+
+
+def test_country_names_in_the_language_asked_for(settings):
+    names = dict(signing.countries("be"))
+    assert names["BY"] == "Беларусь" and names["PL"] == "Польшча"
+    assert dict(signing.countries("en"))["PL"] == "Poland"
