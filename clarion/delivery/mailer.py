@@ -169,7 +169,8 @@ def send(
     A final refusal of the recipient goes to `refusals` (the bounce policy) as a bounce of
     this address; without one (a test send) it is only returned. NoticeDeferred (and
     SmtpConnectionError) when trying again later may help; Unsendable when the server cannot
-    carry the address. The caller commits.
+    carry the address. The record of the mail is committed before it is sent; the caller
+    commits what follows.
     """
     settings = settings or get_settings()
     blocked = suppression(session, notice.to)
@@ -188,7 +189,10 @@ def send(
         return Sent("suppressed", f"the address is suppressed ({blocked.reason.value}{detail})")
     record = NoticeMail(kind=notice.kind, email=notice.to, subscriber_id=notice.subscriber_id)
     session.add(record)
-    session.flush()
+    # Committed before the mail leaves: a bounce to its VERP address can come back before this
+    # call returns, and no transaction (on SQLite: the database's one write lock) is held
+    # through the SMTP conversation. The callers have only read so far.
+    session.commit()
     message = build(notice, verp_address(record.id, settings), settings)
     server = settings.smtp_servers[0]
     client = SmtpClient(

@@ -86,6 +86,15 @@ def world(session, settings, lists, subscribed, smtp_sink):
         kind="import", status=jobs.MAPPING, options={"file_name": "a.csv"}, input_path=str(upload)
     )
     session.add(job)
+    from clarion.integrations import webhooks
+    from clarion.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint(
+        url="https://crm.example.org/hooks",
+        events=["subscriber.confirmed"],
+        secret=webhooks._seal(webhooks.new_secret()),
+    )
+    session.add(endpoint)
     session.commit()
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "c@example.org", "r@example.org", "Hi"
@@ -95,6 +104,7 @@ def world(session, settings, lists, subscribed, smtp_sink):
     smtp_sink.wait_for(1)
     return {
         "alert_id": alert.id,
+        "endpoint_id": endpoint.id,
         "bounce_id": session.scalar(Bounce.__table__.select().with_only_columns(Bounce.id)),
         "feed_id": session.scalar(Feed.__table__.select().with_only_columns(Feed.id)),
         "list_id": lists["alerts"].id,

@@ -64,7 +64,9 @@ def alert_mails(base: str, image: str) -> dict[str, str]:
         "new_post": dict(
             ALL_FIELDS["new_post"], image_url=image, title=LONG_WORD, excerpt=LONG_URL
         ),
-        "petition": dict(ALL_FIELDS["petition"], petition_title=LONG_TAG, why=body),
+        "petition": dict(
+            ALL_FIELDS["petition"], petition_title=LONG_TAG, why=body, image_url=image
+        ),
         "hashtag_day": dict(ALL_FIELDS["hashtag_day"], hashtags=f"{LONG_TAG} #Belarus", intro=body),
         "newsletter": {"body_md": body},
     }

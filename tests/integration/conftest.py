@@ -43,11 +43,26 @@ def make_editor(session):
     from clarion.editors import create_editor
 
     def make(role: str = "owner", email: str | None = None):
-        editor, password = create_editor(
-            session, email or f"{role}@example.org", Role(role), "correct horse battery staple"
-        )
-        session.commit()
-        return editor, password
+        from sqlalchemy.exc import OperationalError
+
+        # The test's session reads without locking (SQLite: a deferred transaction); a worker
+        # that committed since (a confirmation mail's record) makes its first write fail at
+        # once, so start from a fresh snapshot, and once more if a worker wrote in between.
+        for attempt in range(3):
+            session.commit()  # what the test added so far, and a fresh snapshot after it
+            try:
+                editor, password = create_editor(
+                    session,
+                    email or f"{role}@example.org",
+                    Role(role),
+                    "correct horse battery staple",
+                )
+                session.commit()
+                return editor, password
+            except OperationalError as exc:
+                session.rollback()
+                if attempt == 2 or "locked" not in str(exc):
+                    raise
 
     return make
 
