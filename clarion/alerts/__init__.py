@@ -17,7 +17,8 @@ Public (all that other packages import from it):
         skipped_signers, unschedule, update_draft, version_counts
     freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
-    identity: DEFAULT_ACCENT, Identity, contrast_on_white, load, save, site_context
+    identity: DEFAULT_ACCENT, MIN_CONTRAST, Identity, contrast_on_white, defaults, load, save,
+        site_context
     kinds: KINDS, PROGRESS_FIELDS, KindSpec, spec, validate_fields
     markup: markdown_to_html
     petition_pick: choices, fill, picked, picked_id, set_progress, with_progress

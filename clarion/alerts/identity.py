@@ -119,10 +119,11 @@ def _accent(raw: str, errors: dict[str, str]) -> str:
         return raw
     ratio = contrast_on_white(colour)
     if ratio < MIN_CONTRAST:
+        shown = f"{int(ratio * 100) / 100:.2f}"  # rounded down: 4.499 is not shown as 4.50
         errors["accent"] = admin_gettext(
             "This colour has a contrast of %(ratio)s:1 on white; links and buttons need at "
             "least %(minimum)s:1 (WCAG AA). Choose a darker colour.",
-            ratio=f"{int(ratio * 100) / 100:.2f}",
+            ratio=shown,
             minimum=MIN_CONTRAST,
         )
     return colour
