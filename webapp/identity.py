@@ -32,7 +32,9 @@ def accent_css(accent: str) -> str:
     names = ("", "-background", "-border", "-hover", "-hover-background", "-hover-border")
     values = "".join(f"--pico-primary{n}:{accent};" for n in names)
     values += f"--pico-primary-underline:{accent}80;--pico-primary-focus:{accent}40;"
-    return f"@media not all and (prefers-color-scheme: dark) {{ :root {{ {values} }} }}\n"
+    # Pico's own selector, so that this later sheet wins at the same specificity.
+    light = ":root:not([data-theme=dark]), [data-theme=light]"
+    return f"@media not all and (prefers-color-scheme: dark) {{ {light} {{ {values} }} }}\n"
 
 
 def init_app(app: Flask) -> None:
