@@ -102,6 +102,8 @@ def test_public_pages_show_the_logo_and_name_linking_to_the_blog_and_the_privacy
     assert "Subscribe to Justice for Ales" in html and "Subscribe to Free Them All" not in html
     assert '<a href="https://blog.example.org/privacy">Privacy policy</a>' in html
     assert "PO Box 17, 01001 Vilnius" in html
+    feed = client.get("/archive.rss").get_data(as_text=True)
+    assert "<title>Justice for Ales: archive</title>" in feed
     css = client.get("/identity.css?v=0b5394").get_data(as_text=True)
     assert "--pico-primary-background:#0b5394;" in css
 
