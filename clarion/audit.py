@@ -53,6 +53,7 @@ ACTIONS = {
     "petition.export": NA_("Signatures exported"),
     "petition.update": NA_("Petition changed"),
     "settings.bounce_policy": NA_("Bounce policy changed"),
+    "settings.identity": NA_("Campaign identity changed"),
     "settings.open_tracking": NA_("Open tracking changed"),
     "subscriber.delete": NA_("Subscriber deleted"),
     "subscriber.erase_self": NA_("Reader erased their data"),

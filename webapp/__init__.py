@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
         )  # type: ignore[method-assign]
 
-    from webapp import errors, extensions, i18n, ops, security
+    from webapp import errors, extensions, i18n, identity, ops, security
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.api import docs
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     extensions.init_app(app)
     i18n.init_app(app)
+    identity.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public_bp)

@@ -5,27 +5,30 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from clarion.actions import signing
-from clarion.alerts.rendering import RenderedMail, render_template_file
+from clarion.alerts import identity
+from clarion.alerts.rendering import RenderedMail, SiteContext, render_template_file
 from clarion.config import get_settings
 from clarion.delivery import mailer
 from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import Petition, Signature
 
 
-def signature_confirmation_mail(signature: Signature, petition: Petition) -> RenderedMail:
-    """The rendered confirmation mail for one signature."""
+def signature_confirmation_mail(
+    signature: Signature, petition: Petition, site: SiteContext
+) -> RenderedMail:
+    """The rendered confirmation mail for one signature, from the campaign in `site`."""
     settings = get_settings()
     token = signing.confirm_token(signature)
     return render_template_file(
         "signature_confirm",
         {
-            "site_name": settings.site_name,
             "name": signature.name,
             "petition_title": petition.title,
             "confirm_url": f"{settings.base_url}/p/{petition.slug}/confirm/{token}",
             "ttl_hours": settings.confirm_ttl_hours,
         },
         signature.language,
+        site,
     )
 
 
@@ -39,6 +42,6 @@ def send_signature_confirmation(
         return False
     petition = session.get(Petition, signature.petition_id)
     assert petition is not None
-    mail = signature_confirmation_mail(signature, petition)
+    mail = signature_confirmation_mail(signature, petition, identity.site_context(session))
     notice = mailer.Notice("signature_confirm", signature.email, mail)
     return mailer.send(session, notice, refusals).sent

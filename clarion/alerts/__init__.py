@@ -4,7 +4,8 @@ Owns: drafts and scheduling (campaigns), the four kinds and their fields (kinds)
 safe HTML (markup) and text parts (plaintext), mail templates and MJML (rendering, mjml_check,
 remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
 links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), the public
-archive, an alert's versions in other languages (versions), why it is in its state (reasons),
+archive, the campaign's identity: name, logo, accent, addresses, default sender (identity),
+an alert's versions in other languages (versions), why it is in its state (reasons),
 and a petition alert's petition: the picker, the fields it fills, its count and goal through a
 port actions fills (petition_pick).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
@@ -16,6 +17,8 @@ Public (all that other packages import from it):
         skipped_signers, unschedule, update_draft, version_counts
     freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
+    identity: DEFAULT_ACCENT, MIN_CONTRAST, Identity, contrast_on_white, defaults, load, save,
+        site_context
     kinds: KINDS, PROGRESS_FIELDS, KindSpec, spec, validate_fields
     markup: markdown_to_html
     petition_pick: choices, fill, picked, picked_id, set_progress, with_progress

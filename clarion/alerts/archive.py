@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clarion import i18n
+from clarion.alerts import identity
 from clarion.alerts.campaigns import render_preview
 from clarion.alerts.rendering import RenderedMail
 from clarion.config import get_settings
@@ -50,13 +51,12 @@ def sent_on(alert: Alert):
 def feed(session: Session) -> bytes:
     """RSS 2.0 of the newest public alerts, each with its HTML."""
     settings = get_settings()
+    name = identity.load(session).name
     rss = ET.Element("rss", version="2.0")
     channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = _("%(site)s: archive", site=settings.site_name)
+    ET.SubElement(channel, "title").text = _("%(site)s: archive", site=name)
     ET.SubElement(channel, "link").text = f"{settings.base_url}/archive"
-    ET.SubElement(channel, "description").text = _(
-        "Alerts sent by %(site)s", site=settings.site_name
-    )
+    ET.SubElement(channel, "description").text = _("Alerts sent by %(site)s", site=name)
     ET.SubElement(channel, "language").text = i18n.current()
     alerts = session.scalars(_public().order_by(Alert.id.desc()).limit(FEED_ITEMS))
     for alert in alerts:

@@ -12,7 +12,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n
-from clarion.alerts import kinds, media, petition_pick, versions
+from clarion.alerts import identity, kinds, media, petition_pick, versions
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -251,9 +251,8 @@ def page(
 
 def site_context(session: Session, alert: Alert) -> SiteContext:
     """The installation and the sending list's name, for layouts."""
-    settings = get_settings()
     sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
-    return SiteContext(settings.site_name, settings.base_url, sender.name if sender else "")
+    return identity.site_context(session, sender.name if sender else "")
 
 
 def neutral_recipient(base_url: str, lang: str | None = None) -> dict[str, str]:

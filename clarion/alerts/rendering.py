@@ -125,10 +125,14 @@ def with_language(mjml_source: str, lang: str) -> str:
 
 
 def render_template_file(
-    name: str, context: dict[str, Any], lang: str | None = None
+    name: str, context: dict[str, Any], lang: str | None = None, site: SiteContext | None = None
 ) -> RenderedMail:
-    """Render templates/email/<name>/{subject.txt, body.mjml, body.txt} in `lang`."""
+    """Render templates/email/<name>/{subject.txt, body.mjml, body.txt} in `lang`, with the
+    campaign's identity from `site` (name, logo, accent, footer)."""
     lang = i18n.resolve(lang)
+    # Without a site (tests, tools) the mail has the default accent and no logo or footer line.
+    site = site or SiteContext(str(context.get("site_name", "")), "")
+    context = {**site.layout_values(), **context}
     env = email_environment(EMAIL_TEMPLATES, lang)
     try:
         subject = env.get_template(f"{name}/subject.txt").render(context).strip()
@@ -155,11 +159,29 @@ class AlertContent:
 
 @dataclass(frozen=True)
 class SiteContext:
-    """Who sends: the installation's name and address, and the sending list's name."""
+    """Who sends: the campaign's identity (see `identity`), the installation's address and the
+    sending list's name."""
 
     site_name: str
     base_url: str
     list_name: str = ""
+    accent: str = "#b3261e"
+    logo_url: str = ""
+    blog_url: str = ""
+    privacy_url: str = ""
+    postal: str = ""
+
+    def layout_values(self) -> dict[str, str]:
+        """What every mail layout may show of the campaign."""
+        return {
+            "site_name": self.site_name,
+            "base_url": self.base_url,
+            "accent": self.accent,
+            "logo_url": self.logo_url,
+            "blog_url": self.blog_url,
+            "privacy_url": self.privacy_url,
+            "postal": self.postal,
+        }
 
 
 def render_alert(
@@ -188,8 +210,7 @@ def render_alert(
         **layout_context(content.kind, content.fields, site.base_url, lang),
         "subject": content.subject,
         "preheader": content.preheader,
-        "site_name": site.site_name,
-        "base_url": site.base_url,
+        **site.layout_values(),
         "list_name": site.list_name,
         "recipient": dict(recipient),
     }

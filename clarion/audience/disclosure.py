@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from clarion import throttle, tokens
+from clarion.alerts import identity
 from clarion.alerts.rendering import render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
@@ -62,11 +63,12 @@ def send_data_link(session: Session, subscriber_id: int, refusals: RefusalPolicy
         return False
     settings = get_settings()
     context = {
-        "site_name": settings.site_name,
         "download_url": f"{settings.base_url}/your-data/{data_token(subscriber)}",
         "ttl_hours": DATA_LINK_TTL_HOURS,
     }
-    mail = render_template_file("your_data", context, subscriber.language)
+    mail = render_template_file(
+        "your_data", context, subscriber.language, identity.site_context(session)
+    )
     notice = mailer.Notice("your_data", subscriber.email, mail, subscriber_id=subscriber.id)
     return mailer.send(session, notice, refusals).sent
 

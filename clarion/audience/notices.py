@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail, render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
@@ -24,7 +25,6 @@ def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, Re
         .order_by(MailingList.name)
     )
     context = {
-        "site_name": settings.site_name,
         "name": (consent.details or {}).get("name") or "",
         "list_names": list(names),
         "confirm_url": f"{settings.base_url}/confirm/{subscribers.confirm_token(consent)}",
@@ -32,7 +32,9 @@ def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, Re
     }
     # The language asked for on the form waits in the consent record until it is confirmed.
     lang = (consent.details or {}).get("language") or subscriber.language
-    return subscriber.email, render_template_file("confirm", context, lang)
+    return subscriber.email, render_template_file(
+        "confirm", context, lang, identity.site_context(session)
+    )
 
 
 def send_confirmation(session: Session, consent_id: int, refusals: RefusalPolicy) -> bool:

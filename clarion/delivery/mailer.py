@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate, parseaddr
 
 from sqlalchemy import or_, select
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from clarion import i18n, throttle
 from clarion.addresses import wire_address
+from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail
 from clarion.bounce_classify import classify_status
 from clarion.config import Settings, get_settings
@@ -76,7 +77,7 @@ class Notice:
     to: str
     mail: RenderedMail
     subscriber_id: int | None = None
-    sender: str | None = None  # "Name <address>"; CLARION_FROM when None
+    sender: str | None = None  # "Name <address>"; the campaign's default sender when None
     reply_to: str | None = None
     test: bool = False  # marked X-Clarion-Test
 
@@ -187,6 +188,8 @@ def send(
         )
         detail = f": {blocked.detail}" if blocked.detail else ""
         return Sent("suppressed", f"the address is suppressed ({blocked.reason.value}{detail})")
+    if notice.sender is None:  # confirmations and other notices come from the campaign
+        notice = replace(notice, sender=identity.load(session).sender)
     record = NoticeMail(kind=notice.kind, email=notice.to, subscriber_id=notice.subscriber_id)
     session.add(record)
     # Committed before the mail leaves: a bounce to its VERP address can come back before this

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select, update
@@ -24,12 +24,13 @@ from clarion.alerts import (
     campaigns,
     freeze,
     hashtag_days,
+    identity,
     kinds,
     petition_pick,
     reasons,
     versions,
 )
-from clarion.alerts.rendering import AlertContent, SiteContext
+from clarion.alerts.rendering import AlertContent
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.delivery import health, rates
@@ -154,17 +155,16 @@ def audience_size(session: Session, audience: dict[str, list]) -> int:
 
 def _sender(session: Session, alert: Alert, audience: dict[str, list]) -> dict[str, Any]:
     """From, Reply-To and the list named in List-Id and Feedback-ID, as they are now."""
-    settings = get_settings()
     list_id = alert.sender_list_id or audience["lists"][0]
     sending_list = session.get(MailingList, list_id)
     if sending_list is None:
         raise ValidationError(
             {"sender_list_id": admin_gettext("The sending list no longer exists.")}
         )
-    sender = settings.mail_from
+    campaign = identity.load(session)
+    sender = campaign.sender
     if sending_list.from_email:
-        default_name = parseaddr(settings.mail_from)[0]
-        name = header_text(sending_list.from_name or default_name)
+        name = header_text(sending_list.from_name or campaign.sender_name)
         sender = formataddr((name, sending_list.from_email))
     return {
         "from": sender,
@@ -205,7 +205,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     language = versions.primary_language(alert)
     # The skeleton greets each reader in the language the layout was frozen in.
     meta = {**_sender(session, alert, audience), "audience": audience, "language": language}
-    site = SiteContext(settings.site_name, settings.base_url, meta["list"]["name"])
+    site = identity.site_context(session, meta["list"]["name"])
     links = freeze.LinkTable(settings.base_url)
     # Open tracking, when an owner turned it on: a pixel carrying each recipient's token.
     pixel = opens.pixel_url(settings.base_url, freeze.marker("token"))

@@ -4,15 +4,18 @@ a desktop: no sideways scrolling and no axe-core violation; the admin navigation
 
 from __future__ import annotations
 
+import io
 import smtplib
 from email.message import EmailMessage
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image
 from playwright.sync_api import expect
 
 from clarion import jobs, tokens
 from clarion.actions import signing
+from clarion.alerts import identity
 from clarion.audience import subscribers
 from clarion.db import utcnow
 from clarion.delivery import mailcatcher
@@ -28,6 +31,7 @@ from clarion.models import (
     Job,
     Signature,
     Tag,
+    WebhookEndpoint,
 )
 from tests.integration.alertkit import make_petition
 
@@ -47,9 +51,30 @@ NOT_PAGES = {
 
 
 @pytest.fixture
-def world(session, settings, lists, subscribed, smtp_sink):
-    """One of each thing an admin page shows, named by the URL arguments that point at it."""
+def world(session, settings, lists, subscribed, smtp_sink, make_editor):
+    """One of each thing an admin page shows, named by the URL arguments that point at it, and
+    a campaign identity with a logo, a blog, a privacy policy and a long postal line."""
     now = utcnow()
+    owner, _ = make_editor("owner", "boss@example.org")
+    logo = io.BytesIO()
+    Image.new("RGB", (900, 300), (11, 83, 148)).save(logo, "PNG")
+    logo.seek(0)
+    identity_form = {
+        "name": "Committee for the Release of Political Prisoners",
+        "accent": "#0b5394",
+        "blog_url": "https://blog.example.org/",
+        "privacy_url": "https://blog.example.org/privacy",
+        "postal": "Committee for the Release, PO Box 17, 01001 Vilnius, Lithuania",
+        "sender_name": "The Committee",
+        "sender_email": "news@example.org",
+    }
+    identity.save(session, owner, identity_form, io.BytesIO(logo.getvalue()))
+    # Made directly: registering one through the domain resolves the (made-up) host.
+    endpoint = WebhookEndpoint(
+        url="https://hooks.example.org/clarion", events=["subscriber.confirmed"], secret="sealed"
+    )
+    session.add(endpoint)
+    session.flush()
     alert = Alert(
         kind=AlertKind.NEWSLETTER,
         name="Day 1000",

@@ -62,6 +62,7 @@ from webapp.admin import (  # noqa: E402, F401
     editors_admin,
     feeds,
     hashtag_plans,
+    identity_settings,
     jobs,
     lists,
     outbox,

@@ -64,6 +64,9 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     # bounces.py
     "admin.bounce_settings": "manage_settings",
     "admin.bounce_settings_save": "manage_settings",
+    # identity_settings.py
+    "admin.identity_settings": "manage_settings",
+    "admin.identity_settings_save": "manage_settings",
     "admin.notice_dismiss": "send",
     "admin.bounce_evidence": "manage_subscribers",
     # dashboard.py

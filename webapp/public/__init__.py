@@ -14,6 +14,7 @@ CSRF_EXEMPT = {
 from webapp.public import (  # noqa: E402, F401
     archive,
     clicks,
+    identity,
     landing,
     petitions,
     preferences,
