@@ -111,15 +111,6 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         kind="import", status=jobs.MAPPING, options={"file_name": "a.csv"}, input_path=str(upload)
     )
     session.add(job)
-    from clarion.integrations import webhooks
-    from clarion.models import WebhookEndpoint
-
-    endpoint = WebhookEndpoint(
-        url="https://crm.example.org/hooks",
-        events=["subscriber.confirmed"],
-        secret=webhooks._seal(webhooks.new_secret()),
-    )
-    session.add(endpoint)
     session.commit()
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "c@example.org", "r@example.org", "Hi"
