@@ -77,8 +77,9 @@ class Draft:
     translations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A petition alert leaves out readers who signed its petition, unless this is set.
     include_signers: bool = False
-    # Conditions on what readers did (clarion.alerts.segments), as parsed; None: none.
-    conditions: dict[str, Any] | None = None
+    # Conditions on what readers did (clarion.alerts.segments): a tree, its JSON text as typed
+    # (checked and parsed when saved), or None.
+    conditions: Any = None
 
     @classmethod
     def from_json(cls, data: Any) -> Draft:
@@ -298,12 +299,22 @@ def _conditions_from_json(raw: Any, errors: dict[str, str]) -> dict[str, Any] | 
         return None
 
 
+def _check_conditions(session: Session, draft: Draft, errors: dict[str, str]) -> None:
+    """The draft's conditions parsed in place and checked; their faults added to `errors`."""
+    if draft.conditions is None or (
+        isinstance(draft.conditions, str) and not draft.conditions.strip()
+    ):
+        draft.conditions = None
+        return
+    try:
+        draft.conditions = segments.parse(draft.conditions, "audience.conditions")
+        segments.check(session, draft.conditions, path="audience.conditions")
+    except ValidationError as exc:
+        errors.update(exc.errors)
+
+
 def _check_audience(session: Session, draft: Draft, errors: dict[str, str]) -> None:
-    if draft.conditions:
-        try:
-            segments.check(session, draft.conditions, path="audience.conditions")
-        except ValidationError as exc:
-            errors.update(exc.errors)
+    _check_conditions(session, draft, errors)
     known_lists = set(session.scalars(select(MailingList.id)))
     if not set(draft.lists) <= known_lists:
         errors["lists"] = admin_gettext("One of the chosen lists does not exist.")

@@ -10,6 +10,7 @@ segments are named trees an audience reuses with {"type": "segment", "segment": 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -87,8 +88,22 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
 def parse(raw: Any, path: str = "conditions") -> dict[str, Any]:
-    """The tree with its values cleaned; ValidationError maps the path of each fault to what
-    to fix."""
+    """The tree (parsed JSON, or its text) with its values cleaned; ValidationError maps the
+    path of each fault to what to fix."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            where = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
+            raise ValidationError(
+                {
+                    path: admin_gettext(
+                        "Not valid JSON (line %(line)s, column %(column)s).",
+                        line=where[0],
+                        column=where[1],
+                    )
+                }
+            ) from None
     errors: dict[str, str] = {}
     counter = [0]
     tree = _node(raw, path, 1, errors, counter)

@@ -3,10 +3,12 @@ all/any/not together, saved segments, broken references, and a count equal to th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from markupsafe import escape as html_escape
 from sqlalchemy import select
 
 from clarion import jobqueue
@@ -36,7 +38,7 @@ from clarion.models import (
     Tag,
 )
 from tests.faultsmtp import FaultServer
-from tests.helpers import refresh
+from tests.helpers import csrf_from, refresh
 from tests.sendkit import InlineQueue
 
 SUBSCRIBED, UNSUBSCRIBED = SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED
@@ -406,3 +408,79 @@ def test_a_share_from_a_follow_up_to_the_unreached_counts_for_the_day(session, w
     session.commit()
     shared = {"type": "shared", "hashtag_day": world.day}
     assert reached(session, world, shared) == {"ana", "dan"}
+
+
+# --- the admin: the audience section's conditions and their live count ----------------------
+
+
+def post_form(client, url, data):
+    page = client.get("/admin/account").get_data(as_text=True)
+    return client.post(url, data={**data, "csrf_token": csrf_from(page)})
+
+
+def newsletter_form(world: World, conditions: str) -> dict:
+    return {
+        "kind": "newsletter",
+        "subject": "Thank you",
+        "body_md": "Text.",
+        "lists": [str(world.audience)],
+        "conditions": conditions,
+    }
+
+
+def test_the_form_saves_conditions_and_names_each_fault_keeping_what_was_typed(
+    client, session, login, world
+):
+    login(client, "editor")
+    assert 'name="conditions"' in client.get("/admin/alerts/new?kind=newsletter").get_data(
+        as_text=True
+    )
+    typed = '{"all": [{"type": "signed", "petition": "Ales"}, {"type": "clicked"}]}'
+    response = post_form(client, "/admin/alerts/new", newsletter_form(world, typed))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "<code>audience.conditions.all[0].petition</code>: Must be an id" in html
+    assert "<code>audience.conditions.all[1].alert</code>: Required." in html
+    assert html_escape(typed) in html  # kept as typed
+    assert session.scalar(select(Alert.id).where(Alert.subject == "Thank you")) is None
+
+    response = post_form(client, "/admin/alerts/new", newsletter_form(world, '{"all": [}'))
+    assert "Not valid JSON (line 1, column 10)." in response.get_data(as_text=True)
+
+    good = json.dumps({"not": {"type": "signed", "petition": world.p1}})
+    response = post_form(client, "/admin/alerts/new", newsletter_form(world, good))
+    assert response.status_code == 302
+    refresh(session)
+    alert = session.scalar(select(Alert).where(Alert.subject == "Thank you"))
+    assert alert.audience["conditions"] == {"not": {"type": "signed", "petition": world.p1}}
+    assert campaigns.audience_count(session, alert.audience) == 3
+    page = client.get(f"/admin/alerts/{alert.id}").get_data(as_text=True)
+    assert 'id="alert-conditions"' in page and 'id="conditions-broken"' not in page
+    form = client.get(f"/admin/alerts/{alert.id}/edit").get_data(as_text=True)
+    assert html_escape(json.dumps(alert.audience["conditions"], indent=2)) in form
+
+    # Its petition deleted: the alert says its conditions are broken, and where.
+    session.delete(session.get(Petition, world.p1))
+    session.commit()
+    page = client.get(f"/admin/alerts/{alert.id}").get_data(as_text=True)
+    assert 'id="conditions-broken"' in page
+    assert f"<code>audience.conditions.not.petition</code>: Nothing with id {world.p1}" in page
+
+
+def test_the_live_count_follows_the_conditions_and_names_faults(client, login, world):
+    login(client, "viewer")
+
+    def count(conditions: dict | None = None):
+        query = {
+            "lists": world.audience,
+            "conditions": json.dumps(conditions) if conditions else "",
+        }
+        return client.get("/admin/audience-count", query_string=query).get_json()
+
+    assert count()["count"] == 4
+    assert count({"type": "signed"})["count"] == 2
+    answer = count({"any": [{"type": "signed"}, {"type": "received", "alert": 999}]})
+    assert answer["count"] is None
+    assert answer["errors"] == {
+        "audience.conditions.any[1].alert": "Nothing with id 999: it may have been deleted."
+    }
