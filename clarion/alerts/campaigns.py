@@ -667,7 +667,7 @@ def audience_query(session: Session, audience: Mapping[str, Any]) -> Select[Any]
         query = query.where(segments.condition(session, conditions))
     petition_id = audience.get("skip_signers_of")
     if petition_id is not None:
-        query = query.where(~signed(int(petition_id)))
+        query = query.where(segments.unsigned(int(petition_id)))
     return query
 
 

@@ -273,15 +273,26 @@ def inline(session: Session, tree: Any) -> Any:
 # --- condition: SQL ------------------------------------------------------------------------
 
 
-def condition(session: Session, tree: Any) -> ColumnElement[bool]:
-    """The tree as one SQL condition on Subscriber (a parsed tree; see parse())."""
+def condition(session: Session, tree: Any, negated: bool = False) -> ColumnElement[bool]:
+    """The tree as one SQL condition on Subscriber (a parsed tree; see parse()).
+
+    Negation is pushed down to the conditions (De Morgan), so that "did not" becomes NOT
+    EXISTS, which PostgreSQL runs as an anti-join, rather than NOT around an OR of EXISTS,
+    which it probes reader by reader."""
     if "type" in tree:
-        return LEAVES[tree["type"]](session, tree)
+        kind = tree["type"]
+        if not negated:
+            return LEAVES[kind](session, tree)
+        if kind in NEGATED:
+            return NEGATED[kind](session, tree)
+        return not_(LEAVES[kind](session, tree))
     ((op, value),) = tree.items()
     if op == "not":
-        return not_(condition(session, value))
-    parts = [condition(session, item) for item in value]
-    return and_(true(), *parts) if op == "all" else or_(false(), *parts)
+        return condition(session, value, not negated)
+    parts = [condition(session, item, negated) for item in value]
+    if (op == "all") != negated:
+        return and_(true(), *parts)
+    return or_(false(), *parts)
 
 
 def _day(value: str) -> datetime:
@@ -312,23 +323,42 @@ def _tag(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     )
 
 
-def signed(petition_id: int | None, *more: ColumnElement[bool]) -> ColumnElement[bool]:
-    """True for a subscriber with a confirmed signature (on the petition, if given), matched by
-    subscriber id or by address: two EXISTS, each on its own index, rather than one with an OR."""
+def _signatures(petition_id: int | None, *more: ColumnElement[bool]) -> list[Any]:
+    """A confirmed signature (on the petition, if given) by the reader's id, and one by their
+    address: two EXISTS, each on its own index, rather than one with an OR."""
     where = [Signature.confirmed_at.is_not(None), *more]
     if petition_id is not None:
         where.append(Signature.petition_id == petition_id)
     by_id = exists().where(*where, Signature.subscriber_id == Subscriber.id)
     by_address = exists().where(*where, Signature.email == Subscriber.email)
-    return or_(by_id, by_address)
+    return [by_id, by_address]
+
+
+def signed(petition_id: int | None, *more: ColumnElement[bool]) -> ColumnElement[bool]:
+    """True for a subscriber with a confirmed signature (on the petition, if given), matched by
+    subscriber id or by address."""
+    return or_(*_signatures(petition_id, *more))
+
+
+def unsigned(petition_id: int | None, *more: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The opposite of signed(), as two NOT EXISTS (two anti-joins)."""
+    return and_(*(not_(found) for found in _signatures(petition_id, *more)))
 
 
 def _signed(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return signed(leaf.get("petition"))
 
 
+def _unsigned(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    return unsigned(leaf.get("petition"))
+
+
 def _country(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return signed(leaf.get("petition"), Signature.country.in_(leaf["countries"]))
+
+
+def _no_country(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    return unsigned(leaf.get("petition"), Signature.country.in_(leaf["countries"]))
 
 
 def _received(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -383,10 +413,10 @@ def _shared(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return shared_from(day_mails(session, leaf["hashtag_day"]))
 
 
-def _inactive(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """No click on any of the last N alerts sent (to anyone), or none in the last N days."""
+def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """A click on one of the last N alerts sent (to anyone), or one in the last N days."""
     if "days" in leaf:
-        return not_(_clicks(Click.clicked_at >= utcnow() - timedelta(days=leaf["days"])))
+        return _clicks(Click.clicked_at >= utcnow() - timedelta(days=leaf["days"]))
     recent = (
         select(Alert.id)
         .where(
@@ -397,14 +427,23 @@ def _inactive(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]
         .order_by(Alert.frozen_at.desc(), Alert.id.desc())
         .limit(leaf["alerts"])
     )
-    return not_(_clicks(Click.alert_id.in_(recent.scalar_subquery())))
+    return _clicks(Click.alert_id.in_(recent.scalar_subquery()))
 
 
-def _segment(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+def _inactive(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """No click on any of the last N alerts sent (to anyone), or none in the last N days."""
+    return not_(_active(session, leaf))
+
+
+def _segment(session: Session, leaf: Mapping[str, Any], negated: bool = False) -> Any:
     segment = session.get(Segment, leaf["segment"])
-    if segment is None:  # check() refuses it before a send; a count finds nobody
+    if segment is None:  # check() refuses it before a send; a count finds nobody either way
         return false()
-    return condition(session, segment.conditions)
+    return condition(session, segment.conditions, negated)
+
+
+def _not_segment(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    return _segment(session, leaf, negated=True)
 
 
 LEAVES = {
@@ -418,6 +457,13 @@ LEAVES = {
     "shared": _shared,
     "inactive": _inactive,
     "segment": _segment,
+}
+# Conditions whose opposite is better said otherwise than NOT (…).
+NEGATED = {
+    "signed": _unsigned,
+    "country": _no_country,
+    "inactive": _active,
+    "segment": _not_segment,
 }
 
 

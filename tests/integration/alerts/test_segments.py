@@ -274,6 +274,8 @@ def test_a_saved_segment_is_reused_and_a_send_freezes_what_it_said(session, worl
     segments.delete(session, None, saved.id)
     session.commit()
     assert session.scalar(select(Segment.id)) is None
+    # A segment gone reaches nobody, even negated (a send refuses it first: see below).
+    assert reached(session, world, {"not": {"type": "segment", "segment": saved.id}}) == set()
 
 
 def test_a_condition_on_something_deleted_is_named_and_the_alert_cannot_be_sent(
