@@ -309,6 +309,44 @@ def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
         sys.exit(_watch(alert_id, interval))
 
 
+@main.group()
+def segments() -> None:
+    """Saved segments: named conditions on what readers did, reused by alerts' audiences."""
+
+
+@segments.command("create")
+@click.argument("name")
+@click.argument("file", type=click.File("rb"))
+def segments_create(name: str, file) -> None:
+    """Save the conditions in FILE.json (README "Segments") as segment NAME; prints its id."""
+    import json
+
+    from clarion.alerts import segments as segment_store
+    from clarion.db import session_scope
+
+    try:
+        data = json.loads(file.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file.name} is not valid JSON: {exc}") from None
+    with session_scope() as session:
+        segment_id = segment_store.create(session, None, name, data).id
+    click.echo(segment_id)
+
+
+@segments.command("list")
+def segments_list() -> None:
+    """Every saved segment: its id, name and conditions (one line each)."""
+    import json
+
+    from clarion.alerts import segments as segment_store
+    from clarion.db import session_scope
+
+    with session_scope() as session:
+        for segment in segment_store.all_segments(session):
+            conditions = json.dumps(segment.conditions, ensure_ascii=False)
+            click.echo(f"{segment.id}\t{segment.name}\t{conditions}")
+
+
 def _watch(alert_id: int, interval: float) -> int:
     """Print progress until the alert is sent or cancelled (0) or paused (1)."""
     from clarion.db import session_factory

@@ -5,9 +5,9 @@ safe HTML (markup) and text parts (plaintext), mail templates and MJML (renderin
 remote), the freeze into literal chunks (freeze), hashtag days and their planned alerts, share
 links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), the public
 archive, the campaign's identity: name, logo, accent, addresses, default sender (identity),
-an alert's versions in other languages (versions), why it is in its state (reasons),
-and a petition alert's petition: the picker, the fields it fills, its count and goal through a
-port actions fills (petition_pick).
+an alert's versions in other languages (versions), why it is in its state (reasons), audiences
+by what readers did and saved segments (segments), and a petition alert's petition: the picker,
+the fields it fills, its count and goal through a port actions fills (petition_pick).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
 
 Public (all that other packages import from it):
@@ -25,6 +25,8 @@ Public (all that other packages import from it):
     media: MIME_TYPES, NAME_RE, copy_image, copy_markdown_images, media_dir, media_url
     reasons: CANCELLED_BY, CANCELLED_FROM_CLI, FEED_CANCELLED, FEED_SCHEDULED, KNOWN, PAUSED_BY,
         PAUSED_BY_ENGINE, SCHEDULE_FAILED, SENDER_FAULT, shown, stored
+    segments: TYPES, all_segments, check, condition, create, delete, get, inline, parse,
+        update, uses_clicks
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
     uploads: markdown_image, store_upload

@@ -12,7 +12,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n
-from clarion.alerts import identity, kinds, media, petition_pick, versions
+from clarion.alerts import identity, kinds, media, petition_pick, segments, versions
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -26,7 +26,6 @@ from clarion.models import (
     AlertStatus,
     Editor,
     MailingList,
-    Signature,
     Subscriber,
     SubscriberTag,
     Subscription,
@@ -78,6 +77,9 @@ class Draft:
     translations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A petition alert leaves out readers who signed its petition, unless this is set.
     include_signers: bool = False
+    # Conditions on what readers did (clarion.alerts.segments): a tree, its JSON text as typed
+    # (checked and parsed when saved), or None.
+    conditions: Any = None
 
     @classmethod
     def from_json(cls, data: Any) -> Draft:
@@ -113,6 +115,7 @@ class Draft:
             errors["languages"] = admin_gettext("Must be a list of language codes.")
         if not isinstance(audience.get("include_signers", False), bool):
             errors["include_signers"] = admin_gettext("Must be true or false.")
+        conditions = _conditions_from_json(audience.get("conditions"), errors)
         sender = data.get("sender_list_id")
         if sender is not None and not isinstance(sender, int):
             errors["sender_list_id"] = admin_gettext("Must be a list id (a number) or null.")
@@ -134,6 +137,7 @@ class Draft:
             language=texts["language"],
             translations=translations,
             include_signers=audience.get("include_signers") is True,
+            conditions=conditions,
         )
 
     @classmethod
@@ -175,6 +179,7 @@ class Draft:
             language=alert.language or "",
             translations={k: dict(v) for k, v in (alert.translations or {}).items()},
             include_signers=bool(audience.get("include_signers")),
+            conditions=audience.get("conditions") or None,
         )
 
 
@@ -282,7 +287,33 @@ def render_preview(session: Session, alert: Alert, language: str | None = None) 
 # --- validation ------------------------------------------------------------------------
 
 
+def _conditions_from_json(raw: Any, errors: dict[str, str]) -> dict[str, Any] | None:
+    """The audience's conditions parsed (segments.parse), their faults added to `errors`."""
+    if raw is None:
+        return None
+    try:
+        return segments.parse(raw, "audience.conditions")
+    except ValidationError as exc:
+        errors.update(exc.errors)
+        return None
+
+
+def _check_conditions(session: Session, draft: Draft, errors: dict[str, str]) -> None:
+    """The draft's conditions parsed in place and checked; their faults added to `errors`."""
+    if draft.conditions is None or (
+        isinstance(draft.conditions, str) and not draft.conditions.strip()
+    ):
+        draft.conditions = None
+        return
+    try:
+        draft.conditions = segments.parse(draft.conditions, "audience.conditions")
+        segments.check(session, draft.conditions, path="audience.conditions")
+    except ValidationError as exc:
+        errors.update(exc.errors)
+
+
 def _check_audience(session: Session, draft: Draft, errors: dict[str, str]) -> None:
+    _check_conditions(session, draft, errors)
     known_lists = set(session.scalars(select(MailingList.id)))
     if not set(draft.lists) <= known_lists:
         errors["lists"] = admin_gettext("One of the chosen lists does not exist.")
@@ -394,6 +425,8 @@ def _audience(kind: AlertKind, fields: Mapping[str, str], draft: Draft) -> dict[
         "tags": sorted(set(draft.tags)),
         "languages": sorted(set(draft.languages)),
     }
+    if draft.conditions:
+        audience["conditions"] = draft.conditions
     petition_id = petition_pick.picked_id(fields) if kind == AlertKind.PETITION else None
     if petition_id is not None:
         if draft.include_signers:
@@ -605,9 +638,10 @@ def unschedule(session: Session, editor: Editor, alert: Alert, ip: str | None = 
 # --- audience --------------------------------------------------------------------------
 
 
-def audience_query(audience: Mapping[str, Any]) -> Select[Any]:
+def audience_query(session: Session, audience: Mapping[str, Any]) -> Select[Any]:
     """Ids of the subscribers an audience reaches: subscribed to one of its lists, with one of
-    its tags (if any), in one of its languages (if any), and not suppressed."""
+    its tags (if any), in one of its languages (if any), meeting its conditions (if any:
+    clarion.alerts.segments), and not suppressed."""
     lists = [int(i) for i in audience.get("lists", [])]
     query = select(Subscriber.id).where(
         exists().where(
@@ -627,19 +661,19 @@ def audience_query(audience: Mapping[str, Any]) -> Select[Any]:
     languages = [str(c) for c in audience.get("languages", [])]
     if languages:
         query = query.where(Subscriber.language.in_(languages))
+    conditions = audience.get("conditions")
+    if conditions:
+        query = query.where(segments.condition(session, conditions))
     petition_id = audience.get("skip_signers_of")
     if petition_id is not None:
-        query = query.where(~signed(int(petition_id)))
+        query = query.where(segments.unsigned(int(petition_id)))
     return query
 
 
 def signed(petition_id: int) -> Any:
     """True for a subscriber with a confirmed signature on the petition, matched by subscriber
-    id or by address: two EXISTS, each on its own index, rather than one with an OR."""
-    confirmed = (Signature.petition_id == petition_id, Signature.confirmed_at.is_not(None))
-    by_id = exists().where(*confirmed, Signature.subscriber_id == Subscriber.id)
-    by_address = exists().where(*confirmed, Signature.email == Subscriber.email)
-    return by_id | by_address
+    id or by address (segments.signed)."""
+    return segments.signed(petition_id)
 
 
 def skipped_signers(session: Session, audience: Mapping[str, Any]) -> int:
@@ -648,7 +682,7 @@ def skipped_signers(session: Session, audience: Mapping[str, Any]) -> int:
     if petition_id is None or not audience.get("lists"):
         return 0
     everyone = {k: v for k, v in audience.items() if k != "skip_signers_of"}
-    query = audience_query(everyone).where(signed(int(petition_id)))
+    query = audience_query(session, everyone).where(signed(int(petition_id)))
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
@@ -657,7 +691,7 @@ def version_counts(session: Session, alert: Alert) -> dict[str, int]:
     audience = alert.audience or {}
     by_language: dict[str | None, int] = {}
     if audience.get("lists"):
-        ids = audience_query(audience).subquery()
+        ids = audience_query(session, audience).subquery()
         query = (
             select(Subscriber.language, func.count())
             .join(ids, ids.c.id == Subscriber.id)
@@ -672,5 +706,8 @@ def audience_count(session: Session, audience: Mapping[str, Any]) -> int:
     if not audience.get("lists"):
         return 0
     return (
-        session.scalar(select(func.count()).select_from(audience_query(audience).subquery())) or 0
+        session.scalar(
+            select(func.count()).select_from(audience_query(session, audience).subquery())
+        )
+        or 0
     )

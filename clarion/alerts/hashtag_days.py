@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from clarion import audit
-from clarion.alerts import campaigns, kinds
-from clarion.config import get_settings
+from clarion.alerts import campaigns, kinds, segments
 from clarion.db import utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.i18n import NA_, admin_gettext
-from clarion.models import Alert, AlertKind, AlertRole, AlertStatus, Click, Editor, Subscriber
+from clarion.models import Alert, AlertKind, AlertRole, AlertStatus, Editor
 
 PLANNED = (AlertRole.ANNOUNCEMENT, AlertRole.REMINDER)
 UNSENT = (AlertStatus.DRAFT, AlertStatus.SCHEDULED)
@@ -244,16 +243,4 @@ def acted(session: Session, reminder: Alert) -> ColumnElement[bool]:
     Share links are recognised by where they point (kinds.share_targets). Clicks
     flagged as a link scanner's do not count: a scanner opening every link shared nothing.
     """
-    base_url = get_settings().base_url
-    shared = []
-    for alert_id, links in _earlier_mails(session, reminder):
-        indexes = [n for n, url in enumerate(links) if kinds.is_share_link(url, base_url)]
-        if indexes:
-            shared.append(and_(Click.alert_id == alert_id, Click.link_index.in_(indexes)))
-    if not shared:
-        return false()
-    return exists().where(
-        Click.subscriber_id == Subscriber.id,
-        Click.suspected_scanner.is_(False),
-        or_(*shared),
-    )
+    return segments.shared_from(_earlier_mails(session, reminder))

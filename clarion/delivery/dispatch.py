@@ -21,6 +21,7 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from clarion import jobqueue
+from clarion.alerts import segments
 from clarion.config import get_settings
 from clarion.db import insert_for, session_scope, utcnow
 from clarion.delivery import batches, journal, rates, sending, welcome
@@ -112,11 +113,16 @@ def dispatch(alert_id: int) -> int:
 
 
 def _flush_clicks_for_reminder(alert_id: int) -> None:
-    # A reminder leaves out readers who clicked a share link (clarion.alerts.hashtag_days): write
-    # the clicks still buffered in Redis first, so that those of the last few seconds count too.
+    # A reminder leaves out readers who clicked a share link (clarion.alerts.hashtag_days), and
+    # an audience's conditions may ask who clicked (clarion.alerts.segments): write the clicks
+    # still buffered in Redis first, so that those of the last few seconds count too.
     with session_scope() as session:
         alert = session.get(Alert, alert_id)
-        due = alert is not None and alert.role == AlertRole.REMINDER and not alert.dispatched_at
+        due = alert is not None and not alert.dispatched_at
+        if due:
+            audience = (alert.frozen_meta or {}).get("audience") or {}
+            reads_clicks = segments.uses_clicks(audience.get("conditions"))
+            due = alert.role == AlertRole.REMINDER or reads_clicks
     if due:
         try:
             eventstream.flush()

@@ -28,6 +28,7 @@ from clarion.alerts import (
     kinds,
     petition_pick,
     reasons,
+    segments,
     versions,
 )
 from clarion.alerts.rendering import AlertContent
@@ -130,6 +131,7 @@ def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, li
             {"audience": admin_gettext("Lists and tags must be given by their ids.")}
         ) from None
     languages = sorted({str(code) for code in raw.get("languages") or []})
+    conditions = _clean_conditions(session, raw.get("conditions"))
     if not list_ids:
         raise ValidationError({"audience": admin_gettext("Choose at least one list to send to.")})
     known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
@@ -137,17 +139,33 @@ def clean_audience(session: Session, raw: dict[str, Any] | None) -> dict[str, li
         raise ValidationError(
             {"audience": admin_gettext("One of the chosen lists no longer exists.")}
         )
-    return {"lists": list_ids, "tags": tag_ids, "languages": languages, **signers}
+    return {"lists": list_ids, "tags": tag_ids, "languages": languages, **conditions, **signers}
 
 
-def audience_ids(audience: dict[str, list], after: int = 0) -> Select:
+def _clean_conditions(session: Session, raw: Any) -> dict[str, Any]:
+    """The audience's conditions checked, with each saved segment replaced by its conditions as
+    they are now: what the send freezes. ValidationError names the path of each fault."""
+    if not raw:
+        return {}
+    tree = segments.parse(raw)
+    segments.check(session, tree)
+    inlined = segments.inline(session, tree)
+    segments.check(session, inlined)  # what a saved segment names may have gone since
+    return {"conditions": inlined}
+
+
+def audience_ids(session: Session, audience: dict[str, Any], after: int = 0) -> Select:
     """Subscriber ids in the audience above `after`, in id order (for keyset paging)."""
-    return campaigns.audience_query(audience).where(Subscriber.id > after).order_by(Subscriber.id)
+    query = campaigns.audience_query(session, audience)
+    return query.where(Subscriber.id > after).order_by(Subscriber.id)
 
 
 def audience_size(session: Session, audience: dict[str, list]) -> int:
     """How many subscribers the audience reaches right now."""
-    return session.scalar(select(func.count()).select_from(audience_ids(audience).subquery())) or 0
+    return (
+        session.scalar(select(func.count()).select_from(audience_ids(session, audience).subquery()))
+        or 0
+    )
 
 
 # --- Start: check and freeze --------------------------------------------------------------
@@ -425,7 +443,7 @@ def family_ids(session: Session, alert: Alert) -> list[int]:
 
 def recipients_query(session: Session, alert: Alert, after: int = 0) -> Select:
     """The subscriber ids dispatch writes to the ledger, in id order from `after`."""
-    query = audience_ids(alert.frozen_meta["audience"], after)
+    query = audience_ids(session, alert.frozen_meta["audience"], after)
     if alert.role == AlertRole.REMINDER:
         query = query.where(~hashtag_days.acted(session, alert))
     if alert.role == UNREACHED_ROLE:

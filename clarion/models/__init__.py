@@ -11,6 +11,7 @@ from clarion.models.alerts import (
     DeliveryBatch,
     DeliveryStatus,
     NoticeMail,
+    Segment,
 )
 from clarion.models.editors import AuditEvent, Editor, Role
 from clarion.models.inbound import (
@@ -71,6 +72,7 @@ __all__ = [
     "Open",
     "Petition",
     "Role",
+    "Segment",
     "Signature",
     "Subscriber",
     "SubscriberTag",

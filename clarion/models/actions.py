@@ -45,6 +45,9 @@ class Signature(Base):
         # A petition alert leaves out its signers, matched by subscriber id (and by address,
         # on the unique constraint above).
         Index("ix_signatures_subscriber", "petition_id", "subscriber_id"),
+        # Segments ask about any petition: "signed one", "gave country C on one".
+        Index("ix_signatures_reader", "subscriber_id"),
+        Index("ix_signatures_email", "email"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -205,3 +205,16 @@ class NoticeMail(Base):
     reply: Mapped[str] = mapped_column(Text, default="")  # the server's last answer
     # A provider's webhook may name only our Message-ID.
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+
+
+class Segment(Base):
+    """A named condition tree (clarion.alerts.segments) that alerts reuse as their audience."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)

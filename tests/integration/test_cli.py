@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,3 +87,24 @@ def test_db_upgrade_migrates_an_empty_database(tmp_path, monkeypatch):
         "editors",
         "alembic_version",
     } <= tables
+
+
+def test_segments_are_saved_and_listed_from_the_command_line(settings, session, tmp_path):
+    from clarion.models import Petition
+
+    petition = Petition(slug="free-ales", title="Free Ales")
+    session.add(petition)
+    session.commit()
+    good = tmp_path / "signers.json"
+    good.write_text(json.dumps({"not": {"type": "signed", "petition": petition.id}}))
+    made = CliRunner().invoke(main, ["segments", "create", "Not yet signed", str(good)])
+    assert made.exit_code == 0, made.output
+    segment_id = int(made.output)
+    listed = CliRunner().invoke(main, ["segments", "list"])
+    conditions = json.dumps({"not": {"type": "signed", "petition": petition.id}})
+    assert listed.output == f"{segment_id}\tNot yet signed\t{conditions}\n"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"any": [{"type": "signed", "petition": 999}]}))
+    refused = CliRunner().invoke(main, ["segments", "create", "Broken", str(bad)])
+    assert refused.exit_code == 1
+    assert "conditions.any[0].petition: Nothing with id 999" in refused.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import (
@@ -16,7 +17,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion.alerts import campaigns, kinds, petition_pick, uploads, versions
+from clarion.alerts import campaigns, kinds, petition_pick, segments, uploads, versions
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
@@ -52,7 +53,15 @@ def _draft_from_form(kind: str) -> campaigns.Draft:
         language=form.get("language", ""),
         translations=_versions_from_form(kind_spec),
         include_signers=form.get("include_signers") == "on",
+        conditions=form.get("conditions", "").strip() or None,
     )
+
+
+def _conditions_text(draft: campaigns.Draft) -> str:
+    """The draft's conditions as the editor sees them: as typed, or the saved tree's JSON."""
+    if draft.conditions is None or isinstance(draft.conditions, str):
+        return draft.conditions or ""
+    return json.dumps(draft.conditions, indent=2, ensure_ascii=False)
 
 
 def _markdown_field(kind: str) -> str | None:
@@ -127,9 +136,18 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             image_field=_markdown_field(draft.kind),
             petitions=petition_pick.choices(db()) if draft.kind == AlertKind.PETITION else [],
             not_per_version=NOT_PER_VERSION,
+            conditions_text=_conditions_text(draft),
+            condition_errors=_condition_errors(errors or {}),
+            condition_types=list(segments.TYPES),
+            saved_segments=segments.all_segments(db()),
         ),
         status,
     )
+
+
+def _condition_errors(errors: dict) -> list[tuple[str, str]]:
+    """The faults of the conditions, each with the path of its condition."""
+    return sorted((k, v) for k, v in errors.items() if k.startswith("audience.conditions"))
 
 
 @bp.get("/alerts", endpoint="alerts")
@@ -185,6 +203,19 @@ def _after_save(alert_id: int):
     return redirect(url_for("admin.alert", alert_id=alert_id))
 
 
+def _broken(found) -> list[tuple[str, str]]:
+    """What the alert's conditions name that no longer exists (it cannot be sent until
+    fixed), each with the path of its condition; only while it can still change."""
+    conditions = (found.audience or {}).get("conditions")
+    if not conditions or found.status not in campaigns.EDITABLE:
+        return []
+    try:
+        segments.check(db(), conditions, path="audience.conditions")
+    except ValidationError as exc:
+        return sorted(exc.errors.items())
+    return []
+
+
 def alert_page(found, errors: dict | None = None, plan_values: dict | None = None, status=200):
     """The alert's page; a rejected plan keeps what was typed."""
     zone = ZoneInfo(current_editor().timezone)
@@ -195,6 +226,7 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
         help=gettext(campaigns.STATE_HELP[found.status]),
         audience_count=campaigns.audience_count(db(), found.audience or {}),
         skipped_signers=campaigns.skipped_signers(db(), found.audience or {}),
+        broken_conditions=_broken(found),
         list_names={ml.id: ml.name for ml in lists.all_lists(db())},
         tag_names={t.id: t.name for t in tags.all_tags(db())},
         scheduled_local=found.scheduled_at.astimezone(zone) if found.scheduled_at else None,
@@ -387,6 +419,13 @@ def audience_count():
     petition_id = optional_int(request.args.get("petition_id", ""), "petition_id")
     if petition_id is not None and request.args.get("include_signers") != "on":
         audience["skip_signers_of"] = petition_id
+    text = request.args.get("conditions", "").strip()
+    if text:
+        try:
+            audience["conditions"] = segments.parse(text, "audience.conditions")
+            segments.check(db(), audience["conditions"], path="audience.conditions")
+        except ValidationError as exc:
+            return jsonify({"count": None, "skipped": None, "errors": exc.errors})
     return jsonify(
         {
             "count": campaigns.audience_count(db(), audience),

@@ -57,11 +57,27 @@
       var pick = document.querySelector("[data-petition-pick]");
       if (pick && pick.value) params.append("petition_id", pick.value);
       var skipped = document.getElementById("skipped-count");
+      // Conditions on what readers did: counted as typed, their faults named by path.
+      var conditions = document.getElementById("conditions");
+      var faults = document.getElementById("conditions-errors");
+      if (conditions && conditions.value.trim()) params.append("conditions", conditions.value);
       fetch(box.dataset.countUrl + "?" + params.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (data) {
-          out.textContent = data.count;
-          if (skipped) skipped.textContent = data.skipped;
+          out.textContent = data.count === null ? "?" : data.count;
+          if (skipped) skipped.textContent = data.skipped === null ? "?" : data.skipped;
+          if (faults) {
+            faults.textContent = "";
+            Object.keys(data.errors || {}).sort().forEach(function (path) {
+              var item = document.createElement("li");
+              var code = document.createElement("code");
+              code.textContent = path;
+              item.appendChild(code);
+              item.appendChild(document.createTextNode(": " + data.errors[path]));
+              faults.appendChild(item);
+            });
+            conditions.setAttribute("aria-invalid", data.errors ? "true" : "false");
+          }
         });
     }
     function later() {
@@ -69,6 +85,11 @@
       timer = window.setTimeout(refresh, 150);
     }
     box.addEventListener("change", later);
+    var typed = document.getElementById("conditions");
+    if (typed) typed.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 500);
+    });
     var picker = document.querySelector("[data-petition-pick]");
     if (picker) picker.addEventListener("change", later);
     refresh();

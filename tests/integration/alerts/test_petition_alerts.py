@@ -209,7 +209,7 @@ def test_signers_are_left_out_and_counted(client, session, login, lists):
     session.commit()
     assert campaigns.audience_count(session, alert.audience) == 3
     assert campaigns.skipped_signers(session, alert.audience) == 2
-    recipients = session.scalars(sending.audience_ids(alert.audience)).all()
+    recipients = session.scalars(sending.audience_ids(session, alert.audience)).all()
     assert recipients == [ids[2], ids[3], ids[4]]
 
     login(client, "editor")

@@ -430,3 +430,30 @@ def test_the_api_picks_a_petition_and_may_include_signers(client, session, lists
     included = client.post("/api/v1/alerts", json=draft, headers=bearer(secret)).json
     assert included["audience"]["include_signers"] is True
     assert "skip_signers_of" not in included["audience"]
+
+
+def test_the_api_takes_conditions_and_names_a_bad_one_by_its_path(
+    client, session, lists, make_token
+):
+    petition = Petition(slug="free-ales", title="Free Ales", body_md="Free him.")
+    session.add(petition)
+    session.commit()
+    secret = make_token("editor", ("read", "write"))
+    draft = {
+        "kind": "newsletter",
+        "subject": "Thank you",
+        "fields": {"body_md": "Text."},
+        "audience": {
+            "lists": ["alerts"],
+            "conditions": {"not": {"type": "signed", "petition": petition.id}},
+        },
+    }
+    made = client.post("/api/v1/alerts", json=draft, headers=bearer(secret))
+    assert made.status_code == 201, made.json
+    assert made.json["audience"]["conditions"] == {
+        "not": {"type": "signed", "petition": petition.id}
+    }
+    draft["audience"]["conditions"] = {"all": [{"type": "signed", "petition": 0}]}
+    refused = client.post("/api/v1/alerts", json=draft, headers=bearer(secret))
+    assert refused.status_code == 422
+    assert "audience.conditions.all[0].petition" in str(refused.json)

@@ -245,6 +245,8 @@ class AudienceIn(In):
     languages = mf.List(Line(8), load_default=list)
     # A petition alert leaves out its petition's signers unless this is true.
     include_signers = mf.Boolean()
+    # Conditions on what readers did: all/any/not over typed conditions (README "Segments").
+    conditions = mf.Dict()
 
 
 class AlertIn(In):
