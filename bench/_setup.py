@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -96,3 +97,15 @@ def start_bulk_worker(
             raise SystemExit(log.read_text()[-3000:])
         time.sleep(0.1)
     return worker
+
+
+def write_readme_section(title: str, section: str, readme: Path | None = None) -> None:
+    """Replace (or add) the "## <title>" section of bench/README.md, leaving the others alone."""
+    readme = readme or Path(__file__).resolve().parent / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    readme.write_text(text)

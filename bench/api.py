@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import write_readme_section  # noqa: E402
 from bench.clicks import GUNICORN, WrkResult, environment, start, stop, wrk  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
 
@@ -210,17 +210,6 @@ def _busy(r: dict) -> str:
     )
 
 
-def write_section(section: str, readme: Path = ROOT / "bench" / "README.md") -> None:
-    """Replace (or add) the "## API" section, leaving the other sections alone."""
-    text = readme.read_text()
-    pattern = re.compile(r"^## API\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    readme.write_text(text)
-
-
 def main() -> int:
     """Run, print the section, and optionally write it to bench/README.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -233,7 +222,7 @@ def main() -> int:
     section = report(result)
     print(section)
     if args.write:
-        write_section(section)
+        write_readme_section("API", section)
     return 1 if verdict(result) else 0
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import write_readme_section  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
 
 READERS = 20_000
@@ -376,17 +377,6 @@ Flask (`webapp/tracked_links.py`): the full Flask request cost about twice the c
 """
 
 
-def write_section(section: str, readme: Path = ROOT / "bench" / "README.md") -> None:
-    """Replace (or add) the "## Clicks" section, leaving the other sections alone."""
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Clicks\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    readme.write_text(text)
-
-
 def main() -> int:
     """Run, print the section, and optionally write it to bench/README.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -400,7 +390,7 @@ def main() -> int:
     section = report(result)
     print(section)
     if args.write:
-        write_section(section)
+        write_readme_section("Clicks", section)
     return 1 if verdict(result) else 0
 
 
