@@ -73,12 +73,18 @@ class LinkTable:
 
 
 def _is_trackable(url: str) -> bool:
-    # Unsubscribe and preferences links are markers, not web links: they stay direct.
-    return url.lower().startswith(("http://", "https://")) and MARK_OPEN not in url
+    # Unsubscribe and preferences links are markers, not web links: they stay direct; so do
+    # links a layout marked `untracked` (the privacy policy: who reads it is nobody's business).
+    return (
+        url.lower().startswith(("http://", "https://"))
+        and MARK_OPEN not in url
+        and UNTRACKED_OPEN not in url
+    )
 
 
 def rewrite_html_links(html: str, links: LinkTable) -> str:
-    """Every http(s) href of <a> and <area> replaced by its tracked URL."""
+    """Every http(s) href of <a> and <area> replaced by its tracked URL, but those marked
+    untracked, which keep their own address."""
 
     def href(match: re.Match[str]) -> str:
         url = htmllib.unescape(match.group(3)).strip()
@@ -86,7 +92,7 @@ def rewrite_html_links(html: str, links: LinkTable) -> str:
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}{links.tracked(url)}{match.group(2)}"
 
-    return _TAG_RE.sub(lambda tag: _HREF_RE.sub(href, tag.group(0)), html)
+    return strip_untracked(_TAG_RE.sub(lambda tag: _HREF_RE.sub(href, tag.group(0)), html))
 
 
 def rewrite_text_links(text: str, links: LinkTable) -> str:

@@ -19,10 +19,12 @@ from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
 
 EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
-# Private-use code points around text a reader is asked to copy (`| untracked` in a layout):
-# the freeze leaves links inside as they are, so nobody publishes their own tracked link.
-UNTRACKED_OPEN = "\ue002"
-UNTRACKED_CLOSE = "\ue003"
+# Marks around what the freeze must not track (`| untracked` in a layout): text a reader is
+# asked to copy, so nobody publishes their own tracked link, and the privacy policy's link.
+# Letters only, like the freeze's sentinels: MJML writes private-use code points in attribute
+# values as "\u{e002}", and autoescaping, MJML and Markdown leave letters as they are.
+UNTRACKED_OPEN = "zqUntrackedOpenq"
+UNTRACKED_CLOSE = "zqUntrackedCloseq"
 # MJML hides <mj-preview> with white 1 px text, which SpamAssassin scores as a hidden-text
 # trick (HTML_FONT_LOW_CONTRAST); the usual hidden block does not need it.
 _PREVIEW_RE = re.compile(r'(<body[^>]*>)<div style="display:none;[^"]*">')
@@ -141,6 +143,8 @@ def render_template_file(
     except TemplateError as exc:
         raise ValidationError({f"templates/email/{name}": str(exc)}) from None
     html = compile_mjml(mjml_source, where=f"templates/email/{name}/body.mjml")
+    # Notices are never tracked: the marks of `untracked` in shared partials just go.
+    html, text = strip_untracked(html), strip_untracked(text)
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)
 
 
@@ -198,7 +202,7 @@ def render_alert(
     `recipient` holds exactly RECIPIENT_FIELDS as opaque strings; layouts insert them but never
     branch on them, so that one rendering with placeholders serves every recipient.
     `layout_mjml` replaces the kind's body.mjml (a custom layout, also sandboxed).
-    `keep_untracked` leaves the marks of `untracked` in the text, for the freeze.
+    `keep_untracked` leaves the marks of `untracked` in the text and HTML, for the freeze.
     """
     from clarion.alerts.kinds import layout_context
 
@@ -238,6 +242,6 @@ def render_alert(
         strict=bool(layout_mjml),
     )
     check_no_remote_assets(html, site.base_url)
-    html = strip_untracked(html)
-    text = text if keep_untracked else strip_untracked(text)
+    if not keep_untracked:
+        html, text = strip_untracked(html), strip_untracked(text)
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)

@@ -10,7 +10,14 @@ import pytest
 
 from clarion.alerts import markup, media
 from clarion.alerts.freeze import freeze_content
-from clarion.alerts.rendering import AlertContent, render_alert, render_template_file
+from clarion.alerts.rendering import (
+    UNTRACKED_CLOSE,
+    UNTRACKED_OPEN,
+    AlertContent,
+    SiteContext,
+    render_alert,
+    render_template_file,
+)
 from tests.helpers import tiny_png
 from tests.unit.alerts.test_alert_rendering import ALL_FIELDS, BASE, RECIPIENT, SITE
 
@@ -170,14 +177,14 @@ def test_post_this_in_the_frozen_text_carries_the_public_link_not_a_tracked_one(
     assert post.endswith(share_url) and "/r/" not in post
     # The share buttons and other links stay tracked, as before.
     assert f"Post on X: {BASE}/r/" in frozen.text
-    assert "\ue002" not in frozen.text and "\ue003" not in frozen.text
+    assert UNTRACKED_OPEN not in frozen.text and UNTRACKED_CLOSE not in frozen.text
 
 
 def test_post_this_in_a_preview_has_no_marks():
     mail = render_alert(
         AlertContent("hashtag_day", "S", ALL_FIELDS["hashtag_day"]), RECIPIENT, SITE
     )
-    assert "\ue002" not in mail.text and "\ue003" not in mail.text + mail.html
+    assert UNTRACKED_OPEN not in mail.text and UNTRACKED_CLOSE not in mail.text + mail.html
 
 
 @pytest.mark.parametrize("kind, field", [("newsletter", "body_md"), ("petition", "why")])
@@ -202,3 +209,35 @@ def test_a_new_posts_picture_narrower_than_the_column_keeps_its_size(tmp_path, m
         fields = dict(ALL_FIELDS["new_post"], image_url=url)
         (img,) = images(render_alert(AlertContent("new_post", "S", fields), RECIPIENT, SITE).html)
         assert f'width="{width}"' in img and "height:auto" in img, img
+
+
+def test_the_privacy_policy_and_the_logo_link_stay_untracked_in_a_frozen_alert():
+    site = SiteContext(
+        "Free Them All",
+        BASE,
+        "Urgent alerts",
+        logo_url=f"{BASE}/media/logo.png",
+        blog_url="https://blog.example.org/",
+        privacy_url="https://blog.example.org/privacy",
+    )
+    fields = {"body_md": "Read [the appeal](https://blog.example.org/appeal)."}
+    frozen = freeze_content(AlertContent("newsletter", "S", fields), site)
+    # Who reads the privacy policy is nobody's business: neither link is in the click table.
+    assert "https://blog.example.org/privacy" not in frozen.links
+    assert "https://blog.example.org/" not in frozen.links
+    assert 'href="https://blog.example.org/privacy"' in frozen.html
+    assert 'href="https://blog.example.org/"' in frozen.html
+    assert "Privacy policy: https://blog.example.org/privacy" in frozen.text
+    # The body's own links are still tracked, and no mark is left anywhere.
+    assert frozen.links == ["https://blog.example.org/appeal"] and f"{BASE}/r/" in frozen.html
+    for part in (frozen.html, frozen.text):
+        assert UNTRACKED_OPEN not in part and UNTRACKED_CLOSE not in part and "\\u{" not in part
+
+
+def test_a_notice_shows_the_privacy_policy_without_marks():
+    site = SiteContext("Free Them All", BASE, privacy_url="https://blog.example.org/privacy")
+    mail = render_template_file("confirm", TRANSACTIONAL["confirm"], site=site)
+    assert 'href="https://blog.example.org/privacy"' in mail.html
+    assert "Privacy policy: https://blog.example.org/privacy" in mail.text
+    for part in (mail.html, mail.text):
+        assert UNTRACKED_OPEN not in part and UNTRACKED_CLOSE not in part and "\\u{" not in part
