@@ -81,6 +81,7 @@ NO_READER_DATA = {
     "api_tokens": "keyed hashes of editors' tokens, their scopes and dates",
     "webhook_endpoints": "URLs and sealed secrets owners registered",
     "webhook_deliveries": "states, status codes and our own error words, by ids",
+    "segments": "conditions editors saved: ids of lists, petitions, alerts, tags, never readers",
 }
 
 
