@@ -14,7 +14,8 @@ May use: the core only (fetch for copying images). Everything that sends sits ab
 Public (all that other packages import from it):
     archive: feed, get_public, page, rendered, sent_on
     campaigns: Draft, EDITABLE, STATE_HELP, audience_count, audience_query, create_draft,
-        delete_draft, duplicate, get_alert, page, render_preview, schedule, signed,
+        delete_draft, draft_alert, duplicate, get_alert, neutral_recipient, page,
+        render_preview, schedule, signed,
         skipped_signers, unschedule, update_draft, version_counts
     freeze: LinkTable, freeze_content, marker, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan

@@ -415,6 +415,36 @@ def _check_personal(
     personal.check(texts, errors)
 
 
+def draft_alert(session: Session, draft: Draft) -> tuple[Alert, dict[str, str]]:
+    """What is typed as an alert never added to the session, for a live preview, and the
+    problems found in it so far (fields, versions, personalisation), each named; the audience
+    is not checked: the preview does not depend on it."""
+    kind = kinds.spec(draft.kind).kind
+    errors: dict[str, str] = {}
+    raw_fields, raw_versions = _with_petition(session, kind, draft, errors)
+    try:
+        kinds.validate_fields(kind, raw_fields, require=False)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    fields = {k: str(v).strip() for k, v in raw_fields.items() if str(v or "").strip()}
+    language = draft.language or versions.default_primary({"languages": draft.languages})
+    language = i18n.resolve(language)
+    translations = versions.clean_versions(kind, language, fields, raw_versions, errors)
+    _check_personal(kind, draft, raw_fields, errors)
+    alert = Alert(
+        kind=kind,
+        subject=" ".join(draft.subject.split()),
+        name=draft.name,
+        preheader=" ".join(draft.preheader.split()),
+        fields=fields,
+        language=language,
+        translations=translations,
+        layout_mjml=draft.layout_mjml.strip() or None,
+        sender_list_id=draft.sender_list_id or (min(draft.lists) if draft.lists else None),
+    )
+    return alert, errors
+
+
 def _with_petition(
     session: Session, kind: AlertKind, draft: Draft, errors: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

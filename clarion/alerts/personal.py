@@ -58,7 +58,7 @@ def parse_one(expression: str) -> Field:
         raise ValidationError(
             {
                 "": i18n.admin_gettext(
-                    'Cannot use %(expression)s: write a field as {{ first_name }} or '
+                    "Cannot use %(expression)s: write a field as {{ first_name }} or "
                     '{{ first_name | default("friend") }}; the fields are %(fields)s.',
                     expression=shown,
                     fields=_known(),

@@ -215,7 +215,7 @@ def render_alert(
     swaps = swaps or personal.Swaps()
     content = _swap_fields(content, swaps)
     context = {
-        **layout_context(content.kind, content.fields, site.base_url, lang),
+        **layout_context(content.kind, content.fields, site.base_url, lang, site.accent),
         "subject": content.subject,
         "preheader": content.preheader,
         **site.layout_values(),

@@ -58,6 +58,7 @@ from webapp.admin import (  # noqa: E402, F401
     audit_log,
     auth,
     bounces,
+    composer,
     dashboard,
     editors_admin,
     feeds,

@@ -49,7 +49,7 @@ def problems(text: str) -> dict[str, str]:
     "text",
     [
         "Hi {{ first_name }}!",
-        '{{first_name|default("friend")}} and {{ name | default(\'reader\') }}',
+        "{{first_name|default(\"friend\")}} and {{ name | default('reader') }}",
         "In {{ language }}.",
         "No fields at all, {braces} and } alone.",
     ],
