@@ -17,7 +17,7 @@ Public (all that other packages import from it):
         delete_draft, draft_alert, duplicate, get_alert, neutral_recipient, page,
         render_preview, schedule, signed,
         skipped_signers, unschedule, update_draft, version_counts
-    freeze: LinkTable, freeze_content, marker, split_markers
+    freeze: LinkTable, freeze_content, marker, shown, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
     identity: DEFAULT_ACCENT, MIN_CONTRAST, Identity, contrast_on_white, defaults, load, save,
         site_context

@@ -13,6 +13,7 @@ import html as htmllib
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clarion.alerts import personal
@@ -153,6 +154,20 @@ def freeze_content(
         json.dumps([subject, html, text, links.urls], ensure_ascii=False).encode()
     ).hexdigest()
     return FrozenContent(subject=subject, html=html, text=text, links=list(links.urls), hash=digest)
+
+
+def shown(frozen: str, values: Mapping[str, str] | None = None) -> str:
+    """Frozen text (a subject) for a person to read: each personalisation field as an editor
+    writes it (`{{ first_name | default("friend") }}`), or, given a reader's values
+    (personal.reader_values), as that reader got it."""
+
+    def field(match: re.Match[str]) -> str:
+        name, fallback = personal.split_slot(match.group(1))
+        if values is not None:
+            return values.get(name) or fallback
+        return f'{{{{ {name} | default("{fallback}") }}}}' if fallback else f"{{{{ {name} }}}}"
+
+    return MARKER_RE.sub(field, frozen or "")
 
 
 def split_markers(frozen: str) -> list[str]:

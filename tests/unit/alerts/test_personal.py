@@ -10,7 +10,7 @@ import os
 import pytest
 
 from clarion.alerts import personal
-from clarion.alerts.freeze import freeze_content, split_markers
+from clarion.alerts.freeze import freeze_content, shown, split_markers
 from clarion.alerts.rendering import AlertContent, SiteContext, render_alert
 from clarion.config import reset_settings
 from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, greeting_for
@@ -163,3 +163,17 @@ def test_a_subject_without_fields_stays_static_and_signed_once(env):
     frozen = freeze_content(content("Hi {{ name }}", "Plain subject"), SITE)
     message = _built(frozen, "Ales")
     assert message["Subject"] == "Plain subject"
+
+
+def test_a_frozen_subject_is_shown_as_written_or_as_a_reader_got_it(env):
+    subject = '{{ first_name | default("Friend") }}, {{ name }}: day 1000 in {{ language }}'
+    frozen = freeze_content(content("Hi", subject), SITE).subject
+    assert "\ue000" in frozen  # the per-recipient fields are markers until the send fills them
+    # Editors' pages show the fields as they are written, never the private-use marks.
+    assert shown(frozen) == '{{ first_name | default("Friend") }}, {{ name }}: day 1000 in English'
+    # A reader's own data shows the subject as they got it.
+    assert shown(frozen, personal.reader_values("Ales Bialiatski")) == (
+        "Ales, Ales Bialiatski: day 1000 in English"
+    )
+    assert shown(frozen, personal.reader_values(None)) == "Friend, : day 1000 in English"
+    assert shown("No fields") == "No fields" and shown(None) == ""
