@@ -12,7 +12,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n
-from clarion.alerts import identity, kinds, media, petition_pick, segments, versions
+from clarion.alerts import identity, kinds, media, personal, petition_pick, segments, versions
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
 from clarion.db import utcnow
@@ -269,18 +269,26 @@ def neutral_recipient(base_url: str, lang: str | None = None) -> dict[str, str]:
     }
 
 
-def render_preview(session: Session, alert: Alert, language: str | None = None) -> RenderedMail:
-    """The alert as a reader would get it, with neutral recipient values: the version in
-    `language` if it has one, else the primary."""
+def render_preview(
+    session: Session,
+    alert: Alert,
+    language: str | None = None,
+    recipient: Mapping[str, str] | None = None,
+    reader: Mapping[str, str] | None = None,
+) -> RenderedMail:
+    """The alert as a reader would get it: the version in `language` if it has one, else the
+    primary; with neutral recipient values and personalisation fallbacks unless `recipient`
+    (greeting, links) and `reader` (personal.reader_values) are given."""
     site = site_context(session, alert)
     content, lang = versions.content(alert, language)
     fields = petition_pick.with_progress(session, content.kind, content.fields)
     return render_alert(
         AlertContent(content.kind, content.subject, fields, content.preheader),
-        neutral_recipient(site.base_url, lang),
+        dict(recipient or neutral_recipient(site.base_url, lang)),
         site,
         alert.layout_mjml or None,
         lang,
+        reader=reader,
     )
 
 
@@ -373,6 +381,7 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
             codes=", ".join(i18n.enabled()),
         )
     translations = versions.clean_versions(kind, language, fields, raw_versions, errors)
+    _check_personal(kind, draft, raw_fields, errors)
     if errors:
         raise ValidationError(errors)
     return {
@@ -388,6 +397,52 @@ def clean(session: Session, draft: Draft) -> dict[str, Any]:
         "language": language,
         "translations": translations,
     }
+
+
+def _check_personal(
+    kind: AlertKind, draft: Draft, raw_fields: Mapping[str, Any], errors: dict[str, str]
+) -> None:
+    """Personalisation fields in subjects, preview texts and Markdown, each checked against the
+    short list (personal.FIELDS); an unknown one is named with what to use instead."""
+    markdown = [f.name for f in kinds.spec(kind).fields if f.type == "markdown"]
+    texts = {"subject": draft.subject, "preheader": draft.preheader}
+    texts |= {name: str(raw_fields.get(name) or "") for name in markdown}
+    for code, version in draft.translations.items():
+        texts[f"{code}.subject"] = str(version.get("subject") or "")
+        texts[f"{code}.preheader"] = str(version.get("preheader") or "")
+        own = version.get("fields") or {}
+        texts |= {f"{code}.{name}": str(own.get(name) or "") for name in markdown}
+    personal.check(texts, errors)
+
+
+def draft_alert(session: Session, draft: Draft) -> tuple[Alert, dict[str, str]]:
+    """What is typed as an alert never added to the session, for a live preview, and the
+    problems found in it so far (fields, versions, personalisation), each named; the audience
+    is not checked: the preview does not depend on it."""
+    kind = kinds.spec(draft.kind).kind
+    errors: dict[str, str] = {}
+    raw_fields, raw_versions = _with_petition(session, kind, draft, errors)
+    try:
+        kinds.validate_fields(kind, raw_fields, require=False)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    fields = {k: str(v).strip() for k, v in raw_fields.items() if str(v or "").strip()}
+    language = draft.language or versions.default_primary({"languages": draft.languages})
+    language = i18n.resolve(language)
+    translations = versions.clean_versions(kind, language, fields, raw_versions, errors)
+    _check_personal(kind, draft, raw_fields, errors)
+    alert = Alert(
+        kind=kind,
+        subject=" ".join(draft.subject.split()),
+        name=draft.name,
+        preheader=" ".join(draft.preheader.split()),
+        fields=fields,
+        language=language,
+        translations=translations,
+        layout_mjml=draft.layout_mjml.strip() or None,
+        sender_list_id=draft.sender_list_id or (min(draft.lists) if draft.lists else None),
+    )
+    return alert, errors
 
 
 def _with_petition(

@@ -13,8 +13,10 @@ import html as htmllib
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clarion.alerts import personal
 from clarion.alerts.rendering import (
     RECIPIENT_FIELDS,
     UNTRACKED_CLOSE,
@@ -28,9 +30,12 @@ from clarion.alerts.rendering import (
 # Private-use code points: they mean nothing in mail, so they can delimit our markers.
 MARK_OPEN = "\ue000"
 MARK_CLOSE = "\ue001"
-# What is filled per recipient: the recipient fields plus the delivery token of tracked links.
-FIELDS = (*RECIPIENT_FIELDS, "token")
-MARKER_RE = re.compile(f"{MARK_OPEN}([a-z_]+){MARK_CLOSE}")
+# What is filled per recipient: the recipient fields, the delivery token of tracked links and
+# the personalisation fields, whose markers carry their fallback ("first_name\ue004friend").
+FIELDS = (*RECIPIENT_FIELDS, "token", *personal.PER_RECIPIENT)
+MARKER_RE = re.compile(
+    f"{MARK_OPEN}([a-z_]+(?:{personal.FALLBACK_SEPARATOR}[^{MARK_OPEN}{MARK_CLOSE}]*)?){MARK_CLOSE}"
+)
 
 _TAG_RE = re.compile(r"<(?:a|area)\b[^>]*>", re.I)
 _HREF_RE = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
@@ -133,8 +138,16 @@ def freeze_content(
     Versions of one alert share `links`, so that a link keeps its index in every language.
     """
     sentinels = _sentinels()
-    mail = render_alert(content, sentinels, site, layout_mjml, lang, keep_untracked=True)
+    swaps = personal.Swaps()
+    mail = render_alert(
+        content, sentinels, site, layout_mjml, lang, keep_untracked=True, swaps=swaps
+    )
     subject, html, text = (_strip_marks(v) for v in (mail.subject, mail.html, mail.text))
+    # Personalisation fields become markers only now: stray marks typed by an editor are gone.
+    known = personal.language_values(mail.language)
+    subject = swaps.mark(subject, known, marker, escape=False)
+    html = swaps.mark(html, known, marker, escape=True)
+    text = swaps.mark(text, known, marker, escape=False)
     for name, sentinel in sentinels.items():
         html = html.replace(sentinel, marker(name))
         text = text.replace(sentinel, marker(name))
@@ -149,10 +162,26 @@ def freeze_content(
     return FrozenContent(subject=subject, html=html, text=text, links=list(links.urls), hash=digest)
 
 
+def shown(frozen: str, values: Mapping[str, str] | None = None) -> str:
+    """Frozen text (a subject) for a person to read: each personalisation field as an editor
+    writes it (`{{ first_name | default("friend") }}`), or, given a reader's values
+    (personal.reader_values), as that reader got it."""
+
+    def field(match: re.Match[str]) -> str:
+        name, fallback = personal.split_slot(match.group(1))
+        if values is not None:
+            return values.get(name) or fallback
+        return f'{{{{ {name} | default("{fallback}") }}}}' if fallback else f"{{{{ {name} }}}}"
+
+    return MARKER_RE.sub(field, frozen or "")
+
+
 def split_markers(frozen: str) -> list[str]:
-    """Frozen content as alternating literal text and field names: [text, field, text, ...]."""
+    """Frozen content as alternating literal text and slots: [text, slot, text, ...]; a slot is
+    a field's name, a personalisation field's with its fallback (see personal.split_slot)."""
     parts = MARKER_RE.split(frozen)
-    for name in parts[1::2]:
+    for slot in parts[1::2]:
+        name = personal.split_slot(slot)[0]
         if name not in FIELDS:
             raise ValueError(f"unknown marker {name!r} in frozen content")
     return parts

@@ -348,7 +348,11 @@ def petition_progress(fields: Mapping[str, Any]) -> dict[str, int] | None:
 
 
 def layout_context(
-    kind: AlertKind | str, fields: Mapping[str, str], base_url: str, lang: str | None = None
+    kind: AlertKind | str,
+    fields: Mapping[str, str],
+    base_url: str,
+    lang: str | None = None,
+    accent: str = markup.DEFAULT_BUTTON,
 ) -> dict[str, Any]:
     """What a kind's layout renders with: the fields, defaults filled (in `lang`), Markdown
     made safe, the action's moment in `lang`'s words."""
@@ -360,7 +364,7 @@ def layout_context(
     for field in kind_spec.fields:
         if field.type == "markdown":
             context[f"{field.name}_html"] = markup.markdown_to_html(
-                context[field.name], base_url, _stored_widths(base_url)
+                context[field.name], base_url, _stored_widths(base_url), accent
             )
             context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
     if kind_spec.kind == AlertKind.PETITION:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +14,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_auto
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from clarion import i18n
-from clarion.alerts import mjml_check
+from clarion.alerts import mjml_check, personal
 from clarion.alerts.remote import remote_assets
 from clarion.config import PROJECT_ROOT
 from clarion.errors import ValidationError
@@ -196,6 +197,8 @@ def render_alert(
     lang: str | None = None,
     *,
     keep_untracked: bool = False,
+    reader: Mapping[str, str] | None = None,
+    swaps: personal.Swaps | None = None,
 ) -> RenderedMail:
     """Render an alert for one recipient (or, at freeze time, for placeholder values) in `lang`.
 
@@ -203,6 +206,8 @@ def render_alert(
     branch on them, so that one rendering with placeholders serves every recipient.
     `layout_mjml` replaces the kind's body.mjml (a custom layout, also sandboxed).
     `keep_untracked` leaves the marks of `untracked` in the text and HTML, for the freeze.
+    Personalisation fields (clarion.alerts.personal) show `reader`'s values, or their
+    fallbacks; given `swaps` (the freeze), their sentinels stay for the caller to mark.
     """
     from clarion.alerts.kinds import layout_context
 
@@ -210,8 +215,11 @@ def render_alert(
     if missing:
         raise ValueError(f"recipient fields missing: {sorted(missing)}")
     lang = i18n.resolve(lang)
+    fill = swaps is None
+    swaps = swaps or personal.Swaps()
+    content = _swap_fields(content, swaps)
     context = {
-        **layout_context(content.kind, content.fields, site.base_url, lang),
+        **layout_context(content.kind, content.fields, site.base_url, lang, site.accent),
         "subject": content.subject,
         "preheader": content.preheader,
         **site.layout_values(),
@@ -242,6 +250,31 @@ def render_alert(
         strict=bool(layout_mjml),
     )
     check_no_remote_assets(html, site.base_url)
+    swaps.check_not_in_links(html)
     if not keep_untracked:
         html, text = strip_untracked(html), strip_untracked(text)
-    return RenderedMail(subject=" ".join(subject.split()), html=html, text=text, language=lang)
+    subject = " ".join(subject.split())
+    if fill:
+        values = {**personal.language_values(lang), **(reader or {})}
+        subject = swaps.fill(subject, values, escape=False)
+        html = swaps.fill(html, values, escape=True)
+        text = swaps.fill(text, values, escape=False)
+    return RenderedMail(subject=subject, html=html, text=text, language=lang)
+
+
+def _swap_fields(content: AlertContent, swaps: personal.Swaps) -> AlertContent:
+    """The content with the personalisation fields of its subject, preview text and Markdown
+    fields swapped for sentinels (other fields show what was typed, as typed)."""
+    from clarion.alerts.kinds import spec
+
+    markdown = {f.name for f in spec(content.kind).fields if f.type == "markdown"}
+    fields = {
+        k: swaps.swap_in(str(v), k) if k in markdown and v else v
+        for k, v in content.fields.items()
+    }
+    return AlertContent(
+        kind=content.kind,
+        subject=swaps.swap_in(content.subject, "subject"),
+        fields=fields,
+        preheader=swaps.swap_in(content.preheader, "preheader"),
+    )

@@ -47,12 +47,17 @@ def store_upload(upload: BinaryIO, instance_dir: Path, field: str = "image") -> 
 
 
 def markdown_image(
-    upload: BinaryIO, filename: str, instance_dir: Path, base_url: str, field: str = "image"
+    upload: BinaryIO,
+    filename: str,
+    instance_dir: Path,
+    base_url: str,
+    field: str = "image",
+    alt: str = "",
 ) -> str:
-    """Store an uploaded image (as store_upload) and return the Markdown that shows it, its
-    alt text taken from the file's name for the editor to improve."""
+    """Store an uploaded image (as store_upload) and return the Markdown that shows it, with
+    the description the editor gave as its alt text, else the file's name to improve."""
     name = store_upload(upload, instance_dir, field)
-    alt = " ".join(_NOT_ALT.sub(" ", PurePath(filename or "").stem).split())[:100]
+    alt = " ".join(_NOT_ALT.sub(" ", alt or PurePath(filename or "").stem).split())[:100]
     return f"![{alt or 'image'}]({media.media_url(base_url, name)})"
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from clarion import throttle, tokens
-from clarion.alerts import identity
+from clarion.alerts import identity, personal
+from clarion.alerts.freeze import shown
 from clarion.alerts.rendering import render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
@@ -80,6 +81,7 @@ def _when(value: datetime | None) -> str | None:
 def reader_data(session: Session, s: Subscriber) -> dict[str, Any]:
     """Everything held about one reader, as plain JSON-ready data."""
     list_names = dict(session.execute(select(MailingList.id, MailingList.name)).all())
+    values = personal.reader_values(s.name)  # subjects as this reader got them
     return {
         "reader": {
             "email": s.email,
@@ -122,7 +124,7 @@ def reader_data(session: Session, s: Subscriber) -> dict[str, Any]:
             )
         ],
         "mails_sent": [
-            {"subject": subject, "status": status.value, "sent_at": _when(sent_at)}
+            {"subject": shown(subject, values), "status": status.value, "sent_at": _when(sent_at)}
             for subject, status, sent_at in session.execute(
                 select(Alert.frozen_subject, Delivery.status, Delivery.sent_at)
                 .join(Alert, Alert.id == Delivery.alert_id)
@@ -131,7 +133,7 @@ def reader_data(session: Session, s: Subscriber) -> dict[str, Any]:
             )
         ],
         "clicks": [
-            {"mail": subject, "link": n, "at": _when(at)}
+            {"mail": shown(subject, values), "link": n, "at": _when(at)}
             for subject, n, at in session.execute(
                 select(Alert.frozen_subject, Click.link_index, Click.clicked_at)
                 .join(Alert, Alert.id == Click.alert_id)

@@ -22,6 +22,6 @@ Public (all that other packages import from it):
     refusals: Finding, RefusalPolicy
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,
         transition
-    testsend: send_test
+    testsend: render_for_reader, send_test
     welcome: hand_out, queue
 """

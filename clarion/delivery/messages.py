@@ -24,6 +24,7 @@ from typing import Any
 from clarion import i18n, tokens
 from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.freeze import split_markers
+from clarion.alerts.personal import PER_RECIPIENT, reader_values, split_slot
 from clarion.config import Settings
 from clarion.delivery import dkim
 from clarion.delivery.headers import address_field, decoded, header_value
@@ -166,17 +167,24 @@ class OutgoingMessage:
 
 
 class _Part:
-    """One frozen text (HTML or plain) as literal byte chunks with slots for the fields."""
+    """One frozen text (HTML or plain) as literal byte chunks with slots for the fields; a
+    personalisation field's slot carries its fallback, used when the reader has no value."""
 
-    def __init__(self, frozen: str) -> None:
-        parts = split_markers(frozen.replace("\r\n", "\n").replace("\n", "\r\n"))
+    def __init__(self, frozen: str, crlf: bool = True) -> None:
+        if crlf:
+            frozen = frozen.replace("\r\n", "\n").replace("\n", "\r\n")
+        parts = split_markers(frozen)
         self.chunks: list[Any] = [p.encode() if i % 2 == 0 else None for i, p in enumerate(parts)]
-        self.slots = [(i, parts[i]) for i in range(1, len(parts), 2)]
+        self.slots = [
+            (i, *(v.encode() if j else v for j, v in enumerate(split_slot(parts[i]))))
+            for i in range(1, len(parts), 2)
+        ]
+        self.personal = any(fallback or name in PER_RECIPIENT for _, name, fallback in self.slots)
 
     def fill(self, values: dict[str, bytes]) -> bytes:
         chunks = self.chunks.copy()
-        for i, name in self.slots:
-            chunks[i] = values[name]
+        for i, name, fallback in self.slots:
+            chunks[i] = values.get(name) or fallback
         return b"".join(chunks)
 
 
@@ -218,9 +226,15 @@ class Skeleton:
         ]
         boundary = f"=_clarion_{secrets.token_hex(12)}"
         lst = meta["list"]
+        # A subject with personalisation fields is written per recipient, like To.
+        self._subject = _Part(frame.subject, crlf=False)
         static = {
             "From": address_field(header_text(decoded(name)), from_address, len("From: ")),
-            "Subject": header_value(header_text(frame.subject), len("Subject: ")),
+            "Subject": (
+                None
+                if self._subject.personal
+                else header_value(header_text(frame.subject), len("Subject: "))
+            ),
             "Reply-To": reply_to_field(meta.get("reply_to")),
             "List-Id": address_field(
                 header_text(lst["name"]),
@@ -236,7 +250,8 @@ class Skeleton:
         self._static = {k: v for k, v in static.items() if v is not None}
         # A raw UTF-8 address in a header (a Reply-To's local part) needs SMTPUTF8 for all.
         self._utf8_headers = not all(v.isascii() for v in self._static.values())
-        self._order = [h for h in SIGNED if h in self._static or h in _PER_RECIPIENT]
+        per_recipient = (*_PER_RECIPIENT, "Subject") if self._subject.personal else _PER_RECIPIENT
+        self._order = [h for h in SIGNED if h in self._static or h in per_recipient]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
         self._signers = dkim.signers_for(settings, (*self._order, *OVERSIGNED))
         self._heads = part_heads(boundary)
@@ -248,6 +263,13 @@ class Skeleton:
         if now != self._second[0]:
             self._second = (now, formatdate(now, usegmt=True)[:-3] + "+0000")
         return self._second
+
+    def _personal_subject(self, plain: dict[str, bytes]) -> dict[str, str]:
+        """The Subject field when it names the reader, else nothing (it is static)."""
+        if not self._subject.personal:
+            return {}
+        subject = self._subject.fill(plain).decode()
+        return {"Subject": header_value(header_text(subject), len("Subject: "))}
 
     def message_id(self, subscriber_uid: str) -> str:
         """Derived from alert and reader, so a resent copy keeps it; reveals neither."""
@@ -272,22 +294,26 @@ class Skeleton:
         )
         preferences = f"{self.base_url}/preferences/" + tokens.preferences_token(r.subscriber_uid)
         greeting = greeting_for(r.name, self.language)
+        fields = reader_values(r.name)
         plain = {
             "greeting": greeting.encode(),
             "unsubscribe_url": unsubscribe.encode(),
             "preferences_url": preferences.encode(),
             "token": token.encode(),
+            **{k: v.encode() for k, v in fields.items()},
         }
+        escaped = {k: html.escape(v).encode() for k, v in fields.items()}
         body = alternative_body(
             self._heads,
             self._text.fill(plain),
-            self._html.fill({**plain, "greeting": html.escape(greeting).encode()}),
+            self._html.fill({**plain, **escaped, "greeting": html.escape(greeting).encode()}),
         )
         rcpt = wire_address(r.email)
         timestamp, date = self._date()
         message_id = self.message_id(r.subscriber_uid)
         varying = {
             "To": rcpt,
+            **self._personal_subject(plain),
             "Date": date,
             "Message-ID": message_id,
             "List-Unsubscribe": (

@@ -11,11 +11,15 @@ from email.utils import formataddr
 
 from sqlalchemy.orm import Session
 
-from clarion import audit
+from clarion import audit, throttle
 from clarion.addresses import normalise_email
-from clarion.alerts.campaigns import render_preview
+from clarion.alerts import versions
+from clarion.alerts.campaigns import neutral_recipient, render_preview
+from clarion.alerts.personal import reader_values
 from clarion.alerts.rendering import RenderedMail
+from clarion.config import get_settings
 from clarion.delivery import mailer
+from clarion.delivery.messages import greeting_for
 from clarion.delivery.smtpclient import SmtpConnectionError
 from clarion.editors import require
 from clarion.errors import Unsendable, ValidationError
@@ -24,6 +28,7 @@ from clarion.inputs import header_text
 from clarion.models import Alert, Editor, MailingList
 
 MAX_TEST_ADDRESSES = 10
+TESTS_PER_HOUR = "30/hour"
 # Not "[TEST]": with a subject in Cyrillic those four letters are all SpamAssassin sees of it,
 # and it scores the subject as all capitals (SUBJ_ALL_CAPS).
 TEST_PREFIX = "[Test] "
@@ -44,6 +49,20 @@ def recipients_for_test(raw: str) -> list[str]:
     return [normalise_email(p, "test_to") for p in parts]
 
 
+def render_for_reader(
+    session: Session, alert: Alert, language: str | None = None, name: str | None = None
+) -> RenderedMail:
+    """The alert (its version in `language`, else the primary) as the send path writes it for
+    a reader called `name` (greeting and personalisation fields; None: a reader without a
+    name), with links that identify nobody: what the composer previews and tests send."""
+    lang = versions.content(alert, language)[1]
+    recipient = {
+        **neutral_recipient(get_settings().base_url, lang),
+        "greeting": greeting_for(name, lang),
+    }
+    return render_preview(session, alert, language, recipient, reader_values(name))
+
+
 def send_test(
     session: Session,
     editor: Editor,
@@ -51,12 +70,23 @@ def send_test(
     raw_addresses: str,
     ip: str | None = None,
     language: str | None = None,
+    name: str | None = None,
 ) -> list[str]:
-    """Send the alert (its version in `language`, else the primary), subject marked [Test], to
-    the given addresses: no Delivery rows, no stats."""
+    """Send the alert (its version in `language`, else the primary, for a reader called
+    `name`), subject marked [Test], to the given addresses: no Delivery rows, no stats.
+    An editor may send TESTS_PER_HOUR tests an hour."""
     require(editor, "compose")
     addresses = recipients_for_test(raw_addresses)
-    mail = render_preview(session, alert, language)
+    if not throttle.hit(TESTS_PER_HOUR, "test-send", str(editor.id)):
+        raise ValidationError(
+            {
+                "test_to": admin_gettext(
+                    "Too many test sends in the last hour (at most %(limit)s): wait a while.",
+                    limit=TESTS_PER_HOUR.split("/")[0],
+                )
+            }
+        )
+    mail = render_for_reader(session, alert, language, name)
     marked = RenderedMail(TEST_PREFIX + mail.subject, mail.html, mail.text, mail.language)
     sender = session.get(MailingList, alert.sender_list_id) if alert.sender_list_id else None
     from_ = None
@@ -83,7 +113,7 @@ def send_test(
         session,
         editor,
         "alert.test_send",
-        f"alert:{alert.id}",
+        f"alert:{alert.id or 'unsaved'}",
         ip,
         to=addresses,
         language=mail.language,

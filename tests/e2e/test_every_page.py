@@ -43,6 +43,7 @@ DESKTOP = {"width": 1280, "height": 800}
 NOT_PAGES = {
     "admin.alert_preview_html",  # the mail itself, framed by the preview page
     "admin.outbox_html",  # the same, in the outbox
+    "admin.composer_frame",  # the composer's live preview, framed by the alert form
     "admin.logout",
     "admin.petition_export_csv",  # downloads
     "admin.import_rejected",

@@ -9,7 +9,7 @@ from flask import Blueprint
 from flask_login import current_user
 
 from clarion import editors, i18n
-from clarion.alerts import kinds, reasons
+from clarion.alerts import freeze, kinds, reasons
 from clarion.bounces import policy
 from clarion.feeds import poll
 
@@ -31,6 +31,12 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return ""
     zone = current_user.editor.timezone if current_user.is_authenticated else "UTC"
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+@bp.app_template_filter("frozen")
+def frozen_text(text: str | None) -> str:
+    """A frozen subject with its personalisation fields as the editor wrote them."""
+    return freeze.shown(text or "")
 
 
 @bp.app_template_filter("kind_label")
@@ -58,6 +64,7 @@ from webapp.admin import (  # noqa: E402, F401
     audit_log,
     auth,
     bounces,
+    composer,
     dashboard,
     editors_admin,
     feeds,

@@ -55,6 +55,10 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.alert_delete": "compose",
     "admin.audience_count": "view",
     "admin.markdown_image_upload": "compose",
+    # composer.py
+    "admin.composer_preview": "compose",
+    "admin.composer_frame": "compose",
+    "admin.composer_test": "compose",
     # audit_log.py
     "admin.audit_log": "view_audit",
     # auth.py

@@ -17,7 +17,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from clarion.alerts import campaigns, kinds, petition_pick, segments, uploads, versions
+from clarion.alerts import campaigns, kinds, personal, petition_pick, segments, uploads, versions
 from clarion.audience import lists, tags
 from clarion.delivery import testsend
 from clarion.errors import InvalidTransition, ValidationError
@@ -76,7 +76,12 @@ def _store_markdown_image(field: str = "image") -> str:
     if upload is None or not upload.filename:
         raise ValidationError({field: gettext("Choose an image file to upload.")})
     return uploads.markdown_image(
-        upload.stream, upload.filename, settings.instance_dir, settings.base_url, field
+        upload.stream,
+        upload.filename,
+        settings.instance_dir,
+        settings.base_url,
+        field,
+        alt=request.form.get("md_alt", ""),
     )
 
 
@@ -134,6 +139,7 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             open_versions={key.split(".")[0] for key in errors or {} if "." in key},
             zones=ZONES,
             image_field=_markdown_field(draft.kind),
+            personal_fields=", ".join(personal.FIELDS),
             petitions=petition_pick.choices(db()) if draft.kind == AlertKind.PETITION else [],
             not_per_version=NOT_PER_VERSION,
             conditions_text=_conditions_text(draft),

@@ -148,7 +148,10 @@
       if (!input.files.length) return;
       var body = new FormData();
       body.append("md_image", input.files[0]);
+      var alt = document.getElementById("md_alt");
+      if (alt) body.append("md_alt", alt.value);
       if (token) body.append("csrf_token", token.value);
+      target = document.getElementById(input.dataset.mdTarget);
       status.textContent = status.dataset.uploading;
       fetch(input.dataset.mdUpload, {
         method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" },
@@ -165,8 +168,13 @@
           var text = (before && !/\n$/.test(before) ? "\n\n" : "") + result.data.markdown + "\n";
           target.setRangeText(text, start, end, "end");
           target.focus();
+          // The description is selected, so that typing replaces it when none was given.
+          var at = start + text.indexOf("![") + 2;
+          if (!alt || !alt.value) target.setSelectionRange(at, at + result.data.markdown.indexOf("](") - 2);
+          if (alt) alt.value = "";
           input.value = "";  // inserted: not sent again with the form
           status.textContent = status.dataset.inserted;
+          target.dispatchEvent(new Event("input", { bubbles: true }));
         })
         .catch(function () { status.textContent = status.dataset.failed; });
     });
@@ -181,7 +189,195 @@
     });
   }
 
+  // The Markdown toolbar over each Markdown field: each button writes the Markdown around the
+  // selection (or a word to replace), then the preview is refreshed as if it had been typed.
+  function markdownToolbars() {
+    document.querySelectorAll(".md-toolbar").forEach(function (bar) {
+      var area = document.getElementById(bar.dataset.mdFor);
+      if (!area) return;
+      bar.hidden = false;
+      var sample = bar.dataset.sample || "text";
+      function selected() { return area.value.slice(area.selectionStart, area.selectionEnd); }
+      function put(text, selectFrom, selectTo) {
+        var start = area.selectionStart;
+        area.setRangeText(text, start, area.selectionEnd, "end");
+        if (selectFrom !== undefined) area.setSelectionRange(start + selectFrom, start + selectTo);
+        area.focus();
+        area.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      function wrap(before, after) {
+        var text = selected() || sample;
+        put(before + text + after, before.length, before.length + text.length);
+      }
+      function lines(prefix) {
+        var start = area.value.lastIndexOf("\n", area.selectionStart - 1) + 1;
+        area.setSelectionRange(start, area.selectionEnd);
+        var text = (selected() || sample).split("\n").map(function (line) { return prefix + line; }).join("\n");
+        put(text, 0, text.length);
+      }
+      var actions = {
+        heading: function () { lines("## "); },
+        bold: function () { wrap("**", "**"); },
+        link: function () {
+          var text = selected() || sample;
+          put("[" + text + "](https://)", text.length + 3, text.length + 11);
+        },
+        list: function () { lines("- "); },
+        quote: function () { lines("> "); },
+        button: function () {
+          var text = selected() || sample;
+          var before = (area.selectionStart && area.value[area.selectionStart - 1] !== "\n") ? "\n\n" : "";
+          var md = before + "[" + text + "](https://){button}\n";
+          put(md, before.length + text.length + 3, before.length + text.length + 11);
+        },
+        image: function () {
+          var input = document.querySelector("input[data-md-upload]");
+          if (!input) return;
+          input.dataset.mdTarget = area.id;
+          input.click();
+        },
+      };
+      bar.querySelectorAll("button[data-md]").forEach(function (button) {
+        button.addEventListener("click", function () { actions[button.dataset.md](); });
+      });
+      var field = bar.querySelector("select[data-md=field]");
+      if (field) field.addEventListener("change", function () {
+        if (!field.value) return;
+        var value = field.value;
+        field.value = "";
+        put(value);
+      });
+    });
+  }
+
+  // The live preview: the whole form posted as the editor types (debounced), rendered by the
+  // server as a send would be, shown in a sandboxed frame (no script runs in it) and as text.
+  function composer() {
+    var pane = document.getElementById("composer-preview");
+    var form = document.getElementById("alert-form");
+    if (!pane || !form) return;
+    var box = document.getElementById("composer");
+    var frame = document.getElementById("composer-frame");
+    var text = document.getElementById("composer-text");
+    var subject = document.getElementById("composer-subject");
+    var faults = document.getElementById("preview-errors");
+    var status = document.getElementById("preview-status");
+    var version = document.getElementById("preview_lang");
+    var sample = document.getElementById("sample_name");
+    var tabs = box.querySelector(".composer-tabs");
+    box.classList.add("live");
+    pane.hidden = false;
+    tabs.hidden = false;
+    tabs.querySelectorAll("[data-composer-tab]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        box.classList.toggle("show-preview", button.dataset.composerTab === "preview");
+        tabs.querySelectorAll("[data-composer-tab]").forEach(function (b) {
+          b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        });
+      });
+    });
+    pane.querySelectorAll("[data-preview-mode]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var mode = button.dataset.previewMode;
+        frame.hidden = mode === "text";
+        text.hidden = mode !== "text";
+        frame.classList.toggle("frame-mobile", mode === "mobile");
+        frame.classList.toggle("frame-desktop", mode !== "mobile");
+        pane.querySelectorAll("[data-preview-mode]").forEach(function (b) {
+          b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        });
+      });
+    });
+    function body() {
+      var data = new FormData(form);
+      data.delete("md_image");
+      data.append("preview_lang", version.value);
+      data.append("sample_name", sample.value);
+      return data;
+    }
+    function labelOf(name) {
+      var label = form.querySelector('label[for="' + name + '"]');
+      return label ? label.textContent.replace("*", "").trim() : name;
+    }
+    function showErrors(errors) {
+      faults.textContent = "";
+      Object.keys(errors || {}).sort().forEach(function (name) {
+        var item = document.createElement("li");
+        var field = document.getElementById(name);
+        var where = document.createElement(field ? "a" : "strong");
+        if (field) where.href = "#" + name;
+        where.textContent = labelOf(name);
+        item.appendChild(where);
+        item.appendChild(document.createTextNode(": " + errors[name]));
+        faults.appendChild(item);
+      });
+    }
+    function showVersions(versions, shown) {
+      var wanted = version.value || shown;
+      version.textContent = "";
+      (versions || []).forEach(function (pair) {
+        var option = document.createElement("option");
+        option.value = pair[0];
+        option.textContent = pair[1];
+        option.selected = pair[0] === wanted;
+        version.appendChild(option);
+      });
+    }
+    var timer = null, asked = 0;
+    function refresh() {
+      var mine = ++asked;
+      fetch(pane.dataset.previewUrl, {
+        method: "POST", body: body(), credentials: "same-origin", headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (mine !== asked) return;  // an older answer than one already asked for
+          status.textContent = "";
+          showErrors(data.errors);
+          if (data.versions) showVersions(data.versions, data.language);
+          if (!data.frame) return;
+          subject.textContent = data.subject;
+          text.textContent = data.text;
+          frame.src = data.frame;
+          pane.dataset.rendered = String(mine);
+        })
+        .catch(function () { status.textContent = pane.dataset.failed; });
+    }
+    function later() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 400);
+    }
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    sample.addEventListener("input", later);
+    version.addEventListener("change", refresh);
+    var send = document.getElementById("composer-test-send");
+    var to = document.getElementById("composer_test_to");
+    var told = document.getElementById("composer-test-status");
+    send.addEventListener("click", function () {
+      var data = body();
+      data.append("test_to", to.value);
+      told.textContent = "";
+      fetch(pane.dataset.testUrl, {
+        method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" },
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (result) {
+          if (result.sent) {
+            told.textContent = pane.dataset.testSent.replace("%(addresses)s", result.sent.join(", "));
+          } else {
+            var errors = result.errors || {};
+            told.textContent = Object.keys(errors).map(function (k) { return errors[k]; }).join(" ");
+          }
+        })
+        .catch(function () { told.textContent = pane.dataset.failed; });
+    });
+    refresh();
+  }
+
   onReady(function () {
+    markdownToolbars();
+    composer();
     markdownImageUpload();
     scrollingTables();
     window.addEventListener("resize", scrollingTables);
