@@ -257,9 +257,7 @@ def remove(alert_id: int, now: datetime) -> int:
                 alert.stay_closed_at = now
                 audit.record(session, None, "alert.stay_closed", f"alert:{alert_id}")
                 return removed
-            lists = _lists(alert)
-            for reader in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))):
-                subscribers.unsubscribe(
-                    session, reader, lists, action=ACTION, source=SOURCE, alert_id=alert_id
-                )
-            removed += len(ids)
+            left = subscribers.unsubscribe_many(
+                session, ids, _lists(alert), action=ACTION, source=SOURCE, alert_id=alert_id
+            )
+            removed += len(left)

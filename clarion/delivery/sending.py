@@ -253,7 +253,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
         html = opens.with_open_pixel(session, version.html, pixel)
         frozen[code] = {"subject": version.subject, "html": html, "text": version.text}
         hashes.append(f"{code}:{version.hash}")
-    _check_stay_button(alert, links.urls, settings.base_url)
+    _check_stay_button(alert, links.urls, frozen, settings.base_url)
     primary = frozen.pop(language)
     alert.frozen_subject = primary["subject"]
     alert.frozen_html = primary["html"]
@@ -270,16 +270,22 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     alert.frozen_at = utcnow()
 
 
-def _check_stay_button(alert: Alert, links: list[str], base_url: str) -> None:
+def _check_stay_button(
+    alert: Alert, links: list[str], frozen: dict[str, dict[str, str]], base_url: str
+) -> None:
     # Readers of a "stay subscribed?" mail who do not press its button are unsubscribed: a
-    # mail without one (a custom layout that left it out) would remove them all.
-    if alert.stay_days is not None and base_url + tokens.STAY_PATH not in links:
+    # mail whose HTML lacks one (a custom layout that left it out) would remove them all.
+    if alert.stay_days is None:
+        return
+    target = base_url + tokens.STAY_PATH
+    tracked = f"/r/{freeze.marker('token')}/{links.index(target)}" if target in links else None
+    if tracked is None or any(tracked not in version["html"] for version in frozen.values()):
         raise ValidationError(
             {
                 "layout": admin_gettext(
-                    'This "stay subscribed?" mail has no "Yes, keep me" button: its layout '
+                    "This \"stay subscribed?\" mail has no \"Yes, keep me\" button: its layout "
                     "must link to %(url)s (the newsletter layout does).",
-                    url=base_url + tokens.STAY_PATH,
+                    url=target,
                 )
             }
         )
