@@ -27,7 +27,6 @@ from clarion.alerts import campaigns
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.db import insert_for, session_scope, utcnow
-from clarion.delivery import batches
 from clarion.editors import require
 from clarion.errors import InvalidToken, NotFound, ValidationError
 from clarion.i18n import admin_gettext, gettext
@@ -77,13 +76,13 @@ def create(
             "Give the deadline in days, from 1 to %(max)s.", max=MAX_DAYS
         )
     draft.kind = AlertKind.NEWSLETTER.value
-    try:
-        campaigns.clean(session, draft)
+    alert = None
+    try:  # a refusal names every fault at once, the deadline's too (the caller rolls back)
+        alert = campaigns.create_draft(session, editor, draft, ip)
     except ValidationError as exc:
         errors.update(exc.errors)
-    if errors:
+    if errors or alert is None:
         raise ValidationError(errors)
-    alert = campaigns.create_draft(session, editor, draft, ip)
     alert.stay_days = stay_days
     audit.record(session, editor, "alert.stay_ask", f"alert:{alert.id}", ip, days=stay_days)
     return alert
@@ -249,7 +248,8 @@ def remove(alert_id: int, now: datetime) -> int:
     removed = 0
     while True:
         with session_scope() as session:
-            alert = batches.locked_alert(session, alert_id)
+            # Row-locked on PostgreSQL; SQLite sessions begin holding the write lock.
+            alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
             if alert is None or alert.stay_closed_at is not None:
                 return removed
             ids = list(session.scalars(to_remove(alert).limit(CHUNK)))
