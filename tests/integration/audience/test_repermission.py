@@ -229,3 +229,30 @@ def test_two_beats_racing_remove_each_reader_once(session, backend):
     left = session.scalar(select(func.count()).select_from(Subscription).where(
         Subscription.status == SubscriptionStatus.SUBSCRIBED))  # fmt: skip
     assert left == 0
+
+
+def post_form(client, url, data):
+    page = client.get("/admin/account").get_data(as_text=True)
+    return client.post(url, data={**data, "csrf_token": csrf_from(page)})
+
+
+def test_the_editor_writes_one_and_sees_its_counts(client, session, login, sent):
+    alert, _ids, _messages, _other = sent
+    login(client, "editor")
+    page = client.get(f"/admin/alerts/{alert.id}").get_data(as_text=True)
+    assert '<dd id="stay-sent">5</dd>' in page and '<dd id="stay-to-remove">5</dd>' in page
+    form = client.get("/admin/alerts/new-stay").get_data(as_text=True)
+    assert 'id="stay-form"' in form
+    list_id = alert.frozen_meta["audience"]["lists"][0]
+    typed = {"lists": [str(list_id)], "inactive_days": "90", "stay_days": "soon",
+             "subject": "Still with us?", "body_md": "Tell us."}  # fmt: skip
+    refused = post_form(client, "/admin/alerts/new-stay", typed)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="stay_days-error"' in html and 'value="soon"' in html
+    done = post_form(client, "/admin/alerts/new-stay", {**typed, "stay_days": "21"})
+    assert done.status_code == 302
+    refresh(session)
+    made = session.scalar(select(Alert).where(Alert.stay_days == 21))
+    assert made.kind == AlertKind.NEWSLETTER and made.status == AlertStatus.DRAFT
+    assert made.audience["conditions"] == {"type": "inactive", "days": 90}
+    assert done.headers["Location"].endswith(f"/admin/alerts/{made.id}")
