@@ -309,6 +309,26 @@ def alerts_send(alert_id: int, wait: bool, interval: float) -> None:
         sys.exit(_watch(alert_id, interval))
 
 
+@alerts.command("follow-up")
+@click.argument("alert_id", type=int)
+@click.option("--rule", type=click.Choice(["click", "sign", "share"]), required=True,
+              help="Who gets it: recipients who did not click / sign / share.")  # fmt: skip
+@click.option("--petition", type=int, help="The petition of --rule sign (default: its own).")
+@click.option("--delay-hours", type=int, help="Schedule it this long after ALERT_ID started.")
+def alerts_follow_up(alert_id: int, rule: str, petition: int | None, delay_hours: int | None):
+    """Write a draft of ALERT_ID to its recipients who did not act; prints its id."""
+    from clarion.alerts import campaigns, followups
+    from clarion.db import session_scope
+
+    with session_scope() as session:
+        origin = campaigns.get_alert(session, alert_id)
+        alert = followups.create(
+            session, None, origin, rule, petition_id=petition, delay_hours=delay_hours
+        )
+        follow_up_id = alert.id
+    click.echo(follow_up_id)
+
+
 @main.group()
 def segments() -> None:
     """Saved segments: named conditions on what readers did, reused by alerts' audiences."""

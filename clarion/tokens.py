@@ -25,6 +25,10 @@ READER = "reader"
 SIGNATURE_CONFIRM = "signature-confirm"
 DATA_EXPORT = "data-export"
 MAILBOX_PROOF = "mailbox-proof"  # shown once, on the page a confirmation link leads to
+STAY = "stay"  # the "Yes, keep me" page of a "stay subscribed?" mail
+# Where the "Yes, keep me" button of a "stay subscribed?" mail points, under the base URL; the
+# click path adds the reader's stay token when a reader follows it.
+STAY_PATH = "/stay"
 
 
 def _secret() -> str:

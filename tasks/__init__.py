@@ -81,6 +81,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "schedule": 30.0,
             "options": {"expires": 30},
         },
+        # "Stay subscribed?" mails past their deadline: their readers who did not stay leave.
+        "remove-unstayed": {
+            "task": "tasks.maintenance.remove_unstayed",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
         # Inbound messages whose processing task was lost or failed.
         "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},
         # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.

@@ -6,7 +6,8 @@ remote), the freeze into literal chunks (freeze), hashtag days and their planned
 links and post lengths (sharing, xcount), images copied or uploaded (media, uploads), the public
 archive, the campaign's identity: name, logo, accent, addresses, default sender (identity),
 an alert's versions in other languages (versions), why it is in its state (reasons), audiences
-by what readers did and saved segments (segments), personalisation fields such as
+by what readers did and saved segments (segments), follow-ups to the recipients of a sent
+alert who did not act (followups), personalisation fields such as
 {{ first_name | default("friend") }} (personal), and a petition alert's petition: the picker,
 the fields it fills, its count and goal through a port actions fills (petition_pick).
 May use: the core only (fetch for copying images). Everything that sends sits above it.
@@ -15,13 +16,15 @@ Public (all that other packages import from it):
     archive: feed, get_public, page, rendered, sent_on
     campaigns: Draft, EDITABLE, STATE_HELP, audience_count, audience_query, create_draft,
         delete_draft, draft_alert, duplicate, get_alert, neutral_recipient, page,
-        render_preview, schedule, signed,
+        render_preview, schedule, schedule_at, signed,
         skipped_signers, unschedule, update_draft, version_counts
+    followups: FOLLOWABLE, RULES, conditions, create, follow_ups, followable, hashtag_day_of,
+        origin_of, petition_of
     freeze: LinkTable, freeze_content, marker, shown, split_markers
     hashtag_days: PLANNED, PlanItem, acted, children, default_subject, inherit, plan
     identity: DEFAULT_ACCENT, MIN_CONTRAST, Identity, contrast_on_white, defaults, load, save,
         site_context
-    kinds: KINDS, PROGRESS_FIELDS, KindSpec, spec, validate_fields
+    kinds: KINDS, PROGRESS_FIELDS, STAY_FIELD, KindSpec, spec, stay_fields, validate_fields
     markup: markdown_to_html
     personal: FIELDS, PER_RECIPIENT, reader_values, split_slot
     petition_pick: choices, fill, picked, picked_id, set_progress, with_progress

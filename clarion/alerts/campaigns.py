@@ -282,6 +282,7 @@ def render_preview(
     site = site_context(session, alert)
     content, lang = versions.content(alert, language)
     fields = petition_pick.with_progress(session, content.kind, content.fields)
+    fields = {**fields, **kinds.stay_fields(alert.stay_days, site.base_url)}
     return render_alert(
         AlertContent(content.kind, content.subject, fields, content.preheader),
         dict(recipient or neutral_recipient(site.base_url, lang)),
@@ -648,6 +649,16 @@ def schedule(
 ) -> None:
     """draft → scheduled at a time given in the editor's zone; the past is refused."""
     require(editor, "send")
+    when = parse_local(local_when, editor.timezone)
+    schedule_at(session, editor, alert, when, ip)
+
+
+def schedule_at(
+    session: Session, editor: Editor | None, alert: Alert, when: datetime, ip: str | None = None
+) -> None:
+    """draft → scheduled at an aware moment; the past is refused (named in the editor's zone)."""
+    if editor is not None:
+        require(editor, "send")
     if alert.status not in EDITABLE:
         raise InvalidTransition(
             admin_gettext(
@@ -657,12 +668,12 @@ def schedule(
         )
     if alert.role in PLANNED_ROLES:
         raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
-    when = parse_local(local_when, editor.timezone)
     if when <= utcnow() + timedelta(seconds=30):
-        shown = when.astimezone(ZoneInfo(editor.timezone))
+        zone = editor.timezone if editor is not None else "UTC"
+        shown = when.astimezone(ZoneInfo(zone))
         raise ValidationError(
             {
-                "scheduled_at": f"{shown:%Y-%m-%d %H:%M} ({editor.timezone}) has already passed; "
+                "scheduled_at": f"{shown:%Y-%m-%d %H:%M} ({zone}) has already passed; "
                 "choose a later time."
             }
         )

@@ -15,6 +15,7 @@ from clarion.alerts import markup, media, xcount
 from clarion.config import get_settings
 from clarion.errors import ValidationError
 from clarion.models import AlertKind
+from clarion.tokens import STAY_PATH
 
 HASHTAG_RE = re.compile(r"#[^\s#.,;:!?\"'()\[\]{}<>]{1,100}")
 
@@ -333,6 +334,13 @@ def _stored_widths(base_url: str) -> markup.WidthOf:
 
 # Set at freeze (and preview) time from the picked petition: never typed, never stored.
 PROGRESS_FIELDS = ("petition_count", "petition_goal")
+# Set at freeze (and preview) time on a "stay subscribed?" newsletter: its button's address.
+STAY_FIELD = "stay_url"
+
+
+def stay_fields(stay_days: int | None, base_url: str) -> dict[str, str]:
+    """The field that gives a "stay subscribed?" newsletter its "Yes, keep me" button."""
+    return {STAY_FIELD: base_url + STAY_PATH} if stay_days is not None else {}
 
 
 def petition_progress(fields: Mapping[str, Any]) -> dict[str, int] | None:
@@ -369,6 +377,9 @@ def layout_context(
             context[f"{field.name}_text"] = markup.markdown_to_text(context[field.name])
     if kind_spec.kind == AlertKind.PETITION:
         context["progress"] = petition_progress(fields)
+    if kind_spec.kind == AlertKind.NEWSLETTER:
+        # A "stay subscribed?" mail's button (STAY_FIELD, set at freeze and preview time).
+        context[STAY_FIELD] = fields.get(STAY_FIELD) or ""
     if kind_spec.kind in (AlertKind.NEW_POST, AlertKind.PETITION):
         # A picture narrower than the column keeps its size instead of being stretched.
         image = context.get("image_url") or ""

@@ -4,10 +4,12 @@ Owns: sign-up and double opt-in, one-click unsubscribe, the preference centre (s
 the confirmation mail (notices), a reader's copy of their data (disclosure) and their erasure
 (erasure), mailing lists and their sender identity and welcome mail
 (lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
-bulk) and exports.
-May use: delivery (a confirmation queues the list's welcome mail; a list's welcome alert is
-frozen; the confirmation mail leaves through the mailer), alerts (kinds, mail templates), and
-the core. It sits below bounces and actions, which unsubscribe and subscribe readers through it.
+bulk) and exports, re-permission: "stay subscribed?" mails, the readers' press and removing
+those who let the deadline pass (repermission).
+May use: tracking (the stay token, buffered clicks), delivery (a confirmation queues the
+list's welcome mail; a list's welcome alert is frozen; the confirmation mail leaves through the
+mailer), alerts (kinds, mail templates), and the core. It sits below bounces and actions,
+which unsubscribe and subscribe readers through it.
 
 Public (all that other packages import from it):
     csvfiles: ENCODINGS
@@ -21,10 +23,12 @@ Public (all that other packages import from it):
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
         welcome_choices
     notices: send_confirmation
+    repermission: ACTION, MAX_DAYS, card, counts, create, deadline, remove, remove_due, stay,
+        to_remove
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
         is_suppressed, joined_list_ids, list_choices, list_names, mailbox_proven, public_lists,
         scope_list_ids, subscribe, subscriber_by_uid, subscriber_for_preferences, suppressed_among,
-        unsubscribe, unsubscribe_by_token, update_preferences
+        unsubscribe, unsubscribe_by_token, unsubscribe_many, update_preferences
     tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, set_tags,
         tag_counts
 """

@@ -63,8 +63,7 @@ def stall_reasons(settings: Settings) -> list[str]:
     if not workers_alive("bulk"):
         reasons.append(
             admin_gettext(
-                "no worker is running for the bulk queue: start one "
-                "(%(command)s, or clarion up)",
+                "no worker is running for the bulk queue: start one (%(command)s, or clarion up)",
                 command="celery -A tasks worker -Q default,bulk",
             )
         )

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from clarion import audit, editors, outbox
+from clarion import audit, editors, outbox, tokens
 from clarion.alerts import (
     campaigns,
     freeze,
@@ -232,6 +232,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     # A picked petition's count and goal, read once: every version shows the same figures.
     progress = petition_pick.with_progress(session, alert.kind, alert.fields or {})
     progress = {k: v for k, v in progress.items() if k in kinds.PROGRESS_FIELDS}
+    progress.update(kinds.stay_fields(alert.stay_days, settings.base_url))
     for code in (language, *versions.finished(alert)):
         content, lang = versions.content(alert, None if code == language else code)
         try:
@@ -252,6 +253,7 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
         html = opens.with_open_pixel(session, version.html, pixel)
         frozen[code] = {"subject": version.subject, "html": html, "text": version.text}
         hashes.append(f"{code}:{version.hash}")
+    _check_stay_button(alert, links.urls, frozen, settings.base_url)
     primary = frozen.pop(language)
     alert.frozen_subject = primary["subject"]
     alert.frozen_html = primary["html"]
@@ -266,6 +268,27 @@ def freeze_alert(session: Session, alert: Alert, audience: dict[str, list]) -> N
     )
     alert.frozen_meta = meta
     alert.frozen_at = utcnow()
+
+
+def _check_stay_button(
+    alert: Alert, links: list[str], frozen: dict[str, dict[str, str]], base_url: str
+) -> None:
+    # Readers of a "stay subscribed?" mail who do not press its button are unsubscribed: a
+    # mail whose HTML lacks one (a custom layout that left it out) would remove them all.
+    if alert.stay_days is None:
+        return
+    target = base_url + tokens.STAY_PATH
+    tracked = f"/r/{freeze.marker('token')}/{links.index(target)}" if target in links else None
+    if tracked is None or any(tracked not in version["html"] for version in frozen.values()):
+        raise ValidationError(
+            {
+                "layout": admin_gettext(
+                    "This \"stay subscribed?\" mail has no \"Yes, keep me\" button: its layout "
+                    "must link to %(url)s (the newsletter layout does).",
+                    url=target,
+                )
+            }
+        )
 
 
 def start(

@@ -114,9 +114,7 @@ def write_catalog(lang: str, catalog: Catalog, domain: str = DOMAIN) -> bool:
     return True
 
 
-def update_catalogs(
-    new_languages: tuple[str, ...] = (), domain: str = DOMAIN
-) -> dict[str, int]:
+def update_catalogs(new_languages: tuple[str, ...] = (), domain: str = DOMAIN) -> dict[str, int]:
     """Bring every catalog of `domain` (and new ones) in line with the sources; returns
     untranslated counts.
 

@@ -10,8 +10,10 @@ from clarion.models.alerts import (
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
+    FollowUp,
     NoticeMail,
     Segment,
+    Stay,
 )
 from clarion.models.editors import AuditEvent, Editor, Role
 from clarion.models.inbound import (
@@ -64,6 +66,7 @@ __all__ = [
     "Editor",
     "Feed",
     "FeedEntry",
+    "FollowUp",
     "IdempotentRequest",
     "InboundMessage",
     "Job",
@@ -74,6 +77,7 @@ __all__ = [
     "Role",
     "Segment",
     "Signature",
+    "Stay",
     "Subscriber",
     "SubscriberTag",
     "Subscription",

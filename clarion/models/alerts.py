@@ -123,6 +123,11 @@ class Alert(Base):
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     # Set when dispatch has written the whole ledger; until then the alert cannot finish.
     dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # A "stay subscribed?" mail (clarion.audience.repermission): its readers who neither press
+    # "Yes, keep me" nor click anything within this many days of its start are unsubscribed.
+    stay_days: Mapped[int | None] = mapped_column(Integer)
+    # When those readers were unsubscribed (the deadline's work is done).
+    stay_closed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert", viewonly=True)
 
@@ -205,6 +210,39 @@ class NoticeMail(Base):
     reply: Mapped[str] = mapped_column(Text, default="")  # the server's last answer
     # A provider's webhook may name only our Message-ID.
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+
+
+class FollowUp(Base):
+    """An alert written to the recipients of a sent alert (its origin) who did not act:
+    did not click it, did not sign a petition, did not share a hashtag day (its `rule`).
+
+    A table of its own rather than columns on `alerts`: SQLite cannot add a foreign key to an
+    existing table without copying it, and a copy of `alerts` would drop it under its ledgers."""
+
+    __tablename__ = "follow_ups"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    origin_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(16))  # clarion.alerts.followups.RULES
+    # The petition of a "did not sign" rule, or the hashtag day of "did not share".
+    target_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Stay(Base):
+    """A reader who pressed "Yes, keep me" in a "stay subscribed?" mail (Alert.stay_days)."""
+
+    __tablename__ = "stays"
+    __table_args__ = (UniqueConstraint("alert_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Segment(Base):

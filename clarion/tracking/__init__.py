@@ -10,5 +10,5 @@ Public (all that other packages import from it):
     eventstream: backlog, flush
     linkmap: links_of, remember_deliveries, remember_links
     opens: PIXEL_GIF, is_enabled, pixel_url, record_open, set_enabled, with_open_pixel
-    readers: read_reader_token
+    readers: read_reader_token, read_stay_token
 """

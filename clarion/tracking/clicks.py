@@ -2,7 +2,8 @@
 
 The reader is only ever sent to link n of the alert as it was frozen; nothing taken from the
 request becomes part of the target. Links to our own petition pages get a reader token
-appended at this moment, so the petition page can recognise this reader (masked) alone.
+appended at this moment, so the petition page can recognise this reader (masked) alone; the
+"Yes, keep me" link of a "stay subscribed?" mail gets the reader's stay token the same way.
 A token of mail sent before tokens had purposes (clarion.tokens.LEGACY) still redirects and
 counts, but recognises no one: it was also the bounce and unsubscribe address of its mail.
 """
@@ -18,7 +19,7 @@ from redis.commands.core import Script
 
 from clarion.errors import InvalidToken, NotFound
 from clarion.redisconn import get_redis
-from clarion.tokens import CLICK, LEGACY, delivery_tokens
+from clarion.tokens import CLICK, LEGACY, STAY_PATH, delivery_tokens
 from clarion.tracking import eventstream, linkmap, readers
 
 LINK_INDEX = re.compile(r"[0-9]{1,5}")  # ASCII digits only: int() would take "٣" too
@@ -70,6 +71,10 @@ def follow(token: str, link_index: str, base_url: str) -> Followed:
     slug = petition_slug(url, base_url)
     if slug is not None and recognises:
         url = with_reader_token(url, readers.reader_token(token.lower(), slug))
+    elif recognises and url == base_url + STAY_PATH:
+        # A "stay subscribed?" mail's button: the page it opens asks the reader to press once
+        # more (a scanner following the link stays nothing).
+        url = f"{url}?{urlencode({'t': readers.stay_token(token.lower())})}"
     return Followed(url, alert_id, delivery_id, n, event_id)
 
 

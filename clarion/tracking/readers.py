@@ -35,3 +35,13 @@ def read_reader_token(token: str, slug: str) -> Reader:
     if bound_slug != slug:
         raise InvalidToken("This link is for another petition.")
     return Reader(delivery_token=delivery_token, slug=slug)
+
+
+def stay_token(delivery_token: str) -> str:
+    """A token for the reader of one delivery, to press "Yes, keep me" on the stay page."""
+    return tokens.sign(tokens.STAY, delivery_token)
+
+
+def read_stay_token(token: str) -> str:
+    """The click token of the delivery a stay token speaks for; InvalidToken if forged."""
+    return tokens.unsign(tokens.STAY, token)

@@ -33,6 +33,7 @@ from clarion.models import (
     Tag,
     WebhookEndpoint,
 )
+from clarion.tracking import readers
 from tests.integration.alertkit import make_petition
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +84,7 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         fields={"body_md": "Ales has been held for **1,000 days**."},
         audience={"lists": [lists["alerts"].id]},
         status=AlertStatus.DRAFT,
+        stay_days=14,  # a "stay subscribed?" mail: its page shows the counts, its stay page
     )
     session.add(alert)
     session.flush()
@@ -121,6 +123,7 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
     smtp_sink.wait_for(1)
     return {
         "alert_id": alert.id,
+        "delivery_id": delivery.id,
         "endpoint_id": endpoint.id,
         "bounce_id": session.scalar(Bounce.__table__.select().with_only_columns(Bounce.id)),
         "feed_id": session.scalar(Feed.__table__.select().with_only_columns(Feed.id)),
@@ -158,6 +161,7 @@ def _public_paths(session, world: dict, subscribed, lists) -> list[str]:
     signature = session.scalar(Signature.__table__.select().with_only_columns(Signature.uid))
     unsubscribe = tokens.unsubscribe_token(subscribed.uid, [lists["alerts"].id])
     sign_token = tokens.sign_timed(tokens.SIGNATURE_CONFIRM, signature)
+    stay = readers.stay_token(tokens.delivery_tokens(tokens.CLICK).encode(world["delivery_id"]))
     assert signing  # the confirmation page reads what signing.confirm_token makes
     return [
         "/",
@@ -170,6 +174,7 @@ def _public_paths(session, world: dict, subscribed, lists) -> list[str]:
         f"/preferences/{prefs}",
         f"/preferences/{prefs}/erase",
         f"/unsubscribe/{unsubscribe}",
+        f"/stay?t={stay}",
         "/share/mastodon?text=Sign&url=http%3A%2F%2F127.0.0.1%2Fp%2Ffree-ales",
     ]
 

@@ -108,3 +108,29 @@ def test_segments_are_saved_and_listed_from_the_command_line(settings, session, 
     refused = CliRunner().invoke(main, ["segments", "create", "Broken", str(bad)])
     assert refused.exit_code == 1
     assert "conditions.any[0].petition: Nothing with id 999" in refused.output
+
+
+def test_a_follow_up_is_written_from_the_command_line(settings, session):
+    from datetime import timedelta
+
+    from clarion.db import utcnow
+    from clarion.models import Alert, AlertKind, AlertStatus, FollowUp, MailingList
+
+    ml = MailingList(slug="alerts", name="Alerts")
+    session.add(ml)
+    session.flush()
+    started = utcnow() - timedelta(hours=2)
+    origin = Alert(kind=AlertKind.NEWSLETTER, name="A", subject="A", fields={"body_md": "x"},
+                   audience={"lists": [ml.id]}, status=AlertStatus.SENT, started_at=started,
+                   frozen_meta={"audience": {"lists": [ml.id]}})  # fmt: skip
+    session.add(origin)
+    session.commit()
+    args = ["alerts", "follow-up", str(origin.id), "--rule", "click", "--delay-hours", "26"]
+    made = CliRunner().invoke(main, args)
+    assert made.exit_code == 0, made.output
+    session.expire_all()
+    link = session.get(FollowUp, int(made.output))
+    assert (link.origin_id, link.rule) == (origin.id, "click")
+    assert session.get(Alert, link.alert_id).status == AlertStatus.SCHEDULED
+    refused = CliRunner().invoke(main, ["alerts", "follow-up", str(origin.id), "--rule", "sign"])
+    assert refused.exit_code == 1 and "petition" in refused.output

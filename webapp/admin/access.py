@@ -53,6 +53,10 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.alert_unschedule": "send",
     "admin.alert_duplicate": "compose",
     "admin.alert_delete": "compose",
+    # followups.py, repermission.py
+    "admin.alert_follow_up": "compose",
+    "admin.stay_new": "compose",
+    "admin.stay_create": "compose",
     "admin.audience_count": "view",
     "admin.markdown_image_upload": "compose",
     # composer.py

@@ -222,8 +222,14 @@ def _broken(found) -> list[tuple[str, str]]:
     return []
 
 
-def alert_page(found, errors: dict | None = None, plan_values: dict | None = None, status=200):
-    """The alert's page; a rejected plan keeps what was typed."""
+def alert_page(
+    found,
+    errors: dict | None = None,
+    plan_values: dict | None = None,
+    status=200,
+    follow_up: dict | None = None,
+):
+    """The alert's page; a rejected plan or follow-up keeps what was typed."""
     zone = ZoneInfo(current_editor().timezone)
     return render_template(
         "admin/alert.html",
@@ -241,6 +247,8 @@ def alert_page(found, errors: dict | None = None, plan_values: dict | None = Non
         primary=versions.primary_language(found),
         version_counts=campaigns.version_counts(db(), found),
         language_names=dict(current_app.config["CLARION"].languages),
+        follow=follow_up or relations.follow_ups(db(), found),
+        stay=relations.stay(db(), found),
     ), status
 
 

@@ -1,5 +1,6 @@
 """What an alert's page shows about the alerts around it: a hashtag day's plan, the day a
-planned mail belongs to, the lists a welcome mail serves, the feed a post came from."""
+planned mail belongs to, the lists a welcome mail serves, the feed a post came from, the
+alert a follow-up follows and the follow-ups of an alert, a "stay subscribed?" mail's counts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clarion.alerts import hashtag_days
+from clarion.alerts import followups, hashtag_days, petition_pick
+from clarion.audience import repermission
 from clarion.models import Alert, AlertKind, AlertRole, Feed, FeedEntry, MailingList
 
 
@@ -60,3 +62,35 @@ def of(session: Session, alert: Alert, zone: ZoneInfo, typed: dict[str, Any] | N
             .where(FeedEntry.id == alert.feed_entry_id)
         )
     return found
+
+
+def follow_ups(session: Session, alert: Alert, typed: dict | None = None) -> dict:
+    """What the alert's page shows about follow-ups: its origin if it is one, the follow-ups
+    written to it, and the form's choices and values (as typed, after a refusal)."""
+    link = followups.origin_of(session, alert.id)
+    origin = session.get(Alert, link.origin_id) if link is not None else None
+    petition = followups.petition_of(alert)
+    day = followups.hashtag_day_of(session, alert)
+    values = typed or {
+        "rule": "sign" if petition else ("share" if day else "click"),
+        "petition": str(petition or ""),
+        "delay_hours": "",
+    }
+    return {
+        "link": link,
+        "origin": origin,
+        "children": followups.follow_ups(session, alert.id),
+        "can_follow": followups.followable(alert),
+        "rules": followups.RULES,
+        "has_day": day is not None,
+        "petitions": petition_pick.choices(session) if followups.followable(alert) else [],
+        "values": values,
+        "errors": {},
+    }
+
+
+def stay(session: Session, alert: Alert) -> dict | None:
+    """A "stay subscribed?" mail's deadline and counts: sent, stayed, to be removed, removed."""
+    if alert.stay_days is None:
+        return None
+    return {"deadline": repermission.deadline(alert), "counts": repermission.counts(session, alert)}

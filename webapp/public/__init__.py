@@ -19,6 +19,7 @@ from webapp.public import (  # noqa: E402, F401
     petitions,
     preferences,
     share,
+    stay,
     subscribe,
     unsubscribe,
 )

@@ -29,6 +29,7 @@ from clarion.models import (
     Open,
     Petition,
     Signature,
+    Stay,
     Subscriber,
     SubscriberTag,
     Subscription,
@@ -62,6 +63,7 @@ FILLED = {
     "audit_log",
     "idempotent_requests",
     "webhook_events",
+    "stays",  # who pressed "Yes, keep me": goes with the reader (ON DELETE CASCADE)
 }
 # Tables that never hold a reader's address or name, and why. A new table must be put in one
 # of the two sets: this test fails until someone has decided what erasure does with it.
@@ -82,6 +84,7 @@ NO_READER_DATA = {
     "webhook_endpoints": "URLs and sealed secrets owners registered",
     "webhook_deliveries": "states, status codes and our own error words, by ids",
     "segments": "conditions editors saved: ids of lists, petitions, alerts, tags, never readers",
+    "follow_ups": "which alert follows up which, and the rule",
 }
 
 
@@ -128,6 +131,7 @@ def _reader_everywhere(session, lists, *, suppressed: bool = True) -> Subscriber
                 alert_id=alert.id, delivery_id=delivery.id, subscriber_id=reader.id, link_index=0
             ),
             Open(alert_id=alert.id, delivery_id=delivery.id),
+            Stay(alert_id=alert.id, subscriber_id=reader.id),
             Signature(
                 petition_id=petition.id,
                 email=EMAIL,
@@ -237,6 +241,7 @@ def test_an_owner_erases_a_reader_and_nothing_names_them_anywhere(client, sessio
     assert exported.count("\r\n") == 2 and "other@example.org" in exported  # header, Other
     assert session.scalar(select(func.count()).select_from(Click)) == 1
     assert session.scalar(select(func.count()).select_from(Open)) == 1
+    assert session.scalar(select(func.count()).select_from(Stay)) == 0  # who stayed: them
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
     assert list(session.scalars(select(NoticeMail.email))) == ["other@example.org"]
     # The answer kept for a retry that showed the reader goes; the other stays.
