@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from clarion import audit
@@ -413,26 +413,49 @@ def _shared(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return shared_from(day_mails(session, leaf["hashtag_day"]))
 
 
-def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """A click on one of the last N alerts sent (to anyone), or one in the last N days."""
-    if "days" in leaf:
-        return _clicks(Click.clicked_at >= utcnow() - timedelta(days=leaf["days"]))
-    recent = (
-        select(Alert.id)
+def _recent_alerts(count: int) -> Any:
+    """The last `count` alerts sent to anyone (not welcome mails), newest first."""
+    return (
+        select(Alert.id, Alert.frozen_at)
         .where(
             Alert.status.in_(SENT_STATES),
             Alert.frozen_at.is_not(None),
             Alert.role != AlertRole.WELCOME.value,
         )
         .order_by(Alert.frozen_at.desc(), Alert.id.desc())
-        .limit(leaf["alerts"])
+        .limit(count)
+        .subquery()
     )
-    return _clicks(Click.alert_id.in_(recent.scalar_subquery()))
 
 
-def _inactive(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """No click on any of the last N alerts sent (to anyone), or none in the last N days."""
-    return not_(_active(session, leaf))
+def _clicked_lately(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """A click on one of the last N alerts sent (to anyone), or one in the last N days."""
+    if "days" in leaf:
+        return _clicks(Click.clicked_at >= utcnow() - timedelta(days=leaf["days"]))
+    recent = _recent_alerts(leaf["alerts"])
+    return _clicks(Click.alert_id.in_(select(recent.c.id).scalar_subquery()))
+
+
+def _settled(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """Known to us before the window opened, so they had all of it to click: a reader who
+    joined yesterday is new, not inactive (re-permission must never remove them)."""
+    if "days" in leaf:
+        return Subscriber.created_at < utcnow() - timedelta(days=leaf["days"])
+    recent = _recent_alerts(leaf["alerts"])
+    # No alert sent yet: nobody has had a chance to click, so nobody is settled.
+    opened = select(func.coalesce(func.min(recent.c.frozen_at), utcnow())).scalar_subquery()
+    return Subscriber.created_at < opened
+
+
+def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """Not inactive: clicked lately, or too new to tell."""
+    return or_(not_(_settled(leaf)), _clicked_lately(leaf))
+
+
+def _inactive(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """Known before the window opened and clicked nothing in it: no click in the last N
+    alerts sent (to anyone) or in the last N days."""
+    return and_(_settled(leaf), not_(_clicked_lately(leaf)))
 
 
 def _segment(session: Session, leaf: Mapping[str, Any], negated: bool = False) -> Any:

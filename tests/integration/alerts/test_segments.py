@@ -63,8 +63,13 @@ def _day(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _reader(session, name, language, lists, *, suppressed=False) -> Subscriber:
-    reader = Subscriber(uid=f"u-{name}", email=f"{name}@example.org", language=language)
+def _reader(session, name, language, lists, *, suppressed=False, known=None) -> Subscriber:
+    reader = Subscriber(
+        uid=f"u-{name}",
+        email=f"{name}@example.org",
+        language=language,
+        created_at=known or _day("2025-01-01"),
+    )
     session.add(reader)
     session.flush()
     for list_id, status, joined in lists:
@@ -486,3 +491,17 @@ def test_the_live_count_follows_the_conditions_and_names_faults(client, login, w
     assert answer["errors"] == {
         "audience.conditions.any[1].alert": "Nothing with id 999: it may have been deleted."
     }
+
+
+@pytest.mark.parametrize("window", [{"days": 7}, {"alerts": 4}])
+def test_a_reader_who_joined_within_the_window_is_new_not_inactive(session, world, window):
+    # Gil joined after the window opened (after the oldest of the last alerts, within the
+    # days): he has not had the chance to click, so a re-permission mail must never ask him.
+    audience = session.get(MailingList, world.audience)
+    gil = _reader(session, "gil", "en", [(audience.id, SUBSCRIBED, utcnow())], known=utcnow())
+    session.commit()
+    world.who[gil.id] = "gil"
+    inactive = {"type": "inactive", **window}
+    assert "gil" not in reached(session, world, inactive)
+    assert {"cat", "dan"} <= reached(session, world, inactive)
+    assert "gil" in reached(session, world, {"not": inactive})

@@ -52,7 +52,8 @@ def queue():
 
 
 def reader(session, name: str, list_id: int) -> int:
-    found = Subscriber(uid=f"u-{name}", email=f"{name}@example.org", language="ru")
+    found = Subscriber(uid=f"u-{name}", email=f"{name}@example.org", language="ru",
+                       created_at=OLD)  # fmt: skip
     session.add(found)
     session.flush()
     session.add(Subscription(subscriber_id=found.id, list_id=list_id,
