@@ -68,6 +68,7 @@ from webapp.admin import (  # noqa: E402, F401
     outbox,
     petitions,
     privacy,
+    segments,
     sending,
     stats,
     subscribers,
