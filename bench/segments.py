@@ -5,8 +5,10 @@
 rows subscribers, all on list 1; 30 sent alerts; 3 deliveries a subscriber (3·rows); clicks
 on half a row a subscriber (rows/2), spread over the last 60 days; signatures of a fifth
 (rows/5) on two petitions, half matched by address only. The segment: received the last
-alert, did not sign petition 1, clicked something in the last 30 days. Each figure is the
-median of five runs of clarion.alerts.campaigns.audience_count after a warm-up.
+alert, did not sign petition 1, clicked something in the last 30 days. Each count is the
+median of five runs of clarion.alerts.campaigns.audience_count after a warm-up. The ledger
+rate: readers a second that dispatch's page writer (INSERT … SELECT by keyset pages, as a send
+writes them) puts into the ledger for the list alone and for the segment, rolled back after.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import argparse
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from clarion.db import utcnow
-from clarion.models import Alert, AlertKind, AlertStatus, Petition
+from clarion.models import Alert, AlertKind, AlertStatus, Delivery, Petition
 
 ALERTS = 30
 
@@ -78,6 +80,28 @@ def populate(session, rows: int, dialect: str) -> None:
     session.commit()
     session.execute(text("ANALYZE"))
     session.commit()
+
+
+def ledger_rate(session, audience: dict) -> tuple[int, float]:
+    """Readers written and readers a second when dispatch writes the audience's ledger in pages
+    (the pages grow as a send's do); the alert and its rows are deleted after."""
+    from clarion.delivery import dispatch
+
+    alert = Alert(kind=AlertKind.NEWSLETTER, name="L", subject="L", fields={}, audience=audience,
+                  status=AlertStatus.SENDING, frozen_at=utcnow(),
+                  frozen_meta={"audience": audience})  # fmt: skip
+    session.add(alert)
+    session.commit()
+    start, written, page = time.perf_counter(), 0, dispatch.FIRST_PAGE
+    while rows := dispatch._write_page(session, alert, page):
+        session.commit()
+        written += len(rows)
+        page = min(page * 4, dispatch.MAX_PAGE)
+    seconds = time.perf_counter() - start
+    session.execute(delete(Delivery).where(Delivery.alert_id == alert.id))
+    session.delete(alert)
+    session.commit()
+    return written, written / seconds
 
 
 def run(rows: int, backend: str) -> tuple[int, int, float, float]:
