@@ -86,6 +86,7 @@ def test_a_condition_built_by_clicking_is_counted_written_and_saved(
     editor.get_by_role("button", name="Add a group").click()
     expect(types.nth(1)).to_be_focused()
     types.nth(1).select_option("received")
+    expect(types.nth(1)).to_be_focused()  # drawn anew, the row keeps the keyboard
     editor.get_by_label("Alert").select_option(str(alert_id))
     editor.get_by_role("button", name="Add a condition to the group").click()
     types.nth(2).select_option("language")

@@ -112,7 +112,7 @@
     this.writing = false;
   };
 
-  Editor.prototype.render = function (focusId) {
+  Editor.prototype.render = function () {
     var t = this.t;
     var self = this;
     this.box.textContent = "";
@@ -138,10 +138,6 @@
     group.addEventListener("click", function () { self.add(self.root, true); });
     this.box.appendChild(el("p", { class: "segment-editor-add" }, [add, document.createTextNode(" "), group]));
     this.addId = addId;
-    if (focusId) {
-      var target = document.getElementById(focusId);
-      if (target) target.focus();
-    }
   };
 
   Editor.prototype.add = function (group, asGroup) {
@@ -177,7 +173,7 @@
     button.addEventListener("click", function () {
       group.items.splice(index, 1);
       self.write();
-      self.render(self.addId);
+      self.render();
       document.getElementById(self.addId).focus();
     });
     return button;
@@ -218,7 +214,8 @@
     type.addEventListener("change", function () {
       item.leaf = { type: type.value };
       self.write();
-      self.render(typeId);
+      self.render();
+      item.typeSelect.focus();  // the row was drawn anew: keep the keyboard where it was
     });
     var fields = el("div", { class: "segment-fields" });
     FIELDS[item.leaf.type].forEach(function (spec) { fields.appendChild(self.field(item.leaf, spec)); });
