@@ -754,17 +754,20 @@ def skipped_signers(session: Session, audience: Mapping[str, Any]) -> int:
 
 def version_counts(session: Session, alert: Alert) -> dict[str, int]:
     """How many readers of the audience get each version, the primary first (one GROUP BY)."""
-    audience = alert.audience or {}
-    by_language: dict[str | None, int] = {}
-    if audience.get("lists"):
-        ids = audience_query(session, audience).subquery()
-        query = (
-            select(Subscriber.language, func.count())
-            .join(ids, ids.c.id == Subscriber.id)
-            .group_by(Subscriber.language)
-        )
-        by_language = {code: n for code, n in session.execute(query)}
-    return versions.reader_counts(by_language, alert)
+    return versions.reader_counts(language_counts(session, alert.audience or {}), alert)
+
+
+def language_counts(session: Session, audience: Mapping[str, Any]) -> dict[str | None, int]:
+    """How many readers of the audience read in each language (one GROUP BY)."""
+    if not audience.get("lists"):
+        return {}
+    ids = audience_query(session, audience).subquery()
+    query = (
+        select(Subscriber.language, func.count())
+        .join(ids, ids.c.id == Subscriber.id)
+        .group_by(Subscriber.language)
+    )
+    return {code: n for code, n in session.execute(query)}
 
 
 def audience_count(session: Session, audience: Mapping[str, Any]) -> int:

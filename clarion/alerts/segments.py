@@ -70,6 +70,8 @@ REFERS = {"list": MailingList, "tags": Tag, "petition": Petition, "alert": Alert
 USES_CLICKS = {"clicked", "shared", "inactive"}
 # Alerts that went out to readers, newest first: the "last N alerts" of `inactive`.
 SENT_STATES = (AlertStatus.SENDING, AlertStatus.PAUSED, AlertStatus.SENT)
+# Alerts that have not started: they read a saved segment when they do (a send inlines it).
+UNSENT = (AlertStatus.DRAFT, AlertStatus.SCHEDULED)
 
 EXPECTED = {
     "id": NA_("Must be an id (a whole number above 0)."),
@@ -510,14 +512,32 @@ def _taken(session: Session, name: str, own_id: int | None = None) -> None:
         )
 
 
+def _checked(
+    session: Session, name: str, raw: Any, own_id: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The cleaned name and checked tree; ValidationError names every fault of both at once."""
+    errors: dict[str, str] = {}
+    cleaned, tree = "", {}
+    try:
+        cleaned = _clean_name(name)
+        _taken(session, cleaned, own_id)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    try:
+        tree = parse(raw)
+        check(session, tree, saved=True)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned, tree
+
+
 def create(session: Session, editor: Editor | None, name: str, raw: Any) -> Segment:
     """A saved segment: a name and a checked condition tree (no other saved segment in it)."""
     if editor is not None:
         require(editor, "compose")
-    name = _clean_name(name)
-    tree = parse(raw)
-    check(session, tree, saved=True)
-    _taken(session, name)
+    name, tree = _checked(session, name, raw)
     segment = Segment(name=name, conditions=tree, created_by_id=editor.id if editor else None)
     session.add(segment)
     session.flush()
@@ -533,20 +553,28 @@ def update(
     if editor is not None:
         require(editor, "compose")
     segment = get(session, segment_id)
-    name = _clean_name(name)
-    tree = parse(raw)
-    check(session, tree, saved=True)
-    _taken(session, name, segment.id)
+    name, tree = _checked(session, name, raw, segment.id)
     segment.name, segment.conditions = name, tree
     audit.record(session, editor, "segment.update", f"segment:{segment.id}", name=name)
     return segment
 
 
 def delete(session: Session, editor: Editor | None, segment_id: int) -> None:
-    """Delete the segment; drafts that use it show it as missing and cannot be sent."""
+    """Delete the segment; refused while an unsent alert uses it (the error names them)."""
     if editor is not None:
         require(editor, "compose")
     segment = get(session, segment_id)
+    users = used_by(session, segment.id)
+    if users:
+        named = ", ".join(f"“{alert.name or alert.subject}” (#{alert.id})" for alert in users)
+        raise ValidationError(
+            {
+                "segment": admin_gettext(
+                    "Unsent alerts use this segment: %(alerts)s. Change their audience first.",
+                    alerts=named,
+                )
+            }
+        )
     audit.record(session, editor, "segment.delete", f"segment:{segment.id}", name=segment.name)
     session.delete(segment)
 
@@ -562,3 +590,39 @@ def get(session: Session, segment_id: int) -> Segment:
 def all_segments(session: Session) -> list[Segment]:
     """Every saved segment by name."""
     return list(session.scalars(select(Segment).order_by(Segment.name)))
+
+
+def used_by(session: Session, segment_id: int) -> list[Alert]:
+    """The unsent alerts whose conditions name the saved segment, oldest first (alerts that
+    started carry its conditions inlined and no longer depend on it)."""
+    return uses(session).get(segment_id, [])
+
+
+def uses(session: Session) -> dict[int, list[Alert]]:
+    """Each saved segment's id with the unsent alerts that name it, oldest first."""
+    found: dict[int, list[Alert]] = {}
+    query = select(Alert).where(Alert.status.in_(UNSENT)).order_by(Alert.id)
+    for alert in session.scalars(query):
+        named = {
+            leaf.get("segment")
+            for _path, leaf in leaves((alert.audience or {}).get("conditions"))
+            if leaf["type"] == "segment"
+        }
+        for segment_id in named:
+            found.setdefault(segment_id, []).append(alert)
+    return found
+
+
+def alert_choices(session: Session, limit: int = 300) -> list[tuple[int, str, bool]]:
+    """The newest alerts that started (those a condition can say something about), as (id,
+    name, is a hashtag day): the editor's choices."""
+    query = (
+        select(Alert.id, Alert.name, Alert.subject, Alert.kind)
+        .where(Alert.frozen_at.is_not(None), Alert.role != AlertRole.WELCOME.value)
+        .order_by(Alert.id.desc())
+        .limit(limit)
+    )
+    return [
+        (alert_id, name or subject, kind == AlertKind.HASHTAG_DAY)
+        for alert_id, name, subject, kind in session.execute(query)
+    ]

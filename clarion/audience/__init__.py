@@ -4,12 +4,13 @@ Owns: sign-up and double opt-in, one-click unsubscribe, the preference centre (s
 the confirmation mail (notices), a reader's copy of their data (disclosure) and their erasure
 (erasure), mailing lists and their sender identity and welcome mail
 (lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
-bulk) and exports, re-permission: "stay subscribed?" mails, the readers' press and removing
-those who let the deadline pass (repermission).
+bulk) and exports (of a filter, or of a saved segment's readers), re-permission: "stay
+subscribed?" mails, the readers' press and removing those who let the deadline pass
+(repermission).
 May use: tracking (the stay token, buffered clicks), delivery (a confirmation queues the
 list's welcome mail; a list's welcome alert is frozen; the confirmation mail leaves through the
-mailer), alerts (kinds, mail templates), and the core. It sits below bounces and actions,
-which unsubscribe and subscribe readers through it.
+mailer), alerts (kinds, mail templates, segments), and the core. It sits below bounces and
+actions, which unsubscribe and subscribe readers through it.
 
 Public (all that other packages import from it):
     csvfiles: ENCODINGS
@@ -17,7 +18,7 @@ Public (all that other packages import from it):
     erasure: ERASED_SIGNATURE, erase_reader, erase_self
     directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
         lift_suppression, page
-    exports: download, run_export, start_export
+    exports: download, run_export, start_export, start_segment_export
     imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
     import_writer: add_confirmed
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,

@@ -60,7 +60,12 @@ class Click(Base):
     """A reader followed link n of an alert; scanner-like clicks are flagged, not dropped."""
 
     __tablename__ = "clicks"
-    __table_args__ = (Index("ix_clicks_alert", "alert_id", "link_index"),)
+    __table_args__ = (
+        Index("ix_clicks_alert", "alert_id", "link_index"),
+        # Deleting a delivery cascades to its clicks: without this, every deleted ledger row
+        # scans the clicks table (retention of 1M rows ran for many minutes).
+        Index("ix_clicks_delivery", "delivery_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))

@@ -29,6 +29,7 @@ from clarion.models import (
     DeliveryStatus,
     Feed,
     Job,
+    Segment,
     Signature,
     Tag,
     WebhookEndpoint,
@@ -108,6 +109,16 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         Signature(petition_id=petition.id, email="s@example.org", name="S", confirmed_at=now)
     )
     session.add_all([Tag(name="minsk"), Feed(url="https://blog.example.org/feed", name="Blog")])
+    segment = Segment(
+        name="Not yet signed",
+        conditions={"all": [
+            {"type": "subscribed", "list": lists["alerts"].id},
+            {"not": {"type": "signed", "petition": petition.id}},
+            {"any": [{"type": "received", "alert": alert.id},
+                     {"type": "language", "languages": ["en"]}]},
+        ]},
+    )  # fmt: skip
+    session.add(segment)
     upload = settings.instance_dir / "a.csv"
     upload.write_text("email\na@example.org\n")
     job = Job(
@@ -129,6 +140,7 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         "feed_id": session.scalar(Feed.__table__.select().with_only_columns(Feed.id)),
         "list_id": lists["alerts"].id,
         "petition_id": petition.id,
+        "segment_id": segment.id,
         "subscriber_id": subscribed.id,
         "uid": job.uid,
         "key": mailcatcher.list_messages(settings.outbox_dir)[0].key,

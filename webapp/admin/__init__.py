@@ -77,6 +77,7 @@ from webapp.admin import (  # noqa: E402, F401
     petitions,
     privacy,
     repermission,
+    segments,
     sending,
     stats,
     subscribers,

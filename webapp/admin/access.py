@@ -63,6 +63,14 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.composer_preview": "compose",
     "admin.composer_frame": "compose",
     "admin.composer_test": "compose",
+    # segments.py
+    "admin.segments": "view",
+    "admin.segment_new": "compose",
+    "admin.segment_create": "compose",
+    "admin.segment": "view",
+    "admin.segment_update": "compose",
+    "admin.segment_delete": "compose",
+    "admin.segment_export": "export",
     # audit_log.py
     "admin.audit_log": "view_audit",
     # auth.py

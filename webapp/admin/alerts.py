@@ -24,6 +24,7 @@ from clarion.errors import InvalidTransition, ValidationError
 from clarion.i18n import N_, gettext
 from clarion.models import AlertKind, AlertStatus
 from webapp.admin import bp, relations
+from webapp.admin import segments as segment_pages
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
 from webapp.security import OUTBOX_FRAME_CSP
@@ -146,6 +147,7 @@ def _form(draft: campaigns.Draft, alert=None, errors: dict | None = None, status
             condition_errors=_condition_errors(errors or {}),
             condition_types=list(segments.TYPES),
             saved_segments=segments.all_segments(db()),
+            choices=segment_pages.editor_choices(),
         ),
         status,
     )
@@ -444,8 +446,17 @@ def audience_count():
         {
             "count": campaigns.audience_count(db(), audience),
             "skipped": campaigns.skipped_signers(db(), audience),
+            "languages": _by_language(audience),
         }
     )
+
+
+def _by_language(audience: dict) -> list[list]:
+    """How many of the audience read in each language, as [code, name, count], the most first."""
+    names = dict(current_app.config["CLARION"].languages)
+    found = campaigns.language_counts(db(), audience)
+    ordered = sorted(found.items(), key=lambda item: (-item[1], item[0] or ""))
+    return [[code, names.get(code, code), n] for code, n in ordered]
 
 
 @bp.post("/media/markdown-image")

@@ -50,7 +50,8 @@
     var timer = null;
     function refresh() {
       var params = new URLSearchParams();
-      box.querySelectorAll("input[type=checkbox]:checked").forEach(function (input) {
+      // Named boxes only: the condition editor's controls have no name (they write the JSON).
+      box.querySelectorAll("input[type=checkbox][name]:checked").forEach(function (input) {
         params.append(input.name, input.value);
       });
       // A petition alert leaves out the picked petition's signers: the count says how many.
@@ -66,6 +67,8 @@
         .then(function (data) {
           out.textContent = data.count === null ? "?" : data.count;
           if (skipped) skipped.textContent = data.skipped === null ? "?" : data.skipped;
+          var byLanguage = document.getElementById("audience-languages");
+          if (byLanguage) byLanguage.textContent = (data.languages || []).map(function (l) { return l[1] + ": " + l[2]; }).join(" · ") || "—";
           if (faults) {
             faults.textContent = "";
             Object.keys(data.errors || {}).sort().forEach(function (path) {

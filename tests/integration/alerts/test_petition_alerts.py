@@ -218,12 +218,12 @@ def test_signers_are_left_out_and_counted(client, session, login, lists):
     live = client.get(
         f"/admin/audience-count?lists={lists['alerts'].id}&petition_id={petition.id}"
     ).get_json()
-    assert live == {"count": 3, "skipped": 2}
+    assert (live["count"], live["skipped"]) == (3, 2)
     included = client.get(
         f"/admin/audience-count?lists={lists['alerts'].id}&petition_id={petition.id}"
         "&include_signers=on"
     ).get_json()
-    assert included == {"count": 5, "skipped": 0}
+    assert (included["count"], included["skipped"]) == (5, 0)
 
 
 def test_the_editor_can_include_signers(client, session, login, lists):
