@@ -602,6 +602,13 @@ def schedule(
         )
     if alert.role in PLANNED_ROLES:
         raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
+    if alert.role == AlertRole.SERIES_STEP.value:
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert is a step of a series: each reader gets it when the series reaches "
+                "them."
+            )
+        )
     when = parse_local(local_when, editor.timezone)
     if when <= utcnow() + timedelta(seconds=30):
         shown = when.astimezone(ZoneInfo(editor.timezone))

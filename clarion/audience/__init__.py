@@ -5,7 +5,8 @@ the confirmation mail (notices), a reader's copy of their data (disclosure) and 
 (erasure), mailing lists and their sender identity and welcome mail
 (lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
 bulk) and exports.
-May use: delivery (a confirmation queues the list's welcome mail; a list's welcome alert is
+May use: series (a confirmation enters the reader into the list's series), delivery (a
+confirmation queues the list's welcome mail; a list's welcome alert is
 frozen; the confirmation mail leaves through the mailer), alerts (kinds, mail templates), and
 the core. It sits below bounces and actions, which unsubscribe and subscribe readers through it.
 

@@ -26,6 +26,7 @@ from clarion.models import (
     SubscriptionStatus,
     Suppression,
 )
+from clarion.series import entering
 
 SOURCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_CONSENT_TEXT = (
@@ -283,6 +284,7 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     # The mail the resend guard held back duplicates of has been read and used: a list the
     # reader asks for next gets its own confirmation at once, not in a quarter of an hour.
     throttle.forget(f"confirm:{throttle.mailbox_key(subscriber.email)}")
+    entering.enter_joined(session, subscriber.id, turned_on)
     welcomes = welcome.queue(session, subscriber.id, turned_on)
     return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
 
@@ -508,6 +510,7 @@ def join_confirmed(
     joined = _subscribe_pending(session, subscriber.id, pending, now)
     session.flush()
     _confirmed_event(session, subscriber, joined)
+    entering.enter_joined(session, subscriber.id, joined)
     return joined, welcome.queue(session, subscriber.id, joined)
 
 

@@ -21,7 +21,14 @@ from clarion import jobqueue
 from clarion.db import insert_for, utcnow
 from clarion.delivery import batches
 from clarion.delivery.ledger import table
-from clarion.models import Alert, AlertRole, AlertStatus, DeliveryStatus, MailingList
+from clarion.models import (
+    Alert,
+    AlertRole,
+    AlertStatus,
+    DeliveryStatus,
+    MailingList,
+    SeriesStep,
+)
 from clarion.tracking import linkmap
 
 log = logging.getLogger(__name__)
@@ -29,9 +36,10 @@ ACTIVE = (AlertStatus.SENDING, AlertStatus.PAUSED)  # paused: rows wait until it
 
 
 def in_use(session: Session, alert_id: int) -> bool:
-    """True while a list names this alert as its welcome mail."""
+    """True while a list names this alert as its welcome mail, or a series step sends it."""
     found = select(MailingList.id).where(MailingList.welcome_alert_id == alert_id).limit(1)
-    return session.scalar(found) is not None
+    step = select(SeriesStep.id).where(SeriesStep.alert_id == alert_id).limit(1)
+    return session.scalar(found) is not None or session.scalar(step) is not None
 
 
 def queue(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list[tuple[int, int]]:

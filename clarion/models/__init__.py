@@ -30,6 +30,14 @@ from clarion.models.integrations import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from clarion.models.series import (
+    EntryState,
+    Series,
+    SeriesEntry,
+    SeriesStatus,
+    SeriesStep,
+    SeriesTrigger,
+)
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -62,6 +70,7 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryStatus",
     "Editor",
+    "EntryState",
     "Feed",
     "FeedEntry",
     "IdempotentRequest",
@@ -73,6 +82,11 @@ __all__ = [
     "Petition",
     "Role",
     "Segment",
+    "Series",
+    "SeriesEntry",
+    "SeriesStatus",
+    "SeriesStep",
+    "SeriesTrigger",
     "Signature",
     "Subscriber",
     "SubscriberTag",
