@@ -69,6 +69,7 @@ from webapp.admin import (  # noqa: E402, F401
     petitions,
     privacy,
     sending,
+    series,
     stats,
     subscribers,
     tags,
