@@ -5,8 +5,8 @@ the confirmation mail (notices), a reader's copy of their data (disclosure) and 
 (erasure), mailing lists and their sender identity and welcome mail
 (lists), tags, the editors' subscriber directory, CSV imports (imports, import_writer, csvfiles,
 bulk) and exports.
-May use: series (a confirmation enters the reader into the list's series), delivery (a
-confirmation queues the list's welcome mail; a list's welcome alert is
+May use: series (a confirmation enters the reader into the list's series, the welcome mail's
+among them; a list's welcome mail is a one-step series), delivery (a list's welcome alert is
 frozen; the confirmation mail leaves through the mailer), alerts (kinds, mail templates), and
 the core. It sits below bounces and actions, which unsubscribe and subscribe readers through it.
 
@@ -20,7 +20,7 @@ Public (all that other packages import from it):
     imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
     import_writer: add_confirmed
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
-        welcome_choices
+        welcome_alert_id, welcome_choices
     notices: send_confirmation
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
         is_suppressed, joined_list_ids, list_choices, list_names, mailbox_proven, public_lists,

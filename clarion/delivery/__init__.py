@@ -24,5 +24,5 @@ Public (all that other packages import from it):
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,
         transition
     testsend: send_test
-    welcome: ACTIVE, hand_out, queue
+    welcome: ACTIVE, hand_out, queue_one
 """

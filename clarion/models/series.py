@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db import Base, utcnow
@@ -55,6 +55,8 @@ class Series(Base):
     status: Mapped[SeriesStatus] = mapped_column(
         str_enum(SeriesStatus), default=SeriesStatus.PAUSED
     )
+    # The list's welcome mail, chosen on the list's page (clarion.series.welcome): one per list.
+    welcome: Mapped[bool] = mapped_column(Boolean, default=False)
     # Ticks so far: each tick marks the entries it moves with its number.
     ticks: Mapped[int] = mapped_column(BigInteger, default=0)
     # The last click of the trigger alert already turned into entries.

@@ -1,10 +1,11 @@
 """Readers entering series, in the transaction of what triggers it: once per trigger each.
 
 A confirmation enters the reader into the series of the lists it turned on, a signature that
-comes to count into those of its petition, both here; clicks arrive in the database in batches
-(clarion.tracking.eventstream), so the tick enters the clickers of an alert set-based
-(enter_clickers). Only readers subscribed to the series' list enter: a series writes to them.
-The unique (series, reader, trigger key) makes entering idempotent.
+comes to count into those of its petition, both here (a first step without delay, such as a
+list's welcome mail, is queued at once in the confirming transaction); clicks arrive in the
+database in batches (clarion.tracking.eventstream), so the tick enters the clickers of an alert
+set-based (enter_clickers). Only readers subscribed to the series' list enter: a series writes
+to them. The unique (series, reader, trigger key) makes entering idempotent.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, func, literal, select, true
 from sqlalchemy.orm import Session
 
+from clarion.alerts import segments
 from clarion.db import insert_for, utcnow
+from clarion.delivery import welcome
+from clarion.delivery.welcome import ACTIVE as READY
 from clarion.models import (
+    Alert,
     Click,
     EntryState,
     Series,
     SeriesEntry,
+    SeriesStatus,
+    SeriesStep,
     Signature,
     Subscriber,
     Subscription,
@@ -28,6 +35,7 @@ from clarion.models import (
 )
 from clarion.models import SeriesTrigger as Trigger
 
+Queued = tuple[int, int]  # an alert and the reader's ledger row, handed out after the commit
 ENTRY_COLUMNS = [
     "series_id", "subscriber_id", "trigger_key", "entered_at", "next_step", "step_since",
     "state", "tick", "updated_at",
@@ -52,42 +60,97 @@ def subscribed_to(list_id: int | ColumnElement, subscriber_id: ColumnElement) ->
     )
 
 
+def _entry(series: Series, subscriber_id: int, now: datetime, **moved: object) -> dict:
+    return {
+        "series_id": series.id, "subscriber_id": subscriber_id,
+        "trigger_key": trigger_key(series), "entered_at": now, "next_step": 0,
+        "step_since": now, "state": EntryState.ACTIVE.value, "tick": 0, "updated_at": now,
+    } | moved  # fmt: skip
+
+
+def _insert(session: Session, values: dict) -> bool:
+    row = session.execute(
+        insert_for(session)(SeriesEntry.__table__).values(**values).on_conflict_do_nothing()
+    )
+    return bool(row.rowcount)
+
+
+def _is_subscribed(session: Session, series: Series, subscriber_id: int) -> bool:
+    return bool(session.scalar(select(subscribed_to(series.list_id, literal(subscriber_id)))))
+
+
 def _enter(session: Session, subscriber_id: int, found: Iterable[Series]) -> int:
     now = utcnow()
     entered = 0
     for series in found:
-        if not session.scalar(select(subscribed_to(series.list_id, literal(subscriber_id)))):
-            continue
-        row = session.execute(
-            insert_for(session)(SeriesEntry.__table__)
-            .values(
-                series_id=series.id,
-                subscriber_id=subscriber_id,
-                trigger_key=trigger_key(series),
-                entered_at=now,
-                next_step=0,
-                step_since=now,
-                state=EntryState.ACTIVE.value,
-                tick=0,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        entered += row.rowcount or 0
+        if _is_subscribed(session, series, subscriber_id):
+            entered += _insert(session, _entry(series, subscriber_id, now))
     return entered
 
 
-def enter_joined(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> int:
-    """Enter a reader who has just confirmed these lists into their series; how many."""
+def _meets(session: Session, tree: dict | None, subscriber_id: int) -> bool:
+    if not tree:
+        return True
+    found = exists().where(Subscriber.id == subscriber_id, segments.condition(session, tree))
+    return bool(session.scalar(select(found)))
+
+
+def _at_once(
+    session: Session, series: Series, subscriber_id: int
+) -> tuple[SeriesStep, bool] | None:
+    """The series' first step if it goes at once to this reader, and whether it is the last.
+
+    Only an active series whose first step has no delay and is ready, for a reader who has
+    not met its goal already (the tick lets those leave with state `goal`).
+    """
+    if series.status != SeriesStatus.ACTIVE:
+        return None
+    steps = session.scalars(
+        select(SeriesStep).where(SeriesStep.series_id == series.id).order_by(SeriesStep.position)
+    ).all()
+    if not steps or steps[0].delay_seconds != 0:
+        return None
+    ready = session.scalar(select(Alert.status).where(Alert.id == steps[0].alert_id))
+    if ready not in READY or (series.goal and _meets(session, series.goal, subscriber_id)):
+        return None
+    return steps[0], len(steps) == 1
+
+
+def enter_joined(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list[Queued]:
+    """Enter a reader who has just confirmed these lists into their series.
+
+    A series whose first step goes at once (a list's welcome mail, among others) has it
+    queued here, in the confirming transaction, and the reader moved past it: returns those
+    (alert id, delivery id) pairs, for clarion.delivery.welcome.hand_out after the commit.
+    Other steps are the tick's.
+    """
     list_ids = list(list_ids)
     if not list_ids:
-        return 0
+        return []
     found = session.scalars(
         select(Series)
         .where(Series.trigger == Trigger.JOINED, Series.list_id.in_(list_ids))
         .order_by(Series.id)
-    )
-    return _enter(session, subscriber_id, list(found))
+    ).all()
+    now = utcnow()
+    queued: list[Queued] = []
+    for series in found:
+        if not _is_subscribed(session, series, subscriber_id):
+            continue
+        first = _at_once(session, series, subscriber_id)
+        if first is None:
+            _insert(session, _entry(series, subscriber_id, now))
+            continue
+        step, last = first
+        state = EntryState.FINISHED if last else EntryState.ACTIVE
+        if not _insert(session, _entry(series, subscriber_id, now, next_step=1,
+                                       state=state.value)):  # fmt: skip
+            continue  # in this series already: once per trigger
+        if _meets(session, step.conditions, subscriber_id):
+            delivery_id = welcome.queue_one(session, step.alert_id, subscriber_id)
+            if delivery_id is not None:
+                queued.append((step.alert_id, delivery_id))
+    return queued
 
 
 def enter_signed(session: Session, signature: Signature) -> int:

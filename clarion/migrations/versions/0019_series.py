@@ -6,6 +6,7 @@ Create Date: 2026-12-03 15:40:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,6 +46,7 @@ def upgrade() -> None:
         ),
         sa.Column("goal", JSON, nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("welcome", sa.Boolean(), nullable=False),
         sa.Column("ticks", sa.BigInteger(), nullable=False),
         sa.Column("seen_click_id", sa.BigInteger(), nullable=False),
         sa.Column(
@@ -115,9 +117,78 @@ def upgrade() -> None:
     )
     op.create_index("ix_series_entries_tick", "series_entries", ["series_id", "tick"])
     op.create_index("ix_series_entries_subscriber", "series_entries", ["subscriber_id"])
+    _welcomes_to_series()
+
+
+# The tables as this revision knows them, for moving the welcome mails (not the models: they
+# change after this revision).
+LISTS = sa.table("lists", sa.column("id"), sa.column("name"), sa.column("welcome_alert_id"))
+SERIES = sa.table(
+    "series",
+    *(sa.column(c) for c in ("id", "name", "list_id", "trigger", "status", "welcome", "ticks")),
+    sa.column("seen_click_id"),
+    sa.column("created_at", WHEN),
+    sa.column("updated_at", WHEN),
+)
+STEPS = sa.table(
+    "series_steps",
+    *(sa.column(c) for c in ("series_id", "position", "alert_id", "delay_seconds")),
+)
+
+
+def _welcomes_to_series() -> None:
+    """Each list's welcome mail becomes an active one-step series: joined the list, at once.
+
+    The alert stays as it is (frozen, sending, role welcome); readers who had it keep their
+    ledger row, which the ledger's uniqueness keeps them from getting again.
+    """
+    bind = op.get_bind()
+    now = datetime.now(UTC)
+    found = bind.execute(
+        sa.select(LISTS.c.id, LISTS.c.name, LISTS.c.welcome_alert_id)
+        .where(LISTS.c.welcome_alert_id.is_not(None))
+        .order_by(LISTS.c.id)
+    ).all()
+    for list_id, name, alert_id in found:
+        series_id = bind.execute(
+            sa.insert(SERIES)
+            .values(
+                name=f"Welcome: {name} ({list_id})"[:200],
+                list_id=list_id,
+                trigger="joined",
+                status="active",
+                welcome=True,
+                ticks=0,
+                seen_click_id=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(SERIES.c.id)
+        ).scalar_one()
+        bind.execute(
+            sa.insert(STEPS).values(
+                series_id=series_id, position=1, alert_id=alert_id, delay_seconds=0
+            )
+        )
+    bind.execute(sa.update(LISTS).values(welcome_alert_id=None))
+
+
+def _series_to_welcomes() -> None:
+    """Back: each list's welcome series gives the list its first step's alert again."""
+    bind = op.get_bind()
+    first = (
+        sa.select(STEPS.c.alert_id)
+        .join(SERIES, SERIES.c.id == STEPS.c.series_id)
+        .where(SERIES.c.list_id == LISTS.c.id, SERIES.c.welcome.is_(True))
+        .order_by(STEPS.c.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+    bind.execute(sa.update(LISTS).values(welcome_alert_id=first))
 
 
 def downgrade() -> None:
+    _series_to_welcomes()
     op.drop_table("series_entries")
     op.drop_index("ix_series_steps_alert_id", table_name="series_steps")
     op.drop_table("series_steps")

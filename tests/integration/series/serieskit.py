@@ -73,6 +73,15 @@ def enter(session, series, readers) -> None:
     session.commit()
 
 
+def enter_for_the_tick(session, editor, series, readers) -> None:
+    """Readers enter while the series is paused, so that the tick sends even a first step
+    without delay (a confirmation would queue it at once); then the series is resumed."""
+    editing.pause(session, editor, series)
+    enter(session, series, readers)
+    editing.resume(session, editor, series)
+    session.commit()
+
+
 def states(session, series) -> dict[int, str]:
     """Each reader's state in the series."""
     refresh(session)

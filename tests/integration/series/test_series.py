@@ -25,6 +25,7 @@ from clarion.series import tick as series_tick
 from tests.helpers import refresh
 from tests.integration.series.serieskit import (
     enter,
+    enter_for_the_tick,
     is_step,
     ledger,
     make_series,
@@ -124,7 +125,7 @@ def test_ticks_run_again_at_the_same_moment_send_nothing_twice(session, make_edi
     editor = make_editor("editor")[0]
     ml, readers, _petition = world(session, 5)
     series = make_series(session, editor, ml, [0, 0])
-    enter(session, series, readers)
+    enter_for_the_tick(session, editor, series, readers)
     now = utcnow()
     first = tick(now)
     assert sorted(len(ids) for _a, ids in first) == [5, 5]
@@ -277,7 +278,7 @@ def test_ticks_racing_in_several_processes_send_each_step_once(session, backend,
     editor = make_editor("editor")[0]
     ml, readers, _petition = world(session, 40)
     series = make_series(session, editor, ml, [0, 0, 0])
-    enter(session, series, readers)
+    enter_for_the_tick(session, editor, series, readers)
     results = racers(backend, "series", 4)
     written = sorted(i for r in results for _alert, ids in r["claimed"] for i in ids)
     assert len(written) == len(set(written)) == 3 * 40
