@@ -85,7 +85,15 @@ def series_create():
     return redirect(url_for("admin.series_page", series_id=series.id))
 
 
-def _page(series: Series, values: dict | None = None, errors: dict | None = None, status=200):
+def _page(
+    series: Series,
+    values: dict | None = None,
+    errors: dict | None = None,
+    status=200,
+    typed_step: dict | None = None,
+):
+    """The series page; after a refusal, `typed_step` is the step form as it was sent (with
+    "step_id" for a step's own form, None for the new step's), shown again as typed."""
     steps = editing.steps_of(db(), series.id)
     return (
         render_template(
@@ -95,6 +103,7 @@ def _page(series: Series, values: dict | None = None, errors: dict | None = None
             errors=errors or {},
             figures=stats.step_stats(db(), steps),
             counts=stats.entry_counts(db(), series.id),
+            typed_step=typed_step or {},
             plain_drafts=db()
             .query(Alert)
             .filter(Alert.status == AlertStatus.DRAFT, Alert.role == "")
@@ -150,7 +159,8 @@ def series_step_add(series_id: int):
     except ValidationError as exc:
         db().rollback()
         errors = {f"step_{k}": v for k, v in exc.errors.items()}
-        return _page(editing.get(db(), series_id), None, errors, 422)
+        typed = {**request.form, "step_id": None}
+        return _page(editing.get(db(), series_id), None, errors, 422, typed)
     flash(gettext("Step added: write its mail, then make it ready."))
     return redirect(url_for("admin.alert_edit", alert_id=step.alert_id))
 
@@ -166,7 +176,8 @@ def series_step_update(series_id: int, step_id: int):
     except ValidationError as exc:
         db().rollback()
         errors = {f"step{step_id}_{k}": v for k, v in exc.errors.items()}
-        return _page(editing.get(db(), series_id), None, errors, 422)
+        typed = {**request.form, "step_id": step_id}
+        return _page(editing.get(db(), series_id), None, errors, 422, typed)
     flash(gettext("Saved."))
     return redirect(url_for("admin.series_page", series_id=series_id))
 
