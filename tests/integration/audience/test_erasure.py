@@ -81,6 +81,10 @@ NO_READER_DATA = {
     "api_tokens": "keyed hashes of editors' tokens, their scopes and dates",
     "webhook_endpoints": "URLs and sealed secrets owners registered",
     "webhook_deliveries": "states, status codes and our own error words, by ids",
+    "segments": "conditions editors saved: ids of lists, petitions, alerts, tags, never readers",
+    "series": "automations editors made: a trigger and a goal by ids",
+    "series_steps": "a series' alerts, delays and conditions by ids",
+    "series_entries": "a reader's id and place in a series: deleted with the reader (cascade)",
 }
 
 
