@@ -25,6 +25,7 @@ TASK_MODULES = [
     "tasks.petitions",
     "tasks.feeds",
     "tasks.webhooks",
+    "tasks.series",
 ]
 
 
@@ -66,6 +67,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
         # Each feed is fetched every CLARION_FEED_POLL_SECONDS; this only looks for those due.
         "poll-feeds": {
             "task": "tasks.feeds.poll_due",
+            "schedule": settings.sweep_seconds,
+            "options": {"expires": settings.sweep_seconds},
+        },
+        # Series: readers whose next step fell due go into its ledger (clarion.series.tick).
+        "series-tick": {
+            "task": "tasks.series.tick",
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
         },

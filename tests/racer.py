@@ -1,6 +1,6 @@
 """Run one of Clarion's periodic polls in its own process, started on a signal, for race tests.
 
-    python -m tests.racer start_due|feeds|remove_unstayed
+    python -m tests.racer start_due|feeds|remove_unstayed|series
 
 The process configures itself from CLARION_* variables, prints "ready", waits for a line on
 stdin, runs the poll, and prints one JSON line: what it claimed and the tasks it published
@@ -16,6 +16,7 @@ from clarion import jobqueue
 from clarion.audience import repermission
 from clarion.delivery import dispatch
 from clarion.feeds import poll
+from clarion.series import tick
 
 
 def main(which: str) -> None:
@@ -27,6 +28,8 @@ def main(which: str) -> None:
         claimed = dispatch.start_due_alerts()
     elif which == "remove_unstayed":
         claimed = repermission.remove_due()
+    elif which == "series":
+        claimed = [[alert_id, ids] for alert_id, ids in tick.tick()]
     else:
         claimed = poll.claim_due()
         for feed_id in claimed:

@@ -3,8 +3,9 @@
 Owns: petitions (petitions), signing with one signature per address, confirmation and the
 reader's prefill (signing), the signature confirmation mail (petition_notices), the signatures'
 CSV export (petition_export), and the figures of alerts and petitions (stats).
-May use: audience (a signer may subscribe), delivery (the confirmation mail), tracking (reader
-tokens), alerts (Markdown), and the core.
+May use: audience (a signer may subscribe), series (a signature enters its petition's
+series), delivery (the confirmation mail), tracking (reader tokens), alerts (Markdown), and the
+core.
 
 Public (all that other packages import from it):
     petition_export: export_signatures

@@ -33,6 +33,7 @@ from clarion.db import utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
 from clarion.i18n import gettext as _
 from clarion.models import Delivery, Petition, Signature, Subscriber
+from clarion.series import entering
 from clarion.tokens import CLICK, delivery_tokens
 from clarion.tracking import readers
 
@@ -306,6 +307,7 @@ def _signed_event(session: Session, signature: Signature) -> None:
         "country": signature.country or None,
     }
     outbox.record(session, "petition.signed", payload, email=signature.email)
+    entering.enter_signed(session, signature)
 
 
 def _opt_in(

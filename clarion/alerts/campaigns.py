@@ -668,6 +668,13 @@ def schedule_at(
         )
     if alert.role in PLANNED_ROLES:
         raise InvalidTransition(PLANNED_REFUSAL.format(role=alert.role))
+    if alert.role == AlertRole.SERIES_STEP.value:
+        raise InvalidTransition(
+            admin_gettext(
+                "This alert is a step of a series: each reader gets it when the series reaches "
+                "them."
+            )
+        )
     if when <= utcnow() + timedelta(seconds=30):
         zone = editor.timezone if editor is not None else "UTC"
         shown = when.astimezone(ZoneInfo(zone))

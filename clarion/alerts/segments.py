@@ -416,13 +416,15 @@ def _shared(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
 
 
 def _recent_alerts(count: int) -> Any:
-    """The last `count` alerts sent to anyone (not welcome mails), newest first."""
+    """The last `count` alerts sent to anyone (not welcome mails or series steps), newest
+    first."""
     return (
         select(Alert.id, Alert.frozen_at)
         .where(
             Alert.status.in_(SENT_STATES),
             Alert.frozen_at.is_not(None),
-            Alert.role != AlertRole.WELCOME.value,
+            # Mails each reader gets at their own time are not "the last alerts sent".
+            Alert.role.not_in([AlertRole.WELCOME.value, AlertRole.SERIES_STEP.value]),
         )
         .order_by(Alert.frozen_at.desc(), Alert.id.desc())
         .limit(count)

@@ -7,8 +7,9 @@ the confirmation mail (notices), a reader's copy of their data (disclosure) and 
 bulk) and exports (of a filter, or of a saved segment's readers), re-permission: "stay
 subscribed?" mails, the readers' press and removing those who let the deadline pass
 (repermission).
-May use: tracking (the stay token, buffered clicks), delivery (a confirmation queues the
-list's welcome mail; a list's welcome alert is frozen; the confirmation mail leaves through the
+May use: series (a confirmation enters the reader into the list's series, the welcome mail's
+among them; a list's welcome mail is a one-step series), tracking (the stay token, buffered
+clicks), delivery (a list's welcome alert is frozen; the confirmation mail leaves through the
 mailer), alerts (kinds, mail templates, segments), and the core. It sits below bounces and
 actions, which unsubscribe and subscribe readers through it.
 
@@ -22,7 +23,7 @@ Public (all that other packages import from it):
     imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
     import_writer: add_confirmed
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
-        welcome_choices
+        welcome_alert_id, welcome_choices
     notices: send_confirmation
     repermission: ACTION, MAX_DAYS, card, counts, create, deadline, remove, remove_due, stay,
         to_remove

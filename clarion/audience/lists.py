@@ -19,6 +19,7 @@ from clarion.errors import NotFound, ValidationError
 from clarion.i18n import admin_gettext
 from clarion.inputs import has_control_chars
 from clarion.models import Alert, AlertRole, AlertStatus, Editor, MailingList, Subscription
+from clarion.series import welcome as series_welcome
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -124,10 +125,16 @@ def update_list(session: Session, mailing_list: MailingList, raw: Mapping[str, A
 # --- Welcome mail ----------------------------------------------------------------------
 
 
+def welcome_alert_id(session: Session, mailing_list: MailingList) -> int | None:
+    """The alert of the list's welcome mail (the first step of its welcome series), or None."""
+    return series_welcome.alert_id_of(session, mailing_list.id)
+
+
 def welcome_choices(session: Session, mailing_list: MailingList) -> list[Alert]:
     """Alerts that can be this list's welcome mail: its current one, and every plain draft."""
+    current = welcome_alert_id(session, mailing_list)
     query = select(Alert).where(
-        (Alert.id == mailing_list.welcome_alert_id)
+        (Alert.id == current)
         | ((Alert.status == AlertStatus.DRAFT) & (Alert.role == AlertRole.NONE.value))
     )
     return list(session.scalars(query.order_by(Alert.id.desc())))
@@ -171,11 +178,11 @@ def set_welcome(
 ) -> None:
     """Choose the alert each reader gets on confirming a subscription to this list (or none).
 
-    The chosen draft is frozen now and goes out through the delivery engine, one ledger row per
-    reader (see clarion.delivery.welcome). A welcome it replaces finishes once its queued mails
-    are out.
+    The chosen draft is frozen now and becomes the one step of the list's welcome series
+    (clarion.series.welcome), which sends it on confirmation through the delivery engine, one
+    ledger row per reader. A welcome it replaces finishes once its queued mails are out.
     """
-    if alert_id == mailing_list.welcome_alert_id:
+    if alert_id == welcome_alert_id(session, mailing_list):
         return
     require(editor, "send")
     if alert_id is not None:
@@ -187,5 +194,5 @@ def set_welcome(
         sending.freeze_alert(session, alert, audience)
         now = utcnow()
         sending.transition(session, alert, "start", started_at=now, dispatched_at=now)
-    mailing_list.welcome_alert_id = alert_id
+    series_welcome.replace(session, editor, mailing_list, alert_id)
     audit.record(session, editor, "list.welcome", f"list:{mailing_list.id}", ip, alert=alert_id)

@@ -14,7 +14,6 @@ from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import utcnow
-from clarion.delivery import welcome
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
@@ -26,6 +25,7 @@ from clarion.models import (
     SubscriptionStatus,
     Suppression,
 )
+from clarion.series import entering
 
 SOURCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_CONSENT_TEXT = (
@@ -252,7 +252,8 @@ def consent_for_token(session: Session, token: str) -> ConsentRecord:
 @dataclass
 class ConfirmOutcome:
     """The lists a confirmation turned on, for the thank-you page, and the welcome mails queued
-    as (alert id, delivery id), to hand out after the commit (welcome.hand_out)."""
+    as (alert id, delivery id) — the first steps of its series that go at once — to hand out
+    after the commit (clarion.delivery.welcome.hand_out)."""
 
     subscriber: Subscriber
     list_ids: list[int]
@@ -283,7 +284,7 @@ def confirm(session: Session, token: str, ip: str | None) -> ConfirmOutcome:
     # The mail the resend guard held back duplicates of has been read and used: a list the
     # reader asks for next gets its own confirmation at once, not in a quarter of an hour.
     throttle.forget(f"confirm:{throttle.mailbox_key(subscriber.email)}")
-    welcomes = welcome.queue(session, subscriber.id, turned_on)
+    welcomes = entering.enter_joined(session, subscriber.id, turned_on)
     return ConfirmOutcome(subscriber=subscriber, list_ids=turned_on, welcomes=welcomes)
 
 
@@ -552,7 +553,7 @@ def join_confirmed(
     joined = _subscribe_pending(session, subscriber.id, pending, now)
     session.flush()
     _confirmed_event(session, subscriber, joined)
-    return joined, welcome.queue(session, subscriber.id, joined)
+    return joined, entering.enter_joined(session, subscriber.id, joined)
 
 
 def request_resubscribe(

@@ -12,9 +12,10 @@ which sits above it: a batch reports refusals through the port in `refusals`, an
 batches hands in the policy (tasks.delivery passes clarion.bounces.refusals.BatchRefusals).
 
 Public (all that other packages import from it):
-    batches: refill
+    batches: REFILL_TASK, add_batches, refill
     dispatch: dispatch, enqueue_dispatch, finish_if_done, reclaim_stale, send_batch,
         start_due_alerts
+    ledger: table
     health: HEARTBEAT_SECONDS, worker_heartbeat
     mailcatcher: get_message, list_messages, start_catcher
     mailer: RETRYABLE, Notice, send
@@ -23,5 +24,5 @@ Public (all that other packages import from it):
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,
         transition
     testsend: render_for_reader, send_test
-    welcome: hand_out, queue
+    welcome: ACTIVE, hand_out, queue_one
 """

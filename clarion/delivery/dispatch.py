@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 FIRST_PAGE = 1000  # small, so that the first batches go out while dispatch carries on
 MAX_PAGE = 20000
 DISPATCH_TASK = "tasks.delivery.dispatch"
+OPEN_ROLES = (AlertRole.WELCOME, AlertRole.SERIES_STEP)
 OPEN_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 
 
@@ -136,8 +137,8 @@ def finish_if_done(alert_id: int) -> bool:
         alert = session.get(Alert, alert_id)
         if alert is None or alert.status != AlertStatus.SENDING or alert.dispatched_at is None:
             return False
-        if alert.role == AlertRole.WELCOME and welcome.in_use(session, alert_id):
-            return False  # a list's welcome mail stays open for the readers still to confirm
+        if alert.role in OPEN_ROLES and welcome.in_use(session, alert_id):
+            return False  # a welcome mail or a series step stays open for the readers to come
         still_open = session.scalar(
             select(Delivery.id)
             .where(Delivery.alert_id == alert_id, Delivery.status.in_(OPEN_STATUSES))

@@ -75,6 +75,10 @@ REFUSALS = {
 UNREACHED_ROLE = AlertRole.UNREACHED.value
 # The moves the webhooks are told of: a send begins, a send ends (sent or cancelled).
 WEBHOOK_EVENTS = {"start": "alert.started", "finish": "alert.finished", "cancel": "alert.finished"}
+# A series step is sent to each reader as the series reaches them (clarion.series).
+SERIES_STEP_REFUSAL = NA_(
+    "This alert is a step of a series: each reader gets it when the series reaches them."
+)
 
 
 def transition(
@@ -300,6 +304,8 @@ def start(
         raise InvalidTransition(
             admin_gettext(REFUSALS["start"], status=admin_gettext(alert.status.value))
         )
+    if alert.role == AlertRole.SERIES_STEP:
+        raise InvalidTransition(admin_gettext(SERIES_STEP_REFUSAL))
     hashtag_days.inherit(session, alert)
     audience = check_sendable(session, alert)
     freeze_alert(session, alert, audience)
@@ -412,6 +418,8 @@ def send_to_unreached(
                 "A welcome mail goes to each reader as they confirm; it is not sent to the rest."
             )
         )
+    if root.role == AlertRole.SERIES_STEP:
+        raise InvalidTransition(admin_gettext(SERIES_STEP_REFUSAL))
     if alert.status not in {S.SENT, S.CANCELLED} or root.frozen_at is None:
         raise InvalidTransition(
             "Only an alert that has finished sending or was cancelled can be sent to those it "

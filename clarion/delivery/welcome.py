@@ -1,10 +1,11 @@
-"""Welcome mails: a list's chosen alert, sent once to each reader whose subscription is confirmed.
+"""Mails sent to one reader at a time as they come: a list's welcome mail, a series' step.
 
 A welcome alert is frozen when an editor chooses it for a list (lists.set_welcome) and then
-stays `sending`, its dispatch complete from the start: it has no audience to page through.
-Each confirmation adds the reader's ledger row and a one-row batch in the confirming
-transaction, so a worker can only see it once the confirmation has committed, and nothing is
-queued if it rolls back. The ledger is unique per (alert, reader): nobody gets the same welcome
+stays `sending`, its dispatch complete from the start: it has no audience to page through. It
+is the one step of the list's welcome series (clarion.series.welcome): each confirmation adds
+the reader's ledger row and a one-row batch in the confirming transaction (queue_one), so a
+worker can only see it once the confirmation has committed, and nothing is queued if it rolls
+back. The ledger is unique per (alert, reader): nobody gets the same welcome
 twice, however often they confirm. At send time the engine checks, as for every alert, that the
 reader is still subscribed to the list — never someone unconfirmed.
 """
@@ -21,7 +22,7 @@ from clarion import jobqueue
 from clarion.db import insert_for, utcnow
 from clarion.delivery import batches
 from clarion.delivery.ledger import table
-from clarion.models import Alert, AlertRole, AlertStatus, DeliveryStatus, MailingList
+from clarion.models import Alert, AlertStatus, DeliveryStatus, SeriesStep
 from clarion.tracking import linkmap
 
 log = logging.getLogger(__name__)
@@ -29,52 +30,35 @@ ACTIVE = (AlertStatus.SENDING, AlertStatus.PAUSED)  # paused: rows wait until it
 
 
 def in_use(session: Session, alert_id: int) -> bool:
-    """True while a list names this alert as its welcome mail."""
-    found = select(MailingList.id).where(MailingList.welcome_alert_id == alert_id).limit(1)
-    return session.scalar(found) is not None
+    """True while a series step sends this alert (a list's welcome mail is one)."""
+    step = select(SeriesStep.id).where(SeriesStep.alert_id == alert_id).limit(1)
+    return session.scalar(step) is not None
 
 
-def queue(session: Session, subscriber_id: int, list_ids: Iterable[int]) -> list[tuple[int, int]]:
-    """Ledger rows for the welcome mails of the lists a reader just confirmed.
-
-    Returns the new (alert id, delivery id) pairs: hand them out (`hand_out`) after the commit.
+def queue_one(session: Session, alert_id: int, subscriber_id: int) -> int | None:
+    """The reader's ledger row of a frozen alert and a one-row batch, in the caller's
+    transaction; None if they have had it already. Hand it out (`hand_out`) after the commit.
     """
-    list_ids = list(list_ids)
-    if not list_ids:
-        return []
-    welcome_ids = select(MailingList.welcome_alert_id).where(MailingList.id.in_(list_ids))
-    alert_ids = session.scalars(
-        select(Alert.id)
-        .where(
-            Alert.id.in_(welcome_ids),
-            Alert.role == AlertRole.WELCOME.value,
-            Alert.status.in_(ACTIVE),
+    row = session.execute(
+        insert_for(session)(table)
+        .values(
+            alert_id=alert_id,
+            subscriber_id=subscriber_id,
+            status=DeliveryStatus.QUEUED.value,
+            attempts=0,
+            last_reply="",
+            updated_at=utcnow(),
         )
-        .order_by(Alert.id)
-    ).all()
-    queued = []
-    for alert_id in alert_ids:
-        row = session.execute(
-            insert_for(session)(table)
-            .values(
-                alert_id=alert_id,
-                subscriber_id=subscriber_id,
-                status=DeliveryStatus.QUEUED.value,
-                attempts=0,
-                last_reply="",
-                updated_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            .returning(table.c.id)
-        ).first()
-        if row is None:
-            continue  # this reader has had this welcome already
-        batches.add_batches(session, alert_id, [row[0]], 1)
-        session.execute(
-            update(Alert).where(Alert.id == alert_id).values(recipients=Alert.recipients + 1)
-        )
-        queued.append((alert_id, row[0]))
-    return queued
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    ).first()
+    if row is None:
+        return None  # this reader has had this mail already
+    batches.add_batches(session, alert_id, [row[0]], 1)
+    session.execute(
+        update(Alert).where(Alert.id == alert_id).values(recipients=Alert.recipients + 1)
+    )
+    return row[0]
 
 
 def hand_out(queued: Iterable[tuple[int, int]]) -> None:

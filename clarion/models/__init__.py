@@ -32,6 +32,14 @@ from clarion.models.integrations import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from clarion.models.series import (
+    EntryState,
+    Series,
+    SeriesEntry,
+    SeriesStatus,
+    SeriesStep,
+    SeriesTrigger,
+)
 from clarion.models.subscribers import (
     AppSetting,
     ConsentRecord,
@@ -64,6 +72,7 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryStatus",
     "Editor",
+    "EntryState",
     "Feed",
     "FeedEntry",
     "FollowUp",
@@ -76,6 +85,11 @@ __all__ = [
     "Petition",
     "Role",
     "Segment",
+    "Series",
+    "SeriesEntry",
+    "SeriesStatus",
+    "SeriesStep",
+    "SeriesTrigger",
     "Signature",
     "Stay",
     "Subscriber",

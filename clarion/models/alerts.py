@@ -44,13 +44,15 @@ class AlertStatus(enum.StrEnum):
 
 class AlertRole(enum.StrEnum):
     """What an alert is to its parent: a follow-up, a hashtag day's announcement or reminder,
-    or a list's welcome mail (sent to each reader who confirms). Ordinary alerts have none."""
+    or a list's welcome mail (sent to each reader who confirms), or a series' step (sent to
+    each reader in the series as it falls due). Ordinary alerts have none."""
 
     NONE = ""
     UNREACHED = "unreached"
     ANNOUNCEMENT = "announcement"
     REMINDER = "reminder"
     WELCOME = "welcome"
+    SERIES_STEP = "series_step"
 
 
 class DeliveryStatus(enum.StrEnum):

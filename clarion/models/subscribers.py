@@ -97,6 +97,9 @@ class MailingList(Base):
     from_name: Mapped[str | None] = mapped_column(String(200))
     from_email: Mapped[str | None] = mapped_column(String(320))
     reply_to: Mapped[str | None] = mapped_column(String(320))
+    # Unused since 0019: a list's welcome mail is a one-step series (clarion.series.welcome).
+    # Kept so that a downgrade can restore it: dropping it in SQLite means rebuilding `lists`,
+    # whose DROP would cascade to the subscriptions with foreign keys on.
     welcome_alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alerts.id", ondelete="SET NULL", use_alter=True)
     )

@@ -34,6 +34,7 @@ from clarion.models import (
     Tag,
     WebhookEndpoint,
 )
+from clarion.series import editing as series_editing
 from clarion.tracking import readers
 from tests.integration.alertkit import make_petition
 
@@ -125,6 +126,10 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         kind="import", status=jobs.MAPPING, options={"file_name": "a.csv"}, input_path=str(upload)
     )
     session.add(job)
+    goal = {"type": "signed", "petition": petition.id}
+    values = series_editing.SeriesValues("Welcome journey", lists["alerts"].id, "joined", goal=goal)
+    series = series_editing.create(session, owner, values)
+    series_editing.add_step(session, owner, series, series_editing.StepValues(delay_hours=24))
     session.commit()
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "c@example.org", "r@example.org", "Hi"
@@ -141,6 +146,7 @@ def world(session, settings, lists, subscribed, smtp_sink, make_editor):
         "list_id": lists["alerts"].id,
         "petition_id": petition.id,
         "segment_id": segment.id,
+        "series_id": series.id,
         "subscriber_id": subscribed.id,
         "uid": job.uid,
         "key": mailcatcher.list_messages(settings.outbox_dir)[0].key,

@@ -79,6 +79,7 @@ from webapp.admin import (  # noqa: E402, F401
     repermission,
     segments,
     sending,
+    series,
     stats,
     subscribers,
     tags,

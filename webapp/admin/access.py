@@ -71,6 +71,17 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "admin.segment_update": "compose",
     "admin.segment_delete": "compose",
     "admin.segment_export": "export",
+    # series.py
+    "admin.series_index": "view",
+    "admin.series_create": "compose",
+    "admin.series_page": "view",
+    "admin.series_update": "compose",
+    "admin.series_step_add": "compose",
+    "admin.series_step_update": "compose",
+    "admin.series_step_ready": "send",
+    "admin.series_step_replace": "compose",
+    "admin.series_pause": "send",
+    "admin.series_resume": "send",
     # audit_log.py
     "admin.audit_log": "view_audit",
     # auth.py

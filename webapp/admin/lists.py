@@ -9,6 +9,7 @@ from clarion.audience import lists
 from clarion.errors import ValidationError
 from clarion.i18n import gettext
 from clarion.models import MailingList
+from clarion.series import welcome as series_welcome
 from webapp.admin import bp
 from webapp.admin.access import current_editor, requires
 from webapp.extensions import db
@@ -65,6 +66,8 @@ def _edit_page(ml: MailingList, values: dict, errors: dict, status: int = 200):
             values=values,
             errors=errors,
             welcome_choices=lists.welcome_choices(db(), ml),
+            current_welcome=lists.welcome_alert_id(db(), ml),
+            welcome_series=series_welcome.series_of(db(), ml.id),
         ),
         status,
     )
@@ -76,7 +79,7 @@ def list_edit(list_id: int):
     """A list's settings."""
     ml = lists.get_list(db(), list_id)
     values = {k: getattr(ml, k) or "" for k in FIELDS} | {"is_public": ml.is_public}
-    values["welcome_alert_id"] = ml.welcome_alert_id
+    values["welcome_alert_id"] = lists.welcome_alert_id(db(), ml)
     return _edit_page(ml, values, {})
 
 

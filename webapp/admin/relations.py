@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from clarion.alerts import followups, hashtag_days, petition_pick
 from clarion.audience import repermission
-from clarion.models import Alert, AlertKind, AlertRole, Feed, FeedEntry, MailingList
+from clarion.models import (
+    Alert,
+    AlertKind,
+    AlertRole,
+    Feed,
+    FeedEntry,
+    MailingList,
+    Series,
+    SeriesStep,
+)
 
 
 @dataclass
@@ -53,7 +62,13 @@ def of(session: Session, alert: Alert, zone: ZoneInfo, typed: dict[str, Any] | N
         found.plan_values = typed or _plan_values(found.planned, alert, zone)
     if alert.role == AlertRole.WELCOME:
         found.welcome_lists = list(
-            session.scalars(select(MailingList).where(MailingList.welcome_alert_id == alert.id))
+            session.scalars(
+                select(MailingList)
+                .join(Series, Series.list_id == MailingList.id)
+                .join(SeriesStep, SeriesStep.series_id == Series.id)
+                .where(Series.welcome.is_(True), SeriesStep.alert_id == alert.id)
+                .distinct()
+            )
         )
     if alert.feed_entry_id:
         found.feed = session.scalar(

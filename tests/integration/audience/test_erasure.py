@@ -85,6 +85,9 @@ NO_READER_DATA = {
     "webhook_deliveries": "states, status codes and our own error words, by ids",
     "segments": "conditions editors saved: ids of lists, petitions, alerts, tags, never readers",
     "follow_ups": "which alert follows up which, and the rule",
+    "series": "automations editors made: a trigger and a goal by ids",
+    "series_steps": "a series' alerts, delays and conditions by ids",
+    "series_entries": "a reader's id and place in a series: deleted with the reader (cascade)",
 }
 
 

@@ -17,7 +17,15 @@ from clarion.config import get_settings, reset_settings
 from clarion.db import session_factory
 from clarion.delivery import dispatch, sending
 from clarion.errors import InvalidTransition, ValidationError
-from clarion.models import Alert, AlertStatus, ConsentRecord, Delivery, MailingList, Subscriber
+from clarion.models import (
+    Alert,
+    AlertStatus,
+    ConsentRecord,
+    Delivery,
+    MailingList,
+    Series,
+    Subscriber,
+)
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.faultsmtp import FaultServer
 from tests.helpers import csrf_from, refresh
@@ -194,7 +202,8 @@ def test_choosing_replacing_and_refusing_welcome_mails(
     assert dispatch.finish_if_done(welcome.id) is True
     refresh(session)
     assert session.get(Alert, welcome.id).status == AlertStatus.SENT
-    assert session.get(MailingList, alerts.id).welcome_alert_id is None
+    assert lists.welcome_alert_id(session, session.get(MailingList, alerts.id)) is None
+    assert session.scalars(select(Series)).all() == []  # the welcome series went with it
 
 
 def test_the_welcome_speaks_the_readers_language_when_it_has_that_version(

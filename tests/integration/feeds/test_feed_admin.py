@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from clarion.alerts import campaigns, hashtag_days
+from clarion.audience import lists as lists_
 from clarion.config import reset_settings
 from clarion.db import session_scope, utcnow
 from clarion.feeds import poll
@@ -207,7 +208,10 @@ def test_an_owner_chooses_a_welcome_mail_for_a_list(client, session, login, list
     saved = post(client, path, {**form, "welcome_alert_id": str(draft.id)})
     assert saved.status_code == 302
     refresh(session)
-    assert session.get(MailingList, lists["alerts"].id).welcome_alert_id == draft.id
+    assert lists_.welcome_alert_id(session, session.get(MailingList, lists["alerts"].id)) == (
+        draft.id
+    )
+    assert "/admin/series/" in assert_clean(client, path)  # the list links its welcome series
     welcome = session.get(Alert, draft.id)
     assert welcome.role == "welcome" and welcome.status == AlertStatus.SENDING
     assert welcome.audience["lists"] == [lists["alerts"].id] and welcome.frozen_html
@@ -220,4 +224,4 @@ def test_an_owner_chooses_a_welcome_mail_for_a_list(client, session, login, list
                                    "welcome_alert_id": str(draft.id)})  # fmt: skip
     assert refused.status_code == 422 and "Choose a draft" in refused.text
     refresh(session)
-    assert session.get(MailingList, lists["news"].id).welcome_alert_id is None
+    assert lists_.welcome_alert_id(session, session.get(MailingList, lists["news"].id)) is None
