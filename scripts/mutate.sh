@@ -3,6 +3,8 @@
 # each small change mutmut makes to a module must make that module's focused tests fail.
 # Not part of CI: it runs the tests once per mutant (minutes for a unit-tested module, up to
 # an hour for one tested through the database). Results and survivors: .mutmut/<name>/.
+# A mutant inside a function runs only the focused tests that reached that function
+# (scripts/mutation_select.py); one at module level runs them all.
 #
 #   bash scripts/mutate.sh              # every module below, one after another
 #   bash scripts/mutate.sh tokens rules # only these
@@ -50,11 +52,18 @@ run_target() {
   git ls-files -z | xargs -0 cp --parents -t "$base/tree"
   echo "== $name: mutating $module, running $tests"
   local status=0
+  export MUTATE_PYTEST="$PY -m pytest -x -q -p no:cacheprovider --backend sqlite"
   (
     cd "$base/tree"
+    # Per-mutant test selection: one run under coverage says which tests reach each function;
+    # the hook (mutmut_config.py) then runs only those for a mutant in that function.
+    cp "$ROOT/scripts/mutation_select.py" mutmut_config.py
+    printf '[run]\ndynamic_context = test_function\ninclude = %s\n' "$module" >.mutmut-coveragerc
+    "$PY" -m coverage run --rcfile=.mutmut-coveragerc --data-file=.mutmut-coverage \
+      -m pytest -q -p no:cacheprovider --backend sqlite $tests
+    "$PY" mutmut_config.py build "$module"
     "$PY" -m mutmut run --paths-to-mutate "$module" --tests-dir tests \
-      --runner "$PY -m pytest -x -q -p no:cacheprovider --backend sqlite $tests" \
-      --simple-output --no-progress
+      --runner "$MUTATE_PYTEST $tests" --simple-output --no-progress
   ) >"$base/run.log" 2>&1 || status=$?
   # (Do not run `mutmut show` in the copy meanwhile: it writes to the cache the run is using.)
   # mutmut's exit status is a bit mask: 1 a fatal error; 2, 4, 8 survivors, timeouts, slow.

@@ -3,6 +3,7 @@ reader recognised from a mail. (Written for the survivors of the mutation run of
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from clarion.actions import signing
-from clarion.actions.signing import MAX_COMMENT, MAX_NAME, SignRequest, SignStatus
+from clarion.actions.signing import SignRequest, SignStatus
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
 from clarion.models import Signature
 from tests.helpers import refresh
@@ -32,14 +33,19 @@ def _signs(session, petition, **fields) -> signing.SignOutcome:
     return outcome
 
 
+# The limits as the readers are told them, written out: not the module's own constants, which
+# a changed limit would change here too.
+MAX_NAME, MAX_COMMENT = 200, 2000
+
+
 def test_each_limit_is_inclusive_and_each_refusal_says_what_to_fix(session, lists):
     petition = make_petition(session)
     assert _refused(session, petition, name="x" * (MAX_NAME + 1)) == {
-        "name": f"Please keep the name under {MAX_NAME} characters."
+        "name": "Please keep the name under 200 characters."
     }
     assert _refused(session, petition, name="   ") == {"name": "Please enter your name."}
     assert _refused(session, petition, comment="x" * (MAX_COMMENT + 1)) == {
-        "comment": f"Please keep the comment under {MAX_COMMENT} characters."
+        "comment": "Please keep the comment under 2000 characters."
     }
     assert _refused(session, petition, country="XX") == {
         "country": "Please choose a country from the list, or none."
@@ -141,3 +147,14 @@ def test_country_names_in_the_language_asked_for(settings):
     names = dict(signing.countries("be"))
     assert names["BY"] == "Беларусь" and names["PL"] == "Польшча"
     assert dict(signing.countries("en"))["PL"] == "Poland"
+
+
+def test_a_request_and_a_recognised_reader_cannot_be_changed_once_made():
+    """Handed from the page to the domain: what was checked is what gets signed."""
+    reader = signing.Prefill("ana@example.org", alert_id=1, subscriber_id=2, fresh=True)
+    request = SignRequest("Ana", "", reader=reader)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reader.fresh = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.email = "someone@example.org"
+    assert (reader.language, request.reader.masked) == (None, "a\u2022\u2022\u2022@example.org")
