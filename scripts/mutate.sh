@@ -52,7 +52,8 @@ run_target() {
   git ls-files -z | xargs -0 cp --parents -t "$base/tree"
   echo "== $name: mutating $module, running $tests"
   local status=0
-  export MUTATE_PYTEST="$PY -m pytest -x -q -p no:cacheprovider --backend sqlite"
+  # pytest through the hook file: a mutant that breaks a test file's import counts as killed.
+  export MUTATE_PYTEST="$PY mutmut_config.py test -x -q -p no:cacheprovider --backend sqlite"
   (
     cd "$base/tree"
     # Per-mutant test selection: one run under coverage says which tests reach each function;

@@ -6,6 +6,10 @@ tests that ran any line of its body. Written into the mutation tree as `mutmut_c
 file is also mutmut's hook: a mutant inside a function body runs only those tests; one at
 module level (constants, decorators, class bodies, defaults), in a function no test reached,
 or in code only another process ran, runs the whole focused list. Run from the tree.
+
+`test ARGS`: pytest, for mutmut. mutmut 2.x counts a mutant as killed only when the tests exit
+with status 1; one that breaks the import of a test file (pytest's status 2, an error while
+collecting) would count as surviving. Any failure kills it here.
 """
 
 from __future__ import annotations
@@ -70,5 +74,15 @@ def pre_mutation(context) -> None:
         context.config.test_command = f"{os.environ['MUTATE_PYTEST']} {' '.join(tests)}"
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["build"]:
-    build(sys.argv[2])
+def run_tests(args: list[str]) -> int:
+    """pytest with ARGS: 0 if the tests pass, 1 if they fail in any way."""
+    import pytest
+
+    return 0 if pytest.main(args) == 0 else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["build"]:
+        build(sys.argv[2])
+    elif sys.argv[1:2] == ["test"]:
+        sys.exit(run_tests(sys.argv[2:]))
