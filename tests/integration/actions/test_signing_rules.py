@@ -128,7 +128,7 @@ def test_the_confirmation_mail_goes_once_a_while_per_mailbox(session, settings):
 
     petition = make_petition(session, require_confirmation=True)
     first = _signs(session, petition, email="ana@gmail.com")
-    assert first.status == SignStatus.CHECK_INBOX and first.confirm_signature_id is not None
+    assert first.status == "check_inbox" and first.confirm_signature_id is not None
     again = _signs(session, petition, email="ana@gmail.com")
     assert again.status == SignStatus.CHECK_INBOX and again.confirm_signature_id is None
     # Another spelling of one inbox is a signature of its own, but no second mail.
@@ -158,3 +158,19 @@ def test_a_request_and_a_recognised_reader_cannot_be_changed_once_made():
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.email = "someone@example.org"
     assert (reader.language, request.reader.masked) == (None, "a\u2022\u2022\u2022@example.org")
+
+
+def test_an_outcome_says_only_what_happened(session):
+    """The API answers with the status's value; the mails to send and the lists' note are
+    empty unless something asked for them."""
+    petition = make_petition(session)
+    counted = _signs(session, petition)
+    assert counted.status == "signed" and counted.signed_at is not None
+    assert (counted.confirm_signature_id, counted.list_consent_id) == (None, None)
+    assert (counted.lists_pending, counted.lists_note) == ([], "")
+    confirming = make_petition(session, slug="confirming", require_confirmation=True)
+    waiting = _signs(session, confirming)
+    assert waiting.status == "check_inbox" and waiting.signed_at is None
+    assert (waiting.list_consent_id, waiting.lists_pending, waiting.lists_note) == (None, [], "")
+    [signature] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    assert (signature.country, signature.comment, signature.source) == ("", "", None)
