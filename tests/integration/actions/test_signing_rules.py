@@ -174,3 +174,35 @@ def test_an_outcome_says_only_what_happened(session):
     assert (waiting.list_consent_id, waiting.lists_pending, waiting.lists_note) == (None, [], "")
     [signature] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
     assert (signature.country, signature.comment, signature.source) == ("", "", None)
+
+
+def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session):
+    """At once when counted on signing; with confirmation, on the first confirmation only."""
+    from clarion.models import WebhookEndpoint, WebhookEvent
+
+    session.add(WebhookEndpoint(url="https://crm.example.org/hook", events=["petition.signed"],
+                                secret="s" * 40))  # fmt: skip
+    petition = make_petition(session)
+    _signs(session, petition, country="by")
+    confirming = make_petition(session, slug="confirming", require_confirmation=True)
+    _signs(session, confirming, email="bo@example.org")
+
+    def told() -> list[dict]:
+        refresh(session)
+        events = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+        assert {e.type for e in events} <= {"petition.signed"}
+        return [e.payload for e in events]
+
+    [signed] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    assert told() == [
+        {"petition_id": petition.id, "signature_id": signed.id, "subscriber_id": None,
+         "country": "BY", "email": "ana@example.org"}
+    ]  # fmt: skip
+    [waiting] = session.scalars(select(Signature).where(Signature.petition_id == confirming.id))
+    for _ in range(2):  # the same link twice: counted once, told once
+        signing.confirm(session, confirming, signing.confirm_token(waiting))
+        session.commit()
+    assert told()[1:] == [
+        {"petition_id": confirming.id, "signature_id": waiting.id, "subscriber_id": None,
+         "country": None, "email": "bo@example.org"}
+    ]  # fmt: skip
