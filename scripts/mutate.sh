@@ -3,6 +3,8 @@
 # each small change mutmut makes to a module must make that module's focused tests fail.
 # Not part of CI: it runs the tests once per mutant (minutes for a unit-tested module, up to
 # an hour for one tested through the database). Results and survivors: .mutmut/<name>/.
+# A mutant inside a function runs only the focused tests that reached that function
+# (scripts/mutation_select.py); one at module level runs them all.
 #
 #   bash scripts/mutate.sh              # every module below, one after another
 #   bash scripts/mutate.sh tokens rules # only these
@@ -23,7 +25,7 @@ TARGETS=(
   "verdict|clarion/bounce_classify/verdict.py|tests/unit/bounce_classify"
   "policy|clarion/bounces/policy.py|tests/integration/bounces/test_bounce_policy.py"
   "subscribers|clarion/audience/subscribers.py|tests/integration/audience/test_subscribe.py tests/integration/audience/test_confirm.py tests/integration/audience/test_unsubscribe.py tests/integration/audience/test_preferences.py"
-  "eligibility|clarion/delivery/ledger.py|tests/integration/delivery/test_delivery.py"
+  "eligibility|clarion/delivery/ledger.py|tests/integration/delivery/test_ledger.py"
   "sending|clarion/delivery/sending.py|tests/integration/delivery/test_send_permissions.py tests/integration/delivery/test_delivery.py"
   "signing|clarion/actions/signing.py|tests/integration/actions/test_signing_rules.py tests/integration/actions/test_petition_signing.py tests/integration/actions/test_petition_prefill.py tests/integration/actions/test_signature_mail_limits.py"
   "clicks|clarion/tracking/clicks.py|tests/integration/tracking/test_clickthrough.py"
@@ -50,11 +52,19 @@ run_target() {
   git ls-files -z | xargs -0 cp --parents -t "$base/tree"
   echo "== $name: mutating $module, running $tests"
   local status=0
+  # pytest through the hook file: a mutant that breaks a test file's import counts as killed.
+  export MUTATE_PYTEST="$PY mutmut_config.py test -x -q -p no:cacheprovider --backend sqlite"
   (
     cd "$base/tree"
+    # Per-mutant test selection: one run under coverage says which tests reach each function;
+    # the hook (mutmut_config.py) then runs only those for a mutant in that function.
+    cp "$ROOT/scripts/mutation_select.py" mutmut_config.py
+    printf '[run]\ndynamic_context = test_function\ninclude = %s\n' "$module" >.mutmut-coveragerc
+    "$PY" -m coverage run --rcfile=.mutmut-coveragerc --data-file=.mutmut-coverage \
+      -m pytest -q -p no:cacheprovider --backend sqlite $tests
+    "$PY" mutmut_config.py build "$module"
     "$PY" -m mutmut run --paths-to-mutate "$module" --tests-dir tests \
-      --runner "$PY -m pytest -x -q -p no:cacheprovider --backend sqlite $tests" \
-      --simple-output --no-progress
+      --runner "$MUTATE_PYTEST $tests" --simple-output --no-progress
   ) >"$base/run.log" 2>&1 || status=$?
   # (Do not run `mutmut show` in the copy meanwhile: it writes to the cache the run is using.)
   # mutmut's exit status is a bit mask: 1 a fatal error; 2, 4, 8 survivors, timeouts, slow.

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from clarion.models import Signature, Subscriber, Subscription, SubscriptionStatus
+from clarion.models import Delivery, Signature, Subscriber, Subscription, SubscriptionStatus
 from clarion.tokens import LEGACY, delivery_tokens
 from clarion.tracking import readers
 from tests.helpers import csrf_from, refresh
@@ -292,8 +292,30 @@ def test_a_fresh_reader_confirms_their_own_earlier_unconfirmed_signature(
     reader = signing.reader_prefill(session, petition, token)
     outcome = signing.sign(session, petition, signing.SignRequest("Reader 0", "", reader=reader))
     session.commit()
-    assert outcome.status == signing.SignStatus.ALREADY_SIGNED
+    assert outcome.status == "already_signed"  # the API says "signed"; the page, "already"
     refresh(session)
     [signature] = session.scalars(select(Signature)).all()
     assert signature.confirmed_at is not None
     assert petitions.signature_count(session, petition.id) == 1
+
+
+def test_recognition_and_freshness_end_exactly_at_their_limits(
+    client, session, settings, alert_sent, monkeypatch
+):
+    """A mail exactly `reader_sign_hours` old still signs at once; exactly `recognise_days`
+    old is still recognised; a second more and each ends."""
+    from clarion.actions import signing
+
+    petition, _alert, deliveries = alert_sent
+    _page, token = follow(client, deliveries[0])
+    sent = session.get(Delivery, deliveries[0].id).sent_at
+
+    def aged(age: timedelta):
+        monkeypatch.setattr(signing, "utcnow", lambda: sent + age)
+        reader = signing.reader_prefill(session, petition, token)
+        return None if reader is None else reader.fresh
+
+    hours = timedelta(hours=settings.reader_sign_hours)
+    days, second = timedelta(days=settings.recognise_days), timedelta(seconds=1)
+    assert [aged(hours), aged(hours + second)] == [True, False]
+    assert [aged(days), aged(days + second)] == [False, None]

@@ -3,6 +3,7 @@ reader recognised from a mail. (Written for the survivors of the mutation run of
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from clarion.actions import signing
-from clarion.actions.signing import MAX_COMMENT, MAX_NAME, SignRequest, SignStatus
+from clarion.actions.signing import SignRequest, SignStatus
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
 from clarion.models import Signature
 from tests.helpers import refresh
@@ -32,14 +33,19 @@ def _signs(session, petition, **fields) -> signing.SignOutcome:
     return outcome
 
 
+# The limits as the readers are told them, written out: not the module's own constants, which
+# a changed limit would change here too.
+MAX_NAME, MAX_COMMENT = 200, 2000
+
+
 def test_each_limit_is_inclusive_and_each_refusal_says_what_to_fix(session, lists):
     petition = make_petition(session)
     assert _refused(session, petition, name="x" * (MAX_NAME + 1)) == {
-        "name": f"Please keep the name under {MAX_NAME} characters."
+        "name": "Please keep the name under 200 characters."
     }
     assert _refused(session, petition, name="   ") == {"name": "Please enter your name."}
     assert _refused(session, petition, comment="x" * (MAX_COMMENT + 1)) == {
-        "comment": f"Please keep the comment under {MAX_COMMENT} characters."
+        "comment": "Please keep the comment under 2000 characters."
     }
     assert _refused(session, petition, country="XX") == {
         "country": "Please choose a country from the list, or none."
@@ -122,7 +128,7 @@ def test_the_confirmation_mail_goes_once_a_while_per_mailbox(session, settings):
 
     petition = make_petition(session, require_confirmation=True)
     first = _signs(session, petition, email="ana@gmail.com")
-    assert first.status == SignStatus.CHECK_INBOX and first.confirm_signature_id is not None
+    assert first.status == "check_inbox" and first.confirm_signature_id is not None
     again = _signs(session, petition, email="ana@gmail.com")
     assert again.status == SignStatus.CHECK_INBOX and again.confirm_signature_id is None
     # Another spelling of one inbox is a signature of its own, but no second mail.
@@ -141,3 +147,62 @@ def test_country_names_in_the_language_asked_for(settings):
     names = dict(signing.countries("be"))
     assert names["BY"] == "Беларусь" and names["PL"] == "Польшча"
     assert dict(signing.countries("en"))["PL"] == "Poland"
+
+
+def test_a_request_and_a_recognised_reader_cannot_be_changed_once_made():
+    """Handed from the page to the domain: what was checked is what gets signed."""
+    reader = signing.Prefill("ana@example.org", alert_id=1, subscriber_id=2, fresh=True)
+    request = SignRequest("Ana", "", reader=reader)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reader.fresh = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.email = "someone@example.org"
+    assert (reader.language, request.reader.masked) == (None, "a\u2022\u2022\u2022@example.org")
+
+
+def test_an_outcome_says_only_what_happened(session):
+    """The API answers with the status's value; the mails to send and the lists' note are
+    empty unless something asked for them."""
+    petition = make_petition(session)
+    counted = _signs(session, petition)
+    assert counted.status == "signed" and counted.signed_at is not None
+    assert (counted.confirm_signature_id, counted.list_consent_id) == (None, None)
+    assert (counted.lists_pending, counted.lists_note) == ([], "")
+    confirming = make_petition(session, slug="confirming", require_confirmation=True)
+    waiting = _signs(session, confirming)
+    assert waiting.status == "check_inbox" and waiting.signed_at is None
+    assert (waiting.list_consent_id, waiting.lists_pending, waiting.lists_note) == (None, [], "")
+    [signature] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    assert (signature.country, signature.comment, signature.source) == ("", "", None)
+
+
+def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session):
+    """At once when counted on signing; with confirmation, on the first confirmation only."""
+    from clarion.models import WebhookEndpoint, WebhookEvent
+
+    session.add(WebhookEndpoint(url="https://crm.example.org/hook", events=["petition.signed"],
+                                secret="s" * 40))  # fmt: skip
+    petition = make_petition(session)
+    _signs(session, petition, country="by")
+    confirming = make_petition(session, slug="confirming", require_confirmation=True)
+    _signs(session, confirming, email="bo@example.org")
+
+    def told() -> list[dict]:
+        refresh(session)
+        events = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+        assert {e.type for e in events} <= {"petition.signed"}
+        return [e.payload for e in events]
+
+    [signed] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    assert told() == [
+        {"petition_id": petition.id, "signature_id": signed.id, "subscriber_id": None,
+         "country": "BY", "email": "ana@example.org"}
+    ]  # fmt: skip
+    [waiting] = session.scalars(select(Signature).where(Signature.petition_id == confirming.id))
+    for _ in range(2):  # the same link twice: counted once, told once
+        signing.confirm(session, confirming, signing.confirm_token(waiting))
+        session.commit()
+    assert told()[1:] == [
+        {"petition_id": confirming.id, "signature_id": waiting.id, "subscriber_id": None,
+         "country": None, "email": "bo@example.org"}
+    ]  # fmt: skip
