@@ -60,7 +60,8 @@ def _current_json(alert: Alert) -> dict[str, Any]:
     """The saved alert in the loader's JSON: every field of the Draft (new ones included, such
     as per-language translations), the audience's under "audience"."""
     draft = asdict(campaigns.Draft.from_alert(alert))
-    audience = {key: draft.pop(key) for key in ("lists", "tags", "languages", "include_signers")}
+    keys = ("lists", "tags", "languages", "include_signers", "conditions")
+    audience = {key: draft.pop(key) for key in keys}
     return {**draft, "audience": audience}
 
 
