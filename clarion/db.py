@@ -5,8 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Text,
+    any_,
+    cast,
+    create_engine,
+    event,
+    literal,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -140,3 +155,15 @@ def dispose_engines() -> None:
 def insert_for(session: Session):
     """The dialect's INSERT, for ON CONFLICT DO NOTHING."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def among(session: Session, column: Any, values: list | set) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not hundreds.
+
+    psycopg parses a statement with 250 placeholders in about 2 ms, on every batch; and a
+    statement whose text does not change with the number of values is prepared once.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    item = BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
+    return column == any_(cast(literal(list(values), ARRAY(item)), ARRAY(item)))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
-from clarion.db import utcnow
+from clarion.db import among, utcnow
 from clarion.delivery import welcome
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
 from clarion.i18n import N_
@@ -136,7 +136,10 @@ def suppressed_among(session: Session, emails: list[str]) -> set[str]:
     keys = {throttle.address_key(e): e for e in wanted}
     rows = session.execute(
         select(Suppression.email, Suppression.email_hash).where(
-            or_(Suppression.email.in_(wanted), Suppression.email_hash.in_(list(keys)))
+            or_(
+                among(session, Suppression.email, wanted),
+                among(session, Suppression.email_hash, list(keys)),
+            )
         )
     )
     return {email if email in wanted else keys[key] for email, key in rows}
