@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -90,9 +92,35 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
+# A pooled connection idle longer than this is pinged before use (a restarted server left it
+# dead); one used more recently is not: a busy web process would otherwise spend one round
+# trip of every request on the ping.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    def ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("clarion_checked_in", 0.0) <= PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # what pool_pre_ping sends: an empty statement
+        except Exception as exc:  # any failure: the pool discards it and connects afresh
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+    return ping
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["clarion_checked_in"] = time.monotonic()
+
+
 def _create_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+        event.listen(engine, "connect", _note_checkin)  # new: no ping on its first checkout
+        event.listen(engine, "checkout", _ping_if_idle(engine))
+        event.listen(engine, "checkin", _note_checkin)
+        return engine
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
