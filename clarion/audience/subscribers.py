@@ -161,8 +161,8 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
         return SubscribeOutcome()  # silently: an attacker learns nothing, the victim gets nothing
     if is_suppressed(session, email):
         return SubscribeOutcome()
-    subscriber = _find_or_create(session, email, req)
-    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
+    subscriber, new = _find_or_create(session, email, req)
+    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source), new=new)
     if not pending:
         return SubscribeOutcome()
     consent = _consent_record(session, subscriber, pending, req, action="subscribe")
@@ -171,8 +171,10 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     return SubscribeOutcome(consent_id=consent.id, list_ids=pending)
 
 
-def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> Subscriber:
+def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> tuple[Subscriber, bool]:
+    """The reader with this address, and whether they were created just now."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    created = subscriber is None
     if subscriber is None:
         subscriber = Subscriber(
             email=email,
@@ -182,7 +184,7 @@ def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> Subs
         )
         session.add(subscriber)
         session.flush()
-    return subscriber
+    return subscriber, created
 
 
 def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscription]:
@@ -191,10 +193,16 @@ def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscripti
 
 
 def _mark_pending(
-    session: Session, subscriber: Subscriber, list_ids: Iterable[int], source: str | None
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: Iterable[int],
+    source: str | None,
+    *,
+    new: bool = False,
 ) -> list[int]:
-    """Lists that need the reader's confirmation; already-subscribed lists are left alone."""
-    existing = _subscriptions(session, subscriber.id)
+    """Lists that need the reader's confirmation; already-subscribed lists are left alone.
+    `new`: the reader was created in this transaction, so has no subscriptions to look up."""
+    existing = {} if new else _subscriptions(session, subscriber.id)
     pending = []
     for list_id in list_ids:
         sub = existing.get(list_id)
