@@ -62,9 +62,10 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 
 
 def start_bulk_worker(
-    env: dict[str, str], concurrency: int, log: Path, name: str
+    env: dict[str, str], concurrency: int, log: Path, name: str, queues: str = "bulk"
 ) -> subprocess.Popen:
-    """`celery -A tasks worker -Q bulk` in its own session; returns once its pool consumes."""
+    """`celery -A tasks worker -Q bulk` (or `queues`) in its own session; returns once its
+    pool consumes."""
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -74,7 +75,7 @@ def start_bulk_worker(
             "tasks",
             "worker",
             "-Q",
-            "bulk",
+            queues,
             "--concurrency",
             str(concurrency),
             "--loglevel",

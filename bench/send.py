@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,10 +215,16 @@ def versions_of(count: int) -> dict[str, dict]:
 
 
 def run_clarion(
-    env: dict[str, str], list_id: int, workers: int, tmp: Path, versions: int = 1
+    env: dict[str, str],
+    list_id: int,
+    workers: int,
+    tmp: Path,
+    versions: int = 1,
+    queues: str = "bulk",
+    alongside: Callable[[], object] | None = None,
 ) -> dict:
-    """Send one alert (in `versions` languages) through a real worker; returns timings and
-    worker memory."""
+    """Send one alert (in `versions` languages) through a real worker consuming `queues`;
+    returns timings and worker memory. `alongside` is called once the send has started."""
     os.environ.update(env)
     from sqlalchemy import func, select
 
@@ -230,7 +237,7 @@ def run_clarion(
     reset_settings()
     import tasks  # noqa: F401  registers the task publisher for this process
 
-    worker = start_bulk_worker({}, workers, tmp / "worker.log", "bench")
+    worker = start_bulk_worker({}, workers, tmp / "worker.log", "bench", queues)
     with session_scope() as session:
         alert = Alert(
             kind=AlertKind.PETITION,
@@ -250,6 +257,8 @@ def run_clarion(
     with session_scope() as session:
         sending.start(session, session.get(Alert, alert_id))
     dispatch.enqueue_dispatch(alert_id)
+    if alongside is not None:
+        alongside()
     peaks: dict[int, float] = {}
     cpu: dict[int, float] = {}
     while True:

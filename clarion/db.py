@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Text,
+    any_,
+    cast,
+    create_engine,
+    event,
+    literal,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -75,9 +92,35 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
+# A pooled connection idle longer than this is pinged before use (a restarted server left it
+# dead); one used more recently is not: a busy web process would otherwise spend one round
+# trip of every request on the ping.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    def ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("clarion_checked_in", 0.0) <= PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # what pool_pre_ping sends: an empty statement
+        except Exception as exc:  # any failure: the pool discards it and connects afresh
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+    return ping
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["clarion_checked_in"] = time.monotonic()
+
+
 def _create_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+        event.listen(engine, "connect", _note_checkin)  # new: no ping on its first checkout
+        event.listen(engine, "checkout", _ping_if_idle(engine))
+        event.listen(engine, "checkin", _note_checkin)
+        return engine
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
@@ -140,3 +183,15 @@ def dispose_engines() -> None:
 def insert_for(session: Session):
     """The dialect's INSERT, for ON CONFLICT DO NOTHING."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def among(session: Session, column: Any, values: list | set) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not hundreds.
+
+    psycopg parses a statement with 250 placeholders in about 2 ms, on every batch; and a
+    statement whose text does not change with the number of values is prepared once.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    item = BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
+    return column == any_(cast(literal(list(values), ARRAY(item)), ARRAY(item)))

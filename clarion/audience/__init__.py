@@ -18,7 +18,7 @@ Public (all that other packages import from it):
     disclosure: may_ask, reader_data_json, send_data_link, subscriber_for_data_token
     erasure: ERASED_SIGNATURE, erase_reader, erase_self
     directory: Detail, STATUSES, SubscriberFilter, delete_subscriber, detail, get_subscriber,
-        lift_suppression, page
+        lift_suppression, page, subscribers_page
     exports: download, run_export, start_export, start_segment_export
     imports: FIELDS, ImportOptions, configure, file_preview, preview, run_import, upload
     import_writer: add_confirmed

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
-from clarion.db import utcnow
+from clarion.db import among, utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
@@ -136,7 +136,10 @@ def suppressed_among(session: Session, emails: list[str]) -> set[str]:
     keys = {throttle.address_key(e): e for e in wanted}
     rows = session.execute(
         select(Suppression.email, Suppression.email_hash).where(
-            or_(Suppression.email.in_(wanted), Suppression.email_hash.in_(list(keys)))
+            or_(
+                among(session, Suppression.email, wanted),
+                among(session, Suppression.email_hash, list(keys)),
+            )
         )
     )
     return {email if email in wanted else keys[key] for email, key in rows}
@@ -158,8 +161,8 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
         return SubscribeOutcome()  # silently: an attacker learns nothing, the victim gets nothing
     if is_suppressed(session, email):
         return SubscribeOutcome()
-    subscriber = _find_or_create(session, email, req)
-    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
+    subscriber, new = _find_or_create(session, email, req)
+    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source), new=new)
     if not pending:
         return SubscribeOutcome()
     consent = _consent_record(session, subscriber, pending, req, action="subscribe")
@@ -168,8 +171,10 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     return SubscribeOutcome(consent_id=consent.id, list_ids=pending)
 
 
-def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> Subscriber:
+def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> tuple[Subscriber, bool]:
+    """The reader with this address, and whether they were created just now."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    created = subscriber is None
     if subscriber is None:
         subscriber = Subscriber(
             email=email,
@@ -179,7 +184,7 @@ def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> Subs
         )
         session.add(subscriber)
         session.flush()
-    return subscriber
+    return subscriber, created
 
 
 def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscription]:
@@ -188,10 +193,16 @@ def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscripti
 
 
 def _mark_pending(
-    session: Session, subscriber: Subscriber, list_ids: Iterable[int], source: str | None
+    session: Session,
+    subscriber: Subscriber,
+    list_ids: Iterable[int],
+    source: str | None,
+    *,
+    new: bool = False,
 ) -> list[int]:
-    """Lists that need the reader's confirmation; already-subscribed lists are left alone."""
-    existing = _subscriptions(session, subscriber.id)
+    """Lists that need the reader's confirmation; already-subscribed lists are left alone.
+    `new`: the reader was created in this transaction, so has no subscriptions to look up."""
+    existing = {} if new else _subscriptions(session, subscriber.id)
     pending = []
     for list_id in list_ids:
         sub = existing.get(list_id)

@@ -29,13 +29,12 @@ from sqlalchemy.orm import Session
 
 from clarion import bounce_classify
 from clarion.config import Settings
-from clarion.db import session_scope, utcnow
+from clarion.db import among, session_scope, utcnow
 from clarion.delivery import batches, rates
 from clarion.delivery.journal import Journal
 from clarion.delivery.ledger import (
     Claimed,
     Result,
-    among,
     mark_eligibility,
     record_outcomes,
     table,

@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from clarion import jobqueue
 from clarion.alerts import segments
 from clarion.config import get_settings
-from clarion.db import insert_for, session_scope, utcnow
+from clarion.db import among, insert_for, session_scope, utcnow
 from clarion.delivery import batches, journal, rates, sending, welcome
 from clarion.delivery.batchrun import BatchRun, transport_for
-from clarion.delivery.ledger import among, claim, load_recipients, table
+from clarion.delivery.ledger import claim, load_recipients, table
 from clarion.delivery.refusals import RefusalPolicyFactory
 from clarion.errors import InvalidTransition
 from clarion.models import Alert, AlertRole, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus

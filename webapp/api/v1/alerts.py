@@ -13,7 +13,7 @@ from clarion.alerts import campaigns
 from clarion.delivery import dispatch, sending
 from clarion.models import Alert
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, if_match, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, if_match, ip, operation, token_use
 from webapp.extensions import db
 
 TAG = "alerts"
@@ -40,14 +40,15 @@ def _alert(alert: Alert) -> dict:
         "finished_at",
         "created_at",
     )
-    return s.AlertOut().dump(
+    return dump(
+        s.AlertOut,
         {
             **{k: getattr(alert, k) for k in fields},
             "kind": alert.kind.value,
             "status": alert.status.value,
             "fields": dict(alert.fields or {}),
             "audience": dict(alert.audience or {}),
-        }
+        },
     )
 
 
@@ -249,7 +250,7 @@ def alert_cancel(alert_id: int) -> Reply:
 )
 def alert_progress(alert_id: int) -> Reply:
     """Where a send stands."""
-    return Reply(s.ProgressOut().dump(sending.progress(db(), alert_id).as_dict()))
+    return Reply(dump(s.ProgressOut, sending.progress(db(), alert_id).as_dict()))
 
 
 @operation(
@@ -263,4 +264,4 @@ def alert_progress(alert_id: int) -> Reply:
 def alert_stats(alert_id: int) -> Reply:
     """The figures the admin's stats page shows."""
     figures = stats.alert_stats(db(), campaigns.get_alert(db(), alert_id))
-    return Reply(s.StatsOut().dump(asdict(figures)))
+    return Reply(dump(s.StatsOut, asdict(figures)))

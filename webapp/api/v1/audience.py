@@ -5,19 +5,20 @@ from __future__ import annotations
 from clarion.audience import lists, tags
 from clarion.models import MailingList
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, if_match, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, if_match, ip, operation, token_use
 from webapp.extensions import db
 
 
 def _list(ml: MailingList, counts: dict[int, dict[str, int]]) -> dict:
     mine = counts.get(ml.id, {})
-    return s.ListOut().dump(
+    return dump(
+        s.ListOut,
         {
             **{k: getattr(ml, k) for k in ("id", "slug", "name", "description", "is_public")},
             **{k: getattr(ml, k) for k in ("from_name", "from_email", "reply_to")},
             "subscribed": mine.get("subscribed", 0),
             "pending": mine.get("pending", 0),
-        }
+        },
     )
 
 
@@ -108,7 +109,7 @@ def tags_index() -> Reply:
         {"id": t.id, "name": t.name, "subscribers": counts.get(t.id, 0)}
         for t in tags.all_tags(db())
     ]
-    return Reply(s.TagsOut().dump({"items": items}))
+    return Reply(dump(s.TagsOut, {"items": items}))
 
 
 @operation(
@@ -126,7 +127,7 @@ def tags_index() -> Reply:
 def tag_create(body: dict) -> Reply:
     """A new tag; refused when one of that name exists."""
     tag = tags.create_tag(db(), body["name"])
-    return Reply(s.TagOut().dump({"id": tag.id, "name": tag.name, "subscribers": 0}), 201)
+    return Reply(dump(s.TagOut, {"id": tag.id, "name": tag.name, "subscribers": 0}), 201)
 
 
 @operation(

@@ -10,7 +10,7 @@ from clarion.actions import petition_export, petitions, signing
 from clarion.models import Petition, Signature
 from clarion.paging import keyset_page
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, if_match, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, if_match, ip, operation, token_use
 from webapp.extensions import db
 from webapp.utils import user_agent
 
@@ -33,13 +33,14 @@ def _petition(petition: Petition) -> dict:
         "require_confirmation",
         "is_open",
     )
-    return s.PetitionOut().dump(
+    return dump(
+        s.PetitionOut,
         {
             **{k: getattr(petition, k) for k in keys},
             "count": petitions.count_signatures(db(), petition.id),
             "displayed_goal": shown.goal,
             "accepting": shown.accepting,
-        }
+        },
     )
 
 
@@ -139,7 +140,7 @@ def signatures_index(petition_id: int, query: dict) -> Reply:
         after=query.get("after"),
         before=query.get("before"),
     )
-    items = s.SignatureOut(many=True).dump(page.items)
+    items = dump(s.SignatureOut, page.items, many=True)
     return Reply({"items": items, "after": page.after, "before": page.before})
 
 

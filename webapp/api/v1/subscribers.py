@@ -3,12 +3,13 @@ search by keyset pages, update, erase — through the same domain functions as t
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, null, select, union_all
 
 from clarion.addresses import normalise_email
 from clarion.audience import directory, import_writer, subscribers, tags
 from clarion.audience.imports import ImportOptions
 from clarion.config import get_settings
+from clarion.db import among
 from clarion.errors import ValidationError
 from clarion.models import (
     MailingList,
@@ -19,11 +20,34 @@ from clarion.models import (
     Tag,
 )
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, if_match, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, if_match, ip, operation, token_use
 from webapp.extensions import db
 from webapp.utils import user_agent
 
 TAG = "subscribers"
+
+
+def _lists_and_tags(ids: list[int]) -> CompoundSelect:
+    """The lists (id, slug, status) and the tags (no list id, name) of these readers, in one
+    statement ordered by slug and name: one round trip for a page instead of two."""
+    session = db()
+    lists = (
+        select(
+            Subscription.subscriber_id,
+            MailingList.id.label("list_id"),
+            MailingList.slug.label("name"),
+            Subscription.status,
+        )
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(among(session, Subscription.subscriber_id, ids))
+    )
+    names = (
+        select(SubscriberTag.subscriber_id, null(), Tag.name, null())
+        .join(Tag, Tag.id == SubscriberTag.tag_id)
+        .where(among(session, SubscriberTag.subscriber_id, ids))
+    )
+    both = union_all(lists, names)
+    return both.order_by(both.selected_columns.name)
 
 
 def describe(found: list[Subscriber]) -> list[dict]:
@@ -33,26 +57,16 @@ def describe(found: list[Subscriber]) -> list[dict]:
     memberships: dict[int, list[dict]] = {i: [] for i in ids}
     names: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        for sid, lid, slug, status in session.execute(
-            select(
-                Subscription.subscriber_id, MailingList.id, MailingList.slug, Subscription.status
-            )
-            .join(MailingList, MailingList.id == Subscription.list_id)
-            .where(Subscription.subscriber_id.in_(ids))
-            .order_by(MailingList.slug)
-        ):
-            memberships[sid].append(
-                {"list_id": lid, "slug": slug, "status": SubscriptionStatus(status).value}
-            )
-        for sid, name in session.execute(
-            select(SubscriberTag.subscriber_id, Tag.name)
-            .join(Tag, Tag.id == SubscriberTag.tag_id)
-            .where(SubscriberTag.subscriber_id.in_(ids))
-            .order_by(Tag.name)
-        ):
-            names[sid].append(name)
+        for sid, lid, name, status in session.execute(_lists_and_tags(ids)):
+            if lid is None:
+                names[sid].append(name)
+            else:
+                memberships[sid].append(
+                    {"list_id": lid, "slug": name, "status": SubscriptionStatus(status).value}
+                )
     blocked = subscribers.suppressed_among(session, [x.email for x in found])
-    return s.SubscriberOut(many=True).dump(
+    return dump(
+        s.SubscriberOut,
         [
             {
                 "id": x.id,
@@ -66,7 +80,8 @@ def describe(found: list[Subscriber]) -> list[dict]:
                 "suppressed": x.email in blocked,
             }
             for x in found
-        ]
+        ],
+        many=True,
     )
 
 
@@ -95,8 +110,8 @@ def subscribers_search(query: dict) -> Reply:
     f = directory.SubscriberFilter(
         q=query["q"], list_id=query.get("list"), status=query["status"], tag_id=query.get("tag")
     )
-    page = directory.page(db(), f, after=query.get("after"), before=query.get("before"))
-    items = describe([row.subscriber for row in page.items])
+    page = directory.subscribers_page(db(), f, after=query.get("after"), before=query.get("before"))
+    items = describe(page.items)
     return Reply({"items": items, "after": page.after, "before": page.before})
 
 

@@ -9,7 +9,7 @@ from clarion.audience import directory
 from clarion.models import Bounce, Suppression
 from clarion.paging import keyset_page
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, ip, operation, token_use
 from webapp.extensions import db
 
 TAG = "suppressions"
@@ -46,7 +46,7 @@ def suppressions_index(query: dict) -> Reply:
         for x in page.items
     ]
     body = {"items": items, "after": page.after, "before": page.before}
-    return Reply(s.SuppressionPage().dump(body))
+    return Reply(dump(s.SuppressionPage, body))
 
 
 @operation(
@@ -100,4 +100,4 @@ def bounces_index(query: dict) -> Reply:
         {**{k: getattr(b, k) for k in keys}, "classification": b.classification.value}
         for b in page.items
     ]
-    return Reply(s.BouncePage().dump({"items": items, "after": page.after, "before": page.before}))
+    return Reply(dump(s.BouncePage, {"items": items, "after": page.after, "before": page.before}))

@@ -8,7 +8,7 @@ from typing import Any
 from clarion.integrations import webhooks
 from clarion.models import WebhookEndpoint, WebhookEvent
 from webapp.api.v1 import schemas as s
-from webapp.api.v1.core import Reply, ip, operation, token_use
+from webapp.api.v1.core import Reply, dump, ip, operation, token_use
 from webapp.extensions import db
 
 TAG = "webhooks"
@@ -33,7 +33,7 @@ def _out(endpoint: WebhookEndpoint) -> dict[str, Any]:
 def webhooks_index() -> Reply:
     """All endpoints, oldest first; secrets are never shown again."""
     items = [_out(e) for e in webhooks.endpoints(db())]
-    return Reply(s.WebhooksOut().dump({"items": items}))
+    return Reply(dump(s.WebhooksOut, {"items": items}))
 
 
 @operation(
@@ -53,7 +53,7 @@ def webhook_create(body: dict) -> Reply:
     endpoint, secret = webhooks.create_endpoint(
         db(), token_use().editor, body["url"], body["events"], body["description"], ip()
     )
-    return Reply(s.WebhookCreated().dump({**_out(endpoint), "secret": secret}), 201)
+    return Reply(dump(s.WebhookCreated, {**_out(endpoint), "secret": secret}), 201)
 
 
 @operation(
@@ -67,7 +67,7 @@ def webhook_create(body: dict) -> Reply:
 )
 def webhook_get(endpoint_id: int) -> Reply:
     """An endpoint's settings and state."""
-    return Reply(s.WebhookOut().dump(_out(webhooks.get_endpoint(db(), endpoint_id))))
+    return Reply(dump(s.WebhookOut, _out(webhooks.get_endpoint(db(), endpoint_id))))
 
 
 @operation(
@@ -93,7 +93,7 @@ def webhook_update(endpoint_id: int, body: dict) -> Reply:
         body.get("enabled", endpoint.enabled),
         ip(),
     )
-    return Reply(s.WebhookOut().dump(_out(endpoint)))
+    return Reply(dump(s.WebhookOut, _out(endpoint)))
 
 
 @operation(
@@ -140,7 +140,7 @@ def webhook_deliveries(endpoint_id: int) -> Reply:
     """The delivery log: state, attempts, last answer and how long it took."""
     webhooks.get_endpoint(db(), endpoint_id)
     items = [_delivery(line) for line in webhooks.delivery_log(db(), endpoint_id)]
-    return Reply(s.WebhookDeliveriesOut().dump({"items": items}))
+    return Reply(dump(s.WebhookDeliveriesOut, {"items": items}))
 
 
 @operation(
@@ -156,7 +156,7 @@ def webhook_resend(delivery_id: int) -> Reply:
     """Queue the delivery again; it is published once this request commits."""
     delivery = webhooks.resend(db(), token_use().editor, delivery_id, ip())
     line = webhooks.LogLine(delivery, db().get(WebhookEvent, delivery.event_id))
-    return Reply(s.WebhookDeliveryOut().dump(_delivery(line)))
+    return Reply(dump(s.WebhookDeliveryOut, _delivery(line)))
 
 
 def _delivery(line: webhooks.LogLine) -> dict[str, Any]:

@@ -1,0 +1,225 @@
+"""Benchmark: does delivering webhooks slow a send? A send alone against the same send while
+10,000 webhook events are delivered to a local receiver, interleaved, median ratio.
+
+    .venv/bin/python -m bench.webhooks [--recipients 25000] [--events 10000] [--rounds 2]
+                                       [--dkim ed25519|rsa] [--layout shared|separate]
+
+Everything on loopback, as bench.send sets it up: a private PostgreSQL and Redis, Postfix's
+`smtp-sink`, N confirmed readers. An owner registers one endpoint for subscriber.confirmed at a
+receiver on loopback (a threaded HTTP server in its own process that answers 204 and counts;
+CLARION_ALLOW_PRIVATE_FETCH lets the SSRF guard allow it). Each round sends the alert twice
+through a fresh worker: alone, then with the events' deliveries published as the send starts.
+The events are written before that run by `outbox.record`, 100 a transaction as the
+application does; their deliveries, held back, are published when the send starts (what each
+commit would have done). The deliveries are made by Celery workers: `--layout shared` (the
+Procfile: one worker, queues default and bulk, concurrency 2) or `separate` (a bulk worker of
+2 and a default worker of 1). Deliveries left when the send ends are then drained and counted.
+Target (issue 17): the send with webhooks is at most 5 % slower than alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._setup import start_bulk_worker  # noqa: E402
+from bench.send import dkim_env, fill_database, run_clarion, start_sink  # noqa: E402
+from tests.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
+
+CHUNK = 100  # events a transaction
+TARGET_SLOWDOWN = 0.05
+
+
+def receive(port: int, counter) -> None:
+    """The receiver: every POST answered 204 and counted."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with counter.get_lock():
+                counter.value += 1
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def register_endpoint(url: str) -> None:
+    """An owner and one endpoint for subscriber.confirmed at the receiver."""
+    from clarion.config import reset_settings
+    from clarion.db import session_scope
+    from clarion.editors import create_editor
+    from clarion.integrations import webhooks
+    from clarion.models import Role
+
+    reset_settings()
+    with session_scope() as session:
+        owner, _ = create_editor(session, "owner@example.org", Role.OWNER)
+        webhooks.create_endpoint(session, owner, url, ["subscriber.confirmed"])
+
+
+def write_events(count: int) -> list[int]:
+    """`count` subscriber.confirmed events in the outbox, CHUNK a transaction, as the
+    application writes them; their deliveries' ids, held back instead of published."""
+    from clarion import jobqueue, outbox
+    from clarion.db import session_scope
+
+    held: list[int] = []
+    previous = jobqueue.set_backend(lambda _name, args, _countdown: held.append(args[0]))
+    try:
+        for start in range(0, count, CHUNK):
+            with session_scope() as session:
+                for i in range(start, min(count, start + CHUNK)):
+                    payload = {"subscriber_id": i + 1, "lists": [1]}
+                    outbox.record(session, "subscriber.confirmed", payload, f"r{i}@example.net")
+    finally:
+        jobqueue.set_backend(previous)
+    return held
+
+
+def publish(delivery_ids: list[int]) -> None:
+    """Hand the deliveries to the workers, as each commit would have."""
+    from clarion import jobqueue, outbox
+
+    for delivery_id in delivery_ids:
+        jobqueue.enqueue(outbox.DELIVER_TASK, delivery_id)
+
+
+def drain(env: dict[str, str], counter, expected: int, tmp: Path) -> float:
+    """Deliver what is left with a worker on the default queue; seconds it took."""
+    started = time.time()
+    worker = start_bulk_worker(env, 2, tmp / "drain.log", "drain", "default")
+    try:
+        deadline = time.time() + 600
+        while counter.value < expected and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+    return time.time() - started
+
+
+def one_send(env, list_id, args, tmp, counter, with_events: bool) -> dict:
+    """One send of the alert; with the events written alongside when `with_events`."""
+    held = write_events(args.events) if with_events else []
+    before = counter.value
+    extra = None
+    if args.layout == "separate":
+        extra = start_bulk_worker(env, 1, tmp / "webhook-worker.log", "hooks", "default")
+
+    def alongside() -> None:
+        publish(held)
+
+    queues = "bulk" if args.layout == "separate" else "default,bulk"
+    try:
+        result = run_clarion(env, list_id, 2, tmp, queues=queues, alongside=alongside)
+    finally:
+        if extra is not None:
+            os.killpg(extra.pid, signal.SIGTERM)
+            extra.wait(60)
+    result["delivered_during"] = counter.value - before
+    if with_events:
+        result["drain_seconds"] = drain(env, counter, before + args.events, tmp)
+        result["delivered"] = counter.value - before
+    result["rate"] = result["sent"] / result["seconds"]
+    return result
+
+
+def main() -> int:
+    """Interleaved runs, alone and with webhooks; prints each and the median ratio."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--recipients", type=int, default=25_000)
+    p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--dkim", choices=["rsa", "ed25519"], default="ed25519")
+    p.add_argument("--layout", choices=["shared", "separate"], default="shared")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
+    redis_server = RedisServer().start()
+    pg = PostgresServer().start()
+    sink_port, hook_port = free_port(), free_port()
+    sink = start_sink(sink_port)
+    counter = multiprocessing.Value("l", 0)
+    receiver = multiprocessing.Process(target=receive, args=(hook_port, counter), daemon=True)
+    receiver.start()
+    wait_for_port(hook_port)
+    try:
+        url = pg.create_database("bench")
+        env = {
+            "CLARION_ENV": "test",
+            "CLARION_DATABASE_URL": url,
+            "CLARION_REDIS_URL": redis_server.url,
+            "CLARION_SMTP_URL": f"smtp://127.0.0.1:{sink_port}?max_connections=4",
+            "CLARION_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+            "CLARION_INSTANCE_DIR": str(tmp / "instance"),
+            "CLARION_BASE_URL": "https://news.example.org",
+            "CLARION_FROM": "Free Them <alerts@example.org>",
+            "CLARION_BOUNCE_DOMAIN": "bounces.example.org",
+            "CLARION_SEND_WINDOW": "6",
+            "CLARION_ALLOW_PRIVATE_FETCH": "127.0.0.0/8",
+            **dkim_env(tmp, args.dkim),
+        }
+        os.environ.update(env)
+        load = os.getloadavg()
+        print(
+            f"# {args.recipients:,} recipients, {args.events:,} events, DKIM {args.dkim}, "
+            f"layout {args.layout}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        )
+        list_id = fill_database(url, args.recipients)
+        register_endpoint(f"http://127.0.0.1:{hook_port}/hook")
+        alone, along = [], []
+        for n in range(args.rounds):
+            for with_events, runs in ((False, alone), (True, along)):
+                r = one_send(env, list_id, args, tmp, counter, with_events)
+                runs.append(r)
+                load = os.getloadavg()[0]
+                extra = (
+                    f"; webhooks delivered during the send {r['delivered_during']:,}, "
+                    f"all {r['delivered']:,} after a drain of {r['drain_seconds']:.1f} s"
+                    if with_events
+                    else ""
+                )
+                print(
+                    f"round {n + 1}, {'with webhooks' if with_events else 'alone        '}: "
+                    f"{r['sent']:,} sent ({r['status']}) in {r['seconds']:.1f} s = "
+                    f"{r['rate']:,.0f} msg/s, worker CPU {r['cpu_us']:,.0f} µs/msg{extra} "
+                    f"(load {load:.2f})",
+                    flush=True,
+                )
+        ratios = [w["rate"] / a["rate"] for a, w in zip(alone, along, strict=True)]
+        ratio = statistics.median(ratios)
+        load = os.getloadavg()
+        print(
+            f"median send rate alone {statistics.median(r['rate'] for r in alone):,.0f} msg/s, "
+            f"with webhooks {statistics.median(r['rate'] for r in along):,.0f} msg/s; "
+            f"ratio per round {', '.join(f'{x:.3f}' for x in ratios)}; median {ratio:.3f} "
+            f"({(1 - ratio) * 100:+.1f} % slower; target <= {TARGET_SLOWDOWN * 100:.0f} %: "
+            f"{'met' if 1 - ratio <= TARGET_SLOWDOWN else 'NOT met'})"
+        )
+        print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        return 0 if 1 - ratio <= TARGET_SLOWDOWN else 1
+    finally:
+        receiver.terminate()
+        sink.terminate()
+        redis_server.cleanup()
+        pg.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
