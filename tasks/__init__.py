@@ -42,7 +42,10 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
         task_default_queue="default",
-        task_routes={"tasks.delivery.*": {"queue": "bulk"}},
+        # Webhook deliveries have a queue of their own: a backlog of thousands of events
+        # (each an HTTP call to a receiver that may be slow) must not stand between a reader
+        # and their confirmation mail on `default`. A worker takes from its queues in turn.
+        task_routes={"tasks.delivery.*": {"queue": "bulk"}, "tasks.webhooks.*": {"queue": "hooks"}},
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",

@@ -173,7 +173,7 @@ def _clear_redis(url: str) -> None:
 
     client = redis.Redis.from_url(url)
     # Leave Celery's own bindings alone; drop our keys, rate-limit windows and queued tasks.
-    for pattern in ("clarion:*", "LIMITS*", "default", "bulk", "unacked*"):
+    for pattern in ("clarion:*", "LIMITS*", "default", "hooks", "bulk", "unacked*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)
@@ -252,7 +252,7 @@ class Worker:
 def start_worker(
     backend: Backend,
     log: Path,
-    queues: str = "default,bulk",
+    queues: str = "default,hooks,bulk",
     concurrency: int = 2,
     extra_env: dict[str, str] | None = None,
 ) -> Worker:

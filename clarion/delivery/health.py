@@ -64,7 +64,7 @@ def stall_reasons(settings: Settings) -> list[str]:
         reasons.append(
             admin_gettext(
                 "no worker is running for the bulk queue: start one (%(command)s, or clarion up)",
-                command="celery -A tasks worker -Q default,bulk",
+                command="celery -A tasks worker -Q default,hooks,bulk",
             )
         )
     outages = Outages(get_redis())

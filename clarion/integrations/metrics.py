@@ -28,7 +28,7 @@ from clarion.models import (
 from clarion.redisconn import get_redis
 from clarion.tracking import eventstream
 
-QUEUES = ("default", "bulk")
+QUEUES = ("default", "hooks", "bulk")
 
 
 class ClarionCollector(Collector):

@@ -16,7 +16,7 @@ from clarion.db import get_engine
 from clarion.redisconn import get_redis
 
 # Celery's queues: the broker is the same Redis (tasks/__init__.py), read as Celery reads it.
-QUEUES = ("default", "bulk")
+QUEUES = ("default", "hooks", "bulk")
 
 
 @dataclass
