@@ -98,12 +98,13 @@ def _delivery_of(session, reader) -> int:
 
 @pytest.fixture
 def old_database(backend, request, tmp_path, monkeypatch, settings):
-    """A database at 0017_segments, the one Clarion uses for this test."""
+    """A database at the revision before 0019_series (0020_segment_indexes), the one Clarion
+    uses for this test."""
     if backend.name == "postgresql":
         url = request.getfixturevalue("pg_server").create_database("clarion_welcome_upgrade")
     else:
         url = f"sqlite:///{tmp_path / 'old.db'}"
-    schema.upgrade(url, "0017_segments")
+    schema.upgrade(url, "0020_segment_indexes")
     monkeypatch.setenv("CLARION_DATABASE_URL", url)
     reset_settings()
     yield url
@@ -171,6 +172,6 @@ def test_0019_turns_a_list_welcome_into_a_one_step_series_that_welcomes_once(old
     assert sorted(rows) == sorted([(ana, 1), (old_reader, 1)])
     s.close()
 
-    schema.downgrade(old_database, "0017_segments")  # the list gets its welcome back
+    schema.downgrade(old_database, "0020_segment_indexes")  # the list gets its welcome back
     with get_engine(old_database).connect() as conn:
         assert conn.execute(text("SELECT welcome_alert_id FROM lists")).scalar() == draft.id
