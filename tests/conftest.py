@@ -352,3 +352,17 @@ def page(browser):
     p = context.new_page()
     yield p
     context.close()
+
+
+@pytest.fixture
+def published():
+    """Tasks the domain publishes, kept here instead of going to a broker:
+    the session's worker does not race the test for the SQLite write lock."""
+    from clarion import jobqueue
+
+    queued: list[tuple[str, tuple, float | None]] = []
+    previous = jobqueue.set_backend(
+        lambda name, args, countdown: queued.append((name, args, countdown))
+    )
+    yield queued
+    jobqueue.set_backend(previous)

@@ -176,7 +176,7 @@ def test_an_outcome_says_only_what_happened(session):
     assert (signature.country, signature.comment, signature.source) == ("", "", None)
 
 
-def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session):
+def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session, published):
     """At once when counted on signing; with confirmation, on the first confirmation only."""
     from clarion.models import WebhookEndpoint, WebhookEvent
 

@@ -195,7 +195,7 @@ def test_a_viewer_reads_but_cannot_change(client, session, login, world):
     assert post_form(client, f"/admin/segments/{segment.id}/export", {}).status_code == 403
 
 
-def test_an_owner_exports_a_segments_readers(client, session, login, world):
+def test_an_owner_exports_a_segments_readers(client, session, login, world, published):
     segment = segments.create(
         session, None, "Not signers", {"not": {"type": "signed", "petition": world.petition}}
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from clarion import jobqueue
 from clarion.config import reset_settings
 
 
@@ -38,12 +37,3 @@ def loopback(settings, monkeypatch):
     reset_settings()
 
 
-@pytest.fixture
-def published():
-    """Tasks the domain publishes, kept here instead of going to a broker."""
-    queued: list[tuple[str, tuple, float | None]] = []
-    previous = jobqueue.set_backend(
-        lambda name, args, countdown: queued.append((name, args, countdown))
-    )
-    yield queued
-    jobqueue.set_backend(previous)

@@ -162,7 +162,7 @@ def test_a_create_retried_with_the_same_key_creates_once(client, session, make_t
 
 
 def test_a_send_retried_with_the_same_key_sends_once(
-    client, session, lists, subscribed, make_token
+    client, session, lists, subscribed, make_token, published
 ):
     secret = make_token("editor", ("read", "write", "send"))
     made = client.post("/api/v1/alerts", json=DRAFT, headers=bearer(secret))

@@ -135,7 +135,7 @@ def test_ticks_run_again_at_the_same_moment_send_nothing_twice(session, make_edi
         assert session.get(Alert, alert_id).recipients == 5
 
 
-def test_a_reader_enters_once_however_often_the_trigger_fires(session, make_editor):
+def test_a_reader_enters_once_however_often_the_trigger_fires(session, make_editor, published):
     editor = make_editor("editor")[0]
     ml, (ana, _ben, _cat), _petition = world(session)
     series = make_series(session, editor, ml, [0])
