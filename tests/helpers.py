@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from clarion.models import Subscriber
 
@@ -66,3 +67,15 @@ def paragraphs(html: str) -> list[str]:
     parser = _Paragraphs()
     parser.feed(html)
     return [" ".join(text.split()) for text in parser.found]
+
+
+def wait_for_job(client, uid: str, timeout: float = 30) -> dict:
+    """A job's progress as the admin's page polls it, once it finished (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = client.get(
+            f"/admin/jobs/{uid}/progress", headers={"Accept": "application/json"}
+        ).get_json()
+        if progress["finished"] or time.monotonic() > deadline:
+            return progress
+        time.sleep(0.1)

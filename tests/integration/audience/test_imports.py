@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -26,7 +25,7 @@ from clarion.models import (
     SuppressionReason,
     Tag,
 )
-from tests.helpers import csrf_from, refresh, subscription_states
+from tests.helpers import csrf_from, refresh, subscription_states, wait_for_job
 
 HEADER = "email,name,language,tags,consent\n"
 
@@ -299,17 +298,6 @@ def test_an_interrupted_import_resumes_after_its_last_chunk(session, lists, monk
     s.close()
     refresh(session)
     assert len(session.scalars(select(ConsentRecord)).all()) == 10
-
-
-def wait_for_job(client, uid: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        progress = client.get(
-            f"/admin/jobs/{uid}/progress", headers={"Accept": "application/json"}
-        ).get_json()
-        if progress["finished"] or time.monotonic() > deadline:
-            return progress
-        time.sleep(0.1)
 
 
 def test_web_import_maps_columns_runs_in_a_worker_and_offers_rejected_rows(
