@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.services import PostgresServer, RedisServer, free_port, wait_for_port
+from tests.worker_probe import wait_until_quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -189,8 +190,10 @@ def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink)
     _apply_env(monkeypatch, backend.env)
     reset_settings()
     forget_cached_links()  # ids start again in each test's emptied database
+    redis_url = backend.env["CLARION_REDIS_URL"]
+    _clear_redis(redis_url)  # first: no queued task of the last test starts while we wait
+    wait_until_quiet(redis_url)  # then: the last test's running tasks have written
     _truncate(backend.url)
-    _clear_redis(backend.env["CLARION_REDIS_URL"])
     smtp_sink.clear()
     yield get_settings()
     reset_settings()
@@ -277,6 +280,8 @@ def start_worker(
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            "--include",
+            "tests.worker_probe",
             "-n",
             f"w{free_port()}@%h",
         ],

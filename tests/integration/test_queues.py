@@ -11,15 +11,14 @@ import shlex
 import pytest
 
 from clarion import bootstrap
-from clarion.config import get_settings
 from clarion.integrations import metrics, readiness
 
 
 @pytest.fixture
-def router():
+def router(settings):
     import tasks  # here, not at collection: importing it binds Celery to the current settings
 
-    return tasks.make_celery(get_settings()).amqp.router
+    return tasks.make_celery(settings).amqp.router
 
 
 @pytest.mark.parametrize(

@@ -291,7 +291,6 @@ def test_a_real_send_reaches_no_signer(session, settings, queue, monkeypatch):
     assert "2 signatures of 10" in " ".join(Parts(html.get_content()).text)
 
 
-
 def test_a_version_shows_the_petitions_title_unless_it_writes_its_own(session, lists):
     petition = make_petition(session, goal=10)
     sign(session, petition, "s@example.org")

@@ -217,8 +217,6 @@ def test_an_owner_exports_a_segments_readers(client, session, login, world, work
 
 def test_the_live_count_gives_each_language(client, login, world):
     login(client, "viewer")
-    answer = client.get(
-        "/admin/audience-count", query_string={"lists": world.audience}
-    ).get_json()
+    answer = client.get("/admin/audience-count", query_string={"lists": world.audience}).get_json()
     assert answer["count"] == 3
     assert answer["languages"] == [["en", "English", 2], ["ru", "Русский", 1]]

@@ -105,7 +105,7 @@ def stay_link(session, alert: Alert, subscriber_id: int) -> str:
     token = tokens.delivery_tokens(tokens.CLICK).encode(delivery_id)
     followed = clicks.follow(token, str(n), base)
     assert followed.url.startswith(base + tokens.STAY_PATH + "?t=")
-    return followed.url[len(base):]
+    return followed.url[len(base) :]
 
 
 def test_stay_keeps_who_pressed_or_clicked_and_removes_the_rest_once(

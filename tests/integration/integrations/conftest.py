@@ -35,5 +35,3 @@ def loopback(settings, monkeypatch):
     monkeypatch.setenv("CLARION_ALLOW_PRIVATE_FETCH", "127.0.0.1/32")
     monkeypatch.setenv("CLARION_FETCH_TIMEOUT", "5")
     reset_settings()
-
-

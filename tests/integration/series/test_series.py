@@ -256,9 +256,7 @@ def test_a_draft_step_holds_readers_until_it_is_ready(session, make_editor):
     assert ledger(session, series) == [{ana}, {ana}]
 
 
-def test_replacing_a_ready_step_makes_a_draft_copy_and_the_old_alert_finishes(
-    session, make_editor
-):
+def test_replacing_a_ready_step_makes_a_draft_copy_and_the_old_alert_finishes(session, make_editor):
     editor = make_editor("editor")[0]
     ml, _readers, _petition = world(session)
     series = make_series(session, editor, ml, [0])
