@@ -677,11 +677,14 @@ def schedule_at(
         )
     if when <= utcnow() + timedelta(seconds=30):
         zone = editor.timezone if editor is not None else "UTC"
-        shown = when.astimezone(ZoneInfo(zone))
+        shown = f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
         raise ValidationError(
             {
-                "scheduled_at": f"{shown:%Y-%m-%d %H:%M} ({zone}) has already passed; "
-                "choose a later time."
+                "scheduled_at": admin_gettext(
+                    "%(when)s (%(zone)s) has already passed; choose a later time.",
+                    when=shown,
+                    zone=zone,
+                )
             }
         )
     if not (alert.audience or {}).get("lists"):

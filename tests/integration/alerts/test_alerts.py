@@ -242,6 +242,13 @@ def test_schedule_in_the_editors_zone_refuses_the_past_and_unschedules(
     submit(client, url, {"scheduled_at": past})
     page = client.get(f"/admin/alerts/{draft.id}").get_data(as_text=True)
     assert "has already passed; choose a later time" in page and "(Europe/Minsk)" in page
+    session.get(Editor, editor.id).language = "ru"  # the refusal in the editor's language
+    session.commit()
+    submit(client, url, {"scheduled_at": past})
+    page = client.get(f"/admin/alerts/{draft.id}").get_data(as_text=True)
+    assert "(Europe/Minsk) уже прошло; выберите более позднее время." in page
+    session.get(Editor, editor.id).language = None
+    session.commit()
     submit(client, url, {"scheduled_at": "tomorrow"})
     assert "Give a date and time" in client.get(f"/admin/alerts/{draft.id}").get_data(as_text=True)
     refresh(session)
