@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 
 import pytest
 
 from clarion.alerts import personal
 from clarion.alerts.freeze import freeze_content, shown, split_markers
 from clarion.alerts.rendering import AlertContent, SiteContext, render_alert
-from clarion.config import reset_settings
 from clarion.delivery.messages import AlertFrame, Recipient, Skeleton, greeting_for
 from clarion.errors import ValidationError
 
@@ -23,20 +21,6 @@ META = {
     "reply_to": None,
     "list": {"id": 1, "slug": "urgent", "name": "Urgent"},
 }
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLARION_SECRET_KEY", "unit-test-secret-that-is-long-enough-0123")
-    monkeypatch.setenv("CLARION_BASE_URL", BASE)
-    monkeypatch.setenv("CLARION_BOUNCE_DOMAIN", "b.example.org")
-    reset_settings()
-    yield monkeypatch
-    reset_settings()
 
 
 def problems(text: str) -> dict[str, str]:

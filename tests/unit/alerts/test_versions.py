@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from clarion.alerts import versions
@@ -16,15 +14,8 @@ POST = {"post_url": "https://blog.example.org/p", "title": "Free them all"}
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch, tmp_path):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLARION_SECRET_KEY", "unit-test-secret-that-is-long-enough-0123")
-    reset_settings()
-    yield monkeypatch
-    reset_settings()
+def _settings(env):
+    """Every test here reads settings."""
 
 
 def alert(**values) -> Alert:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,14 +12,6 @@ from clarion.config.bounces import load_bounce_settings, parse_imap_url
 from clarion.errors import ConfigError
 
 
-@pytest.fixture
-def env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    return monkeypatch
-
-
 def _public_der(key) -> str:
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -28,25 +19,27 @@ def _public_der(key) -> str:
     return base64.b64encode(der).decode()
 
 
-def test_nothing_set_means_a_loopback_bounce_server_and_no_webhooks(env):
+def test_nothing_set_means_a_loopback_bounce_server_and_no_webhooks(bare_env):
     s = load_bounce_settings()
     assert (s.smtp_host, s.smtp_port, s.imap, s.ses_topic_arns) == ("127.0.0.1", 2525, None, ())
     assert s.mailgun_signing_key is s.sendgrid_public_key is s.postmark_auth is None
 
 
-def test_everything_set(env):
-    env.setenv("CLARION_BOUNCE_SMTP_LISTEN", "[::]:25")
-    env.setenv(
+def test_everything_set(bare_env):
+    bare_env.setenv("CLARION_BOUNCE_SMTP_LISTEN", "[::]:25")
+    bare_env.setenv(
         "CLARION_BOUNCE_IMAP_URL",
         "imaps://bounces%40x.org:p%3Ass@mail.x.org/Bounces?processed=Done",
     )
-    env.setenv(
+    bare_env.setenv(
         "CLARION_SES_TOPIC_ARNS",
         "arn:aws:sns:eu-west-1:123456789012:a, arn:aws:sns:us-east-1:123456789012:b",
     )
-    env.setenv("CLARION_MAILGUN_SIGNING_KEY", "key-0123456789abcdef")
-    env.setenv("CLARION_SENDGRID_PUBLIC_KEY", _public_der(ec.generate_private_key(ec.SECP256R1())))
-    env.setenv("CLARION_POSTMARK_WEBHOOK_AUTH", "hook:a-password-long-enough")
+    bare_env.setenv("CLARION_MAILGUN_SIGNING_KEY", "key-0123456789abcdef")
+    bare_env.setenv(
+        "CLARION_SENDGRID_PUBLIC_KEY", _public_der(ec.generate_private_key(ec.SECP256R1()))
+    )
+    bare_env.setenv("CLARION_POSTMARK_WEBHOOK_AUTH", "hook:a-password-long-enough")
     s = load_bounce_settings()
     assert (s.smtp_host, s.smtp_port) == ("::", 25)
     assert s.imap is not None and (s.imap.username, s.imap.password) == ("bounces@x.org", "p:ss")
@@ -75,15 +68,17 @@ def test_everything_set(env):
         ("CLARION_WEBHOOK_MAX_AGE", "5", "at least 30"),
     ],
 )
-def test_each_bad_variable_is_named(env, variable, value, expected):
-    env.setenv(variable, value)
+def test_each_bad_variable_is_named(bare_env, variable, value, expected):
+    bare_env.setenv(variable, value)
     with pytest.raises(ConfigError) as refused:
         load_bounce_settings()
     assert refused.value.variable == variable and expected in str(refused.value)
 
 
-def test_a_sendgrid_key_must_be_ecdsa(env):
-    env.setenv("CLARION_SENDGRID_PUBLIC_KEY", _public_der(rsa.generate_private_key(65537, 2048)))
+def test_a_sendgrid_key_must_be_ecdsa(bare_env):
+    bare_env.setenv(
+        "CLARION_SENDGRID_PUBLIC_KEY", _public_der(rsa.generate_private_key(65537, 2048))
+    )
     with pytest.raises(ConfigError, match="ECDSA"):
         load_bounce_settings()
 

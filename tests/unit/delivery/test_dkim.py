@@ -3,7 +3,6 @@ dkimpy and by an independent verifier (Perl's Mail::DKIM, as SpamAssassin uses i
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -18,18 +17,11 @@ DOMAIN = "example.org"
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLARION_SECRET_KEY", "unit-test-secret-that-is-long-enough-0123")
-    monkeypatch.setenv("CLARION_BASE_URL", "https://news.example.org")
-    monkeypatch.setenv("CLARION_BOUNCE_DOMAIN", "b.example.org")
-    monkeypatch.setenv("CLARION_DKIM_DOMAIN", DOMAIN)
+def env(env):
+    """The unit settings, signing for DOMAIN."""
+    env.setenv("CLARION_DKIM_DOMAIN", DOMAIN)
     reset_settings()
-    yield monkeypatch
-    reset_settings()
+    return env
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 
 import dkim as dkimpy
 import pytest
@@ -27,20 +26,6 @@ from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
 from tests.sendkit import NEWSLETTER_BODY, write_keys
 
 BASE = "https://news.example.org"
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLARION_SECRET_KEY", "unit-test-secret-that-is-long-enough-0123")
-    monkeypatch.setenv("CLARION_BASE_URL", BASE)
-    monkeypatch.setenv("CLARION_BOUNCE_DOMAIN", "b.example.org")
-    reset_settings()
-    yield monkeypatch
-    reset_settings()
 
 
 def test_html_links_become_tracked_once_each_and_markers_stay_direct():

@@ -4,7 +4,6 @@ never split, decoding to the text written; in bulk alerts and in transactional m
 from __future__ import annotations
 
 import base64
-import os
 import re
 from email.header import decode_header, make_header
 from email.utils import formataddr
@@ -26,17 +25,9 @@ LONG_SUBJECT = (
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in list(os.environ):
-        if key.startswith("CLARION_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CLARION_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLARION_SECRET_KEY", "unit-test-secret-that-is-long-enough-0123")
-    monkeypatch.setenv("CLARION_BASE_URL", "https://news.example.org")
-    monkeypatch.setenv("CLARION_BOUNCE_DOMAIN", "b.example.org")
-    monkeypatch.setenv("CLARION_FROM", f"{LONG_NAME} <news@example.org>")
-    reset_settings()
-    yield
+def env(env):
+    """The unit settings, sending as a long display name."""
+    env.setenv("CLARION_FROM", f"{LONG_NAME} <news@example.org>")
     reset_settings()
 
 
