@@ -423,9 +423,14 @@ def unsubscribe_many(
             for sid, lists in left.items()
         ],
     )  # fmt: skip
-    for sid, lists in left.items():
-        payload = {"subscriber_id": sid, "list_ids": sorted(lists), "reason": action}
-        outbox.record(session, "subscriber.unsubscribed", payload)
+    outbox.record_many(
+        session,
+        "subscriber.unsubscribed",
+        [
+            {"subscriber_id": sid, "list_ids": sorted(lists), "reason": action}
+            for sid, lists in left.items()
+        ],
+    )
     return left
 
 

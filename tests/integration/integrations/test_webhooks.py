@@ -355,3 +355,35 @@ def test_a_worker_killed_mid_delivery_delivers_later_with_the_same_webhook_id(
     first, second = receiver.received
     assert first.id == second.id and second.verified_by
     assert deliveries(session)[0].state == "delivered"
+
+
+def test_many_readers_leaving_at_once_record_one_event_each_for_the_endpoints_that_want_it(
+    session, loopback, published, owner, lists
+):
+    with running(Receiver()) as wants, running(Receiver()) as other:
+        register(session, owner, wants, ["subscriber.unsubscribed"])
+        register(session, owner, other, ["petition.signed"])
+    readers = [confirmed_reader(session, lists, f"r{n}@example.org") for n in range(3)]
+    published.clear()
+    list_id = lists["alerts"].id
+    ids = [r.id for r in readers]
+    left = subscribers.unsubscribe_many(session, ids, [list_id], action="inactive")
+    assert left == {sid: [list_id] for sid in ids}
+    assert published == []  # nothing goes out before the commit
+    session.commit()
+    events = session.scalars(select(WebhookEvent).where(
+        WebhookEvent.type == "subscriber.unsubscribed")).all()  # fmt: skip
+    assert sorted(e.payload["subscriber_id"] for e in events) == sorted(ids)
+    assert {(e.payload["reason"], tuple(e.payload["list_ids"])) for e in events} == {
+        ("inactive", (list_id,))
+    }
+    assert len({e.uid for e in events}) == 3  # each its own stable webhook-id
+    rows = deliveries(session)
+    assert sorted(r.event_id for r in rows) == sorted(e.id for e in events)
+    assert {r.endpoint_id for r in rows} == {session.scalar(select(WebhookEndpoint.id).where(
+        WebhookEndpoint.url == wants.url))}  # fmt: skip
+    assert sorted(args[0] for _task, args, _cd in published) == sorted(r.id for r in rows)
+    # Readers who have left already leave nothing more to tell.
+    assert subscribers.unsubscribe_many(session, ids, [list_id], action="inactive") == {}
+    session.commit()
+    assert len(deliveries(session)) == 3
