@@ -53,6 +53,28 @@ def test_the_preview_follows_the_typing_in_every_view_and_version(
         '{{ first_name | default("friend") }}**Write** to Maria today'
     )
     expect(frame.locator("body")).to_contain_text("friendWrite to Maria today")
+    # From the keyboard the toolbar is one Tab stop; arrows, Home and End move within it.
+    focused = "() => document.activeElement.dataset.md || document.activeElement.id"
+    in_bar = "() => !!document.activeElement.closest('.md-toolbar[data-md-for=body_md]')"
+    page.locator("#body_md").focus()
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "bold"  # the control last used
+    page.keyboard.press("Home")
+    page.keyboard.press("Shift+Tab")
+    assert not page.evaluate(in_bar)  # out of the toolbar in one step, not through eight
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "heading"
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "body_md"
+    page.keyboard.press("Shift+Tab")
+    for key, expected in (("ArrowRight", "bold"), ("End", "field"), ("ArrowRight", "heading"),
+                          ("ArrowLeft", "field"), ("Home", "heading")):  # fmt: skip
+        page.keyboard.press(key)
+        assert page.evaluate(focused) == expected, key
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # back into the toolbar: where the editor left it
+    assert page.evaluate(focused) == "bold"
     page.fill("#sample_name", "Ales Bialiatski")
     expect(frame.locator("body")).to_contain_text("AlesWrite to Maria today")
     page.fill("#body_md", "Dear {{ frist_name }}")

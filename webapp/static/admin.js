@@ -250,6 +250,30 @@
         field.value = "";
         put(value);
       });
+      rovingFocus(bar);
+    });
+  }
+
+  // A toolbar is one stop for Tab; the arrow keys, Home and End move within it (the WAI-ARIA
+  // toolbar pattern), so a keyboard user does not tab through eight buttons to reach the text.
+  function rovingFocus(bar) {
+    var controls = Array.prototype.slice.call(bar.querySelectorAll("button, select"));
+    function current(index) {
+      controls.forEach(function (control, i) { control.tabIndex = i === index ? 0 : -1; });
+    }
+    current(0);
+    controls.forEach(function (control, i) {
+      control.addEventListener("focus", function () { current(i); });
+    });
+    bar.addEventListener("keydown", function (event) {
+      var at = controls.indexOf(document.activeElement);
+      if (at < 0) return;
+      var moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: controls.length - 1 };
+      if (!(event.key in moves)) return;
+      event.preventDefault();
+      var next = (moves[event.key] + controls.length) % controls.length;
+      current(next);
+      controls[next].focus();
     });
   }
 
