@@ -162,8 +162,10 @@ def audience_ids(
     session: Session, audience: dict[str, Any], after: int = 0, upto: int | None = None
 ) -> Select:
     """Subscriber ids in the audience above `after`, in id order (for keyset paging); with
-    `upto`, only those up to it, unordered (one page of an id range)."""
-    query = campaigns.audience_query(session, audience).where(Subscriber.id > after)
+    `upto`, only those up to it, unordered (one page of an id range, whose every EXISTS reads
+    only that range: segments.page_of)."""
+    with segments.page_of(after, upto):
+        query = campaigns.audience_query(session, audience).where(Subscriber.id > after)
     if upto is not None:
         return query.where(Subscriber.id <= upto)
     return query.order_by(Subscriber.id)
@@ -482,11 +484,17 @@ def recipients_query(
 ) -> Select:
     """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`)."""
     query = audience_ids(session, alert.frozen_meta["audience"], after, upto)
+    with segments.page_of(after, upto):
+        return _not_yet_reached(session, alert, query)
+
+
+def _not_yet_reached(session: Session, alert: Alert, query: Select) -> Select:
+    """A reminder leaves out who shared; a follow-up to the unreached, who got the mail."""
     if alert.role == AlertRole.REMINDER:
         query = query.where(~hashtag_days.acted(session, alert))
     if alert.role == UNREACHED_ROLE:
         reached = exists().where(
-            Delivery.subscriber_id == Subscriber.id,
+            segments.reader(Delivery.subscriber_id),
             Delivery.alert_id.in_([i for i in family_ids(session, alert) if i != alert.id]),
             Delivery.status == DeliveryStatus.SENT,
         )

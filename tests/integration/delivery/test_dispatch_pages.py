@@ -5,7 +5,7 @@ writes every reader of the audience exactly once, with every row in one batch.""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from clarion import jobqueue
 from clarion.alerts import segments
@@ -51,6 +51,11 @@ def far_readers(session, mailing_list, first_id: int, count: int) -> list[int]:
         insert(Subscription),
         [{"subscriber_id": i, "list_id": mailing_list.id, "status": "subscribed"} for i in ids],
     )
+    if session.bind.dialect.name == "postgresql":  # readers made later come after them
+        session.execute(
+            text("SELECT setval(pg_get_serial_sequence('subscribers', 'id'), :last)"),
+            {"last": ids[-1]},
+        )
     session.commit()
     return ids
 
