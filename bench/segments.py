@@ -7,17 +7,21 @@ on half a row a subscriber (rows/2), spread over the last 60 days; signatures of
 (rows/5) on two petitions, half matched by address only. The segment: received the last
 alert, did not sign petition 1, clicked something in the last 30 days. Each count is the
 median of five runs of clarion.alerts.campaigns.audience_count after a warm-up. The ledger
-rate: readers a second that dispatch's page writer (INSERT … SELECT by keyset pages, as a send
-writes them) puts into the ledger for the list alone and for the segment, rolled back after.
+rate: readers a second that dispatch's page writer (INSERT … SELECT by id-range pages, as a send
+writes them) puts into the ledger for the list alone and for the segment, rolled back after,
+beside the keyset pages (`id > after … LIMIT n`) it wrote before, on the same data: the
+median of --repeat runs of each, interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal, select, text, true
 
 from clarion.db import utcnow
 from clarion.models import Alert, AlertKind, AlertStatus, Petition
@@ -46,8 +50,9 @@ def populate(session, rows: int, dialect: str) -> None:
     run = lambda sql: session.execute(text(sql))  # noqa: E731
     run(f"INSERT INTO lists (slug, name, description, is_public, created_at) "
         f"VALUES ('one', 'One', '', true, {now})")  # fmt: skip
+    # Known for 90 days: long enough to count as inactive when they clicked nothing lately.
     run(f"INSERT INTO subscribers (uid, email, name, language, source, created_at, updated_at) "
-        f"SELECT {uid}, 'user' || i || '@example.org', 'N' || i, 'en', 'bench', {now}, {now} "
+        f"SELECT {uid}, 'user' || i || '@example.org', 'N' || i, 'en', 'bench', {ago(90)}, {now} "
         f"FROM {_series(rows, dialect)}")  # fmt: skip
     run(f"INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
         f"SELECT id, 1, 'subscribed', {now}, {now} FROM subscribers")  # fmt: skip
@@ -82,9 +87,44 @@ def populate(session, rows: int, dialect: str) -> None:
     session.commit()
 
 
-def ledger_rate(session, audience: dict) -> tuple[int, float]:
-    """Readers written and readers a second when dispatch writes the audience's ledger in pages
-    (the pages grow as a send's do), in one transaction rolled back after: deleting a million
+def _keyset_page(session, alert, after: int, limit: int) -> tuple[int, int | None]:
+    """The page writer before id ranges (for the comparison): the next `limit` recipients
+    above `after` (a keyset page); returns (written, the last id) or (0, None) at the end."""
+    from clarion.db import insert_for
+    from clarion.delivery import sending
+    from clarion.delivery.ledger import table
+
+    page = sending.recipients_query(session, alert, after).limit(limit).subquery()
+    rows = select(literal(alert.id), page.c.id, literal("queued"), literal(0), literal(""),
+                  literal(utcnow(), table.c.updated_at.type)).where(true())  # fmt: skip
+    stmt = (
+        insert_for(session)(table)
+        .from_select(
+            ["alert_id", "subscriber_id", "status", "attempts", "last_reply", "updated_at"], rows
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.subscriber_id)
+    )
+    written = [r[0] for r in session.execute(stmt)]
+    return len(written), (max(written) if written else None)
+
+
+def _range_page(session, alert, after: int, limit: int) -> tuple[int, int | None]:
+    """The page writer dispatch uses: the recipients in the next id range (_page_end)."""
+    from clarion.delivery import dispatch
+
+    upto = dispatch._page_end(session, alert.frozen_meta["audience"]["lists"], after, limit)
+    if upto is None:
+        return 0, None
+    return len(dispatch._write_page(session, alert, after, upto)), upto
+
+
+WRITERS = {"keyset (before)": _keyset_page, "id ranges (now)": _range_page}
+
+
+def ledger_rate(session, audience: dict, writer) -> tuple[int, float]:
+    """Readers written and readers a second when `writer` writes the audience's ledger in
+    pages (growing as a send's do), in one transaction rolled back after: deleting a million
     ledger rows costs more than writing them (clicks.delivery_id has no index)."""
     from clarion.delivery import dispatch
 
@@ -93,16 +133,19 @@ def ledger_rate(session, audience: dict) -> tuple[int, float]:
                   frozen_meta={"audience": audience})  # fmt: skip
     session.add(alert)
     session.flush()
-    start, written, page = time.perf_counter(), 0, dispatch.FIRST_PAGE
-    while rows := dispatch._write_page(session, alert, page):
-        written += len(rows)
+    start, written, page, after = time.perf_counter(), 0, dispatch.FIRST_PAGE, 0
+    for _ in range(1_000_000):
+        n, last = writer(session, alert, after, page)
+        if last is None:
+            break
+        written, after = written + n, last
         page = min(page * 4, dispatch.MAX_PAGE)
     seconds = time.perf_counter() - start
     session.rollback()
     return written, written / seconds
 
 
-def run(rows: int, backend: str) -> tuple[int, int, float, float, float, float]:
+def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, dict]:
     from bench._setup import database, timed
     from clarion.alerts import campaigns, segments
     from clarion.db import session_factory
@@ -129,23 +172,36 @@ def run(rows: int, backend: str) -> tuple[int, int, float, float, float, float]:
         chosen = campaigns.audience_count(session, segment)
         ours = timed(lambda: campaigns.audience_count(session, segment))
         baseline = timed(lambda: campaigns.audience_count(session, plain))
-        _n, plain_rate = ledger_rate(session, plain)
-        _n, segment_rate = ledger_rate(session, segment)
+        # Interleaved, so that the machine's load falls on both writers alike; the median.
+        runs: dict[tuple[str, str], list[float]] = {}
+        for _ in range(repeat):
+            for which, audience in (("list", plain), ("segment", segment)):
+                for name, writer in WRITERS.items():
+                    rate = ledger_rate(session, audience, writer)[1]
+                    runs.setdefault((name, which), []).append(rate)
+                    print(f"  {name}, {which}: {rate:,.0f} readers/s", flush=True)
+        rates = {key: statistics.median(values) for key, values in runs.items()}
         session.close()
-    return everyone, chosen, ours, baseline, plain_rate, segment_rate
+    return everyone, chosen, ours, baseline, rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backend", action="append", choices=["postgresql", "sqlite"])
+    parser.add_argument("--repeat", type=int, default=3, help="ledger runs of each writer")
     args = parser.parse_args()
     for backend in args.backend or ["postgresql", "sqlite"]:
-        everyone, chosen, ours, baseline, plain_rate, segment_rate = run(args.rows, backend)
-        print(f"\n| {backend}, {args.rows:,} subscribers | readers | count (ms) | ledger/s |")
-        print("|---|---:|---:|---:|")
-        print(f"| the list | {everyone:,} | {baseline:.0f} | {plain_rate:,.0f} |")
-        print(f"| three conditions | {chosen:,} | {ours:.0f} | {segment_rate:,.0f} |\n")
+        everyone, chosen, ours, baseline, rates = run(args.rows, backend, args.repeat)
+        print(f"\n| {backend}, {args.rows:,} subscribers | the list | three conditions |")
+        print("|---|---:|---:|")
+        print(f"| readers | {everyone:,} | {chosen:,} |")
+        print(f"| count (ms) | {baseline:.0f} | {ours:.0f} |")
+        for name in WRITERS:
+            plain_rate, segment_rate = rates[(name, "list")], rates[(name, "segment")]
+            print(f"| ledger, readers/s, {name} | {plain_rate:,.0f} | {segment_rate:,.0f} "
+                  f"({segment_rate / plain_rate - 1:+.0%}) |")  # fmt: skip
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
 
 if __name__ == "__main__":

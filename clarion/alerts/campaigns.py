@@ -721,7 +721,7 @@ def audience_query(session: Session, audience: Mapping[str, Any]) -> Select[Any]
     lists = [int(i) for i in audience.get("lists", [])]
     query = select(Subscriber.id).where(
         exists().where(
-            Subscription.subscriber_id == Subscriber.id,
+            segments.reader(Subscription.subscriber_id),
             Subscription.list_id.in_(lists),
             Subscription.status == SubscriptionStatus.SUBSCRIBED,
         ),
@@ -731,7 +731,7 @@ def audience_query(session: Session, audience: Mapping[str, Any]) -> Select[Any]
     if tags:
         query = query.where(
             exists().where(
-                SubscriberTag.subscriber_id == Subscriber.id, SubscriberTag.tag_id.in_(tags)
+                segments.reader(SubscriberTag.subscriber_id), SubscriberTag.tag_id.in_(tags)
             )
         )
     languages = [str(c) for c in audience.get("languages", [])]

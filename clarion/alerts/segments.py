@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -275,6 +277,31 @@ def inline(session: Session, tree: Any) -> Any:
 # --- condition: SQL ------------------------------------------------------------------------
 
 
+# The subscriber ids (after, upto] of the ledger page dispatch is writing, while it builds it.
+_PAGE: ContextVar[tuple[int, int] | None] = ContextVar("segments_page", default=None)
+
+
+@contextmanager
+def page_of(after: int, upto: int | None) -> Iterator[None]:
+    """Within it, the conditions built (reader()) read only readers with ids in (after, upto];
+    with upto None, all of them."""
+    token = _PAGE.set(None if upto is None else (after, upto))
+    try:
+        yield
+    finally:
+        _PAGE.reset(token)
+
+
+def reader(column: Any) -> ColumnElement[bool]:
+    """`column` (a subscriber_id) is the reader's: `column == Subscriber.id`, and within
+    page_of() also inside the page's id range. PostgreSQL carries an equality across a join,
+    not a range, so without it each EXISTS of a page would read its whole table again."""
+    bounds = _PAGE.get()
+    if bounds is None:
+        return column == Subscriber.id
+    return and_(column == Subscriber.id, column > bounds[0], column <= bounds[1])
+
+
 def condition(session: Session, tree: Any, negated: bool = False) -> ColumnElement[bool]:
     """The tree as one SQL condition on Subscriber (a parsed tree; see parse()).
 
@@ -304,7 +331,7 @@ def _day(value: str) -> datetime:
 def _subscribed(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     """Subscribed to the list now, having joined it on or after / before the dates given."""
     where = [
-        Subscription.subscriber_id == Subscriber.id,
+        reader(Subscription.subscriber_id),
         Subscription.list_id == leaf["list"],
         Subscription.status == SubscriptionStatus.SUBSCRIBED,
     ]
@@ -321,7 +348,7 @@ def _language(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]
 
 def _tag(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return exists().where(
-        SubscriberTag.subscriber_id == Subscriber.id, SubscriberTag.tag_id.in_(leaf["tags"])
+        reader(SubscriberTag.subscriber_id), SubscriberTag.tag_id.in_(leaf["tags"])
     )
 
 
@@ -331,7 +358,7 @@ def _signatures(petition_id: int | None, *more: ColumnElement[bool]) -> list[Any
     where = [Signature.confirmed_at.is_not(None), *more]
     if petition_id is not None:
         where.append(Signature.petition_id == petition_id)
-    by_id = exists().where(*where, Signature.subscriber_id == Subscriber.id)
+    by_id = exists().where(*where, reader(Signature.subscriber_id))
     by_address = exists().where(*where, Signature.email == Subscriber.email)
     return [by_id, by_address]
 
@@ -366,16 +393,14 @@ def _no_country(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[boo
 def _received(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     return exists().where(
         Delivery.alert_id == leaf["alert"],
-        Delivery.subscriber_id == Subscriber.id,
+        reader(Delivery.subscriber_id),
         Delivery.status == DeliveryStatus.SENT,
     )
 
 
 def _clicks(*where: ColumnElement[bool]) -> ColumnElement[bool]:
     # A link scanner opening every link did not click for the reader.
-    return exists().where(
-        Click.subscriber_id == Subscriber.id, Click.suspected_scanner.is_(False), *where
-    )
+    return exists().where(reader(Click.subscriber_id), Click.suspected_scanner.is_(False), *where)
 
 
 def _clicked(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:

@@ -29,7 +29,16 @@ from clarion.delivery.batchrun import BatchRun, transport_for
 from clarion.delivery.ledger import claim, load_recipients, table
 from clarion.delivery.refusals import RefusalPolicyFactory
 from clarion.errors import InvalidTransition
-from clarion.models import Alert, AlertRole, AlertStatus, Delivery, DeliveryBatch, DeliveryStatus
+from clarion.models import (
+    Alert,
+    AlertRole,
+    AlertStatus,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from clarion.redisconn import get_redis
 from clarion.tracking import eventstream, linkmap
 
@@ -37,6 +46,7 @@ log = logging.getLogger(__name__)
 
 FIRST_PAGE = 1000  # small, so that the first batches go out while dispatch carries on
 MAX_PAGE = 20000
+MAX_PAGES_PER_CALL = 10_000  # 200 million readers; beyond, the task hands on to a fresh one
 DISPATCH_TASK = "tasks.delivery.dispatch"
 OPEN_ROLES = (AlertRole.WELCOME, AlertRole.SERIES_STEP)
 OPEN_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
@@ -56,12 +66,51 @@ def _dispatch_heartbeat(alert_id: int) -> None:
     get_redis().set(f"clarion:dispatching:{alert_id}", b"1", ex=lease)
 
 
-def _write_page(session: Session, alert: Alert, limit: int) -> list[tuple[int, int]]:
-    """Insert the next page of recipients, server-side; returns (delivery id, subscriber id)."""
-    after = session.scalar(
-        select(func.max(Delivery.subscriber_id)).where(Delivery.alert_id == alert.id)
+def _written_up_to(session: Session, alert_id: int) -> int:
+    """The highest subscriber id in the alert's ledger: where a new dispatch carries on."""
+    return (
+        session.scalar(
+            select(func.max(Delivery.subscriber_id)).where(Delivery.alert_id == alert_id)
+        )
+        or 0
     )
-    page = sending.recipients_query(session, alert, after or 0).limit(limit).subquery()
+
+
+def _page_end(session: Session, lists: list[int], after: int, size: int) -> int | None:
+    """The last subscriber id of the next page, so that the range (after, end] holds about
+    `size` readers of the lists: the id of each list's size-th subscribed reader above `after`
+    (an index-only scan of ix_subscriptions_audience), the lowest of them; a list with fewer
+    left lets the others decide. None when no reader of the lists is left above `after`.
+
+    Ids, not a LIMIT: each page's joins (clicks, signatures, the ledger) then read only its
+    range, where a keyset page built them over the whole tables again (bench/README.md)."""
+    member = [
+        Subscription.status == SubscriptionStatus.SUBSCRIBED,
+        Subscription.subscriber_id > after,
+    ]
+    ends = [
+        session.scalar(
+            select(Subscription.subscriber_id)
+            .where(Subscription.list_id == list_id, *member)
+            .order_by(Subscription.subscriber_id)
+            .offset(size - 1)
+            .limit(1)
+        )
+        for list_id in lists
+    ]
+    full = [end for end in ends if end is not None]
+    if full:
+        return min(full)
+    # Every list has fewer than `size` readers left: the last page takes them all.
+    return session.scalar(
+        select(func.max(Subscription.subscriber_id)).where(Subscription.list_id.in_(lists), *member)
+    )
+
+
+def _write_page(session: Session, alert: Alert, after: int, upto: int) -> list[tuple[int, int]]:
+    """Insert the recipients with ids in (after, upto], server-side; returns (delivery id,
+    subscriber id)."""
+    page = sending.recipients_query(session, alert, after, upto).subquery()
     rows = select(
         literal(alert.id),
         page.c.id,
@@ -82,11 +131,19 @@ def _write_page(session: Session, alert: Alert, limit: int) -> list[tuple[int, i
 
 
 def dispatch(alert_id: int) -> int:
-    """Write the ledger page by page, handing out batches as soon as each page is committed."""
+    """Write the ledger page by page, handing out batches as soon as each page is committed.
+
+    A page is a range of subscriber ids (_page_end). Where to start is what is committed: the
+    highest subscriber id in the ledger, so a crash between pages loses and repeats nothing
+    (the ledger's unique (alert, subscriber) absorbs a page written twice). A range that
+    yields nobody (a gap in the ids, or no one meeting the conditions) writes nothing, so
+    `reached` carries the cursor past it within this call; dispatch ends when no reader of
+    the lists is left above the cursor — readers who join meanwhile, with higher ids, are
+    still taken."""
     settings = get_settings()
     _flush_clicks_for_reminder(alert_id)
-    page, written = FIRST_PAGE, 0
-    while True:
+    page, written, reached = FIRST_PAGE, 0, 0
+    for _ in range(MAX_PAGES_PER_CALL):
         with session_scope() as session:
             alert = batches.locked_alert(session, alert_id)
             if alert is None or alert.dispatched_at is not None:
@@ -94,20 +151,28 @@ def dispatch(alert_id: int) -> int:
             if alert.status not in (AlertStatus.SENDING, AlertStatus.PAUSED):
                 break
             _dispatch_heartbeat(alert_id)
-            rows = _write_page(session, alert, page)
-            if not rows:
+            after = max(reached, _written_up_to(session, alert_id))
+            upto = _page_end(session, alert.frozen_meta["audience"]["lists"], after, page)
+            if upto is None:
                 alert.dispatched_at = utcnow()
                 break
+            rows = _write_page(session, alert, after, upto)
+            reached = upto
             ids = sorted(r[0] for r in rows)
-            batches.add_batches(session, alert_id, ids, settings.batch_size)
-            alert.recipients = (alert.recipients or 0) + len(rows)
+            if ids:
+                batches.add_batches(session, alert_id, ids, settings.batch_size)
+                alert.recipients = (alert.recipients or 0) + len(rows)
             links = list(alert.frozen_links or [])
+        page = min(page * 4, MAX_PAGE)
+        if not ids:
+            continue
         # Before any of these is sent: a click must find its link in Redis, not the database.
         linkmap.remember_links(alert_id, links)
         linkmap.remember_deliveries(alert_id, ids)
         written += len(rows)
         batches.refill(alert_id)
-        page = min(page * 4, MAX_PAGE)
+    else:
+        enqueue_dispatch(alert_id)  # a very long list: a fresh task carries on from the ledger
     batches.refill(alert_id)
     finish_if_done(alert_id)
     return written

@@ -158,10 +158,17 @@ def _clean_conditions(session: Session, raw: Any) -> dict[str, Any]:
     return {"conditions": inlined}
 
 
-def audience_ids(session: Session, audience: dict[str, Any], after: int = 0) -> Select:
-    """Subscriber ids in the audience above `after`, in id order (for keyset paging)."""
-    query = campaigns.audience_query(session, audience)
-    return query.where(Subscriber.id > after).order_by(Subscriber.id)
+def audience_ids(
+    session: Session, audience: dict[str, Any], after: int = 0, upto: int | None = None
+) -> Select:
+    """Subscriber ids in the audience above `after`, in id order (for keyset paging); with
+    `upto`, only those up to it, unordered (one page of an id range, whose every EXISTS reads
+    only that range: segments.page_of)."""
+    with segments.page_of(after, upto):
+        query = campaigns.audience_query(session, audience).where(Subscriber.id > after)
+    if upto is not None:
+        return query.where(Subscriber.id <= upto)
+    return query.order_by(Subscriber.id)
 
 
 def audience_size(session: Session, audience: dict[str, list]) -> int:
@@ -472,14 +479,22 @@ def family_ids(session: Session, alert: Alert) -> list[int]:
     return [root_id, *children]
 
 
-def recipients_query(session: Session, alert: Alert, after: int = 0) -> Select:
-    """The subscriber ids dispatch writes to the ledger, in id order from `after`."""
-    query = audience_ids(session, alert.frozen_meta["audience"], after)
+def recipients_query(
+    session: Session, alert: Alert, after: int = 0, upto: int | None = None
+) -> Select:
+    """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`)."""
+    query = audience_ids(session, alert.frozen_meta["audience"], after, upto)
+    with segments.page_of(after, upto):
+        return _not_yet_reached(session, alert, query)
+
+
+def _not_yet_reached(session: Session, alert: Alert, query: Select) -> Select:
+    """A reminder leaves out who shared; a follow-up to the unreached, who got the mail."""
     if alert.role == AlertRole.REMINDER:
         query = query.where(~hashtag_days.acted(session, alert))
     if alert.role == UNREACHED_ROLE:
         reached = exists().where(
-            Delivery.subscriber_id == Subscriber.id,
+            segments.reader(Delivery.subscriber_id),
             Delivery.alert_id.in_([i for i in family_ids(session, alert) if i != alert.id]),
             Delivery.status == DeliveryStatus.SENT,
         )
