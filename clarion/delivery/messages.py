@@ -215,14 +215,20 @@ class _BodyPart(_Part):
                 c if c is None else qp.encode(c) if i == last else qp.piece(c)
                 for i, c in enumerate(self.chunks)
             ]
+            self.slots = [(i, name, qp.piece(fallback)) for i, name, fallback in self.slots]
 
     def encoded(self, values: dict[str, bytes]) -> bytes:
         """The part for one reader, in its transfer encoding (and relaxed canonical form)."""
         if self.encoding == BASE64:
             return b64_lines(self.fill(values))
         chunks = self.chunks.copy()
+        done: dict[str, bytes] = {}  # the click token fills every tracked link: encoded once
         for i, name, fallback in self.slots:
-            chunks[i] = qp.piece(values.get(name) or fallback)
+            piece = done.get(name)
+            if piece is None:
+                value = values.get(name)
+                piece = done[name] = qp.piece(value) if value else fallback
+            chunks[i] = piece
         return b"".join(chunks)
 
 
