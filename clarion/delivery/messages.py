@@ -3,7 +3,9 @@
 Everything that is the same for every reader (headers, the MIME structure, the literal text of
 both parts, the canonical form of the signed static headers) is prepared once. Per recipient
 only the markers of the frozen content are filled (greeting, unsubscribe and preferences URLs,
-the click token of tracked links), the two parts base64-encoded and the message signed.
+the click token of tracked links) and the message signed. A mostly-ASCII part (every HTML part)
+is quoted-printable with its literal chunks encoded once (clarion.delivery.qp), so only the
+reader's values are encoded per message; any other part is base64-encoded per message.
 
 Each message carries three delivery tokens, one per purpose (clarion.tokens): the click token
 in its links, the VERP token only in the envelope sender, the mailto token only in the
