@@ -168,6 +168,18 @@ def dkim_env(directory: Path, kind: str) -> dict[str, str]:
     }
 
 
+def rsa_sign_us() -> str:
+    """What one RSA-2048 signature costs on this machine right now, by `openssl speed`: it
+    swings by a factor of three from day to day here, and RSA is most of a signed message."""
+    out = subprocess.run(
+        ["openssl", "speed", "-seconds", "2", "rsa2048"], capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("rsa 2048 bits"):
+            return f"{float(line.split()[3].rstrip('s')) * 1e6:,.0f} µs"
+    return "unknown"
+
+
 def peak_rss_mb(pids: list[int]) -> list[float]:
     out = []
     for pid in pids:
@@ -181,10 +193,11 @@ def peak_rss_mb(pids: list[int]) -> list[float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system (kernel: socket writes and reads) CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def pool_children(pid: int) -> list[int]:
@@ -260,7 +273,7 @@ def run_clarion(
     if alongside is not None:
         alongside()
     peaks: dict[int, float] = {}
-    cpu: dict[int, float] = {}
+    cpu: dict[int, tuple[float, float]] = {}
     while True:
         time.sleep(0.5)
         for pid in pool_children(worker.pid):
@@ -291,7 +304,8 @@ def run_clarion(
         "seconds": finished - started,
         "first": first.timestamp() - started,
         "steady": sent / max(0.001, (last - first).total_seconds()),
-        "cpu_us": sum(cpu.values()) / max(1, sent) * 1e6,
+        "cpu_us": sum(u + k for u, k in cpu.values()) / max(1, sent) * 1e6,
+        "sys_us": sum(k for _, k in cpu.values()) / max(1, sent) * 1e6,
         "rss": sorted(peaks.values()),
         "size": size,
         "status": status.value,
@@ -399,7 +413,8 @@ def main() -> None:
         load = os.getloadavg()
         print(
             f"# {args.recipients} recipients, {args.workers} workers, DKIM {args.dkim}, "
-            f"{args.backend}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+            f"{args.backend}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+            f"openssl speed rsa2048: {rsa_sign_us()} a signature"
         )
         ours = None
         if args.versions_compare:
@@ -417,7 +432,10 @@ def main() -> None:
                 f"{ours['size']:,} bytes a message"
             )
             print(f"          between first and last message: {ours['steady']:,.0f} msg/s")
-            print(f"          worker CPU per message: {ours['cpu_us']:,.0f} µs")
+            print(
+                f"          worker CPU per message: {ours['cpu_us']:,.0f} µs "
+                f"(of which in the kernel: {ours['sys_us']:,.0f} µs)"
+            )
             print(
                 "          peak RSS per worker process: "
                 + ", ".join(f"{r:.1f} MB" for r in ours["rss"])
@@ -434,7 +452,10 @@ def main() -> None:
             if ours:
                 print(f"ratio   : {ours['sent'] / ours['seconds'] / brate:.2f}")
         load = os.getloadavg()
-        print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(
+            f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+            f"openssl speed rsa2048: {rsa_sign_us()} a signature"
+        )
     finally:
         sink.terminate()
         redis_server.cleanup()

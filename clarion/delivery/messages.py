@@ -3,7 +3,9 @@
 Everything that is the same for every reader (headers, the MIME structure, the literal text of
 both parts, the canonical form of the signed static headers) is prepared once. Per recipient
 only the markers of the frozen content are filled (greeting, unsubscribe and preferences URLs,
-the click token of tracked links), the two parts base64-encoded and the message signed.
+the click token of tracked links) and the message signed. A mostly-ASCII part (every HTML part)
+is quoted-printable with its literal chunks encoded once (clarion.delivery.qp), so only the
+reader's values are encoded per message; any other part is base64-encoded per message.
 
 Each message carries three delivery tokens, one per purpose (clarion.tokens): the click token
 in its links, the VERP token only in the envelope sender, the mailto token only in the
@@ -26,7 +28,7 @@ from clarion.addresses import needs_smtputf8, wire_address
 from clarion.alerts.freeze import split_markers
 from clarion.alerts.personal import PER_RECIPIENT, reader_values, split_slot
 from clarion.config import Settings
-from clarion.delivery import dkim
+from clarion.delivery import dkim, qp
 from clarion.delivery.headers import address_field, decoded, header_value
 from clarion.inputs import header_text
 from clarion.tokens import CLICK, MAILTO, VERP, delivery_tokens
@@ -100,19 +102,30 @@ def b64_lines(data: bytes) -> bytes:
     return b"\r\n".join([enc[i : i + 76] for i in range(0, len(enc), 76)])
 
 
-def part_heads(boundary: str) -> tuple[bytes, bytes, bytes]:
+BASE64 = "base64"
+QUOTED_PRINTABLE = "quoted-printable"
+
+
+def part_heads(
+    boundary: str, encodings: tuple[str, str] = (BASE64, BASE64)
+) -> tuple[bytes, bytes, bytes]:
     """The heads of the plain and the HTML part of a multipart/alternative body, and its end."""
     plain, html_head = (
         f"--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n".encode()
-        for kind in ("plain", "html")
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode()
+        for kind, encoding in zip(("plain", "html"), encodings, strict=True)
     )
     return plain, html_head, f"\r\n--{boundary}--\r\n".encode()
 
 
 def alternative_body(heads: tuple[bytes, bytes, bytes], text: bytes, html_part: bytes) -> bytes:
     """The body: both parts base64 (7-bit, already in DKIM's canonical form)."""
-    return b"".join((heads[0], b64_lines(text), b"\r\n", heads[1], b64_lines(html_part), heads[2]))
+    return encoded_body(heads, b64_lines(text), b64_lines(html_part))
+
+
+def encoded_body(heads: tuple[bytes, bytes, bytes], text: bytes, html_part: bytes) -> bytes:
+    """The body from parts already encoded as their heads say (and in canonical form)."""
+    return b"".join((heads[0], text, b"\r\n", heads[1], html_part, heads[2]))
 
 
 def signed_head(
@@ -124,7 +137,8 @@ def signed_head(
     timestamp: int,
 ) -> bytes:
     """The header block in `order`, each configured key's DKIM-Signature first; `canonical`
-    holds fields already in canonical form (the static ones of an alert), the rest is done here."""
+    holds fields already in canonical form (the static ones of an alert), the rest is done here.
+    `body` must be in relaxed canonical form already (base64 and our quoted-printable are)."""
     head = [f"{k}: {values[k]}\r\n" for k in order]
     if signers:
         data = b"".join(canonical.get(k) or dkim.relaxed_header(k, values[k]) for k in order)
@@ -188,6 +202,38 @@ class _Part:
         return b"".join(chunks)
 
 
+class _BodyPart(_Part):
+    """A text part of the body, filled already encoded: quoted-printable when that is no longer
+    than base64 (mostly ASCII: every alert's HTML), its literal chunks encoded once here and only
+    the values per message; else base64 of the whole part per message."""
+
+    def __init__(self, frozen: str) -> None:
+        super().__init__(frozen)
+        literal = b"".join(c for c in self.chunks if c is not None)
+        self.encoding = QUOTED_PRINTABLE if qp.worth_it(literal) else BASE64
+        if self.encoding == QUOTED_PRINTABLE:
+            last = len(self.chunks) - 1  # ends the part: no soft line break after it
+            self.chunks = [
+                c if c is None else qp.encode(c) if i == last else qp.piece(c)
+                for i, c in enumerate(self.chunks)
+            ]
+            self.slots = [(i, name, qp.piece(fallback)) for i, name, fallback in self.slots]
+
+    def encoded(self, values: dict[str, bytes]) -> bytes:
+        """The part for one reader, in its transfer encoding (and relaxed canonical form)."""
+        if self.encoding == BASE64:
+            return b64_lines(self.fill(values))
+        chunks = self.chunks.copy()
+        done: dict[str, bytes] = {}  # the click token fills every tracked link: encoded once
+        for i, name, fallback in self.slots:
+            piece = done.get(name)
+            if piece is None:
+                value = values.get(name)
+                piece = done[name] = qp.piece(value) if value else fallback
+            chunks[i] = piece
+        return b"".join(chunks)
+
+
 @dataclass(frozen=True)
 class AlertFrame:
     """What a skeleton is built from: an alert's identity and its frozen content and sender."""
@@ -219,8 +265,8 @@ class Skeleton:
         self._click = delivery_tokens(CLICK, settings.secret_key)
         self._verp = delivery_tokens(VERP, settings.secret_key)
         self._mailto = delivery_tokens(MAILTO, settings.secret_key)
-        self._html = _Part(frame.html)
-        self._text = _Part(frame.text)
+        self._html = _BodyPart(frame.html)
+        self._text = _BodyPart(frame.text)
         self._alert_tag = hmac.new(self._secret, frame.alert_uid.encode(), "sha256").hexdigest()[
             :12
         ]
@@ -254,7 +300,7 @@ class Skeleton:
         self._order = [h for h in SIGNED if h in self._static or h in per_recipient]
         self._canonical = {k: dkim.relaxed_header(k, v) for k, v in self._static.items()}
         self._signers = dkim.signers_for(settings, (*self._order, *OVERSIGNED))
-        self._heads = part_heads(boundary)
+        self._heads = part_heads(boundary, (self._text.encoding, self._html.encoding))
         self._second = (0, "")
 
     def _date(self) -> tuple[int, str]:
@@ -303,10 +349,10 @@ class Skeleton:
             **{k: v.encode() for k, v in fields.items()},
         }
         escaped = {k: html.escape(v).encode() for k, v in fields.items()}
-        body = alternative_body(
+        body = encoded_body(
             self._heads,
-            self._text.fill(plain),
-            self._html.fill({**plain, **escaped, "greeting": html.escape(greeting).encode()}),
+            self._text.encoded(plain),
+            self._html.encoded({**plain, **escaped, "greeting": html.escape(greeting).encode()}),
         )
         rcpt = wire_address(r.email)
         timestamp, date = self._date()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import pytest
+from itsdangerous import Signer
 
 from clarion import tokens
 from clarion.errors import InvalidToken
@@ -247,3 +249,14 @@ def test_a_scope_cannot_be_changed_once_read():
     scope = tokens.UnsubscribeScope("u1", list_ids=(1,))
     with pytest.raises(AttributeError):
         scope.list_ids = ()  # type: ignore[misc]
+
+
+def test_the_bulk_signer_makes_itsdangerous_tokens_and_follows_the_secret():
+    # The key is derived once per signer, and a signer is made per secret: a new secret key
+    # signs with its own key, never with one derived from the old.
+    for secret in ("first-secret-that-is-long-enough-0123", "second-secret-long-enough-45678"):
+        for purpose in (tokens.UNSUBSCRIBE, tokens.PREFERENCES):
+            plain = Signer(secret, salt=f"clarion.{purpose}", digest_method=hashlib.sha256)
+            for value in ("u1~aAlert", "ü~all", ""):
+                assert tokens.sign(purpose, value, secret) == plain.sign(value).decode()
+                assert tokens.unsign(purpose, plain.sign(value).decode(), secret) == value

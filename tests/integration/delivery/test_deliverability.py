@@ -237,3 +237,13 @@ def test_every_mail_scores_low_fits_gmail_and_verifies(
         ):
             problems.append(facts)
     assert not problems, "\n".join(problems)
+    # Alerts' bodies are quoted-printable where that is no longer than base64 (their HTML is
+    # mostly markup): that encoding, too, was scored and verified above.
+    encodings = {
+        part["Content-Transfer-Encoding"]
+        for name, raw in captured.items()
+        if name.startswith("alert")
+        for part in email.message_from_bytes(raw).walk()
+        if not part.is_multipart()
+    }
+    assert "quoted-printable" in encodings, encodings

@@ -143,8 +143,12 @@ def test_signed_messages_verify_and_their_body_is_already_canonical(env, tmp_pat
     assert dkimpy.verify(m.data, dnsfunc=lambda name, timeout=5: record)
     body = m.data.split(b"\r\n\r\n", 1)[1]
     assert Relaxed.canonicalize_body(body) == body
+    # The HTML is quoted-printable, its runs of spaces written encoded; the text, so short
+    # that base64 is shorter, base64.
+    assert b"quoted-printable\r\n\r\n<p> =20two" in body and b"base64" in body
+    assert b"<p> =20two =20spaces =20</p>" in body
     assert not dkimpy.verify(
-        m.data.replace(b"\r\n\r\nPHA+", b"\r\n\r\nPHB+"), dnsfunc=lambda n, timeout=5: record
+        m.data.replace(b"=20two", b"=20twa"), dnsfunc=lambda n, timeout=5: record
     )
 
 
