@@ -19,6 +19,7 @@ from werkzeug.exceptions import BadRequest, NotFound, PreconditionFailed, Unauth
 from clarion.errors import ValidationError
 from clarion.inputs import MAX_ID
 from clarion.integrations import apitokens, idempotency
+from webapp.api.v1.dumping import compile_schema
 from webapp.extensions import db
 from webapp.utils import client_ip
 
@@ -124,8 +125,8 @@ def _schema(schema: type[marshmallow.Schema], many: bool = False) -> marshmallow
 
 
 def dump(schema: type[marshmallow.Schema], data: Any, *, many: bool = False) -> Any:
-    """`data` as `schema` shows it, in one pass over the page."""
-    return _schema(schema, many).dump(data)
+    """`data` as `schema` shows it, in one pass over the page (compiled from the schema)."""
+    return compile_schema(_schema(schema, many))(data)
 
 
 def load(schema: type[marshmallow.Schema], data: Any) -> dict[str, Any]:
