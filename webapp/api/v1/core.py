@@ -20,7 +20,7 @@ from clarion.errors import ValidationError
 from clarion.inputs import MAX_ID
 from clarion.integrations import apitokens, idempotency
 from webapp.api.v1.dumping import compile_schema
-from webapp.extensions import db
+from webapp.extensions import db, read_only_db
 from webapp.utils import client_ip
 
 bp = Blueprint("v1", __name__)
@@ -44,6 +44,9 @@ class Operation:
     idempotent: bool = False
     etag: bool = False
     content: str = "application/json"
+    # A GET that writes (an export recorded in the audit log) says so: other reads get a
+    # session that refuses to write.
+    writes: bool = False
 
 
 OPERATIONS: list[Operation] = []
@@ -158,6 +161,8 @@ def _json(reply: Reply, op: Operation) -> Response:
 
 
 def _run(op: Operation, view: Callable[..., Any], kwargs: dict[str, Any]) -> Response:
+    if op.method == "GET" and not op.writes:
+        read_only_db()  # before anything opens the usual session
     use = _authenticate()
     use.require(op.scope, op.permission)
     g.api_token = use
