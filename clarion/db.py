@@ -211,9 +211,21 @@ def among(session: Session, column: Any, values: list | set) -> Any:
     """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not hundreds.
 
     psycopg parses a statement with 250 placeholders in about 2 ms, on every batch; and a
-    statement whose text does not change with the number of values is prepared once.
+    statement whose text does not change with the number of values is prepared once. The
+    array goes as one array literal in text, which PostgreSQL casts: psycopg's own list
+    adapter inspects every element to choose a type (90 µs for 50 ids, 11 µs as text).
     """
     if session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
-    item = BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
-    return column == any_(cast(literal(list(values), ARRAY(item)), ARRAY(item)))
+    if isinstance(column.type, Integer | BigInteger):
+        literal_text = "{" + ",".join(str(int(v)) for v in values) + "}"
+        item: Any = BigInteger()
+    else:
+        literal_text = "{" + ",".join(_array_item(str(v)) for v in values) + "}"
+        item = Text()
+    return column == any_(cast(literal(literal_text, Text()), ARRAY(item)))
+
+
+def _array_item(value: str) -> str:
+    # Quoted, so that commas, braces, spaces and the word NULL are only text.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
