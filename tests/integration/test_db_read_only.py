@@ -3,6 +3,7 @@ anywhere, and the pooled connection is an ordinary one again for the next sessio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,16 @@ from sqlalchemy import func, select, text
 
 from clarion import db
 from clarion.models import Tag
+
+
+@pytest.fixture
+def pg_url(backend, pg_server) -> Iterator[str]:
+    """A database of its own: its engine's pool holds the one connection the trace watches."""
+    if backend.name != "postgresql":
+        pytest.skip("SQLite has no round trips to save")
+    url = pg_server.create_database("clarion_read_only")
+    yield url
+    db.get_engine(url).dispose()
 
 
 def _sent(url: str, trace: Path, read_only: bool) -> list[str]:
@@ -31,12 +42,10 @@ def _sent(url: str, trace: Path, read_only: bool) -> list[str]:
     return [s.strip().strip('"') for s in sent]
 
 
-def test_a_read_only_session_sends_no_begin_nor_rollback(settings, backend, tmp_path):
-    if backend.name != "postgresql":
-        pytest.skip("SQLite has no round trips to save")
-    assert _sent(backend.url, tmp_path / "a", read_only=True) == ["SELECT 41 + 1"]
+def test_a_read_only_session_sends_no_begin_nor_rollback(pg_url, tmp_path):
+    assert _sent(pg_url, tmp_path / "a", read_only=True) == ["SELECT 41 + 1"]
     # The same pooled connection, in an ordinary session: a transaction again.
-    sent = _sent(backend.url, tmp_path / "b", read_only=False)
+    sent = _sent(pg_url, tmp_path / "b", read_only=False)
     assert sent[0].startswith("BEGIN") and sent[1:] == ["SELECT 41 + 1", "ROLLBACK"], sent
 
 
