@@ -158,17 +158,22 @@ def serve(port: int, env: dict, log: Path, token: str) -> subprocess.Popen:
     venv_bin = Path(sys.executable).parent
     cmd = [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN]
     proc = start([*cmd, "webapp:create_app()"], env, log)
-    wait_for_port(port, timeout=60)
-    deadline = time.monotonic() + 120
-    answered = 0
-    while answered < 20 and time.monotonic() < deadline:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/api/v1/lists", headers={"Authorization": f"Bearer {token}"})
-        status = connection.getresponse().status
-        connection.close()
-        answered = answered + 1 if status == 200 else 0
-    if answered < 20:
-        raise RuntimeError(f"gunicorn did not answer the API: see {log}")
+    try:
+        wait_for_port(port, timeout=60)
+        deadline = time.monotonic() + 120
+        answered = 0
+        while answered < 20 and time.monotonic() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            auth = {"Authorization": f"Bearer {token}"}
+            connection.request("GET", "/api/v1/lists", headers=auth)
+            status = connection.getresponse().status
+            connection.close()
+            answered = answered + 1 if status == 200 else 0
+        if answered < 20:
+            raise RuntimeError(f"gunicorn did not answer the API: see {log}")
+    except BaseException:
+        stop(proc)  # the caller never got it: it would outlive the run
+        raise
     return proc
 
 

@@ -81,7 +81,7 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
 
 
 _engines: dict[str, Engine] = {}
-_factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
+_factories: dict[tuple[str, bool, bool], sessionmaker[Session]] = {}
 
 
 def get_engine(url: str) -> Engine:
@@ -137,27 +137,49 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _session_factory(url: str, reader: bool) -> sessionmaker[Session]:
-    factory = _factories.get((url, reader))
+def _session_factory(url: str, reader: bool, read_only: bool = False) -> sessionmaker[Session]:
+    factory = _factories.get((url, reader, read_only))
     if factory is None:
         engine = get_engine(url)
-        if reader:
+        if reader or read_only:
             engine = engine.execution_options(clarion_reader=True)
-        factory = _factories[(url, reader)] = sessionmaker(bind=engine, expire_on_commit=False)
+        if read_only and engine.dialect.name == "postgresql":
+            # No BEGIN before the first statement and no ROLLBACK at the end: two round trips
+            # of every read. Under READ COMMITTED each statement has its own snapshot anyway.
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        if read_only:
+            event.listen(factory, "before_flush", _refuse_writes)
+        _factories[(url, reader, read_only)] = factory
     return factory
 
 
-def session_factory(url: str | None = None, *, reader: bool = False) -> sessionmaker[Session]:
+class ReadOnlySessionError(RuntimeError):
+    """A read-only session was asked to write."""
+
+
+def _refuse_writes(_session: Session, _context: Any, _instances: Any) -> None:
+    # Without a transaction each statement would commit by itself, so a write would not be
+    # all-or-nothing; a read-only session must never be given one.
+    raise ReadOnlySessionError("This session only reads; write in a session of your own.")
+
+
+def session_factory(
+    url: str | None = None, *, reader: bool = False, read_only: bool = False
+) -> sessionmaker[Session]:
     """The sessionmaker for the configured (or given) database.
 
     `reader=True` is for sessions that mostly read (page views): on SQLite they do not take
     the write lock when they begin. Elsewhere it makes no difference.
+    `read_only=True` is for sessions that never write (API reads): on PostgreSQL they run
+    without a transaction, each statement on its own (as READ COMMITTED sees it anyway), and
+    on every database a flush raises ReadOnlySessionError.
     """
     if url is None:
         from clarion.config import get_settings
 
         url = get_settings().database_url
-    return _session_factory(url, reader)
+    return _session_factory(url, reader, read_only)
 
 
 @contextmanager
@@ -189,9 +211,21 @@ def among(session: Session, column: Any, values: list | set) -> Any:
     """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not hundreds.
 
     psycopg parses a statement with 250 placeholders in about 2 ms, on every batch; and a
-    statement whose text does not change with the number of values is prepared once.
+    statement whose text does not change with the number of values is prepared once. The
+    array goes as one array literal in text, which PostgreSQL casts: psycopg's own list
+    adapter inspects every element to choose a type (90 µs for 50 ids, 11 µs as text).
     """
     if session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
-    item = BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
-    return column == any_(cast(literal(list(values), ARRAY(item)), ARRAY(item)))
+    if isinstance(column.type, Integer | BigInteger):
+        literal_text = "{" + ",".join(str(int(v)) for v in values) + "}"
+        item: Any = BigInteger()
+    else:
+        literal_text = "{" + ",".join(_array_item(str(v)) for v in values) + "}"
+        item = Text()
+    return column == any_(cast(literal(literal_text, Text()), ARRAY(item)))
+
+
+def _array_item(value: str) -> str:
+    # Quoted, so that commas, braces, spaces and the word NULL are only text.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -78,6 +78,9 @@ class SubscribeOutcome:
 
     consent_id: int | None = None  # set when a confirmation mail must be sent
     list_ids: list[int] = field(default_factory=list)
+    # The reader, once found or created and known not to be suppressed: for callers that show
+    # the reader anyway (the API), which need not look them up again. Pages never show it.
+    reader: Subscriber | None = None
 
 
 def public_lists(session: Session) -> list[MailingList]:
@@ -164,11 +167,11 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     subscriber, new = _find_or_create(session, email, req)
     pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source), new=new)
     if not pending:
-        return SubscribeOutcome()
+        return SubscribeOutcome(reader=subscriber)
     consent = _consent_record(session, subscriber, pending, req, action="subscribe")
     if not throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60):
-        return SubscribeOutcome()
-    return SubscribeOutcome(consent_id=consent.id, list_ids=pending)
+        return SubscribeOutcome(reader=subscriber)
+    return SubscribeOutcome(consent_id=consent.id, list_ids=pending, reader=subscriber)
 
 
 def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> tuple[Subscriber, bool]:

@@ -411,6 +411,31 @@ def test_a_page_says_who_is_suppressed_by_address_or_by_keyed_hash(client, sessi
     }
 
 
+def test_a_sign_up_answers_with_the_reader_as_they_are_suppressed_or_not(
+    client, session, subscribed, lists, make_token
+):
+    # The answer takes the reader subscribe() found (no second lookup) when it got that far,
+    # and looks the address up itself when subscribe() stopped early (suppressed).
+    session.add(Subscriber(email="blocked@example.org"))
+    session.add(Suppression(email="blocked@example.org", reason=SuppressionReason.COMPLAINT))
+    session.commit()
+    secret = make_token("editor", ("read", "write"))
+    on = "subscribed"
+    for email, suppressed, memberships in (
+        ("blocked@example.org", True, {}),
+        (subscribed.email, False, {"alerts": on, "news": on}),
+        ("fresh@example.org", False, {"alerts": "pending"}),
+    ):
+        body = {"email": email, "lists": [lists["alerts"].id], "tags": ["api"]}
+        answer = client.post("/api/v1/subscribers", json=body, headers=bearer(secret))
+        assert answer.status_code == 202, answer.json
+        reader = answer.json["subscriber"]
+        assert (reader["email"], reader["suppressed"]) == (email, suppressed)
+        assert reader["tags"] == ["api"]
+        assert {m["slug"]: m["status"] for m in reader["lists"]} == memberships
+    assert count(session, ConsentRecord) == 1  # the new reader's alone
+
+
 def test_the_api_picks_a_petition_and_may_include_signers(client, session, lists, make_token):
     petition = Petition(slug="free-maria", title="Free Maria Kalesnikava", body_md="Free her.")
     session.add(petition)

@@ -19,7 +19,8 @@ from werkzeug.exceptions import BadRequest, NotFound, PreconditionFailed, Unauth
 from clarion.errors import ValidationError
 from clarion.inputs import MAX_ID
 from clarion.integrations import apitokens, idempotency
-from webapp.extensions import db
+from webapp.api.v1.dumping import compile_schema
+from webapp.extensions import db, read_only_db
 from webapp.utils import client_ip
 
 bp = Blueprint("v1", __name__)
@@ -43,6 +44,9 @@ class Operation:
     idempotent: bool = False
     etag: bool = False
     content: str = "application/json"
+    # A GET that writes (an export recorded in the audit log) says so: other reads get a
+    # session that refuses to write.
+    writes: bool = False
 
 
 OPERATIONS: list[Operation] = []
@@ -124,8 +128,8 @@ def _schema(schema: type[marshmallow.Schema], many: bool = False) -> marshmallow
 
 
 def dump(schema: type[marshmallow.Schema], data: Any, *, many: bool = False) -> Any:
-    """`data` as `schema` shows it, in one pass over the page."""
-    return _schema(schema, many).dump(data)
+    """`data` as `schema` shows it, in one pass over the page (compiled from the schema)."""
+    return compile_schema(_schema(schema, many))(data)
 
 
 def load(schema: type[marshmallow.Schema], data: Any) -> dict[str, Any]:
@@ -157,6 +161,8 @@ def _json(reply: Reply, op: Operation) -> Response:
 
 
 def _run(op: Operation, view: Callable[..., Any], kwargs: dict[str, Any]) -> Response:
+    if op.method == "GET" and not op.writes:
+        read_only_db()  # before anything opens the usual session
     use = _authenticate()
     use.require(op.scope, op.permission)
     g.api_token = use

@@ -151,6 +151,7 @@ def signatures_index(petition_id: int, query: dict) -> Reply:
     permission="export",
     tag=TAG,
     content="text/csv",
+    writes=True,
     summary="Every signature as CSV (owners; recorded in the audit log)",
 )
 def signatures_csv(petition_id: int):

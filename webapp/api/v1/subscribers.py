@@ -50,8 +50,9 @@ def _lists_and_tags(ids: list[int]) -> CompoundSelect:
     return both.order_by(both.selected_columns.name)
 
 
-def describe(found: list[Subscriber]) -> list[dict]:
-    """Subscribers as the API shows them: with their lists, tags and suppression."""
+def describe(found: list[Subscriber], blocked: set[str] | None = None) -> list[dict]:
+    """Subscribers as the API shows them: with their lists, tags and suppression (`blocked`:
+    the suppressed addresses among them, when the caller knows already)."""
     session = db()
     ids = [x.id for x in found]
     memberships: dict[int, list[dict]] = {i: [] for i in ids}
@@ -64,7 +65,8 @@ def describe(found: list[Subscriber]) -> list[dict]:
                 memberships[sid].append(
                     {"list_id": lid, "slug": name, "status": SubscriptionStatus(status).value}
                 )
-    blocked = subscribers.suppressed_among(session, [x.email for x in found])
+    if blocked is None:
+        blocked = subscribers.suppressed_among(session, [x.email for x in found])
     return dump(
         s.SubscriberOut,
         [
@@ -195,22 +197,26 @@ def subscriber_create(body: dict) -> Reply:
         form="api",
     )
     outcome = subscribers.subscribe(db(), req)
+    known = outcome.reader is not None  # found by subscribe(), so not suppressed
     after = []
     if outcome.consent_id is not None:
         from tasks.mail import send_confirmation
 
         consent_id = outcome.consent_id
         after.append(lambda: send_confirmation.delay(consent_id))
-    found = db().scalar(select(Subscriber).where(Subscriber.email == normalise_email(req.email)))
+    found = outcome.reader or db().scalar(
+        select(Subscriber).where(Subscriber.email == normalise_email(req.email))
+    )
+    blocked = set() if known else None
     if found is not None and body["tags"]:
         use = token_use()
-        have = describe([found])[0]["tags"]
+        have = describe([found], blocked)[0]["tags"]
         tags.set_tags(db(), use.editor, found.id, [*have, *body["tags"]], ip())
     message = "A confirmation mail decides, unless this address cannot be mailed now."
     return Reply(
         {
             "status": "pending",
-            "subscriber": describe([found])[0] if found is not None else None,
+            "subscriber": describe([found], blocked)[0] if found is not None else None,
             "message": message,
         },
         202,
