@@ -226,10 +226,13 @@ class _BodyPart(_Part):
         chunks = self.chunks.copy()
         done: dict[str, bytes] = {}  # the click token fills every tracked link: encoded once
         for i, name, fallback in self.slots:
+            value = values.get(name)
+            if not value:
+                chunks[i] = fallback  # each slot its own: a field's fallback differs by place
+                continue
             piece = done.get(name)
             if piece is None:
-                value = values.get(name)
-                piece = done[name] = qp.piece(value) if value else fallback
+                piece = done[name] = qp.piece(value)
             chunks[i] = piece
         return b"".join(chunks)
 
