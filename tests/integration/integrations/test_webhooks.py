@@ -74,10 +74,10 @@ def test_a_confirmation_is_delivered_signed_as_the_specification_says(
     session, loopback, published, owner, lists
 ):
     with running(Receiver()) as receiver:
-        register(session, owner, receiver)
+        endpoint = register(session, owner, receiver)
         reader = confirmed_reader(session, lists)
         [row] = deliveries(session)
-        assert (outbox.DELIVER_TASK, (row.id,), None) in published  # after the commit
+        assert (outbox.BATCH_TASK, (endpoint.id,), None) in published  # after the commit
         assert webhooks.deliver(row.id) == "delivered"
     [got] = receiver.received
     assert got.verified_by == receiver.secrets
@@ -223,7 +223,7 @@ def test_a_lost_publish_is_found_by_the_sweep(session, loopback, owner, lists):
     previous = jobqueue.set_backend(broker_down)
     try:
         with running(Receiver()) as receiver:
-            register(session, owner, receiver)
+            endpoint = register(session, owner, receiver)
         confirmed_reader(session, lists)  # committed although the publishing failed
     finally:
         jobqueue.set_backend(previous)
@@ -232,10 +232,10 @@ def test_a_lost_publish_is_found_by_the_sweep(session, loopback, owner, lists):
     previous = jobqueue.set_backend(lambda name, args, countdown: queued.append(args))
     try:
         assert webhooks.sweep() == []  # the publish after commit still has its grace
-        assert webhooks.sweep(now=utcnow() + webhooks.SWEEP_GRACE) == [row.id]
+        assert webhooks.sweep(now=utcnow() + webhooks.SWEEP_GRACE) == [endpoint.id]
     finally:
         jobqueue.set_backend(previous)
-    assert queued == [(row.id,)]
+    assert queued == [(endpoint.id,)] and row.state == "pending"
 
 
 def test_loopback_endpoints_are_refused_unless_the_operator_allows_them(session, owner):
@@ -323,7 +323,7 @@ def test_a_worker_killed_mid_delivery_delivers_later_with_the_same_webhook_id(
 
     receiver = Receiver(hold=threading.Event())
     with running(receiver):
-        register(session, owner, receiver)
+        endpoint = register(session, owner, receiver)
         victim = start_worker(
             backend,
             tmp_path / "victim.log",
@@ -347,7 +347,7 @@ def test_a_worker_killed_mid_delivery_delivers_later_with_the_same_webhook_id(
         queued: list = []
         previous = jobqueue.set_backend(lambda name, args, countdown: queued.append(args))
         try:
-            assert webhooks.sweep(now=later) == [row.id]
+            assert webhooks.sweep(now=later) == [endpoint.id]
         finally:
             jobqueue.set_backend(previous)
         receiver.hold = None
