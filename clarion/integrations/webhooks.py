@@ -411,7 +411,10 @@ BATCH_SIZE = 100
 # The POSTs of a batch start within this long after its claim: the last one (TIMEOUT, twice
 # if a kept-alive connection must be made again) ends and is recorded well within the LEASE.
 BATCH_SECONDS = 25.0
-RUN_SECONDS = 60.0  # a task's batches before it hands what is left to a fresh task
+# A task's run, after which no POST starts: it hands what is left to a fresh task, whose turn
+# in the queue comes after the tasks queued meanwhile (other endpoints', confirmation mails on
+# `default` in a worker that takes from both): one run holds a worker process ~10 s at most.
+RUN_SECONDS = 10.0
 RETRY_KEY = "clarion:webhooks:retry:{}"  # set while a wake-up for a retry is queued
 
 
@@ -440,17 +443,17 @@ def deliver_endpoint(
     `budget` seconds; then queue a task for what is left. The states of the attempts made."""
     outbox.woken(endpoint_id)  # first: an event committed from now on queues another task
     counts = dict.fromkeys(("delivered", "pending", "failed"), 0)
-    started = time.monotonic()
+    stop_at = time.monotonic() + budget
     while True:
         at = now or utcnow()
         batch = _claim_batch(endpoint_id, at, size)
         if batch is None:
             break
-        attempts = _post_batch(batch)
+        attempts = _post_batch(batch, min(stop_at, time.monotonic() + BATCH_SECONDS))
         for state in _settle_batch(endpoint_id, batch, attempts, at):
             counts[state] = counts.get(state, 0) + 1
         unreachable = bool(attempts) and attempts[-1].status is None
-        if len(batch.events) < size or unreachable or time.monotonic() - started >= budget:
+        if len(batch.events) < size or unreachable or time.monotonic() >= stop_at:
             break
     _wake_later(endpoint_id, now or utcnow())
     return counts
@@ -505,18 +508,18 @@ def _claim_batch(endpoint_id: int, now: datetime, size: int) -> _Batch | None:
         return _Batch(endpoint.url, signing_secrets(endpoint, now), [tuple(e) for e in events])
 
 
-def _post_batch(batch: _Batch) -> list[_Attempt]:
+def _post_batch(batch: _Batch, deadline: float) -> list[_Attempt]:
     """POST each message in order over one connection; stop when the receiver cannot be
-    reached (the rest wait with the failed one) or the batch's time is up."""
+    reached (the rest wait with the failed one) or at `deadline` (monotonic; the first is
+    always made)."""
     attempts: list[_Attempt] = []
-    deadline = time.monotonic() + BATCH_SECONDS
     try:
         poster = fetch.Poster(batch.url, _policy())  # resolved and checked once, pinned
     except FetchRefused as exc:
         return [_Attempt(batch.events[0][0], None, str(exc)[:500], 0)]
     with poster:
         for delivery_id, event in batch.events:
-            if time.monotonic() > deadline:
+            if attempts and time.monotonic() > deadline:
                 break
             message = _sign(batch.url, batch.secrets, event)
             started = time.monotonic()
