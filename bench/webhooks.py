@@ -10,11 +10,15 @@ receiver on loopback (a threaded HTTP server in its own process that answers 204
 CLARION_ALLOW_PRIVATE_FETCH lets the SSRF guard allow it). Each round sends the alert twice
 through a fresh worker: alone, then with the events' deliveries published as the send starts.
 The events are written before that run by `outbox.record`, 100 a transaction as the
-application does; their deliveries, held back, are published when the send starts (what each
-commit would have done). The deliveries are made by Celery workers: `--layout shared` (the
+application does; the tasks their commits published are held back and published when the send
+starts (what the commits would have done: one task a delivery before deliveries were batched,
+one an endpoint since). The deliveries are made by Celery workers: `--layout shared` (the
 Procfile: one worker, queues default, hooks and bulk, concurrency 2) or `separate` (a
 bulk worker of 2 and a hooks worker of 1). Deliveries left when the send ends are then drained
-and counted.
+(a worker of 2 on hooks, with the sweep every 30 s as beat runs it) and counted. The CPU a
+delivery costs is measured from the hooks worker's processes (main and pool, its start-up
+excluded), which is steadier on a shared machine than the rates. Run it from another checkout
+to measure older code: it replays whatever tasks that code publishes.
 Target (issue 17): the send with webhooks is at most 5 % slower than alone.
 """
 

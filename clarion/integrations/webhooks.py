@@ -5,7 +5,8 @@ the same on every attempt and resend), `webhook-timestamp` (seconds) and `webhoo
 ("v1," + base64 HMAC-SHA256 of "{id}.{timestamp}.{body}" under the secret's bytes; during a
 rotation one such signature per secret, space-separated). A delivery is tried again with
 exponential backoff for 24 hours; an endpoint failing for 24 hours is disabled and the owners
-see a notice on the dashboard.
+see a notice on the dashboard. The outbox is delivered a batch per endpoint over one kept-alive
+connection (`deliver_endpoint`); `deliver` makes one attempt at one delivery (resends).
 """
 
 from __future__ import annotations
