@@ -264,3 +264,15 @@ def test_a_poster_checks_the_address_once_and_keeps_to_it(keep_alive_server, mon
         assert [poster.post(b"x", {}) for _ in range(3)] == [204] * 3
     # Resolved once for three connections: each new one goes to the address checked then.
     assert looked_up.count("hooks.example") == 1
+
+
+def test_a_poster_sends_without_waiting_for_delayed_acks(keep_alive_server):
+    """http.client writes a request's headers and body apart: with Nagle's algorithm on, the
+    body waits ~40 ms for the server's delayed ACK, for every request (the kept-alive
+    connection of a batch made that each delivery's cost). Its own connect turns Nagle off;
+    the pinned connection must too."""
+    url = f"http://127.0.0.1:{keep_alive_server.server_address[1]}/keep"
+    with Poster(url, LOOPBACK) as poster:
+        assert poster.post(b"x", {}) == 204
+        sock = poster._conn.sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
