@@ -98,6 +98,7 @@ class Receiver:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver would offer
+    disable_nagle_algorithm = True  # the body is a write of its own after the headers
     receiver: Receiver
 
     def do_POST(self) -> None:

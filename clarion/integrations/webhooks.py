@@ -471,18 +471,21 @@ def _claim_batch(endpoint_id: int, now: datetime, size: int) -> _Batch | None:
     )
     # SKIP LOCKED (PostgreSQL; SQLite has one writer anyway) lets a second worker take the next
     # rows instead of waiting; the conditions repeated outside make the claim safe without it.
+    # A CTE, evaluated once: as a subquery in the WHERE, PostgreSQL may run it again for each
+    # row, skipping the rows this very statement has locked, and claim far more than `size`.
     oldest = (
         select(WebhookDelivery.id)
         .where(*due)
         .order_by(WebhookDelivery.id)
         .limit(size)
         .with_for_update(skip_locked=True)
+        .cte("oldest")
     )
     with session_scope() as session:
         claimed = list(
             session.scalars(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(oldest), *due)
+                .where(WebhookDelivery.id.in_(select(oldest.c.id)), *due)
                 .values(claimed_until=now + LEASE)
                 .returning(WebhookDelivery.id)
                 .execution_options(synchronize_session=False)
