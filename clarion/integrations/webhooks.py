@@ -22,12 +22,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import redis
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import audit, editors, fetch, jobqueue, outbox
@@ -282,7 +283,7 @@ def _message(session: Session, delivery: WebhookDelivery, now: datetime) -> _Mes
     return _sign(endpoint.url, signing_secrets(endpoint, now), event)
 
 
-def _sign(url: str, secrets_: list[str], event: WebhookEvent) -> _Message:
+def _sign(url: str, secrets_: list[str], event: WebhookEvent | _EventData) -> _Message:
     body = json.dumps(
         {
             "type": event.type,
@@ -420,10 +421,20 @@ RETRY_KEY = "clarion:webhooks:retry:{}"  # set while a wake-up for a retry is qu
 
 
 @dataclass(frozen=True)
+class _EventData:
+    """What a message is made of: an event's columns."""
+
+    uid: str
+    type: str
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class _Batch:
     url: str
     secrets: list[str]
-    events: list[tuple[int, WebhookEvent]]  # (delivery id, its event), oldest first
+    events: list[tuple[int, _EventData]]  # (delivery id, its event), oldest first
 
 
 @dataclass(frozen=True)
@@ -502,14 +513,23 @@ def _claim_batch(endpoint_id: int, now: datetime, size: int) -> _Batch | None:
                 .execution_options(synchronize_session=False)
             )
             return None
+        # Columns, not ORM objects: a hundred of them would cost more than their POSTs.
         events = session.execute(
-            select(WebhookDelivery.id, WebhookEvent)
+            select(
+                WebhookDelivery.id,
+                WebhookEvent.uid,
+                WebhookEvent.type,
+                WebhookEvent.created_at,
+                WebhookEvent.payload,
+            )
             .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
             .where(WebhookDelivery.id.in_(claimed))
             .order_by(WebhookDelivery.id)
         ).all()
-        session.expunge_all()  # the events are read after the session closes
-        return _Batch(endpoint.url, signing_secrets(endpoint, now), [tuple(e) for e in events])
+        owed = [
+            (row.id, _EventData(row.uid, row.type, row.created_at, row.payload)) for row in events
+        ]
+        return _Batch(endpoint.url, signing_secrets(endpoint, now), owed)
 
 
 def _post_batch(batch: _Batch, deadline: float) -> list[_Attempt]:
@@ -544,18 +564,27 @@ def _settle_batch(
 ) -> list[str]:
     """Record the batch's attempts in one transaction; release the claims of those not made
     (after an unreachable receiver, not before its retry). The attempts' states."""
-    ids = [delivery_id for delivery_id, _ in batch.events]
     created = {delivery_id: event.created_at for delivery_id, event in batch.events}
     with session_scope() as session:
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             return []  # deleted while we were sending, and its deliveries with it
+        failed = {a.delivery_id for a in attempts if a.error}
         rows = {
             row.id: row
-            for row in session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+            for row in session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_(failed))
+            )
         }
-        states, retry_at = [], None
+        states, delivered, retry_at = [], [], None
+        # In order, as one at a time would have: a success clears the endpoint's failing_since,
+        # a failure after it starts it again (and one before it may disable the endpoint).
         for attempt in attempts:
+            if not attempt.error:
+                endpoint.failing_since = None
+                delivered.append(attempt)
+                states.append("delivered")
+                continue
             delivery = rows.get(attempt.delivery_id)
             if delivery is None:
                 continue
@@ -572,13 +601,45 @@ def _settle_batch(
             states.append(state)
             if delay is not None and attempt.status is None:
                 retry_at = delivery.next_attempt_at
-        for delivery_id in ids[len(attempts) :]:
-            delivery = rows.get(delivery_id)
-            if delivery is not None:
-                delivery.claimed_until = None
-                if retry_at is not None:
-                    delivery.next_attempt_at = max(delivery.next_attempt_at, retry_at)
+        _record_delivered(session, delivered, now)
+        left = [delivery_id for delivery_id, _ in batch.events[len(attempts) :]]
+        if left:
+            release = {"claimed_until": None}
+            if retry_at is not None:  # unreachable: they wait for the failed one's retry
+                release["next_attempt_at"] = retry_at
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(left))
+                .values(**release)
+                .execution_options(synchronize_session=False)
+            )
     return states
+
+
+def _record_delivered(session: Session, delivered: list[_Attempt], now: datetime) -> None:
+    """The successes of a batch in one statement (what _record_attempt does for each)."""
+    if not delivered:
+        return
+    ids = [a.delivery_id for a in delivered]
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(ids))
+        .values(
+            state="delivered",
+            delivered_at=now,
+            attempts=WebhookDelivery.attempts + 1,
+            last_attempt_at=now,
+            last_status=case(
+                {a.delivery_id: a.status for a in delivered}, value=WebhookDelivery.id
+            ),
+            last_error="",
+            last_duration_ms=case(
+                {a.delivery_id: a.took for a in delivered}, value=WebhookDelivery.id
+            ),
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _wake_later(endpoint_id: int, now: datetime) -> None:
