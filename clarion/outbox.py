@@ -3,22 +3,25 @@
 The domain functions that change a reader, a signature or a send call `record()` with their
 own session, so the event commits or rolls back with the change: a crash can neither lose an
 event nor invent one. One delivery row per interested endpoint is written with it; once the
-transaction commits, their ids are published to the task queue (the sweep of
-integrations.webhooks finds any whose publishing was lost).
+transaction commits, each endpoint's batch task is woken (at most one queued per endpoint,
+by a flag in Redis: ten thousand events make one task, not ten thousand); the sweep of
+integrations.webhooks finds any delivery whose publishing was lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from clarion import jobqueue, throttle
+from clarion import jobqueue, redisconn, throttle
 from clarion.db import utcnow
 from clarion.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -34,8 +37,14 @@ EVENTS = (
     "alert.started",
     "alert.finished",
 )
-DELIVER_TASK = "tasks.webhooks.deliver"
+DELIVER_TASK = "tasks.webhooks.deliver"  # one delivery (resends)
+BATCH_TASK = "tasks.webhooks.deliver_endpoint"  # the due deliveries of one endpoint
 _PENDING = "clarion.outbox.pending"
+# Set while an endpoint's batch task waits in the queue; it clears the flag as it starts. The
+# expiry only bounds how long a task lost with its flag could hold back others (the sweep
+# wakes the endpoint again then).
+QUEUED_KEY = "clarion:webhooks:queued:{}"
+QUEUED_TTL = 300
 
 
 def new_message_id() -> str:
@@ -101,37 +110,72 @@ def _endpoints_for(session: Session, event_type: str) -> list[int]:
 
 
 def _owe(session: Session, event_ids: Sequence[int], endpoints: list[int], now: Any) -> None:
-    # One delivery row per event and endpoint, handed to the workers after the commit.
-    delivery_ids = session.scalars(
-        insert(WebhookDelivery).returning(WebhookDelivery.id),
+    # One delivery row per event and endpoint.
+    session.execute(
+        insert(WebhookDelivery),
         [
             {"event_id": event_id, "endpoint_id": endpoint_id, "next_attempt_at": now}
             for event_id in event_ids
             for endpoint_id in endpoints
         ],
-    ).all()
-    publish_after_commit(session, list(delivery_ids))
+    )
+    # The endpoints' batch tasks make them, woken once the transaction has committed.
+    _after_commit(session, [(BATCH_TASK, endpoint_id) for endpoint_id in endpoints])
 
 
 def publish_after_commit(session: Session, delivery_ids: list[int]) -> None:
-    """Hand these deliveries to the workers once the session's transaction has committed."""
+    """Hand these deliveries, one task each, to the workers once the session has committed."""
+    _after_commit(session, [(DELIVER_TASK, delivery_id) for delivery_id in delivery_ids])
+
+
+def _after_commit(session: Session, tasks: list[tuple[str, int]]) -> None:
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = []
         sa_event.listen(session, "after_commit", _publish)
         sa_event.listen(session, "after_rollback", _forget)
-    pending.extend(delivery_ids)
+    pending.extend(tasks)
+
+
+def wake(endpoint_id: int) -> bool:
+    """Queue the endpoint's batch task unless one is queued already; whether it was queued.
+
+    QueueUnavailable when the broker is away (the flag is taken back: the next try queues).
+    """
+    key = QUEUED_KEY.format(endpoint_id)
+    try:
+        fresh = redisconn.get_redis().set(key, 1, nx=True, ex=QUEUED_TTL)
+    except redis.RedisError:
+        fresh = True  # without the flag, a task too many rather than none
+    if not fresh:
+        return False
+    try:
+        jobqueue.enqueue(BATCH_TASK, endpoint_id)
+    except Exception:
+        with contextlib.suppress(redis.RedisError):
+            redisconn.get_redis().delete(key)
+        raise
+    return True
+
+
+def woken(endpoint_id: int) -> None:
+    """Called by the batch task as it starts: an event committed from now on queues another."""
+    with contextlib.suppress(redis.RedisError):
+        redisconn.get_redis().delete(QUEUED_KEY.format(endpoint_id))
 
 
 def _publish(session: Session) -> None:
-    ids, session.info[_PENDING] = session.info.get(_PENDING) or [], []
-    for delivery_id in ids:
+    tasks, session.info[_PENDING] = session.info.get(_PENDING) or [], []
+    for name, ident in dict.fromkeys(tasks):  # each endpoint once, in order
         # The change is committed already and must not fail now: whatever stops the publishing
         # (the broker away), the rows wait in the database and the sweep publishes them.
         try:
-            jobqueue.enqueue(DELIVER_TASK, delivery_id)
+            if name == BATCH_TASK:
+                wake(ident)
+            else:
+                jobqueue.enqueue(name, ident)
         except Exception as exc:
-            log.warning("webhook delivery %s left to the sweep: %s", delivery_id, exc)
+            log.warning("webhook task %s(%s) left to the sweep: %s", name, ident, exc)
 
 
 def _forget(session: Session) -> None:

@@ -1,4 +1,5 @@
-"""Thin webhook tasks: make one delivery attempt, and sweep up the deliveries due."""
+"""Thin webhook tasks: deliver an endpoint's due events in batches, make one delivery attempt
+(resends), and sweep up the deliveries due."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ def deliver(delivery_id: int) -> str:
 
 
 @app.task(acks_late=True)
+def deliver_endpoint(endpoint_id: int) -> dict[str, int]:
+    """The endpoint's due deliveries, a batch at a time over one connection; re-queues itself
+    when its time is up and some are still due."""
+    return webhooks.deliver_endpoint(endpoint_id)
+
+
+@app.task(acks_late=True)
 def sweep() -> int:
-    """Periodic: publish the deliveries due that no worker is making."""
+    """Periodic: wake the endpoints with deliveries due that no worker is making."""
     return len(webhooks.sweep())

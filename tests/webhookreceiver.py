@@ -17,10 +17,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from tests.services import free_port
 
@@ -50,6 +48,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     verified_by: list[str]
+    peer: str = ""  # the client's address and port: one per connection
 
     @property
     def id(self) -> str:
@@ -65,6 +64,8 @@ class Receiver:
     """Answers each request with the next scripted status (then 200), recording everything.
 
     `hold` makes a request wait (for a worker to be killed mid-delivery) until released.
+    Connections are kept alive (HTTP/1.1) unless `keep_alive` is False: then each answer says
+    "Connection: close" and the server closes it.
     """
 
     secrets: list[str] = field(default_factory=list)
@@ -73,22 +74,46 @@ class Receiver:
     hold: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+    keep_alive: bool = True
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        body = request.get_data()
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    @property
+    def connections(self) -> int:
+        """How many connections the requests came over (a client port is not reused while
+        its last connection lingers in TIME_WAIT)."""
+        return len({r.peer for r in self.received})
+
+    def receive(self, headers: dict[str, str], body: bytes, peer: str) -> int:
+        """Record one request; the status to answer."""
         verified = [s for s in self.secrets if verify(s, headers, body)]
-        self.received.append(Received(headers, body, verified))
+        self.received.append(Received(headers, body, verified, peer))
         self.arrived.set()
         if self.hold is not None:
             self.hold.wait(30)
-        status = self.script.pop(0) if self.script else 200
-        return Response("ok", status=status)(environ, start_response)
+        return self.script.pop(0) if self.script else 200
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver would offer
+    disable_nagle_algorithm = True  # the body is a write of its own after the headers
+    receiver: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status = self.receiver.receive(headers, body, "{}:{}".format(*self.client_address))
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        if not self.receiver.keep_alive:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: object) -> None:
+        pass
 
 
 class running:
@@ -99,7 +124,9 @@ class running:
 
     def __enter__(self) -> Receiver:
         self.receiver.port = free_port()
-        self.server = make_server("127.0.0.1", self.receiver.port, self.receiver, threaded=True)
+        handler = type("Handler", (_Handler,), {"receiver": self.receiver})
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.receiver.port), handler)
+        self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self.receiver
@@ -108,4 +135,5 @@ class running:
         if self.receiver.hold is not None:
             self.receiver.hold.set()
         self.server.shutdown()
+        self.server.server_close()
         self.thread.join(5)

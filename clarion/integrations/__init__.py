@@ -15,6 +15,6 @@ Public (all that other packages import from it):
     idempotency: HEADER, Replay, begin, finish, request_hash
     metrics: collect
     readiness: check
-    webhooks: EVENTS, LogLine, create_endpoint, deliver, delete_endpoint, delivery_log,
-        endpoints, get_endpoint, resend, rotate_secret, sweep, update_endpoint
+    webhooks: EVENTS, LogLine, create_endpoint, deliver, deliver_endpoint, delete_endpoint,
+        delivery_log, endpoints, get_endpoint, resend, rotate_secret, sweep, update_endpoint
 """

@@ -25,6 +25,7 @@ def router(settings):
     "task, queue",
     [
         ("tasks.webhooks.deliver", "hooks"),
+        ("tasks.webhooks.deliver_endpoint", "hooks"),
         ("tasks.webhooks.sweep", "hooks"),
         ("tasks.mail.send_confirmation", "default"),
         ("tasks.delivery.send_batch", "bulk"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,7 +11,7 @@ import pytest
 
 from clarion.alerts import media
 from clarion.errors import FetchRefused, ValidationError
-from clarion.fetch import FetchPolicy, check_address, fetch
+from clarion.fetch import FetchPolicy, Poster, check_address, fetch
 from tests.helpers import tiny_png
 
 PNG = tiny_png()
@@ -200,3 +201,78 @@ def test_allow_private_fetch_rejects_nonsense(monkeypatch, tmp_path):
     monkeypatch.setenv("CLARION_ALLOW_PRIVATE_FETCH", "the office")
     with pytest.raises(ConfigError, match="CLARION_ALLOW_PRIVATE_FETCH"):
         load_settings()
+
+
+class KeptAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 answers to POSTs; /close says so and closes, /drop closes without saying (as a
+    server does to an idle kept-alive connection)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.seen.append((self.client_address[1], body))
+        self.send_response(204)
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.path == "/drop":
+            self.close_connection = True
+
+
+@pytest.fixture
+def keep_alive_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeptAlive)
+    httpd.daemon_threads = True
+    httpd.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("path, connections", [("/keep", 1), ("/close", 3), ("/drop", 3)])
+def test_a_poster_keeps_one_connection_and_makes_a_new_one_when_the_server_closes_it(
+    keep_alive_server, path, connections
+):
+    url = f"http://127.0.0.1:{keep_alive_server.server_address[1]}{path}"
+    with Poster(url, LOOPBACK) as poster:
+        statuses = [poster.post(f"m{n}".encode(), {}) for n in range(3)]
+    assert statuses == [204, 204, 204]
+    seen = keep_alive_server.seen
+    assert [body for _, body in seen] == [b"m0", b"m1", b"m2"]  # each once, in order
+    assert len({port for port, _ in seen}) == connections
+
+
+def test_a_poster_checks_the_address_once_and_keeps_to_it(keep_alive_server, monkeypatch):
+    port = keep_alive_server.server_address[1]
+    with pytest.raises(FetchRefused):
+        Poster(f"http://127.0.0.1:{port}/keep", FetchPolicy())  # loopback: refused
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        looked_up.append(host)
+        return real("127.0.0.1" if host == "hooks.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with Poster(f"http://hooks.example:{port}/close", LOOPBACK) as poster:
+        assert [poster.post(b"x", {}) for _ in range(3)] == [204] * 3
+    # Resolved once for three connections: each new one goes to the address checked then.
+    assert looked_up.count("hooks.example") == 1
+
+
+def test_a_poster_sends_without_waiting_for_delayed_acks(keep_alive_server):
+    """http.client writes a request's headers and body apart: with Nagle's algorithm on, the
+    body waits ~40 ms for the server's delayed ACK, for every request (the kept-alive
+    connection of a batch made that each delivery's cost). Its own connect turns Nagle off;
+    the pinned connection must too."""
+    url = f"http://127.0.0.1:{keep_alive_server.server_address[1]}/keep"
+    with Poster(url, LOOPBACK) as poster:
+        assert poster.post(b"x", {}) == 204
+        sock = poster._conn.sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -74,10 +74,10 @@ def test_a_confirmation_is_delivered_signed_as_the_specification_says(
     session, loopback, published, owner, lists
 ):
     with running(Receiver()) as receiver:
-        register(session, owner, receiver)
+        endpoint = register(session, owner, receiver)
         reader = confirmed_reader(session, lists)
         [row] = deliveries(session)
-        assert (outbox.DELIVER_TASK, (row.id,), None) in published  # after the commit
+        assert (outbox.BATCH_TASK, (endpoint.id,), None) in published  # after the commit
         assert webhooks.deliver(row.id) == "delivered"
     [got] = receiver.received
     assert got.verified_by == receiver.secrets
@@ -223,7 +223,7 @@ def test_a_lost_publish_is_found_by_the_sweep(session, loopback, owner, lists):
     previous = jobqueue.set_backend(broker_down)
     try:
         with running(Receiver()) as receiver:
-            register(session, owner, receiver)
+            endpoint = register(session, owner, receiver)
         confirmed_reader(session, lists)  # committed although the publishing failed
     finally:
         jobqueue.set_backend(previous)
@@ -232,10 +232,10 @@ def test_a_lost_publish_is_found_by_the_sweep(session, loopback, owner, lists):
     previous = jobqueue.set_backend(lambda name, args, countdown: queued.append(args))
     try:
         assert webhooks.sweep() == []  # the publish after commit still has its grace
-        assert webhooks.sweep(now=utcnow() + webhooks.SWEEP_GRACE) == [row.id]
+        assert webhooks.sweep(now=utcnow() + webhooks.SWEEP_GRACE) == [endpoint.id]
     finally:
         jobqueue.set_backend(previous)
-    assert queued == [(row.id,)]
+    assert queued == [(endpoint.id,)] and row.state == "pending"
 
 
 def test_loopback_endpoints_are_refused_unless_the_operator_allows_them(session, owner):
@@ -323,7 +323,7 @@ def test_a_worker_killed_mid_delivery_delivers_later_with_the_same_webhook_id(
 
     receiver = Receiver(hold=threading.Event())
     with running(receiver):
-        register(session, owner, receiver)
+        endpoint = register(session, owner, receiver)
         victim = start_worker(
             backend,
             tmp_path / "victim.log",
@@ -347,7 +347,7 @@ def test_a_worker_killed_mid_delivery_delivers_later_with_the_same_webhook_id(
         queued: list = []
         previous = jobqueue.set_backend(lambda name, args, countdown: queued.append(args))
         try:
-            assert webhooks.sweep(now=later) == [row.id]
+            assert webhooks.sweep(now=later) == [endpoint.id]
         finally:
             jobqueue.set_backend(previous)
         receiver.hold = None
@@ -380,9 +380,9 @@ def test_many_readers_leaving_at_once_record_one_event_each_for_the_endpoints_th
     assert len({e.uid for e in events}) == 3  # each its own stable webhook-id
     rows = deliveries(session)
     assert sorted(r.event_id for r in rows) == sorted(e.id for e in events)
-    assert {r.endpoint_id for r in rows} == {session.scalar(select(WebhookEndpoint.id).where(
-        WebhookEndpoint.url == wants.url))}  # fmt: skip
-    assert sorted(args[0] for _task, args, _cd in published) == sorted(r.id for r in rows)
+    wanting = session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.url == wants.url))
+    assert {r.endpoint_id for r in rows} == {wanting}
+    assert published == [(outbox.BATCH_TASK, (wanting,), None)]  # one wake-up, not one a reader
     # Readers who have left already leave nothing more to tell.
     assert subscribers.unsubscribe_many(session, ids, [list_id], action="inactive") == {}
     session.commit()
