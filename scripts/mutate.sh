@@ -29,7 +29,7 @@ TARGETS=(
   "sending|clarion/delivery/sending.py|tests/integration/delivery/test_send_permissions.py tests/integration/delivery/test_delivery.py"
   "signing|clarion/actions/signing.py|tests/integration/actions/test_signing_rules.py tests/integration/actions/test_petition_signing.py tests/integration/actions/test_petition_prefill.py tests/integration/actions/test_signature_mail_limits.py"
   "clicks|clarion/tracking/clicks.py|tests/integration/tracking/test_clickthrough.py"
-  "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_imports.py"
+  "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_import_writer.py"
 )
 
 list_targets() {
