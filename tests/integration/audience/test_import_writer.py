@@ -177,15 +177,16 @@ def test_known_readers_are_confirmed_or_left_as_they_are(session, lists, subscri
     )
     session.commit()
     before = reader(session, "pending@example.org").updated_at
-    counts = ImportWriter(session, options([alerts])).write(
-        [
-            row(2, "pending@example.org", name="Other", language="en", consent=True),
-            row(3, "reader@example.org", consent=True),
-        ]
-    )
+    known_rows = [
+        row(2, "pending@example.org", name="Other", language="en", consent=True),
+        row(3, "reader@example.org", consent=True, tags=["known"]),
+    ]
+    counts = ImportWriter(session, options([alerts])).write(known_rows)
     session.commit()
     refresh(session)
     assert counts == {"created": 0, "updated": 1}
+    assert [r.reason for r in known_rows] == ["", ""]  # nothing to do is no refusal
+    assert session.scalar(select(Tag.name)) == "known"
     known = reader(session, "pending@example.org")
     assert (known.name, known.language) == ("Known name", "uk")
     confirmed = subscriptions(session, "pending@example.org")[alerts]
