@@ -206,3 +206,44 @@ def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session
         {"petition_id": confirming.id, "signature_id": waiting.id, "subscriber_id": None,
          "country": None, "email": "bo@example.org"}
     ]  # fmt: skip
+
+
+def _signed_meanwhile(session, petition, email: str, **fields) -> None:
+    """Before `session` writes its next row, another request signs with `email` and commits."""
+    from sqlalchemy import event
+
+    from clarion.db import session_factory
+
+    def other_request(*_args) -> None:
+        other = session_factory()()
+        try:
+            other.add(Signature(petition_id=petition.id, email=email, name="First", **fields))
+            other.commit()
+        finally:
+            other.close()
+
+    event.listen(session, "before_flush", other_request, once=True)
+
+
+@pytest.mark.parametrize("require_confirmation", [False, True])
+def test_of_two_simultaneous_signatures_of_one_address_the_first_counts(
+    session, backend, require_confirmation
+):
+    """The lost insert race: only PostgreSQL lets two transactions both see no signature (on
+    SQLite a writer holds the database from its first statement, so they queue)."""
+    if backend.name != "postgresql":
+        pytest.skip("two writers at once need PostgreSQL: SQLite's writers queue")
+    from clarion.db import utcnow
+
+    petition = make_petition(session, require_confirmation=require_confirmation)
+    confirmed = {} if require_confirmation else {"confirmed_at": utcnow()}
+    _signed_meanwhile(session, petition, "ana@example.org", **confirmed)
+    outcome = _signs(session, petition, name="Second")
+    [signature] = session.scalars(select(Signature)).all()
+    assert signature.name == "First"
+    if require_confirmation:  # the first one's mail, sent once
+        assert outcome.status == SignStatus.CHECK_INBOX
+        assert outcome.confirm_signature_id == signature.id
+    else:
+        assert outcome.status == SignStatus.SIGNED and outcome.signed_at is None
+        assert outcome.confirm_signature_id is None
