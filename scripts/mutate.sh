@@ -21,7 +21,7 @@ PY="${PYTHON_VENV:-$ROOT/.venv/bin/python}"
 # name | module to mutate | its focused tests (space-separated)
 TARGETS=(
   "tokens|clarion/tokens.py|tests/unit/test_tokens.py"
-  "rules|clarion/bounce_classify/rules.py|tests/unit/bounce_classify"
+  "rules|clarion/bounce_classify/rules.py|tests/unit/bounce_classify/test_rule_phrases.py tests/unit/bounce_classify"
   "verdict|clarion/bounce_classify/verdict.py|tests/unit/bounce_classify"
   "policy|clarion/bounces/policy.py|tests/integration/bounces/test_bounce_policy.py"
   "subscribers|clarion/audience/subscribers.py|tests/integration/audience/test_subscribe.py tests/integration/audience/test_confirm.py tests/integration/audience/test_unsubscribe.py tests/integration/audience/test_preferences.py"
