@@ -247,3 +247,48 @@ def test_of_two_simultaneous_signatures_of_one_address_the_first_counts(
     else:
         assert outcome.status == SignStatus.SIGNED and outcome.signed_at is None
         assert outcome.confirm_signature_id is None
+
+
+def test_a_name_is_kept_with_single_spaces(session):
+    petition = make_petition(session)
+    _signs(session, petition, name="  Ana \t Maria\n  Bel ")
+    assert session.scalar(select(Signature.name)) == "Ana Maria Bel"
+
+
+def test_lists_too_busy_to_join_leave_the_signature_counted_and_say_so(
+    session, lists, settings, monkeypatch
+):
+    """Joining lists is never a condition of signing: when the network has signed up too
+    often, the signature counts and the signer is told the lists must wait."""
+    from clarion.audience import subscribers
+    from clarion.models import ConsentRecord
+
+    monkeypatch.setattr(
+        subscribers,
+        "get_settings",
+        lambda: dataclasses.replace(settings, subscribe_limit_per_ip="1/hour"),
+    )
+    first = make_petition(session)
+    second = make_petition(session, slug="second")
+    network = {"list_ids": [lists["alerts"].id], "ip": "203.0.113.7"}
+    assert _signs(session, first, **network).lists_note == ""
+    outcome = _signs(session, second, email="bo@example.org", **network)
+    assert outcome.status == SignStatus.SIGNED
+    assert outcome.lists_note == "We could not add you to the lists right now; please try later."
+    assert (outcome.list_consent_id, outcome.lists_pending) == (None, [])
+    assert len(session.scalars(select(Signature)).all()) == 2
+    assert len(session.scalars(select(ConsentRecord)).all()) == 1
+
+
+def test_a_confirmation_link_confirms_only_on_its_own_petition(session):
+    petition = make_petition(session, require_confirmation=True)
+    other = make_petition(session, slug="other", require_confirmation=True)
+    _signs(session, petition)
+    _signs(session, other, email="bo@example.org")
+    [signature] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    with pytest.raises(InvalidToken) as refused:
+        signing.confirm(session, other, signing.confirm_token(signature))
+    assert str(refused.value) == "This link is not valid."
+    session.rollback()
+    refresh(session)
+    assert session.scalars(select(Signature.confirmed_at)).all() == [None, None]
