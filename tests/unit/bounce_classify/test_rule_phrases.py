@@ -141,6 +141,8 @@ PHRASES = [
     ("too large for this server", "mesgtoobig"),
     ("5.3.4", "mesgtoobig"),
     ("addressee has been removed", "userunknown"),
+    ("recipient is not listed", "userunknown"),
+    ("local-part unknown", "userunknown"),
     ("unknown local-part", "userunknown"),
     ("no such mailbox", "userunknown"),
     ("no account with that name", "userunknown"),
@@ -166,6 +168,8 @@ PHRASES = [
     ("malformed or unexpected name server reply", "networkerror"),
     ("name server timed out", "networkerror"),
     ("temporary lookup failure", "networkerror"),
+    # Temporary, although what follows would read as a dead domain.
+    ("temporary dns failure: example.org not found", "networkerror"),
     ("host unknown", "hostunknown"),
     ("domain name is not valid", "hostunknown"),
     ("non-existent domain", "hostunknown"),
