@@ -21,7 +21,7 @@ PY="${PYTHON_VENV:-$ROOT/.venv/bin/python}"
 # name | module to mutate | its focused tests (space-separated)
 TARGETS=(
   "tokens|clarion/tokens.py|tests/unit/test_tokens.py"
-  "rules|clarion/bounce_classify/rules.py|tests/unit/bounce_classify"
+  "rules|clarion/bounce_classify/rules.py|tests/unit/bounce_classify/test_rule_phrases.py tests/unit/bounce_classify"
   "verdict|clarion/bounce_classify/verdict.py|tests/unit/bounce_classify"
   "policy|clarion/bounces/policy.py|tests/integration/bounces/test_bounce_policy.py"
   "subscribers|clarion/audience/subscribers.py|tests/integration/audience/test_subscribe.py tests/integration/audience/test_confirm.py tests/integration/audience/test_unsubscribe.py tests/integration/audience/test_preferences.py"
@@ -29,7 +29,7 @@ TARGETS=(
   "sending|clarion/delivery/sending.py|tests/integration/delivery/test_send_permissions.py tests/integration/delivery/test_delivery.py"
   "signing|clarion/actions/signing.py|tests/integration/actions/test_signing_rules.py tests/integration/actions/test_petition_signing.py tests/integration/actions/test_petition_prefill.py tests/integration/actions/test_signature_mail_limits.py"
   "clicks|clarion/tracking/clicks.py|tests/integration/tracking/test_clickthrough.py"
-  "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_imports.py"
+  "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_import_writer.py"
 )
 
 list_targets() {

@@ -206,3 +206,89 @@ def test_each_signature_that_comes_to_count_is_told_to_the_webhooks_once(session
         {"petition_id": confirming.id, "signature_id": waiting.id, "subscriber_id": None,
          "country": None, "email": "bo@example.org"}
     ]  # fmt: skip
+
+
+def _signed_meanwhile(session, petition, email: str, **fields) -> None:
+    """Before `session` writes its next row, another request signs with `email` and commits."""
+    from sqlalchemy import event
+
+    from clarion.db import session_factory
+
+    def other_request(*_args) -> None:
+        other = session_factory()()
+        try:
+            other.add(Signature(petition_id=petition.id, email=email, name="First", **fields))
+            other.commit()
+        finally:
+            other.close()
+
+    event.listen(session, "before_flush", other_request, once=True)
+
+
+@pytest.mark.parametrize("require_confirmation", [False, True])
+def test_of_two_simultaneous_signatures_of_one_address_the_first_counts(
+    session, backend, require_confirmation
+):
+    """The lost insert race: only PostgreSQL lets two transactions both see no signature (on
+    SQLite a writer holds the database from its first statement, so they queue)."""
+    if backend.name != "postgresql":
+        pytest.skip("two writers at once need PostgreSQL: SQLite's writers queue")
+    from clarion.db import utcnow
+
+    petition = make_petition(session, require_confirmation=require_confirmation)
+    confirmed = {} if require_confirmation else {"confirmed_at": utcnow()}
+    _signed_meanwhile(session, petition, "ana@example.org", **confirmed)
+    outcome = _signs(session, petition, name="Second")
+    [signature] = session.scalars(select(Signature)).all()
+    assert signature.name == "First"
+    if require_confirmation:  # the first one's mail, sent once
+        assert outcome.status == SignStatus.CHECK_INBOX
+        assert outcome.confirm_signature_id == signature.id
+    else:
+        assert outcome.status == SignStatus.SIGNED and outcome.signed_at is None
+        assert outcome.confirm_signature_id is None
+
+
+def test_a_name_is_kept_with_single_spaces(session):
+    petition = make_petition(session)
+    _signs(session, petition, name="  Ana \t Maria\n  Bel ")
+    assert session.scalar(select(Signature.name)) == "Ana Maria Bel"
+
+
+def test_lists_too_busy_to_join_leave_the_signature_counted_and_say_so(
+    session, lists, settings, monkeypatch
+):
+    """Joining lists is never a condition of signing: when the network has signed up too
+    often, the signature counts and the signer is told the lists must wait."""
+    from clarion.audience import subscribers
+    from clarion.models import ConsentRecord
+
+    monkeypatch.setattr(
+        subscribers,
+        "get_settings",
+        lambda: dataclasses.replace(settings, subscribe_limit_per_ip="1/hour"),
+    )
+    first = make_petition(session)
+    second = make_petition(session, slug="second")
+    network = {"list_ids": [lists["alerts"].id], "ip": "203.0.113.7"}
+    assert _signs(session, first, **network).lists_note == ""
+    outcome = _signs(session, second, email="bo@example.org", **network)
+    assert outcome.status == SignStatus.SIGNED
+    assert outcome.lists_note == "We could not add you to the lists right now; please try later."
+    assert (outcome.list_consent_id, outcome.lists_pending) == (None, [])
+    assert len(session.scalars(select(Signature)).all()) == 2
+    assert len(session.scalars(select(ConsentRecord)).all()) == 1
+
+
+def test_a_confirmation_link_confirms_only_on_its_own_petition(session):
+    petition = make_petition(session, require_confirmation=True)
+    other = make_petition(session, slug="other", require_confirmation=True)
+    _signs(session, petition)
+    _signs(session, other, email="bo@example.org")
+    [signature] = session.scalars(select(Signature).where(Signature.petition_id == petition.id))
+    with pytest.raises(InvalidToken) as refused:
+        signing.confirm(session, other, signing.confirm_token(signature))
+    assert str(refused.value) == "This link is not valid."
+    session.rollback()
+    refresh(session)
+    assert session.scalars(select(Signature.confirmed_at)).all() == [None, None]
