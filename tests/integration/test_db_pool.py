@@ -11,34 +11,27 @@ import pytest
 from sqlalchemy import text
 
 from clarion import db
+from tests.pgtrace import own_database, statements_sent
 
 
 @pytest.fixture
 def pg_url(backend, pg_server) -> Iterator[str]:
-    if backend.name != "postgresql":
-        pytest.skip("the ping before use is PostgreSQL's pool (SQLite opens a file)")
-    url = pg_server.create_database("clarion_pool")
-    yield url
-    db.get_engine(url).dispose()
+    yield from own_database(
+        backend,
+        pg_server,
+        "clarion_pool",
+        "the ping before use is PostgreSQL's pool (SQLite opens a file)",
+    )
 
 
 def _traced(url: str, trace: Path) -> list[str]:
     """The statements the pooled connection sent to the server while running one."""
-    engine = db.get_engine(url)
-    fairy = engine.raw_connection()  # the pool's only connection, checked out and back in
-    pgconn = fairy.driver_connection.pgconn
-    fairy.close()
-    with trace.open("w") as out:
-        pgconn.trace(out.fileno())
-        try:
-            with engine.connect() as connection:
-                assert connection.scalar(text("SELECT 41 + 1")) == 42
-        finally:
-            pgconn.untrace()
-    # libpq's trace: time, F (from us) or B (from the server), length, message, its text.
-    lines = [line.split("\t") for line in trace.read_text().splitlines()]
-    sent = [f[4] for f in lines if len(f) > 4 and f[1] == "F" and f[3] in ("Query", "Parse")]
-    return [s.strip().strip('"') for s in sent]
+
+    def one_select() -> None:
+        with db.get_engine(url).connect() as connection:
+            assert connection.scalar(text("SELECT 41 + 1")) == 42
+
+    return statements_sent(url, trace, one_select)
 
 
 def test_a_connection_used_just_now_is_not_pinged_again(pg_url, tmp_path):

@@ -11,35 +11,25 @@ from sqlalchemy import func, select, text
 
 from clarion import db
 from clarion.models import Tag
+from tests.pgtrace import own_database, statements_sent
 
 
 @pytest.fixture
 def pg_url(backend, pg_server) -> Iterator[str]:
-    """A database of its own: its engine's pool holds the one connection the trace watches."""
-    if backend.name != "postgresql":
-        pytest.skip("SQLite has no round trips to save")
-    url = pg_server.create_database("clarion_read_only")
-    yield url
-    db.get_engine(url).dispose()
+    yield from own_database(
+        backend, pg_server, "clarion_read_only", "SQLite has no round trips to save"
+    )
 
 
 def _sent(url: str, trace: Path, read_only: bool) -> list[str]:
     """The statements one session (read-only or not) sent to PostgreSQL for one SELECT."""
-    engine = db.get_engine(url)
-    fairy = engine.raw_connection()  # the pool's only connection, checked out and back in
-    pgconn = fairy.driver_connection.pgconn
-    fairy.close()
-    with trace.open("w") as out:
-        pgconn.trace(out.fileno())
-        try:
-            with db.session_factory(url, read_only=read_only)() as session:
-                assert session.scalar(text("SELECT 41 + 1")) == 42
-                session.rollback()
-        finally:
-            pgconn.untrace()
-    lines = [line.split("\t") for line in trace.read_text().splitlines()]
-    sent = [f[4] for f in lines if len(f) > 4 and f[1] == "F" and f[3] in ("Query", "Parse")]
-    return [s.strip().strip('"') for s in sent]
+
+    def one_select() -> None:
+        with db.session_factory(url, read_only=read_only)() as session:
+            assert session.scalar(text("SELECT 41 + 1")) == 42
+            session.rollback()
+
+    return statements_sent(url, trace, one_select)
 
 
 def test_a_read_only_session_sends_no_begin_nor_rollback(pg_url, tmp_path):
