@@ -69,13 +69,16 @@ def paragraphs(html: str) -> list[str]:
     return [" ".join(text.split()) for text in parser.found]
 
 
-def wait_for_job(client, uid: str, timeout: float = 30) -> dict:
-    """A job's progress as the admin's page polls it, once it finished (or at the timeout)."""
+def poll_json(client, url: str, done: str, timeout: float) -> dict:
+    """The JSON an admin page polls at `url`, once its `done` key is true (or at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        progress = client.get(
-            f"/admin/jobs/{uid}/progress", headers={"Accept": "application/json"}
-        ).get_json()
-        if progress["finished"] or time.monotonic() > deadline:
-            return progress
+        body = client.get(url, headers={"Accept": "application/json"}).get_json()
+        if body[done] or time.monotonic() > deadline:
+            return body
         time.sleep(0.1)
+
+
+def wait_for_job(client, uid: str, timeout: float = 30) -> dict:
+    """A job's progress as the admin's page polls it, once it finished (or at the timeout)."""
+    return poll_json(client, f"/admin/jobs/{uid}/progress", "finished", timeout)

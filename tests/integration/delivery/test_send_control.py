@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 from click.testing import CliRunner
 
 from clarion.cli import main
 from clarion.models import Alert, AlertStatus, AuditEvent
-from tests.helpers import csrf_from, refresh
+from tests.helpers import csrf_from, poll_json, refresh
 from tests.sendkit import make_alert, make_audience, make_list
 
 
 def wait_done(client, alert_id: int, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(
-            f"/admin/alerts/{alert_id}/progress.json", headers={"Accept": "application/json"}
-        ).get_json()
-        if body["done"] or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
+    return poll_json(client, f"/admin/alerts/{alert_id}/progress.json", "done", timeout)
 
 
 def test_an_editor_sends_from_the_admin_and_watches_it_finish(
