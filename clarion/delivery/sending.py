@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clarion import audit, editors, outbox, tokens
 from clarion.alerts import (
@@ -86,17 +87,22 @@ def transition(
 ) -> None:
     """Move `alert` by `action` if its current state allows it, else InvalidTransition."""
     sources, target = TRANSITIONS[action]
+    changes = {"status": target, "status_reason": reason, "updated_at": utcnow(), **values}
     result = session.execute(
         update(Alert)
         .where(Alert.id == alert.id, Alert.status.in_(sources))
-        .values(status=target, status_reason=reason, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session="fetch")
+        .values(**changes)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(alert)
         raise InvalidTransition(
             admin_gettext(REFUSALS[action], status=admin_gettext(alert.status.value))
         )
+    # The object says what the row now says. (SQLAlchemy 2.1's "fetch" synchronisation left
+    # started_at unset on it, so a start and a cancel in one session told no webhook.)
+    for key, value in changes.items():
+        set_committed_value(alert, key, value)
     if action in WEBHOOK_EVENTS and (action != "cancel" or alert.started_at is not None):
         # In the transaction of the move itself: a rolled-back start tells no one.
         payload = {"alert_id": alert.id, "uid": alert.uid, "status": target.value}
@@ -326,7 +332,7 @@ def start_scheduled(session: Session, alert: Alert) -> bool:
     try:
         start(session, alert)
     except ValidationError as exc:
-        when = alert.scheduled_at.isoformat(timespec="minutes") if alert.scheduled_at else ""
+        when = alert.scheduled_at.strftime("%Y-%m-%d %H:%M") if alert.scheduled_at else ""
         reason = reasons.stored(reasons.SCHEDULE_FAILED, when=when, problem=exc)
         transition(session, alert, "unschedule", reason=reason, scheduled_at=None)
         audit.record(session, None, "alert.schedule_failed", f"alert:{alert.id}", reason=reason)
