@@ -300,7 +300,7 @@ def _check_stay_button(
         raise ValidationError(
             {
                 "layout": admin_gettext(
-                    "This \"stay subscribed?\" mail has no \"Yes, keep me\" button: its layout "
+                    'This "stay subscribed?" mail has no "Yes, keep me" button: its layout '
                     "must link to %(url)s (the newsletter layout does).",
                     url=target,
                 )

@@ -156,8 +156,7 @@ def test_webhooks_hear_of_a_send_starting_and_ending_but_not_of_an_unstarted_can
     sending.cancel(session, cancelled)
     session.commit()
     events = [
-        (e.type, e.payload)
-        for e in session.scalars(select(WebhookEvent).order_by(WebhookEvent.id))
+        (e.type, e.payload) for e in session.scalars(select(WebhookEvent).order_by(WebhookEvent.id))
     ]
     assert events == [
         ("alert.started", {"alert_id": sent.id, "uid": sent.uid, "status": "sending"}),
@@ -168,9 +167,7 @@ def test_webhooks_hear_of_a_send_starting_and_ending_but_not_of_an_unstarted_can
 
 
 def test_a_pause_and_a_resume_tell_the_webhooks_nothing(session, readers):
-    session.add(
-        WebhookEndpoint(url="https://crm.example.org/hook", events=[], secret="whsec_test")
-    )
+    session.add(WebhookEndpoint(url="https://crm.example.org/hook", events=[], secret="whsec_test"))
     alert = _alert_in(session, readers, S.SENDING)
     sending.pause(session, alert)
     sending.resume(session, alert)
@@ -192,7 +189,11 @@ def test_start_freezes_sets_the_clock_and_records_who_sent_it(session, readers, 
     assert alert.started_at >= before - timedelta(seconds=1)
     assert (alert.finished_at, alert.recipients) == (None, 0)
     [event] = _audit(session, "alert.send")
-    assert (event.editor_id, event.target, event.ip) == (editor.id, f"alert:{alert.id}", "192.0.2.7")
+    assert (event.editor_id, event.target, event.ip) == (
+        editor.id,
+        f"alert:{alert.id}",
+        "192.0.2.7",
+    )
     assert event.detail == {"subject": alert.subject}
 
 
@@ -429,9 +430,7 @@ def _batches(session, alert: Alert, states: list[BatchState]) -> list[DeliveryBa
     return rows
 
 
-def test_resume_retries_deferred_readers_now_and_hands_out_every_unfinished_batch(
-    session, readers
-):
+def test_resume_retries_deferred_readers_now_and_hands_out_every_unfinished_batch(session, readers):
     alert = _alert_in(session, readers, S.PAUSED)
     deferred, queued = _ledger(session, alert, [DeliveryStatus.DEFERRED, DeliveryStatus.QUEUED])
     waiting, claimed, done = _batches(
@@ -575,9 +574,7 @@ def test_a_family_that_reached_everyone_has_no_one_left_to_send_to(session, read
     session.commit()
     with pytest.raises(ValidationError) as refused:
         sending.send_to_unreached(session, original)
-    assert refused.value.errors == {
-        "audience": "Everyone in the audience has received this alert."
-    }
+    assert refused.value.errors == {"audience": "Everyone in the audience has received this alert."}
 
 
 @pytest.mark.parametrize("status", [S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED])
@@ -607,9 +604,7 @@ def test_a_cancelled_alert_never_frozen_has_nothing_to_send_again(session, reade
         (AlertRole.SERIES_STEP, "is a step of a series"),
     ],
 )
-def test_welcome_mails_and_series_steps_are_never_sent_to_the_rest(
-    session, readers, role, words
-):
+def test_welcome_mails_and_series_steps_are_never_sent_to_the_rest(session, readers, role, words):
     alert = _alert_in(session, readers, S.SENT, role=role, frozen_at=utcnow())
     with pytest.raises(InvalidTransition, match=words):
         sending.send_to_unreached(session, alert)
@@ -682,5 +677,5 @@ def test_durations_read_as_hours_minutes_seconds(seconds, shown):
 
 
 def test_progress_of_an_alert_that_does_not_exist_is_not_found(session):
-    with pytest.raises(sending.NotFound, match="There is no such alert."):
+    with pytest.raises(sending.NotFound, match=r"There is no such alert\."):
         sending.progress(session, 424242)
