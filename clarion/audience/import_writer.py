@@ -106,7 +106,7 @@ class ImportWriter:
         }
         for row in rows:
             if row.email in suppressed:
-                reason = getattr(suppressed[row.email], "value", suppressed[row.email])
+                reason = suppressed[row.email]  # a StrEnum: the label table finds it as text
                 row.reason = admin_gettext(
                     "Suppressed (%(reason)s): this address receives no mail.",
                     reason=admin_gettext(SUPPRESSION_REASONS.get(reason, reason)),
