@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
+from clarion.alerts import segments
 from clarion.db import session_factory, utcnow
 from clarion.delivery import sending
 from clarion.errors import InvalidTransition, ValidationError
@@ -34,6 +35,7 @@ from clarion.models import (
 from tests.sendkit import make_alert, make_audience, make_list
 
 S = AlertStatus
+SERIES_STEP = "This alert is a step of a series: each reader gets it when the series reaches them."
 REFUSED_WORDS = {
     "start": "Only a draft or a scheduled alert can be sent; this one is {}.",
     "pause": "Only an alert that is sending can be paused; this one is {}.",
@@ -109,6 +111,14 @@ def test_a_move_from_each_state_it_allows_reaches_its_state_with_the_reason(
     target = ALLOWED[action][1]
     assert (alert.status, alert.status_reason, alert.recipients) == (target, "because", 7)
     assert alert.updated_at >= before
+
+
+def test_a_move_without_a_reason_clears_the_one_before(session, readers):
+    alert = _alert_in(session, readers, S.PAUSED, status_reason="Paused by the delivery engine.")
+    sending.transition(session, alert, "resume")
+    session.commit()
+    session.expire_all()
+    assert (alert.status, alert.status_reason) == (S.SENDING, "")
 
 
 def test_two_editors_racing_get_one_move_and_one_refusal_naming_the_state(settings, readers):
@@ -210,8 +220,9 @@ def test_start_refuses_an_alert_that_is_not_a_draft_or_scheduled_before_freezing
 
 def test_start_refuses_a_series_step(session, readers):
     alert = make_alert(session, [readers], role=AlertRole.SERIES_STEP)
-    with pytest.raises(InvalidTransition, match="is a step of a series"):
+    with pytest.raises(InvalidTransition) as refusal:
         sending.start(session, alert)
+    assert str(refusal.value) == SERIES_STEP
     assert alert.frozen_at is None and _stored_status(session, alert.id) == S.DRAFT
 
 
@@ -298,6 +309,29 @@ def test_an_audience_that_cannot_be_sent_to_says_what_to_fix(session, readers, r
     with pytest.raises(ValidationError) as refused:
         sending.clean_audience(session, raw)
     assert refused.value.errors == {"audience": words}
+
+
+def test_conditions_are_checked_and_each_saved_segment_is_frozen_as_it_is_now(session, readers):
+    russian = segments.create(session, None, "Russian", {"type": "language", "languages": ["ru"]})
+    raw = {
+        "lists": [readers.id],
+        "conditions": {
+            "any": [{"type": "segment", "segment": russian.id}, {"type": "tag", "tags": [987]}]
+        },
+    }
+    with pytest.raises(ValidationError) as refused:
+        sending.clean_audience(session, raw)  # tag 987 does not exist
+    assert list(refused.value.errors) == ["conditions.any[1].tags"]
+    raw["conditions"]["any"][1] = {"type": "language", "languages": ["be"]}
+    assert sending.clean_audience(session, raw)["conditions"] == {
+        "any": [
+            {"type": "language", "languages": ["ru"]},
+            {"type": "language", "languages": ["be"]},
+        ]
+    }
+    with pytest.raises(ValidationError) as refused:
+        sending.clean_audience(session, {"lists": [readers.id], "conditions": {"type": "x"}})
+    assert list(refused.value.errors) == ["conditions.type"]
 
 
 def test_a_known_list_beside_a_deleted_one_is_still_refused(session, readers):
@@ -601,7 +635,7 @@ def test_a_cancelled_alert_never_frozen_has_nothing_to_send_again(session, reade
     ("role", "words"),
     [
         (AlertRole.WELCOME, "A welcome mail goes to each reader as they confirm"),
-        (AlertRole.SERIES_STEP, "is a step of a series"),
+        (AlertRole.SERIES_STEP, re.escape(SERIES_STEP) + "$"),
     ],
 )
 def test_welcome_mails_and_series_steps_are_never_sent_to_the_rest(session, readers, role, words):
@@ -677,5 +711,6 @@ def test_durations_read_as_hours_minutes_seconds(seconds, shown):
 
 
 def test_progress_of_an_alert_that_does_not_exist_is_not_found(session):
-    with pytest.raises(sending.NotFound, match=r"There is no such alert\."):
+    with pytest.raises(sending.NotFound) as missing:
         sending.progress(session, 424242)
+    assert str(missing.value) == "There is no such alert."
