@@ -8,33 +8,45 @@ the send to those not yet reached, and the progress a terminal and the admin sho
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select
 
-from clarion.alerts import segments
+import clarion.actions.petitions  # noqa: F401 (registers petitions' count for the freeze)
+from clarion.alerts import freeze, kinds, segments, versions
+from clarion.config import get_settings
 from clarion.db import session_factory, utcnow
 from clarion.delivery import sending
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import (
     Alert,
+    AlertKind,
     AlertRole,
     AlertStatus,
+    AppSetting,
     AuditEvent,
     BatchState,
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
     MailingList,
+    Petition,
+    Signature,
     Subscription,
     WebhookEndpoint,
     WebhookEvent,
 )
+from clarion.tracking import opens
 from tests.sendkit import make_alert, make_audience, make_list
 
 S = AlertStatus
+BELARUSIAN = {
+    "subject": "1000 дзён: напішыце Алесю",
+    "fields": {"body_md": "Пішыце Алесю: https://blog.example.org/write?to=ales&lang=be."},
+}
 SERIES_STEP = "This alert is a step of a series: each reader gets it when the series reaches them."
 REFUSED_WORDS = {
     "start": "Only a draft or a scheduled alert can be sent; this one is {}.",
@@ -415,6 +427,137 @@ def test_one_version_is_fingerprinted_by_its_own_hash_and_several_by_their_hashe
     assert set(both.frozen_versions) == {"be"}
     assert both.frozen_hash not in {single.frozen_hash, hashlib.sha256(b"").hexdigest()}
     assert re.fullmatch(r"[0-9a-f]{64}", both.frozen_hash)
+
+
+def _fingerprint(version: dict) -> str:
+    """A version's hash as the freeze computes it: its subject, HTML, text and links."""
+    parts = [version["subject"], version["html"], version["text"], version["links"]]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+
+
+def test_the_fingerprint_is_the_one_versions_hash_or_that_of_every_version_together(
+    session, readers
+):
+    single = make_alert(session, [readers])
+    sending.start(session, single)
+    primary = {
+        "subject": single.frozen_subject,
+        "html": single.frozen_html,
+        "text": single.frozen_text,
+        "links": single.frozen_links,
+    }
+    # As before alerts had versions: workers key their cached skeletons on it.
+    assert single.frozen_hash == _fingerprint(primary)
+    both = make_alert(session, [readers], name="Both", translations={"be": BELARUSIAN})
+    sending.start(session, both)
+    be = {**both.frozen_versions["be"], "links": both.frozen_links}
+    together = f"en:{_fingerprint(primary)} be:{_fingerprint(be)}"
+    assert both.frozen_hash == hashlib.sha256(together.encode()).hexdigest()
+
+
+def test_the_freeze_keeps_the_primary_language_and_each_version_in_its_own_words(session, readers):
+    alert = make_alert(session, [readers], translations={"be": BELARUSIAN})
+    sending.start(session, alert)
+    assert alert.frozen_meta["language"] == "en"
+    assert alert.frozen_subject == "1,000 days: write to Ales"
+    be = alert.frozen_versions["be"]
+    assert be["subject"] == "1000 дзён: напішыце Алесю"
+    assert "Пішыце Алесю" in be["html"] and "Пішыце Алесю" not in alert.frozen_html
+
+
+def test_a_versions_problem_is_named_with_its_language_and_the_primarys_is_not(session, readers):
+    empty = {"subject": "1000 дзён", "fields": {"body_md": " "}}
+    alert = make_alert(session, [readers], translations={"be": empty})
+    with pytest.raises(ValidationError) as refused:
+        sending.start(session, alert)
+    with pytest.raises(ValidationError) as primary:
+        kinds.validate_fields(AlertKind.NEWSLETTER, {"body_md": " "})
+    [(field, words)] = primary.value.errors.items()
+    assert refused.value.errors == {f"be.{field}": f"{versions.label('be')} version: {words}"}
+    assert alert.frozen_at is None and _stored_status(session, alert.id) == S.DRAFT
+    broken = make_alert(session, [readers], name="Broken", layout_mjml="<mjml><mj-body>")
+    with pytest.raises(ValidationError) as refused:
+        sending.start(session, broken)
+    assert list(refused.value.errors) == ["layout"]
+
+
+def test_a_custom_layout_and_the_preview_text_reach_the_frozen_mail(session, readers):
+    layout = (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>OUR OWN LAYOUT {{ body_md_html | safe }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    custom = make_alert(session, [readers], layout_mjml=layout, preheader="Ales needs letters")
+    sending.start(session, custom)
+    assert "OUR OWN LAYOUT" in custom.frozen_html
+    plain = make_alert(session, [readers], name="Plain", preheader="Ales needs letters")
+    sending.start(session, plain)
+    assert "OUR OWN LAYOUT" not in plain.frozen_html
+    # The hidden preview element, and none in a mail without preview text.
+    at = plain.frozen_html.index("Ales needs letters")
+    preview_tag = plain.frozen_html[plain.frozen_html.rindex("<", 0, at) : at]
+    bare = make_alert(session, [readers], name="Bare")
+    sending.start(session, bare)
+    assert preview_tag.startswith("<div") and preview_tag not in bare.frozen_html
+
+
+def test_the_open_pixel_is_frozen_in_only_when_an_owner_turned_tracking_on(session, readers):
+    pixel = f"{get_settings().base_url}/o/{freeze.marker('token')}.gif"
+    untracked = make_alert(session, [readers])
+    sending.start(session, untracked)
+    assert "/o/" not in untracked.frozen_html
+    session.add(AppSetting(key=opens.SETTING, value=True))
+    session.commit()
+    tracked = make_alert(session, [readers], name="Tracked")
+    sending.start(session, tracked)
+    assert f'<img src="{pixel}" width="1" height="1"' in tracked.frozen_html
+
+
+def test_a_petition_alert_freezes_the_petitions_count_and_goal(session, readers):
+    petition = Petition(slug="free-ales", title="Free Ales", body_md="Free him.", goal=40)
+    session.add(petition)
+    session.commit()
+    session.add_all(
+        Signature(petition_id=petition.id, email=f"s{i}@ex.org", name="S", confirmed_at=utcnow())
+        for i in range(3)
+    )
+    session.commit()
+    fields = {
+        "petition_id": str(petition.id),
+        "petition_url": "https://example.org/p/free-ales",
+        "petition_title": "Free Ales",
+        "why": "He has been held for years.",
+    }
+    alert = make_alert(session, [readers], kind=AlertKind.PETITION, fields=fields)
+    sending.start(session, alert)
+    text = " ".join(alert.frozen_text.split())
+    assert re.search(r"\b3\b[^.\n]*\b40\b", text), text
+    assert "petition_count" not in alert.frozen_html
+
+
+def test_a_petition_alert_whose_petition_is_gone_is_not_sent_and_says_why(session, readers):
+    fields = {
+        "petition_id": "424242",
+        "petition_url": "https://example.org/p/x",
+        "petition_title": "Free Ales",
+        "why": "Sign.",
+    }
+    alert = make_alert(session, [readers], kind=AlertKind.PETITION, fields=fields)
+    with pytest.raises(ValidationError) as refused:
+        sending.check_sendable(session, alert)
+    assert refused.value.errors == {
+        "petition_id": "The chosen petition no longer exists; pick another."
+    }
+
+
+def test_a_sending_list_deleted_while_the_send_starts_is_named(session, readers):
+    # Another editor deletes the list between the alert's loading and the freeze: this
+    # session still holds the alert as it was (the same happens across two transactions).
+    doomed = make_list(session, "doomed")
+    alert = make_alert(session, [readers], sender_list_id=doomed.id)
+    session.execute(delete(MailingList).where(MailingList.id == doomed.id))
+    with pytest.raises(ValidationError) as refused:
+        sending.start(session, alert)
+    assert refused.value.errors == {"sender_list_id": "The sending list no longer exists."}
 
 
 # --- Pause, resume, cancel ------------------------------------------------------------------
