@@ -560,6 +560,31 @@ def test_a_sending_list_deleted_while_the_send_starts_is_named(session, readers)
     assert refused.value.errors == {"sender_list_id": "The sending list no longer exists."}
 
 
+def test_a_stay_subscribed_mail_carries_its_tracked_button_in_every_version(session, readers):
+    stay = make_alert(session, [readers], stay_days=14, translations={"be": BELARUSIAN})
+    sending.start(session, stay)
+    target = get_settings().base_url + "/stay"
+    button = f"/r/{freeze.marker('token')}/{stay.frozen_links.index(target)}"
+    assert button in stay.frozen_html and button in stay.frozen_versions["be"]["html"]
+
+
+def test_a_stay_subscribed_mail_whose_layout_lost_the_button_is_refused(session, readers):
+    layout = (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>{{ body_md_html | safe }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    alert = make_alert(session, [readers], stay_days=14, layout_mjml=layout)
+    with pytest.raises(ValidationError) as refused:
+        sending.start(session, alert)
+    assert refused.value.errors == {
+        "layout": 'This "stay subscribed?" mail has no "Yes, keep me" button: its layout must '
+        f"link to {get_settings().base_url}/stay (the newsletter layout does)."
+    }
+    ordinary = make_alert(session, [readers], name="Ordinary", layout_mjml=layout)
+    sending.start(session, ordinary)  # only a stay mail needs the button
+    assert ordinary.status == S.SENDING
+
+
 # --- Pause, resume, cancel ------------------------------------------------------------------
 
 
