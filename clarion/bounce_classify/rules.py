@@ -408,8 +408,8 @@ TEXT_RULES: tuple[tuple[re.Pattern[str], str, BounceClass], ...] = (
 )
 
 # Enhanced status codes whose meaning is settled without the text (RFC 3463, RFC 7505).
+# (2.x.x, delivered, is settled before any rule: no text can make it a bounce.)
 STATUS_RULES: tuple[tuple[re.Pattern[str], str, BounceClass], ...] = (
-    (re.compile(r"^2\."), "delivered", BounceClass.NOT_A_BOUNCE),
     (re.compile(r"^[45]\.2\.2$"), "mailboxfull", S),
     (re.compile(r"^4\.4\.7$|^5\.4\.7$"), "expired", S),
     (re.compile(r"^4\."), "temporary", S),
