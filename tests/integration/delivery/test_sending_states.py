@@ -253,6 +253,7 @@ def test_a_scheduled_alert_that_cannot_be_sent_goes_back_to_draft_saying_when_an
     )
     [event] = _audit(session, "alert.schedule_failed")
     assert event.editor_id is None and event.detail == {"reason": alert.status_reason}
+    assert event.target == f"alert:{alert.id}"
 
 
 def test_a_scheduled_alert_that_can_be_sent_starts(session, readers):
@@ -601,6 +602,7 @@ def test_a_pause_says_who_paused_or_that_the_engine_did(session, readers, make_e
     assert alert.status_reason == "Paused: the relay refused us."
     session.commit()
     pauses = _audit(session, "alert.pause")
+    assert {e.target for e in pauses + _audit(session, "alert.resume")} == {f"alert:{alert.id}"}
     assert [(e.editor_id, e.ip, e.detail) for e in pauses] == [
         (editor.id, "192.0.2.8", {"reason": ""}),
         (None, None, {"reason": ""}),
@@ -677,7 +679,11 @@ def test_cancel_skips_who_was_not_reached_and_ends_every_batch(session, readers,
     assert rows[2].last_reply == ""
     assert {b.state for b in batches} == {BatchState.DONE}
     [event] = _audit(session, "alert.cancel")
-    assert (event.editor_id, event.ip) == (editor.id, "192.0.2.9")
+    assert (event.editor_id, event.ip, event.target) == (
+        editor.id,
+        "192.0.2.9",
+        f"alert:{alert.id}",
+    )
 
 
 def test_a_cancel_from_the_command_line_says_so(session, readers):
@@ -711,7 +717,7 @@ def test_a_send_to_the_unreached_copies_the_frozen_alert_and_names_itself(
     session, readers, make_editor
 ):
     editor = make_editor("editor")[0]
-    original = _sent(session, readers, name="")
+    original = _sent(session, readers, name="", translations={"be": BELARUSIAN})
     follow_up = sending.send_to_unreached(session, original, editor, ip="192.0.2.10")
     session.commit()
     assert follow_up.name == f"{original.subject} (to those not yet reached)"
@@ -722,6 +728,8 @@ def test_a_send_to_the_unreached_copies_the_frozen_alert_and_names_itself(
     )
     assert follow_up.created_by_id == editor.id and follow_up.started_at is not None
     same = ("frozen_html", "frozen_text", "frozen_subject", "frozen_hash", "frozen_links")
+    same += ("fields", "translations", "frozen_versions", "frozen_meta", "language", "kind")
+    assert original.frozen_versions and original.translations  # there is something to copy
     assert all(getattr(follow_up, name) == getattr(original, name) for name in same)
     assert follow_up.audience == original.frozen_meta["audience"]
     [event] = _audit(session, "alert.send_unreached")
@@ -802,7 +810,10 @@ def test_a_cancelled_alert_never_frozen_has_nothing_to_send_again(session, reade
 @pytest.mark.parametrize(
     ("role", "words"),
     [
-        (AlertRole.WELCOME, "A welcome mail goes to each reader as they confirm"),
+        (
+            AlertRole.WELCOME,
+            "A welcome mail goes to each reader as they confirm; it is not sent to the rest.$",
+        ),
         (AlertRole.SERIES_STEP, re.escape(SERIES_STEP) + "$"),
     ],
 )
