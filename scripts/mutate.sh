@@ -26,7 +26,7 @@ TARGETS=(
   "policy|clarion/bounces/policy.py|tests/integration/bounces/test_bounce_policy.py"
   "subscribers|clarion/audience/subscribers.py|tests/integration/audience/test_subscribe.py tests/integration/audience/test_confirm.py tests/integration/audience/test_unsubscribe.py tests/integration/audience/test_preferences.py"
   "eligibility|clarion/delivery/ledger.py|tests/integration/delivery/test_ledger.py"
-  "sending|clarion/delivery/sending.py|tests/integration/delivery/test_sending_states.py tests/integration/delivery/test_send_permissions.py tests/integration/delivery/test_delivery.py"
+  "sending|clarion/delivery/sending.py|tests/integration/delivery/test_sending_states.py tests/integration/delivery/test_send_permissions.py tests/integration/delivery/test_delivery.py tests/integration/alerts/test_hashtag_days.py"
   "signing|clarion/actions/signing.py|tests/integration/actions/test_signing_rules.py tests/integration/actions/test_petition_signing.py tests/integration/actions/test_petition_prefill.py tests/integration/actions/test_signature_mail_limits.py"
   "clicks|clarion/tracking/clicks.py|tests/integration/tracking/test_clickthrough.py"
   "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_import_writer.py"

@@ -11,7 +11,7 @@ caller checked: no adapter can forget it. No actor means the engine or the comma
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr
 from typing import Any
@@ -525,8 +525,8 @@ class Progress:
     dispatched: bool
     started_at: datetime | None
     finished_at: datetime | None
-    possible_duplicates: int = 0  # readers who may have got the message twice
-    stalled: list[str] = field(default_factory=list)  # what stands in the way, while sending
+    possible_duplicates: int  # readers who may have got the message twice
+    stalled: list[str]  # what stands in the way, while sending
 
     @property
     def remaining(self) -> int:

@@ -7,6 +7,7 @@ the send to those not yet reached, and the progress a terminal and the admin sho
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -738,6 +739,22 @@ def test_a_send_to_the_unreached_copies_the_frozen_alert_and_names_itself(
     assert sending.family_ids(session, original) == [original.id, follow_up.id]
 
 
+def test_an_alert_with_a_parent_of_another_kind_is_a_family_of_its_own(session, readers):
+    day = _alert_in(session, readers, S.SENT, name="The day")
+    reminder = _alert_in(
+        session, readers, S.SCHEDULED, name="Reminder", role=AlertRole.REMINDER, parent_id=day.id
+    )
+    assert sending.family_ids(session, reminder) == [reminder.id]
+
+
+def test_the_first_page_of_recipients_starts_at_the_first_reader(session, readers):
+    original = _sent(session, readers)
+    follow_up = sending.send_to_unreached(session, original)
+    everyone = _reader_ids(session, readers)
+    assert everyone[0] == 1  # a fresh database: a page "after 1" would miss this reader
+    assert list(session.scalars(sending.recipients_query(session, follow_up))) == everyone
+
+
 def test_a_long_name_is_cut_to_what_the_column_holds(session, readers):
     original = _sent(session, readers, name="N" * 199)
     follow_up = sending.send_to_unreached(session, original)
@@ -851,6 +868,8 @@ def test_progress_counts_the_ledger_and_a_finished_send_shows_its_average_rate(s
     }
     assert (report.total, report.remaining, report.done) == (9, 0, True)
     assert report.rate == 1.5 and report.eta_seconds is None and report.stalled == []
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.status = "sending"  # a report is what was read, not a handle on the send
     shown = report.as_dict()
     assert shown["rate"] == 1.5 and shown["done"] is True and shown["remaining"] == 0
     assert (shown["started_at"], shown["finished_at"]) == (
