@@ -895,6 +895,45 @@ def test_progress_of_a_paused_send_counts_what_remains_and_promises_no_time(sess
     assert "remaining       3" in report.line() and "possible" not in report.line()
 
 
+def test_a_stalled_send_says_what_stands_in_the_way_on_its_line_and_in_its_json():
+    start = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    counts = {"queued": 5, "sending": 2, "sent": 90, "deferred": 3, "failed": 0, "skipped": 0}
+    report = sending.Progress(
+        alert_id=7,
+        status="sending",
+        status_reason="",
+        total=100,
+        counts=counts,
+        rate=12.345,
+        eta_seconds=3725.4,
+        dispatched=True,
+        started_at=start,
+        finished_at=None,
+        possible_duplicates=0,
+        stalled=["Redis is unreachable", "no worker takes bulk mail"],
+    )
+    assert report.line() == (
+        "sending   sent      90  deferred     3  failed     0  skipped     0  remaining      10"
+        "       12 msg/s  ETA 1:02:05  stalled: Redis is unreachable; no worker takes bulk mail"
+    )
+    assert report.as_dict() == {
+        "alert_id": 7,
+        "status": "sending",
+        "status_reason": "",
+        "total": 100,
+        "counts": counts,
+        "remaining": 10,
+        "rate": 12.3,
+        "eta_seconds": 3725,
+        "dispatched": True,
+        "done": False,
+        "started_at": "2026-12-04T09:00:00+00:00",
+        "finished_at": None,
+        "possible_duplicates": 0,
+        "stalled": ["Redis is unreachable", "no worker takes bulk mail"],
+    }
+
+
 def test_a_finished_send_without_a_clock_shows_no_rate(session, readers):
     alert = _alert_in(session, readers, S.CANCELLED)
     _ledger(session, alert, [DeliveryStatus.SENT])
