@@ -20,7 +20,7 @@ import clarion.actions.petitions  # noqa: F401 (registers petitions' count for t
 from clarion.alerts import freeze, kinds, segments, versions
 from clarion.config import get_settings
 from clarion.db import session_factory, utcnow
-from clarion.delivery import sending
+from clarion.delivery import rates, sending
 from clarion.errors import InvalidTransition, ValidationError
 from clarion.models import (
     Alert,
@@ -932,6 +932,18 @@ def test_a_stalled_send_says_what_stands_in_the_way_on_its_line_and_in_its_json(
         "possible_duplicates": 0,
         "stalled": ["Redis is unreachable", "no worker takes bulk mail"],
     }
+
+
+def test_a_running_send_promises_the_time_its_remaining_readers_need_at_the_recent_rate(
+    session, readers
+):
+    alert = _alert_in(session, readers, S.SENDING, started_at=utcnow() - timedelta(minutes=5))
+    remaining = [DeliveryStatus.QUEUED] * 2 + [DeliveryStatus.SENDING, DeliveryStatus.DEFERRED]
+    _ledger(session, alert, [*remaining, DeliveryStatus.SENT])
+    rates.count_sent(alert.id, 60)  # what the workers report as they hand messages over
+    report = sending.progress(session, alert.id)
+    assert report.remaining == 4 and report.rate > 0
+    assert report.eta_seconds == pytest.approx(4 / report.rate)
 
 
 def test_a_finished_send_without_a_clock_shows_no_rate(session, readers):
