@@ -613,7 +613,9 @@ def test_a_pause_says_who_paused_or_that_the_engine_did(session, readers, make_e
 
 
 def _ledger(session, alert: Alert, statuses: list[DeliveryStatus]) -> list[Delivery]:
-    ids = make_audience(session, make_list(session, f"l{alert.id}"), len(statuses), prefix="x")
+    ids = make_audience(
+        session, make_list(session, f"l{alert.id}"), len(statuses), prefix=f"x{alert.id}-"
+    )
     later = utcnow() + timedelta(hours=1)
     rows = [
         Delivery(alert_id=alert.id, subscriber_id=sid, status=status, next_attempt_at=later)
@@ -940,10 +942,23 @@ def test_a_running_send_promises_the_time_its_remaining_readers_need_at_the_rece
     alert = _alert_in(session, readers, S.SENDING, started_at=utcnow() - timedelta(minutes=5))
     remaining = [DeliveryStatus.QUEUED] * 2 + [DeliveryStatus.SENDING, DeliveryStatus.DEFERRED]
     _ledger(session, alert, [*remaining, DeliveryStatus.SENT])
-    rates.count_sent(alert.id, 60)  # what the workers report as they hand messages over
+    assert sending.progress(session, alert.id).eta_seconds is None  # nothing sent lately
+    rates.count_sent(alert.id, 10)  # what the workers report as they hand messages over
     report = sending.progress(session, alert.id)
-    assert report.remaining == 4 and report.rate > 0
+    assert report.remaining == 4 and 0 < report.rate < 1
     assert report.eta_seconds == pytest.approx(4 / report.rate)
+
+
+def test_only_a_send_still_waiting_for_work_asks_what_stands_in_its_way(session, readers):
+    # No worker runs in this test: whenever the progress asks, "no worker" is the answer.
+    waiting = _alert_in(session, readers, S.SENDING)  # its ledger not written yet
+    assert any("no worker is running" in r for r in sending.progress(session, waiting.id).stalled)
+    done = _alert_in(session, readers, S.SENDING, name="Done", dispatched_at=utcnow())
+    _ledger(session, done, [DeliveryStatus.SENT])
+    assert sending.progress(session, done.id).stalled == []  # written and nothing left
+    paused = _alert_in(session, readers, S.PAUSED, name="Paused", dispatched_at=utcnow())
+    _ledger(session, paused, [DeliveryStatus.QUEUED])
+    assert sending.progress(session, paused.id).stalled == []  # it waits for an editor
 
 
 def test_a_finished_send_without_a_clock_shows_no_rate(session, readers):
