@@ -31,7 +31,9 @@ def _limit(spec: str) -> RateLimitItem:
 def address_key(email: str) -> str:
     """A keyed hash of an address, so Redis never holds the address itself."""
     secret = get_settings().secret_key.encode()
-    return hmac.new(secret, email.encode(), hashlib.sha256).hexdigest()[:32]
+    # hmac.digest: the one-shot C function (~1 µs instead of ~5 µs for an HMAC object); a
+    # page of readers asks for 50 of these to find the suppressions by keyed hash.
+    return hmac.digest(secret, email.encode(), hashlib.sha256).hex()[:32]
 
 
 def mailbox_key(email: str) -> str:

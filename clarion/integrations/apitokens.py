@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,7 +44,7 @@ def _key() -> bytes:
 
 def token_hash(token: str) -> str:
     """The keyed hash a token is stored and found by."""
-    return hmac.new(_key(), token.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_key(), token.encode(), hashlib.sha256).hex()
 
 
 def _clean_scopes(editor: Editor, scopes: list[str] | tuple[str, ...]) -> list[str]:
@@ -155,6 +155,14 @@ class TokenUse:
         audit.record(session, self.editor, action, target, ip, token=self.token.id, **detail)
 
 
+# Built once: constructing the select (and its cache key) cost every request ~0.2 ms.
+_BY_HASH = (
+    select(ApiToken, Editor)
+    .join(Editor, Editor.id == ApiToken.editor_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(
     session: Session, secret: str, now: datetime | None = None, *, reading: bool = False
 ) -> TokenUse | None:
@@ -167,11 +175,7 @@ def authenticate(
         return None
     # One statement by the unique index on the hash, the editor joined in. Not cached between
     # requests: a revoked token, a deactivated editor or a lowered role counts at once.
-    found = session.execute(
-        select(ApiToken, Editor)
-        .join(Editor, Editor.id == ApiToken.editor_id)
-        .where(ApiToken.token_hash == token_hash(secret))
-    ).first()
+    found = session.execute(_BY_HASH, {"token_hash": token_hash(secret)}).first()
     if found is None:
         return None
     token, editor = found
