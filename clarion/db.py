@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     Text,
     any_,
+    bindparam,
     cast,
     create_engine,
     event,
@@ -215,15 +216,32 @@ def among(session: Session, column: Any, values: list | set) -> Any:
     array goes as one array literal in text, which PostgreSQL casts: psycopg's own list
     adapter inspects every element to choose a type (90 µs for 50 ids, 11 µs as text).
     """
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
         return column.in_(values)
+    literal_text = among_values(dialect, column, values)
+    return column == any_(cast(literal(literal_text, Text()), ARRAY(_array_type(column))))
+
+
+def among_bound(dialect: str, column: Any, name: str) -> Any:
+    """`among` with its values left as the bind parameter `name`, for a statement built once
+    per process; execute it with `{name: among_values(dialect, column, values)}`."""
+    if dialect != "postgresql":
+        return column.in_(bindparam(name, expanding=True))
+    return column == any_(cast(bindparam(name, type_=Text()), ARRAY(_array_type(column))))
+
+
+def among_values(dialect: str, column: Any, values: list | set) -> Any:
+    """The values of an `among_bound` parameter: on PostgreSQL one array literal in text."""
+    if dialect != "postgresql":
+        return list(values)
     if isinstance(column.type, Integer | BigInteger):
-        literal_text = "{" + ",".join(str(int(v)) for v in values) + "}"
-        item: Any = BigInteger()
-    else:
-        literal_text = "{" + ",".join(_array_item(str(v)) for v in values) + "}"
-        item = Text()
-    return column == any_(cast(literal(literal_text, Text()), ARRAY(item)))
+        return "{" + ",".join(str(int(v)) for v in values) + "}"
+    return "{" + ",".join(_array_item(str(v)) for v in values) + "}"
+
+
+def _array_type(column: Any) -> Any:
+    return BigInteger() if isinstance(column.type, Integer | BigInteger) else Text()
 
 
 def _array_item(value: str) -> str:

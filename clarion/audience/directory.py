@@ -134,11 +134,26 @@ def subscribers_page(
     f: SubscriberFilter,
     after: int | None = None,
     before: int | None = None,
-) -> Page[Subscriber]:
+    columns: tuple[Any, ...] = (),
+) -> Page[Any]:
     """A page of matching subscribers, newest first, without their lists and tags (for callers
-    that show those in their own form, like the API: one query instead of three)."""
+    that show those in their own form, like the API: one query instead of three).
+
+    `columns`: only these columns of each reader (`Subscriber.id` among them), as rows: a
+    caller that only shows them skips building 50 ORM objects (~1 ms a page).
+    """
     query, key = filtered(f)
-    return keyset_page(session, query, key, lambda s: s.id, after=after, before=before)
+    if not columns:
+        return keyset_page(session, query, key, lambda s: s.id, after=after, before=before)
+    return keyset_page(
+        session,
+        query.with_only_columns(*columns),
+        key,
+        lambda r: r.id,
+        after=after,
+        before=before,
+        scalars=False,
+    )
 
 
 def page(

@@ -6,14 +6,15 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
-from clarion.db import among, utcnow
+from clarion.db import among_bound, among_values, utcnow
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
@@ -137,15 +138,33 @@ def suppressed_among(session: Session, emails: list[str]) -> set[str]:
         return set()
     wanted = set(emails)
     keys = {throttle.address_key(e): e for e in wanted}
+    dialect = session.get_bind().dialect.name
     rows = session.execute(
-        select(Suppression.email, Suppression.email_hash).where(
-            or_(
-                among(session, Suppression.email, wanted),
-                among(session, Suppression.email_hash, list(keys)),
-            )
-        )
+        _suppressed_among_statement(dialect),
+        {
+            "emails": among_values(dialect, Suppression.email, wanted),
+            "hashes": among_values(dialect, Suppression.email_hash, keys),
+        },
     )
     return {email if email in wanted else keys[key] for email, key in rows}
+
+
+_SUPPRESSED_AMONG: dict[str, Select[Any]] = {}
+
+
+def _suppressed_among_statement(dialect: str) -> Select[Any]:
+    # Built once per dialect: a page of the API asks this on every request.
+    found = _SUPPRESSED_AMONG.get(dialect)
+    if found is None:
+        found = _SUPPRESSED_AMONG[dialect] = select(
+            Suppression.email, Suppression.email_hash
+        ).where(
+            or_(
+                among_bound(dialect, Suppression.email, "emails"),
+                among_bound(dialect, Suppression.email_hash, "hashes"),
+            )
+        )
+    return found
 
 
 def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:

@@ -75,6 +75,27 @@ def walk(session, f):
     return forward, backward
 
 
+def walk_rows(session, f):
+    """The same walk through pages of two columns (as the API reads them): (id, email) rows."""
+    forward, after = [], None
+    while True:
+        page = directory.subscribers_page(
+            session, f, after=after, columns=(Subscriber.id, Subscriber.email)
+        )
+        forward.extend(tuple(r) for r in page.items)
+        if page.after is None:
+            break
+        after = page.after
+    backward, before = [tuple(r) for r in page.items], page.before
+    while before is not None:
+        page = directory.subscribers_page(
+            session, f, before=before, columns=(Subscriber.id, Subscriber.email)
+        )
+        backward[:0] = [tuple(r) for r in page.items]
+        before = page.before
+    return forward, backward
+
+
 @pytest.mark.parametrize(
     ("make_filter", "expected"),
     [
@@ -106,6 +127,9 @@ def test_filters_and_keyset_pages_see_each_match_exactly_once(
     wanted = sorted((s.id for i, s in enumerate(crowd["people"]) if expected(i)), reverse=True)
     assert forward == wanted
     assert backward == wanted
+    emails = {s.id: s.email for s in crowd["people"]}
+    rows_forward, rows_backward = walk_rows(session, f)
+    assert rows_forward == rows_backward == [(i, emails[i]) for i in wanted]
 
 
 def test_list_page_filters_and_links(client, login, crowd, lists):

@@ -3,13 +3,15 @@ search by keyset pages, update, erase — through the same domain functions as t
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import CompoundSelect, null, select, union_all
 
 from clarion.addresses import normalise_email
 from clarion.audience import directory, import_writer, subscribers, tags
 from clarion.audience.imports import ImportOptions
 from clarion.config import get_settings
-from clarion.db import among
+from clarion.db import among_bound, among_values
 from clarion.errors import ValidationError
 from clarion.models import (
     MailingList,
@@ -27,10 +29,16 @@ from webapp.utils import user_agent
 TAG = "subscribers"
 
 
-def _lists_and_tags(ids: list[int]) -> CompoundSelect:
-    """The lists (id, slug, status) and the tags (no list id, name) of these readers, in one
-    statement ordered by slug and name: one round trip for a page instead of two."""
-    session = db()
+_LISTS_AND_TAGS: dict[str, CompoundSelect] = {}
+
+
+def _lists_and_tags(dialect: str) -> CompoundSelect:
+    """The lists (id, slug, status) and the tags (no list id, name) of the readers in the
+    parameter `ids`, in one statement ordered by slug and name: one round trip for a page
+    instead of two. Built once per dialect (building it cost every page ~0.5 ms)."""
+    found = _LISTS_AND_TAGS.get(dialect)
+    if found is not None:
+        return found
     lists = (
         select(
             Subscription.subscriber_id,
@@ -39,26 +47,44 @@ def _lists_and_tags(ids: list[int]) -> CompoundSelect:
             Subscription.status,
         )
         .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(among(session, Subscription.subscriber_id, ids))
+        .where(among_bound(dialect, Subscription.subscriber_id, "ids"))
     )
     names = (
         select(SubscriberTag.subscriber_id, null(), Tag.name, null())
         .join(Tag, Tag.id == SubscriberTag.tag_id)
-        .where(among(session, SubscriberTag.subscriber_id, ids))
+        .where(among_bound(dialect, SubscriberTag.subscriber_id, "ids"))
     )
     both = union_all(lists, names)
-    return both.order_by(both.selected_columns.name)
+    found = _LISTS_AND_TAGS[dialect] = both.order_by(both.selected_columns.name)
+    return found
 
 
-def describe(found: list[Subscriber], blocked: set[str] | None = None) -> list[dict]:
-    """Subscribers as the API shows them: with their lists, tags and suppression (`blocked`:
-    the suppressed addresses among them, when the caller knows already)."""
+# What the API shows of a reader: a page selects these columns, not whole readers.
+SHOWN = (
+    Subscriber.id,
+    Subscriber.email,
+    Subscriber.name,
+    Subscriber.language,
+    Subscriber.source,
+    Subscriber.created_at,
+)
+
+
+def describe(found: list[Any], blocked: set[str] | None = None) -> list[dict]:
+    """Subscribers (or rows of the `SHOWN` columns) as the API shows them: with their lists,
+    tags and suppression (`blocked`: the suppressed addresses among them, when the caller
+    knows already)."""
     session = db()
     ids = [x.id for x in found]
     memberships: dict[int, list[dict]] = {i: [] for i in ids}
     names: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        for sid, lid, name, status in session.execute(_lists_and_tags(ids)):
+        dialect = session.get_bind().dialect.name
+        shown = session.execute(
+            _lists_and_tags(dialect),
+            {"ids": among_values(dialect, Subscription.subscriber_id, ids)},
+        )
+        for sid, lid, name, status in shown:
             if lid is None:
                 names[sid].append(name)
             else:
@@ -112,7 +138,9 @@ def subscribers_search(query: dict) -> Reply:
     f = directory.SubscriberFilter(
         q=query["q"], list_id=query.get("list"), status=query["status"], tag_id=query.get("tag")
     )
-    page = directory.subscribers_page(db(), f, after=query.get("after"), before=query.get("before"))
+    page = directory.subscribers_page(
+        db(), f, after=query.get("after"), before=query.get("before"), columns=SHOWN
+    )
     items = describe(page.items)
     return Reply({"items": items, "after": page.after, "before": page.before})
 
