@@ -93,3 +93,20 @@ def test_dump_hooks_are_honoured():
 
     schema = Out()
     assert compile_schema(schema)({"a": 1}) == {"a": 1, "more": True}
+
+
+def test_plain_dicts_dumped_as_marshmallow_looks_them_up_item_then_attribute():
+    class Out(marshmallow.Schema):
+        a = mf.Integer()
+        copy = mf.String()  # absent from the dict: marshmallow falls back to dict.copy
+        missing_one = mf.String()
+
+    schema = Out()
+    for data in ({"a": 1}, {"a": 2, "copy": "x", "missing_one": None}, {}):
+        assert compile_schema(schema)(data) == schema.dump(data)
+
+    class Mapping(dict):  # not a plain dict: the general lookup
+        pass
+
+    other = Mapping(a=3)
+    assert compile_schema(schema)(other) == schema.dump(other)

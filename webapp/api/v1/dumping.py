@@ -88,7 +88,12 @@ def _field_dumper(schema: marshmallow.Schema, name: str, field: mf.Field) -> Dum
     default = field.dump_default
 
     def dumped(obj: Any) -> Any:
-        value = _lookup(obj, key)
+        if type(obj) is dict:  # what the views build: the same answer as _lookup, sooner
+            value = obj.get(key, missing)
+            if value is missing:
+                value = getattr(obj, key, missing)
+        else:
+            value = _lookup(obj, key)
         if value is missing:
             value = default() if callable(default) else default
             if value is missing:
