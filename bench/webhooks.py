@@ -1,7 +1,7 @@
 """Benchmark: does delivering webhooks slow a send? A send alone against the same send while
 10,000 webhook events are delivered to a local receiver, interleaved, median ratio.
 
-    .venv/bin/python -m bench.webhooks [--recipients 25000] [--events 10000] [--rounds 3]
+    .venv/bin/python -m bench.webhooks [--recipients 25000] [--events 10000] [--rounds 4]
                                        [--dkim ed25519|rsa] [--layout shared|separate]
 
 Everything on loopback, as bench.send sets it up: a private PostgreSQL and Redis, Postfix's
@@ -203,7 +203,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--recipients", type=int, default=25_000)
     p.add_argument("--events", type=int, default=10_000)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--dkim", choices=["rsa", "ed25519"], default="ed25519")
     p.add_argument("--layout", choices=["shared", "separate"], default="shared")
     p.add_argument(
