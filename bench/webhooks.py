@@ -1,14 +1,17 @@
 """Benchmark: does delivering webhooks slow a send? A send alone against the same send while
 10,000 webhook events are delivered to a local receiver, interleaved, median ratio.
 
-    .venv/bin/python -m bench.webhooks [--recipients 25000] [--events 10000] [--rounds 2]
+    .venv/bin/python -m bench.webhooks [--recipients 25000] [--events 10000] [--rounds 4]
                                        [--dkim ed25519|rsa] [--layout shared|separate]
 
 Everything on loopback, as bench.send sets it up: a private PostgreSQL and Redis, Postfix's
 `smtp-sink`, N confirmed readers. An owner registers one endpoint for subscriber.confirmed at a
 receiver on loopback (a threaded HTTP server in its own process that answers 204 and counts;
-CLARION_ALLOW_PRIVATE_FETCH lets the SSRF guard allow it). Each round sends the alert twice
-through a fresh worker: alone, then with the events' deliveries published as the send starts.
+CLARION_ALLOW_PRIVATE_FETCH lets the SSRF guard allow it). An unmeasured send comes first (to
+warm the database, the page cache and the workers' imports); then each round sends the alert
+twice, each through a fresh worker: alone and with the events' deliveries published as the
+send starts, in turn alone first, then with webhooks first, so that a machine whose load
+falls or rises during the sitting does not favour one side of every ratio.
 The events are written before that run by `outbox.record`, 100 a transaction as the
 application does; the tasks their commits published are held back and published when the send
 starts (what the commits would have done: one task a delivery before deliveries were batched,
@@ -19,6 +22,8 @@ bulk worker of 2 and a hooks worker of 1). Deliveries left when the send ends ar
 delivery costs is measured from the hooks worker's processes (main and pool, its start-up
 excluded), which is steadier on a shared machine than the rates. Run it from another checkout
 to measure older code: it replays whatever tasks that code publishes.
+Deliveries are paced while a send runs (CLARION_WEBHOOK_RATE_DURING_SEND, passed on from the
+environment); the deliveries made during each send and after it are reported.
 Target (issue 17): the send with webhooks is at most 5 % slower than alone.
 """
 
@@ -130,7 +135,8 @@ def stop(worker) -> None:
 def worker_cpu(pid: int) -> float:
     """CPU seconds of a Celery worker: its main process (which takes tasks from the broker)
     and its pool processes."""
-    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in pool_children(pid))
+    # bench.send's cpu_seconds gives (user, system) now: both are the deliveries' work.
+    return sum(sum(cpu_seconds(p)) for p in [pid, *pool_children(pid)])
 
 
 def drain(env: dict[str, str], counter, expected: int, tmp: Path) -> tuple[float, float, int]:
@@ -197,7 +203,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--recipients", type=int, default=25_000)
     p.add_argument("--events", type=int, default=10_000)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--dkim", choices=["rsa", "ed25519"], default="ed25519")
     p.add_argument("--layout", choices=["shared", "separate"], default="shared")
     p.add_argument(
@@ -232,18 +238,27 @@ def main() -> int:
             "CLARION_ALLOW_PRIVATE_FETCH": "127.0.0.0/8",
             **dkim_env(tmp, args.dkim),
         }
+        pace = os.environ.get("CLARION_WEBHOOK_RATE_DURING_SEND")
+        if pace is not None:
+            env["CLARION_WEBHOOK_RATE_DURING_SEND"] = pace
         os.environ.update(env)
         load = os.getloadavg()
         print(
             f"# {args.recipients:,} recipients, {args.events:,} events, DKIM {args.dkim}, "
-            f"layout {args.layout} (hooks worker nice {args.hooks_nice}); "
+            f"layout {args.layout} (hooks worker nice {args.hooks_nice}), "
+            f"CLARION_WEBHOOK_RATE_DURING_SEND {pace if pace is not None else 'unset'}; "
             f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
         )
         list_id = fill_database(url, args.recipients)
         register_endpoint(f"http://127.0.0.1:{hook_port}/hook")
+        warm = one_send(env, list_id, args, tmp, counter, False)
+        print(f"warm-up (not counted): {warm['rate']:,.0f} msg/s", flush=True)
         alone, along = [], []
         for n in range(args.rounds):
-            for with_events, runs in ((False, alone), (True, along)):
+            order = [(False, alone), (True, along)]
+            if n % 2:  # alone first, then with webhooks first, and so on
+                order.reverse()
+            for with_events, runs in order:
                 r = one_send(env, list_id, args, tmp, counter, with_events)
                 runs.append(r)
                 load = os.getloadavg()[0]
@@ -264,6 +279,12 @@ def main() -> int:
         ratios = [w["rate"] / a["rate"] for a, w in zip(alone, along, strict=True)]
         ratio = statistics.median(ratios)
         load = os.getloadavg()
+        during = [r["delivered_during"] for r in along]
+        after = [r["delivered"] - r["delivered_during"] for r in along]
+        print(
+            f"webhooks delivered during the send per round {', '.join(f'{d:,}' for d in during)}"
+            f"; after it {', '.join(f'{a:,}' for a in after)}"
+        )
         print(
             f"median send rate alone {statistics.median(r['rate'] for r in alone):,.0f} msg/s, "
             f"with webhooks {statistics.median(r['rate'] for r in along):,.0f} msg/s; "

@@ -137,8 +137,9 @@ def _after_commit(session: Session, tasks: list[tuple[str, int]]) -> None:
     pending.extend(tasks)
 
 
-def wake(endpoint_id: int) -> bool:
-    """Queue the endpoint's batch task unless one is queued already; whether it was queued.
+def wake(endpoint_id: int, countdown: float | None = None) -> bool:
+    """Queue the endpoint's batch task (to run after `countdown` seconds, or now) unless one
+    is queued already; whether it was queued.
 
     QueueUnavailable when the broker is away (the flag is taken back: the next try queues).
     """
@@ -150,7 +151,7 @@ def wake(endpoint_id: int) -> bool:
     if not fresh:
         return False
     try:
-        jobqueue.enqueue(BATCH_TASK, endpoint_id)
+        jobqueue.enqueue(BATCH_TASK, endpoint_id, countdown=countdown)
     except Exception:
         with contextlib.suppress(redis.RedisError):
             redisconn.get_redis().delete(key)

@@ -58,9 +58,20 @@ def network_key(ip: str) -> str:
     return str(address)
 
 
-def hit(spec: str, *identifiers: str) -> bool:
-    """Count one attempt against `spec` (like "20/hour"); False when over the limit."""
-    return _limiter(get_settings().redis_url).hit(_limit(spec), "clarion", *identifiers)
+def hit(spec: str, *identifiers: str, cost: int = 1) -> bool:
+    """Count `cost` attempts against `spec` (like "20/hour"); False (and none counted) when
+    they would go over the limit."""
+    return _limiter(get_settings().redis_url).hit(_limit(spec), "clarion", *identifiers, cost=cost)
+
+
+def left(spec: str, *identifiers: str) -> tuple[int, float]:
+    """How many attempts `spec` allows right now, and when none: the seconds until one more."""
+    stats = _limiter(get_settings().redis_url).get_window_stats(
+        _limit(spec), "clarion", *identifiers
+    )
+    if stats.remaining > 0:
+        return stats.remaining, 0.0
+    return 0, max(0.0, stats.reset_time - time.time())
 
 
 def wait_seconds(spec: str, *identifiers: str) -> int:

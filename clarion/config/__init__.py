@@ -95,6 +95,9 @@ class Settings:
     metrics_token: str = ""
     # Requests one API token may make (limits' notation, like "600/minute").
     api_rate_limit: str = "600/minute"
+    # Webhook deliveries a second, all endpoints together, while a send is running (0: no
+    # pace, as fast as the workers go); outside a send they always go as fast as they can.
+    webhook_rate_during_send: int = 40
 
     @property
     def is_sqlite(self) -> bool:
@@ -426,6 +429,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         bounces=load_bounce_settings(),
         metrics_token=_env("CLARION_METRICS_TOKEN", "") or "",
         api_rate_limit=_limit_spec("CLARION_API_RATE_LIMIT", "600/minute"),
+        webhook_rate_during_send=_int("CLARION_WEBHOOK_RATE_DURING_SEND", 40),
     )
 
 

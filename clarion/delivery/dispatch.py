@@ -64,6 +64,7 @@ def enqueue_dispatch(alert_id: int) -> None:
 def _dispatch_heartbeat(alert_id: int) -> None:
     lease = get_settings().send_lease_seconds
     get_redis().set(f"clarion:dispatching:{alert_id}", b"1", ex=lease)
+    rates.note_sending(alert_id)
 
 
 def _written_up_to(session: Session, alert_id: int) -> int:
@@ -237,6 +238,7 @@ def send_batch(alert_id: int, first_id: int, last_id: int, refusals: RefusalPoli
         rows = load_recipients(session, ids, alert.frozen_meta["audience"]["lists"]) if ids else []
     run = BatchRun(alert, rows, settings, transport_for(settings), refusals())
     if rows:
+        rates.note_sending(alert_id)  # and each checkpoint of the run, through count_sent
         began = time.monotonic()
         run.run()
         rates.record_batch(time.monotonic() - began)

@@ -1,8 +1,11 @@
 """The recent sending rate of an alert (per-5-second counters in Redis, for progress and ETA),
-and how long batches take (buckets in Redis that every worker adds to, for /metrics)."""
+how long batches take (buckets in Redis that every worker adds to, for /metrics), and whether
+any send is running right now (a marker the sending workers keep fresh; webhooks are paced
+while it is up)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 
@@ -13,20 +16,40 @@ from clarion.redisconn import get_redis
 
 RATE_BUCKET = 5  # seconds per bucket of the recent-rate counters
 RATE_SPAN = 6  # buckets averaged
+# Up while some worker is sending or dispatching: renewed at each checkpoint of a batch (every
+# second or so) and each page of a dispatch, so it lapses a few seconds after the last of them
+# (a send paused, finished, or with no worker left) without anyone having to take it down.
+SENDING_KEY = "clarion:sending:now"
+SENDING_TTL = 5
 
 
 def count_sent(alert_id: int, n: int) -> None:
-    """Add `n` messages handed to SMTP servers just now to the alert's rate counters."""
-    if not n:
-        return
+    """Add `n` messages handed to SMTP servers just now to the alert's rate counters (and say
+    that a send is running)."""
     key = f"clarion:rate:{alert_id}:{int(time.time()) // RATE_BUCKET}"
     try:
         pipe = get_redis().pipeline()
-        pipe.incrby(key, n)
-        pipe.expire(key, RATE_BUCKET * (RATE_SPAN + 2))
+        pipe.set(SENDING_KEY, alert_id, ex=SENDING_TTL)
+        if n:
+            pipe.incrby(key, n)
+            pipe.expire(key, RATE_BUCKET * (RATE_SPAN + 2))
         pipe.execute()
     except redis.RedisError:
         pass  # the rate shown in the admin is a nicety; sending must not stop for it
+
+
+def note_sending(alert_id: int) -> None:
+    """Say that a send is running (dispatch writing an alert's ledger, a batch starting)."""
+    with contextlib.suppress(redis.RedisError):  # only webhooks' pace depends on it
+        get_redis().set(SENDING_KEY, alert_id, ex=SENDING_TTL)
+
+
+def sending_now() -> bool:
+    """True while some worker is sending or dispatching an alert (False if Redis is away)."""
+    try:
+        return bool(get_redis().exists(SENDING_KEY))
+    except redis.RedisError:
+        return False
 
 
 def recent_rate(alert: Alert) -> float:

@@ -6,7 +6,8 @@ the same on every attempt and resend), `webhook-timestamp` (seconds) and `webhoo
 rotation one such signature per secret, space-separated). A delivery is tried again with
 exponential backoff for 24 hours; an endpoint failing for 24 hours is disabled and the owners
 see a notice on the dashboard. The outbox is delivered a batch per endpoint over one kept-alive
-connection (`deliver_endpoint`); `deliver` makes one attempt at one delivery (resends).
+connection (`deliver_endpoint`), paced while a send is running (CLARION_WEBHOOK_RATE_DURING_SEND
+deliveries a second); `deliver` makes one attempt at one delivery (resends).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion import audit, editors, fetch, jobqueue, outbox
+from clarion import audit, editors, fetch, jobqueue, outbox, throttle
 from clarion.config import get_settings
 from clarion.db import session_scope, utcnow
+from clarion.delivery import rates
 from clarion.errors import FetchRefused, NotFound, ValidationError
 from clarion.i18n import admin_gettext
 from clarion.models import AdminNotice, Editor, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -418,6 +420,13 @@ BATCH_SECONDS = 25.0
 # `default` in a worker that takes from both): one run holds a worker process ~10 s at most.
 RUN_SECONDS = 10.0
 RETRY_KEY = "clarion:webhooks:retry:{}"  # set while a wake-up for a retry is queued
+# While a send is running, deliveries take CPU from it (on 2 cores, all 10,000 of a backlog
+# made during a 25 s send slow it by 25-30 %): all endpoints together then make at most
+# CLARION_WEBHOOK_RATE_DURING_SEND a second (a moving window of one second in Redis, kept by
+# `limits`). A task that finds the second's share used ends and queues its endpoint's next
+# task for when the window has room, so its worker process is the send's in the meantime. A
+# rate, not a pause: a send of days delays webhooks, it does not stop them.
+PACE_ID = "webhooks-during-send"
 
 
 @dataclass(frozen=True)
@@ -456,19 +465,65 @@ def deliver_endpoint(
     outbox.woken(endpoint_id)  # first: an event committed from now on queues another task
     counts = dict.fromkeys(("delivered", "pending", "failed"), 0)
     stop_at = time.monotonic() + budget
+    wait = 0.0  # when paced: seconds until the pace allows the next delivery
     while True:
         at = now or utcnow()
-        batch = _claim_batch(endpoint_id, at, size)
+        pace = _pace()
+        take, wait = _allowance(pace, size)
+        if not take:
+            break
+        batch = _claim_batch(endpoint_id, at, take)
         if batch is None:
+            break
+        if pace is not None and not _spend(pace, batch):
+            wait = max(_allowance(pace, size)[1], 0.05)  # another worker took the share
             break
         attempts = _post_batch(batch, min(stop_at, time.monotonic() + BATCH_SECONDS))
         for state in _settle_batch(endpoint_id, batch, attempts, at):
             counts[state] = counts.get(state, 0) + 1
         unreachable = bool(attempts) and attempts[-1].status is None
-        if len(batch.events) < size or unreachable or time.monotonic() >= stop_at:
+        if len(batch.events) < take or unreachable or time.monotonic() >= stop_at:
             break
-    _wake_later(endpoint_id, now or utcnow())
+    _wake_later(endpoint_id, now or utcnow(), wait)
     return counts
+
+
+def _pace() -> str | None:
+    """The limit deliveries keep to now (limits' notation), or None: full speed."""
+    rate = get_settings().webhook_rate_during_send
+    if rate <= 0 or not rates.sending_now():
+        return None
+    return f"{rate}/second"
+
+
+def _allowance(pace: str | None, size: int) -> tuple[int, float]:
+    """How many deliveries to claim now, and when none: the seconds until the pace allows one."""
+    if pace is None:
+        return size, 0.0
+    try:
+        left, wait = throttle.left(pace, PACE_ID)
+    except redis.RedisError:
+        return size, 0.0  # without Redis no send makes progress either
+    return min(size, left), wait
+
+
+def _spend(pace: str, batch: _Batch) -> bool:
+    """Count the batch against the pace; when another worker took the share meanwhile, give
+    the claims back (False)."""
+    try:
+        if throttle.hit(pace, PACE_ID, cost=len(batch.events)):
+            return True
+    except redis.RedisError:
+        return True
+    ids = [delivery_id for delivery_id, _ in batch.events]
+    with session_scope() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids))
+            .values(claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    return False
 
 
 def _claim_batch(endpoint_id: int, now: datetime, size: int) -> _Batch | None:
@@ -642,9 +697,10 @@ def _record_delivered(session: Session, delivered: list[_Attempt], now: datetime
     )
 
 
-def _wake_later(endpoint_id: int, now: datetime) -> None:
+def _wake_later(endpoint_id: int, now: datetime, wait: float = 0.0) -> None:
     """Queue a task for the endpoint's next due delivery: now if some are due (the budget
-    ran out), or when a retry falls due if that is soon; later ones are left to the sweep."""
+    ran out), in `wait` seconds if the pace during a send holds them back, or when a retry
+    falls due if that is soon; later ones are left to the sweep."""
     with session_scope() as session:
         next_at = session.scalar(
             select(func.min(WebhookDelivery.next_attempt_at)).where(
@@ -658,7 +714,7 @@ def _wake_later(endpoint_id: int, now: datetime) -> None:
     delay = (next_at - now).total_seconds()
     with contextlib.suppress(jobqueue.QueueUnavailable):
         if delay <= 0:
-            outbox.wake(endpoint_id)
+            outbox.wake(endpoint_id, countdown=wait or None)
         elif delay <= MAX_COUNTDOWN and _first_wake_up(endpoint_id, delay):
             jobqueue.enqueue(outbox.BATCH_TASK, endpoint_id, countdown=delay)
 
