@@ -1,0 +1,51 @@
+"""alert audience: a segment send's readers, written once when its dispatch begins
+
+Dispatch pages over these ids as over a list (clarion.delivery.audience) instead of evaluating
+every condition again on each page; the rows go when the ledger is written or the send is
+cancelled. alerts.audience_listed_at says they were written (in the same transaction).
+
+Revision ID: 0021_alert_audience
+Revises: 0019_series
+Create Date: 2026-12-04 14:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import clarion.db
+
+revision: str = "0021_alert_audience"
+down_revision: str | None = "0019_series"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+WHEN = clarion.db.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.add_column("alerts", sa.Column("audience_listed_at", WHEN, nullable=True))
+    op.create_table(
+        "alert_audience",
+        sa.Column("alert_id", BIG_ID, nullable=False),
+        sa.Column("subscriber_id", BIG_ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name="fk_alert_audience_alert_id_alerts",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"], ["subscribers.id"],
+            name="fk_alert_audience_subscriber_id_subscribers", ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("alert_id", "subscriber_id", name="pk_alert_audience"),
+    )  # fmt: skip
+    # Erasing a reader deletes their rows: by subscriber, not a scan of every send's.
+    op.create_index("ix_alert_audience_subscriber_id", "alert_audience", ["subscriber_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_alert_audience_subscriber_id", table_name="alert_audience")
+    op.drop_table("alert_audience")
+    op.drop_column("alerts", "audience_listed_at")
