@@ -5,7 +5,7 @@ INSERT … SELECT, about the cost of counting it; dispatch then pages over these
 list, where each page used to evaluate every condition again for its range (bench/README.md,
 Segments). A page still checks at write time everything a list page checks (subscribed, not
 suppressed, tags, languages), so a reader who left after the start is not written. The rows
-and the mark on the alert (audience_listed_at) are written in one transaction, so a dispatch
+and the mark on the alert (frozen_meta["listed_for"]) are written in one transaction, so a dispatch
 that stops and starts again finds either all of them or none; they are deleted with the last
 page or when the send is cancelled. Conditions are frozen at the start of a send already; the
 readers they choose now are too: one who comes to meet them during the dispatch is not taken.
@@ -32,13 +32,15 @@ def _conditions(alert: Alert) -> Any:
 
 def listed(alert: Alert) -> bool:
     """Whether dispatch pages over the alert's listed readers (and not its conditions)."""
-    return alert.audience_listed_at is not None and alert.dispatched_at is None
+    # The mark names the alert: a follow-up made with a copy of its frozen_meta is not listed.
+    mark = (alert.frozen_meta or {}).get("listed_for")
+    return mark is not None and mark == alert.id and alert.dispatched_at is None
 
 
 def list_readers(session: Session, alert: Alert) -> int | None:
     """Write the readers the alert's conditions choose now, once, and mark the alert; returns
     how many, or None when there is nothing to do (no conditions, already listed, done)."""
-    if alert.dispatched_at is not None or alert.audience_listed_at is not None:
+    if alert.dispatched_at is not None or listed(alert):
         return None
     if not _conditions(alert) or alert.role in _OPEN_ROLES:
         return None
@@ -50,7 +52,12 @@ def list_readers(session: Session, alert: Alert) -> int | None:
     )
     with without_jit(session):
         written = session.execute(stmt).rowcount
-    alert.audience_listed_at = utcnow()
+    # A new dict, so that the change is seen: the readers the frozen audience chose, and when.
+    alert.frozen_meta = {
+        **alert.frozen_meta,
+        "listed_for": alert.id,
+        "listed_at": utcnow().isoformat(),
+    }
     return written
 
 

@@ -125,8 +125,6 @@ class Alert(Base):
     possible_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     # Set when dispatch has written the whole ledger; until then the alert cannot finish.
     dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    # Set when dispatch has written a segment send's readers into alert_audience (AlertAudience).
-    audience_listed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # A "stay subscribed?" mail (clarion.audience.repermission): its readers who neither press
     # "Yes, keep me" nor click anything within this many days of its start are unsubscribed.
     stay_days: Mapped[int | None] = mapped_column(Integer)
@@ -138,7 +136,7 @@ class Alert(Base):
 
 class AlertAudience(Base):
     """A segment send's readers as its conditions chose them when dispatch began: dispatch pages
-    over these ids as over a list (clarion.delivery.audience). Gone once the ledger is written."""
+    over these ids as over a list (clarion.delivery.members). Gone once the ledger is written."""
 
     __tablename__ = "alert_audience"
     __table_args__ = (Index("ix_alert_audience_subscriber_id", "subscriber_id"),)

@@ -1,8 +1,9 @@
 """alert audience: a segment send's readers, written once when its dispatch begins
 
-Dispatch pages over these ids as over a list (clarion.delivery.audience) instead of evaluating
+Dispatch pages over these ids as over a list (clarion.delivery.members) instead of evaluating
 every condition again on each page; the rows go when the ledger is written or the send is
-cancelled. alerts.audience_listed_at says they were written (in the same transaction).
+cancelled. The alert's frozen_meta["listed_for"] says they were written (in the same
+transaction): no new column on alerts.
 
 Revision ID: 0021_alert_audience
 Revises: 0019_series
@@ -14,19 +15,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import clarion.db
-
 revision: str = "0021_alert_audience"
 down_revision: str | None = "0019_series"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-WHEN = clarion.db.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.add_column("alerts", sa.Column("audience_listed_at", WHEN, nullable=True))
     op.create_table(
         "alert_audience",
         sa.Column("alert_id", BIG_ID, nullable=False),
@@ -48,4 +45,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_alert_audience_subscriber_id", table_name="alert_audience")
     op.drop_table("alert_audience")
-    op.drop_column("alerts", "audience_listed_at")

@@ -309,7 +309,7 @@ def test_a_segment_dispatch_that_starts_again_keeps_its_list_and_writes_no_one_t
     with pytest.raises(Crash):
         dispatch.dispatch(alert.id)
     refresh(session)
-    first_listed = session.get(Alert, alert.id).audience_listed_at
+    first_listed = session.get(Alert, alert.id).frozen_meta.get("listed_at")
     assert first_listed is not None and listed(session, alert.id) == readers
     speak(session, readers[-3:], "pl")  # no longer chosen, but listed at the start
     monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", remember)
@@ -317,7 +317,7 @@ def test_a_segment_dispatch_that_starts_again_keeps_its_list_and_writes_no_one_t
     dispatch.dispatch(alert.id)
 
     refresh(session)
-    assert session.get(Alert, alert.id).audience_listed_at == first_listed  # not listed anew
+    assert session.get(Alert, alert.id).frozen_meta["listed_at"] == first_listed  # not anew
     assert in_ledger(session, alert.id) == readers  # each once
     assert_batched_once(session, alert.id)
     assert listed(session, alert.id) == []
@@ -336,3 +336,33 @@ def test_cancelling_a_segment_send_forgets_its_listed_readers(session, queue, sm
 
     assert listed(session, alert.id) == []
     assert dispatch.dispatch(alert.id) == 0 and in_ledger(session, alert.id) == []
+
+
+def test_a_follow_up_to_the_unreached_of_a_segment_send_lists_its_own_readers(
+    session, queue, small_pages
+):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 7)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    assert dispatch.dispatch(alert.id) == 7
+    session.execute(  # all but two were sent; the rest failed
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.subscriber_id.in_(readers[:5]))
+        .values(status="sent")
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.subscriber_id.in_(readers[5:]))
+        .values(status="failed")
+    )
+    session.execute(update(Alert).where(Alert.id == alert.id).values(status="sent"))
+    session.commit()
+    refresh(session)
+
+    follow_up = sending.send_to_unreached(session, session.get(Alert, alert.id))
+    session.commit()
+    assert dispatch.dispatch(follow_up.id) == 2
+
+    assert in_ledger(session, follow_up.id) == readers[5:]
+    assert listed(session, follow_up.id) == []
