@@ -37,28 +37,28 @@ def listed(alert: Alert) -> bool:
     return mark is not None and mark == alert.id and alert.dispatched_at is None
 
 
-def list_readers(session: Session, alert: Alert) -> int | None:
-    """Write the readers the alert's conditions choose now, once, and mark the alert; returns
-    how many, or None when there is nothing to do (no conditions, already listed, done)."""
+def list_readers(session: Session, alert: Alert) -> bool:
+    """Write the readers the alert's conditions choose now, once, and mark the alert; False
+    when there is nothing to do (no conditions, already listed, done)."""
     if alert.dispatched_at is not None or listed(alert):
-        return None
+        return False
     if not _conditions(alert) or alert.role in _OPEN_ROLES:
-        return None
+        return False
     if alert.status not in (AlertStatus.SENDING, AlertStatus.PAUSED):
-        return None
+        return False
     chosen = campaigns.audience_query(session, alert.frozen_meta["audience"]).subquery()
     stmt = insert(AlertAudience).from_select(
         ["alert_id", "subscriber_id"], select(literal(alert.id), chosen.c.id)
     )
     with without_jit(session):
-        written = session.execute(stmt).rowcount
+        session.execute(stmt)
     # A new dict, so that the change is seen: the readers the frozen audience chose, and when.
     alert.frozen_meta = {
         **alert.frozen_meta,
         "listed_for": alert.id,
         "listed_at": utcnow().isoformat(),
     }
-    return written
+    return True
 
 
 def member(alert_id: int) -> ColumnElement[bool]:
