@@ -303,11 +303,9 @@ def page_of(after: int, upto: int | None) -> Iterator[None]:
         _PAGE.reset(token)
 
 
-# Whether the leaf being built may say "Subscriber.id IN (SELECT …)" rather than EXISTS
-# (condition() sets it; see _readers).
+# Whether the leaf being built says "Subscriber.id IN (SELECT …)" rather than EXISTS
+# (condition() sets it on SQLite; see _readers).
 _SETS: ContextVar[bool] = ContextVar("segments_sets", default=False)
-# Whether condition() is building inside an OR (an "any", or a negated "all").
-_UNDER_OR: ContextVar[bool] = ContextVar("segments_under_or", default=False)
 
 
 def _page_range(column: Any) -> list[ColumnElement[bool]]:
@@ -318,11 +316,11 @@ def _page_range(column: Any) -> list[ColumnElement[bool]]:
 def _readers(column: Any, *where: ColumnElement[bool]) -> ColumnElement[bool]:
     """The readers whose id is `column` (a subscriber_id) in a row matching `where`.
 
-    As `Subscriber.id IN (SELECT column …)` where condition() allows it, else as EXISTS. On
-    SQLite, IN lists its subquery once and can drive the query from it, where EXISTS is a
-    probe per reader (a three-condition count at 100,000 readers: 650 → 130 ms). On PostgreSQL
-    both are one semi-join when they stand in an AND, but under an OR an IN becomes a hashed
-    subplan, which turns into a rescan per reader when it outgrows work_mem: there, EXISTS."""
+    On SQLite (condition() sets _SETS) as `Subscriber.id IN (SELECT column …)`: SQLite lists
+    the subquery once and can drive the query from it, where EXISTS is a probe per reader (a
+    three-condition count at 100,000 readers: ~700 → ~150 ms). On PostgreSQL as EXISTS: in an
+    AND both are the same semi-join (measured: no gain), and under an OR an IN becomes a
+    hashed subplan, which turns into a rescan per reader once it outgrows work_mem."""
     if _SETS.get():
         return Subscriber.id.in_(select(column).where(*_page_range(column), *where))
     return exists().where(reader(column), *where)
@@ -343,11 +341,11 @@ def condition(session: Session, tree: Any, negated: bool = False) -> ColumnEleme
 
     Negation is pushed down to the conditions (De Morgan), so that "did not" becomes NOT
     EXISTS, which PostgreSQL runs as an anti-join, rather than NOT around an OR of EXISTS,
-    which it probes reader by reader. A condition standing in ANDs only (or any on SQLite)
-    may be an IN rather than an EXISTS (_readers)."""
+    which it probes reader by reader. On SQLite a condition is an IN rather than an EXISTS
+    (_readers)."""
     if "type" in tree:
         kind = tree["type"]
-        sets = not _UNDER_OR.get() or session.get_bind().dialect.name == "sqlite"
+        sets = session.get_bind().dialect.name == "sqlite"
         if negated and kind not in NEGATED:
             sets = False  # NOT (id IN …) is no anti-join: NOT EXISTS is
         token = _SETS.set(sets)
@@ -362,13 +360,8 @@ def condition(session: Session, tree: Any, negated: bool = False) -> ColumnEleme
     ((op, value),) = tree.items()
     if op == "not":
         return condition(session, value, not negated)
-    both = (op == "all") != negated
-    token = _UNDER_OR.set(_UNDER_OR.get() or not both)
-    try:
-        parts = [condition(session, item, negated) for item in value]
-    finally:
-        _UNDER_OR.reset(token)
-    if both:
+    parts = [condition(session, item, negated) for item in value]
+    if (op == "all") != negated:
         return and_(true(), *parts)
     return or_(false(), *parts)
 
@@ -530,8 +523,8 @@ def _settled(leaf: Mapping[str, Any], who: Any = Subscriber) -> ColumnElement[bo
 
 
 def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """Not inactive: clicked lately, or too new to tell. Where an IN may stand (_readers), one
-    IN of both sets: an OR of a column and an EXISTS is a probe of clicks per reader."""
+    """Not inactive: clicked lately, or too new to tell. On SQLite (_readers) one IN of both
+    sets, rather than an OR of a column and a probe of clicks per reader."""
     if not _SETS.get():
         return or_(not_(_settled(leaf)), _clicked_lately(leaf))
     new = aliased(Subscriber)
