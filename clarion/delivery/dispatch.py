@@ -147,7 +147,8 @@ def dispatch(alert_id: int) -> int:
     yields nobody (a gap in the ids, or no one meeting the conditions) writes nothing, so
     `reached` carries the cursor past it within this call; dispatch ends when no reader of
     the lists is left above the cursor — readers who join meanwhile, with higher ids, are
-    still taken."""
+    still taken. A segment send first lists the readers its conditions choose
+    (clarion.delivery.members) and pages over them instead: it takes only those."""
     settings = get_settings()
     _flush_clicks_for_reminder(alert_id)
     _list_readers(alert_id)
