@@ -223,5 +223,6 @@ def main() -> None:
                   f"({segment_rate / plain_rate - 1:+.0%}) |")  # fmt: skip
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
+
 if __name__ == "__main__":
     main()
