@@ -308,7 +308,8 @@ def page_of(after: int, upto: int | None) -> Iterator[None]:
 _SETS: ContextVar[bool] = ContextVar("segments_sets", default=False)
 
 
-def _page_range(column: Any) -> list[ColumnElement[bool]]:
+def page_range(column: Any) -> list[ColumnElement[bool]]:
+    """Within page_of(), `column` (a subscriber_id) inside the page's id range; else nothing."""
     bounds = _PAGE.get()
     return [] if bounds is None else [column > bounds[0], column <= bounds[1]]
 
@@ -322,7 +323,7 @@ def _readers(column: Any, *where: ColumnElement[bool]) -> ColumnElement[bool]:
     AND both are the same semi-join (measured: no gain), and under an OR an IN becomes a
     hashed subplan, which turns into a rescan per reader once it outgrows work_mem."""
     if _SETS.get():
-        return Subscriber.id.in_(select(column).where(*_page_range(column), *where))
+        return Subscriber.id.in_(select(column).where(*page_range(column), *where))
     return exists().where(reader(column), *where)
 
 
@@ -528,8 +529,8 @@ def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     if not _SETS.get():
         return or_(not_(_settled(leaf)), _clicked_lately(leaf))
     new = aliased(Subscriber)
-    young = select(new.id).where(*_page_range(new.id), not_(_settled(leaf, new)))
-    clicked = select(Click.subscriber_id).where(*_page_range(Click.subscriber_id), _lately(leaf))
+    young = select(new.id).where(*page_range(new.id), not_(_settled(leaf, new)))
+    clicked = select(Click.subscriber_id).where(*page_range(Click.subscriber_id), _lately(leaf))
     return Subscriber.id.in_(union_all(young, clicked))
 
 

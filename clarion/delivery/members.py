@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from clarion.alerts import campaigns, segments
 from clarion.db import utcnow, without_jit
-from clarion.models import Alert, AlertAudience, AlertRole, AlertStatus
+from clarion.models import Alert, AlertAudience, AlertRole, AlertStatus, Subscriber
 
 # Welcome mails and series steps are written reader by reader as they come, not by dispatch.
 _OPEN_ROLES = (AlertRole.WELCOME.value, AlertRole.SERIES_STEP.value)
@@ -61,8 +61,17 @@ def list_readers(session: Session, alert: Alert) -> bool:
     return True
 
 
-def member(alert_id: int) -> ColumnElement[bool]:
-    """True for a reader listed for the alert (within segments.page_of, in the page's range)."""
+def member(session: Session, alert_id: int) -> ColumnElement[bool]:
+    """True for a reader listed for the alert (within segments.page_of, in the page's range).
+
+    On SQLite an IN, listed once: as a correlated EXISTS, SQLite bounded its search of the
+    primary key by the page's range rather than the reader's id, a scan of the range for each
+    reader (a 15,000-reader page took 830 ms at 100,000 readers)."""
+    if session.get_bind().dialect.name == "sqlite":
+        ids = select(AlertAudience.subscriber_id).where(
+            AlertAudience.alert_id == alert_id, *segments.page_range(AlertAudience.subscriber_id)
+        )
+        return Subscriber.id.in_(ids)
     return exists().where(
         AlertAudience.alert_id == alert_id, segments.reader(AlertAudience.subscriber_id)
     )

@@ -498,7 +498,7 @@ def recipients_query(
     query = audience_ids(session, audience, after, upto)
     with segments.page_of(after, upto):
         if members.listed(alert):
-            query = query.where(members.member(alert.id))
+            query = query.where(members.member(session, alert.id))
         return _not_yet_reached(session, alert, query)
 
 
