@@ -219,10 +219,10 @@ def without_jit(session: Session) -> Iterator[None]:
         return
     was = session.scalar(text("SELECT current_setting('jit')"))
     session.execute(text("SELECT set_config('jit', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
+    yield
+    # Not in a finally: after an error the transaction is aborted and refuses this statement
+    # (it would hide the error); its rollback undoes the setting anyway (it is local to it).
+    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
 
 
 def among(session: Session, column: Any, values: list | set) -> Any:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from clarion import jobqueue
 from clarion.alerts import segments
 from clarion.config import get_settings
-from clarion.db import among, insert_for, session_scope, utcnow
+from clarion.db import among, insert_for, session_factory, session_scope, utcnow
 from clarion.delivery import batches, journal, members, rates, sending, welcome
 from clarion.delivery.batchrun import BatchRun, transport_for
 from clarion.delivery.ledger import claim, load_recipients, table
@@ -192,7 +192,12 @@ def dispatch(alert_id: int) -> int:
 def _list_readers(alert_id: int) -> None:
     # A segment send: its conditions choose its readers once, in one statement, and the pages
     # read them as a list's (clarion.delivery.members). Committed with the mark on the alert,
-    # so a dispatch that starts again finds them all or lists them anew.
+    # so a dispatch that starts again finds them all or lists them anew. Looked at first without
+    # the write lock (SQLite): most sends have no conditions.
+    with session_factory(reader=True)() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or not members.to_list(alert):
+            return
     with session_scope() as session:
         alert = batches.locked_alert(session, alert_id)
         if alert is not None:

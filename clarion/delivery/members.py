@@ -37,14 +37,19 @@ def listed(alert: Alert) -> bool:
     return mark is not None and mark == alert.id and alert.dispatched_at is None
 
 
-def list_readers(session: Session, alert: Alert) -> bool:
-    """Write the readers the alert's conditions choose now, once, and mark the alert; False
-    when there is nothing to do (no conditions, already listed, done)."""
+def to_list(alert: Alert) -> bool:
+    """Whether the alert is a segment send whose readers are still to be listed."""
     if alert.dispatched_at is not None or listed(alert):
         return False
     if not _conditions(alert) or alert.role in _OPEN_ROLES:
         return False
-    if alert.status not in (AlertStatus.SENDING, AlertStatus.PAUSED):
+    return alert.status in (AlertStatus.SENDING, AlertStatus.PAUSED)
+
+
+def list_readers(session: Session, alert: Alert) -> bool:
+    """Write the readers the alert's conditions choose now, once, and mark the alert; False
+    when there is nothing to do (no conditions, already listed, done)."""
+    if not to_list(alert):
         return False
     chosen = campaigns.audience_query(session, alert.frozen_meta["audience"]).subquery()
     stmt = insert(AlertAudience).from_select(
