@@ -6,11 +6,13 @@ rows subscribers, all on list 1; 30 sent alerts; 3 deliveries a subscriber (3·r
 on half a row a subscriber (rows/2), spread over the last 60 days; signatures of a fifth
 (rows/5) on two petitions, half matched by address only. The segment: received the last
 alert, did not sign petition 1, clicked something in the last 30 days. Each count is the
-median of five runs of clarion.alerts.campaigns.audience_count after a warm-up. The ledger
-rate: readers a second that dispatch's page writer (INSERT … SELECT by id-range pages, as a send
-writes them) puts into the ledger for the list alone and for the segment, rolled back after,
-beside the keyset pages (`id > after … LIMIT n`) it wrote before, on the same data: the
-median of --repeat runs of each, interleaved.
+median of five runs of clarion.alerts.campaigns.audience_count after a warm-up (JIT off, as it
+runs now), and of the same query with PostgreSQL free to JIT-compile it (as it ran before).
+The ledger rate: readers a second that dispatch's page writer (INSERT … SELECT by id-range
+pages, as a send writes them) puts into the ledger for the list alone and for the segment,
+rolled back after, with the segment's readers listed once first (clarion.delivery.members,
+timed with the pages, as dispatch does now) and without (each page evaluating the conditions,
+as before): the median of --repeat runs of each, interleaved.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, literal, select, text, true
+from sqlalchemy import func, select, text
 
 from clarion.db import utcnow
 from clarion.models import Alert, AlertKind, AlertStatus, Petition
@@ -94,45 +96,36 @@ def populate(session, rows: int, dialect: str) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
-def _keyset_page(session, alert, after: int, limit: int) -> tuple[int, int | None]:
-    """The page writer before id ranges (for the comparison): the next `limit` recipients
-    above `after` (a keyset page); returns (written, the last id) or (0, None) at the end."""
-    from clarion.db import insert_for
-    from clarion.delivery import sending
-    from clarion.delivery.ledger import table
-
-    page = sending.recipients_query(session, alert, after).limit(limit).subquery()
-    rows = select(literal(alert.id), page.c.id, literal("queued"), literal(0), literal(""),
-                  literal(utcnow(), table.c.updated_at.type)).where(true())  # fmt: skip
-    stmt = (
-        insert_for(session)(table)
-        .from_select(
-            ["alert_id", "subscriber_id", "status", "attempts", "last_reply", "updated_at"], rows
-        )
-        .on_conflict_do_nothing()
-        .returning(table.c.subscriber_id)
-    )
-    written = [r[0] for r in session.execute(stmt)]
-    return len(written), (max(written) if written else None)
-
-
 def _range_page(session, alert, after: int, limit: int) -> tuple[int, int | None]:
-    """The page writer dispatch uses: the recipients in the next id range (_page_end)."""
+    """The page writer dispatch uses: the recipients in the next id range (over the listed
+    readers once they are listed, over the lists' readers before)."""
     from clarion.delivery import dispatch
 
-    upto = dispatch._page_end(session, alert.frozen_meta["audience"]["lists"], after, limit)
+    upto = dispatch._next_page_end(session, alert, after, limit)
     if upto is None:
         return 0, None
     return len(dispatch._write_page(session, alert, after, upto)), upto
 
 
-WRITERS = {"keyset (before)": _keyset_page, "id ranges (now)": _range_page}
+def _conditions_each_page(session, alert) -> None:
+    """Before: no listing; every page evaluates the conditions for its range."""
 
 
-def ledger_rate(session, audience: dict, writer) -> tuple[int, float]:
-    """Readers written and readers a second when `writer` writes the audience's ledger in
-    pages (growing as a send's do), in one transaction rolled back after: deleting a million
-    ledger rows costs more than writing them (clicks.delivery_id has no index)."""
+def _listed_once(session, alert) -> None:
+    """Now: dispatch lists a segment's readers once (clarion.delivery.members), then pages."""
+    from clarion.delivery import members
+
+    members.list_readers(session, alert)
+
+
+WRITERS = {"conditions on each page (before)": _conditions_each_page,
+           "readers listed once (now)": _listed_once}  # fmt: skip
+
+
+def ledger_rate(session, audience: dict, prepare) -> tuple[int, float]:
+    """Readers written and readers a second when dispatch writes the audience's ledger in
+    pages (growing as a send's do), after `prepare` (timed too), in one transaction rolled
+    back after: deleting a million ledger rows costs more than writing them."""
     from clarion.delivery import dispatch
 
     alert = Alert(kind=AlertKind.NEWSLETTER, name="L", subject="L", fields={}, audience=audience,
@@ -141,8 +134,9 @@ def ledger_rate(session, audience: dict, writer) -> tuple[int, float]:
     session.add(alert)
     session.flush()
     start, written, page, after = time.perf_counter(), 0, dispatch.FIRST_PAGE, 0
+    prepare(session, alert)
     for _ in range(1_000_000):
-        n, last = writer(session, alert, after, page)
+        n, last = _range_page(session, alert, after, page)
         if last is None:
             break
         written, after = written + n, last
@@ -150,6 +144,14 @@ def ledger_rate(session, audience: dict, writer) -> tuple[int, float]:
     seconds = time.perf_counter() - start
     session.rollback()
     return written, written / seconds
+
+
+def _count_with_jit(session, audience: dict) -> int:
+    """The count as it ran before: PostgreSQL free to JIT-compile it."""
+    from clarion.alerts import campaigns
+
+    query = select(func.count()).select_from(campaigns.audience_query(session, audience).subquery())
+    return session.scalar(query)
 
 
 def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, dict]:
@@ -177,19 +179,27 @@ def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, d
         segment = {"lists": [1], "conditions": segments.parse(conditions)}
         everyone = campaigns.audience_count(session, plain)
         chosen = campaigns.audience_count(session, segment)
-        ours = timed(lambda: campaigns.audience_count(session, segment))
-        baseline = timed(lambda: campaigns.audience_count(session, plain))
+        counts = {
+            ("list", "JIT off (now)"): timed(lambda: campaigns.audience_count(session, plain)),
+            ("segment", "JIT off (now)"): timed(lambda: campaigns.audience_count(session, segment)),
+            ("list", "JIT allowed (before)"): timed(lambda: _count_with_jit(session, plain)),
+            ("segment", "JIT allowed (before)"): timed(lambda: _count_with_jit(session, segment)),
+        }  # fmt: skip
+        session.rollback()
         # Interleaved, so that the machine's load falls on both writers alike; the median.
+        # A plain list has no conditions: both writers write it alike, so it runs once a round.
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(repeat):
             for which, audience in (("list", plain), ("segment", segment)):
-                for name, writer in WRITERS.items():
-                    rate = ledger_rate(session, audience, writer)[1]
+                for name, prepare in WRITERS.items():
+                    if which == "list" and prepare is not _listed_once:
+                        continue
+                    rate = ledger_rate(session, audience, prepare)[1]
                     runs.setdefault((name, which), []).append(rate)
                     print(f"  {name}, {which}: {rate:,.0f} readers/s", flush=True)
         rates = {key: statistics.median(values) for key, values in runs.items()}
         session.close()
-    return everyone, chosen, ours, baseline, rates
+    return everyone, chosen, counts, rates
 
 
 def main() -> None:
@@ -199,13 +209,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="ledger runs of each writer")
     args = parser.parse_args()
     for backend in args.backend or ["postgresql", "sqlite"]:
-        everyone, chosen, ours, baseline, rates = run(args.rows, backend, args.repeat)
+        everyone, chosen, counts, rates = run(args.rows, backend, args.repeat)
         print(f"\n| {backend}, {args.rows:,} subscribers | the list | three conditions |")
         print("|---|---:|---:|")
         print(f"| readers | {everyone:,} | {chosen:,} |")
-        print(f"| count (ms) | {baseline:.0f} | {ours:.0f} |")
+        for how in ("JIT allowed (before)", "JIT off (now)"):
+            print(f"| count (ms), {how} | {counts[('list', how)]:.0f} "
+                  f"| {counts[('segment', how)]:.0f} |")  # fmt: skip
+        plain_rate = rates[("readers listed once (now)", "list")]
         for name in WRITERS:
-            plain_rate, segment_rate = rates[(name, "list")], rates[(name, "segment")]
+            segment_rate = rates[(name, "segment")]
             print(f"| ledger, readers/s, {name} | {plain_rate:,.0f} | {segment_rate:,.0f} "
                   f"({segment_rate / plain_rate - 1:+.0%}) |")  # fmt: skip
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     create_engine,
     event,
     literal,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -206,6 +207,23 @@ def dispose_engines() -> None:
 def insert_for(session: Session):
     """The dialect's INSERT, for ON CONFLICT DO NOTHING."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+@contextmanager
+def without_jit(session: Session) -> Iterator[None]:
+    """Within it, PostgreSQL does not JIT-compile this session's statements (back as it was
+    after). A set-based audience query has a high cost estimate, so PostgreSQL compiles it:
+    ~175 ms of a 690 ms segment count at 300,000 readers, for no faster run
+    (bench/README.md, Segments). No-op on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    was = session.scalar(text("SELECT current_setting('jit')"))
+    session.execute(text("SELECT set_config('jit', 'off', true)"))
+    yield
+    # Not in a finally: after an error the transaction is aborted and refuses this statement
+    # (it would hide the error); its rollback undoes the setting anyway (it is local to it).
+    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
 
 
 def among(session: Session, column: Any, values: list | set) -> Any:

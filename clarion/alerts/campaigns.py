@@ -15,7 +15,7 @@ from clarion import audit, i18n
 from clarion.alerts import identity, kinds, media, personal, petition_pick, segments, versions
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
-from clarion.db import utcnow
+from clarion.db import utcnow, without_jit
 from clarion.editors import require
 from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.i18n import admin_gettext
@@ -784,9 +784,6 @@ def audience_count(session: Session, audience: Mapping[str, Any]) -> int:
     """How many subscribers the audience reaches right now."""
     if not audience.get("lists"):
         return 0
-    return (
-        session.scalar(
-            select(func.count()).select_from(audience_query(session, audience).subquery())
-        )
-        or 0
-    )
+    query = select(func.count()).select_from(audience_query(session, audience).subquery())
+    with without_jit(session):
+        return session.scalar(query) or 0

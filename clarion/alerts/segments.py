@@ -18,8 +18,19 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from clarion import audit
 from clarion.alerts import kinds
@@ -292,6 +303,30 @@ def page_of(after: int, upto: int | None) -> Iterator[None]:
         _PAGE.reset(token)
 
 
+# Whether the leaf being built says "Subscriber.id IN (SELECT …)" rather than EXISTS
+# (condition() sets it on SQLite; see _readers).
+_SETS: ContextVar[bool] = ContextVar("segments_sets", default=False)
+
+
+def page_range(column: Any) -> list[ColumnElement[bool]]:
+    """Within page_of(), `column` (a subscriber_id) inside the page's id range; else nothing."""
+    bounds = _PAGE.get()
+    return [] if bounds is None else [column > bounds[0], column <= bounds[1]]
+
+
+def _readers(column: Any, *where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The readers whose id is `column` (a subscriber_id) in a row matching `where`.
+
+    On SQLite (condition() sets _SETS) as `Subscriber.id IN (SELECT column …)`: SQLite lists
+    the subquery once and can drive the query from it, where EXISTS is a probe per reader (a
+    three-condition count at 100,000 readers: ~700 → ~150 ms). On PostgreSQL as EXISTS: in an
+    AND both are the same semi-join (measured: no gain), and under an OR an IN becomes a
+    hashed subplan, which turns into a rescan per reader once it outgrows work_mem."""
+    if _SETS.get():
+        return Subscriber.id.in_(select(column).where(*page_range(column), *where))
+    return exists().where(reader(column), *where)
+
+
 def reader(column: Any) -> ColumnElement[bool]:
     """`column` (a subscriber_id) is the reader's: `column == Subscriber.id`, and within
     page_of() also inside the page's id range. PostgreSQL carries an equality across a join,
@@ -307,14 +342,22 @@ def condition(session: Session, tree: Any, negated: bool = False) -> ColumnEleme
 
     Negation is pushed down to the conditions (De Morgan), so that "did not" becomes NOT
     EXISTS, which PostgreSQL runs as an anti-join, rather than NOT around an OR of EXISTS,
-    which it probes reader by reader."""
+    which it probes reader by reader. On SQLite a condition is an IN rather than an EXISTS
+    (_readers)."""
     if "type" in tree:
         kind = tree["type"]
-        if not negated:
-            return LEAVES[kind](session, tree)
-        if kind in NEGATED:
-            return NEGATED[kind](session, tree)
-        return not_(LEAVES[kind](session, tree))
+        sets = session.get_bind().dialect.name == "sqlite"
+        if negated and kind not in NEGATED:
+            sets = False  # NOT (id IN …) is no anti-join: NOT EXISTS is
+        token = _SETS.set(sets)
+        try:
+            if not negated:
+                return LEAVES[kind](session, tree)
+            if kind in NEGATED:
+                return NEGATED[kind](session, tree)
+            return not_(LEAVES[kind](session, tree))
+        finally:
+            _SETS.reset(token)
     ((op, value),) = tree.items()
     if op == "not":
         return condition(session, value, not negated)
@@ -331,7 +374,6 @@ def _day(value: str) -> datetime:
 def _subscribed(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     """Subscribed to the list now, having joined it on or after / before the dates given."""
     where = [
-        reader(Subscription.subscriber_id),
         Subscription.list_id == leaf["list"],
         Subscription.status == SubscriptionStatus.SUBSCRIBED,
     ]
@@ -339,7 +381,7 @@ def _subscribed(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[boo
         where.append(Subscription.subscribed_at >= _day(leaf["after"]))
     if "before" in leaf:
         where.append(Subscription.subscribed_at < _day(leaf["before"]))
-    return exists().where(*where)
+    return _readers(Subscription.subscriber_id, *where)
 
 
 def _language(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -347,9 +389,7 @@ def _language(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]
 
 
 def _tag(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    return exists().where(
-        reader(SubscriberTag.subscriber_id), SubscriberTag.tag_id.in_(leaf["tags"])
-    )
+    return _readers(SubscriberTag.subscriber_id, SubscriberTag.tag_id.in_(leaf["tags"]))
 
 
 def _signatures(petition_id: int | None, *more: ColumnElement[bool]) -> list[Any]:
@@ -391,16 +431,16 @@ def _no_country(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[boo
 
 
 def _received(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    return exists().where(
+    return _readers(
+        Delivery.subscriber_id,
         Delivery.alert_id == leaf["alert"],
-        reader(Delivery.subscriber_id),
         Delivery.status == DeliveryStatus.SENT,
     )
 
 
 def _clicks(*where: ColumnElement[bool]) -> ColumnElement[bool]:
     # A link scanner opening every link did not click for the reader.
-    return exists().where(reader(Click.subscriber_id), Click.suspected_scanner.is_(False), *where)
+    return _readers(Click.subscriber_id, Click.suspected_scanner.is_(False), *where)
 
 
 def _clicked(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -457,34 +497,48 @@ def _recent_alerts(count: int) -> Any:
     )
 
 
-def _clicked_lately(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """A click on one of the last N alerts sent (to anyone), or one in the last N days."""
+def _lately(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    """A click (not a scanner's) on one of the last N alerts sent (to anyone), or in the last
+    N days."""
     if "days" in leaf:
-        return _clicks(Click.clicked_at >= utcnow() - timedelta(days=leaf["days"]))
-    recent = _recent_alerts(leaf["alerts"])
-    return _clicks(Click.alert_id.in_(select(recent.c.id).scalar_subquery()))
+        when = Click.clicked_at >= utcnow() - timedelta(days=leaf["days"])
+    else:
+        recent = _recent_alerts(leaf["alerts"])
+        when = Click.alert_id.in_(select(recent.c.id).scalar_subquery())
+    return and_(Click.suspected_scanner.is_(False), when)
 
 
-def _settled(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+def _clicked_lately(leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+    return _readers(Click.subscriber_id, _lately(leaf))
+
+
+def _settled(leaf: Mapping[str, Any], who: Any = Subscriber) -> ColumnElement[bool]:
     """Known to us before the window opened, so they had all of it to click: a reader who
     joined yesterday is new, not inactive (re-permission must never remove them)."""
     if "days" in leaf:
-        return Subscriber.created_at < utcnow() - timedelta(days=leaf["days"])
+        return who.created_at < utcnow() - timedelta(days=leaf["days"])
     recent = _recent_alerts(leaf["alerts"])
     # No alert sent yet: nobody has had a chance to click, so nobody is settled.
     opened = select(func.coalesce(func.min(recent.c.frozen_at), utcnow())).scalar_subquery()
-    return Subscriber.created_at < opened
+    return who.created_at < opened
 
 
 def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
-    """Not inactive: clicked lately, or too new to tell."""
-    return or_(not_(_settled(leaf)), _clicked_lately(leaf))
+    """Not inactive: clicked lately, or too new to tell. On SQLite (_readers) one IN of both
+    sets, rather than an OR of a column and a probe of clicks per reader."""
+    if not _SETS.get():
+        return or_(not_(_settled(leaf)), _clicked_lately(leaf))
+    new = aliased(Subscriber)
+    young = select(new.id).where(*page_range(new.id), not_(_settled(leaf, new)))
+    clicked = select(Click.subscriber_id).where(*page_range(Click.subscriber_id), _lately(leaf))
+    return Subscriber.id.in_(union_all(young, clicked))
 
 
 def _inactive(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     """Known before the window opened and clicked nothing in it: no click in the last N
     alerts sent (to anyone) or in the last N days."""
-    return and_(_settled(leaf), not_(_clicked_lately(leaf)))
+    clicked = exists().where(reader(Click.subscriber_id), _lately(leaf))  # NOT EXISTS, not NOT IN
+    return and_(_settled(leaf), not_(clicked))
 
 
 def _segment(session: Session, leaf: Mapping[str, Any], negated: bool = False) -> Any:

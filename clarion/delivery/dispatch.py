@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from clarion import jobqueue
 from clarion.alerts import segments
 from clarion.config import get_settings
-from clarion.db import among, insert_for, session_scope, utcnow
-from clarion.delivery import batches, journal, rates, sending, welcome
+from clarion.db import among, insert_for, session_factory, session_scope, utcnow
+from clarion.delivery import batches, journal, members, rates, sending, welcome
 from clarion.delivery.batchrun import BatchRun, transport_for
 from clarion.delivery.ledger import claim, load_recipients, table
 from clarion.delivery.refusals import RefusalPolicyFactory
@@ -75,6 +75,14 @@ def _written_up_to(session: Session, alert_id: int) -> int:
         )
         or 0
     )
+
+
+def _next_page_end(session: Session, alert: Alert, after: int, size: int) -> int | None:
+    """The last subscriber id of the next page: over the listed readers of a segment send
+    (clarion.delivery.members), over the lists' readers otherwise (_page_end)."""
+    if members.listed(alert):
+        return members.page_end(session, alert.id, after, size)
+    return _page_end(session, alert.frozen_meta["audience"]["lists"], after, size)
 
 
 def _page_end(session: Session, lists: list[int], after: int, size: int) -> int | None:
@@ -140,9 +148,11 @@ def dispatch(alert_id: int) -> int:
     yields nobody (a gap in the ids, or no one meeting the conditions) writes nothing, so
     `reached` carries the cursor past it within this call; dispatch ends when no reader of
     the lists is left above the cursor — readers who join meanwhile, with higher ids, are
-    still taken."""
+    still taken. A segment send first lists the readers its conditions choose
+    (clarion.delivery.members) and pages over them instead: it takes only those."""
     settings = get_settings()
     _flush_clicks_for_reminder(alert_id)
+    _list_readers(alert_id)
     page, written, reached = FIRST_PAGE, 0, 0
     for _ in range(MAX_PAGES_PER_CALL):
         with session_scope() as session:
@@ -153,9 +163,10 @@ def dispatch(alert_id: int) -> int:
                 break
             _dispatch_heartbeat(alert_id)
             after = max(reached, _written_up_to(session, alert_id))
-            upto = _page_end(session, alert.frozen_meta["audience"]["lists"], after, page)
+            upto = _next_page_end(session, alert, after, page)
             if upto is None:
                 alert.dispatched_at = utcnow()
+                members.forget(session, alert_id)
                 break
             rows = _write_page(session, alert, after, upto)
             reached = upto
@@ -177,6 +188,21 @@ def dispatch(alert_id: int) -> int:
     batches.refill(alert_id)
     finish_if_done(alert_id)
     return written
+
+
+def _list_readers(alert_id: int) -> None:
+    # A segment send: its conditions choose its readers once, in one statement, and the pages
+    # read them as a list's (clarion.delivery.members). Committed with the mark on the alert,
+    # so a dispatch that starts again finds them all or lists them anew. Looked at first without
+    # the write lock (SQLite): most sends have no conditions.
+    with session_factory(reader=True)() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or not members.to_list(alert):
+            return
+    with session_scope() as session:
+        alert = batches.locked_alert(session, alert_id)
+        if alert is not None:
+            members.list_readers(session, alert)
 
 
 def _flush_clicks_for_reminder(alert_id: int) -> None:

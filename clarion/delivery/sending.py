@@ -35,7 +35,7 @@ from clarion.alerts import (
 from clarion.alerts.rendering import AlertContent
 from clarion.config import get_settings
 from clarion.db import utcnow
-from clarion.delivery import health, rates
+from clarion.delivery import health, members, rates
 from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.i18n import NA_, admin_gettext
 from clarion.inputs import header_text
@@ -402,6 +402,7 @@ def cancel(
         .where(DeliveryBatch.alert_id == alert.id)
         .values(state=BatchState.DONE)
     )
+    members.forget(session, alert.id)
     audit.record(session, actor, "alert.cancel", f"alert:{alert.id}", ip)
     return alert
 
@@ -488,9 +489,16 @@ def family_ids(session: Session, alert: Alert) -> list[int]:
 def recipients_query(
     session: Session, alert: Alert, after: int = 0, upto: int | None = None
 ) -> Select:
-    """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`)."""
-    query = audience_ids(session, alert.frozen_meta["audience"], after, upto)
+    """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`).
+    A segment send whose readers are listed (clarion.delivery.members) reads them there
+    rather than evaluating its conditions again."""
+    audience = alert.frozen_meta["audience"]
+    if members.listed(alert):
+        audience = members.without_conditions(audience)
+    query = audience_ids(session, audience, after, upto)
     with segments.page_of(after, upto):
+        if members.listed(alert):
+            query = query.where(members.member(session, alert.id))
         return _not_yet_reached(session, alert, query)
 
 

@@ -3,6 +3,7 @@
 from clarion.models.actions import Feed, FeedEntry, Job, Petition, Signature
 from clarion.models.alerts import (
     Alert,
+    AlertAudience,
     AlertKind,
     AlertRole,
     AlertStatus,
@@ -56,6 +57,7 @@ from clarion.models.subscribers import (
 __all__ = [
     "AdminNotice",
     "Alert",
+    "AlertAudience",
     "AlertKind",
     "AlertRole",
     "AlertStatus",

@@ -13,11 +13,13 @@ from clarion.db import session_scope
 from clarion.delivery import dispatch, sending
 from clarion.models import (
     Alert,
+    AlertAudience,
     Delivery,
     DeliveryBatch,
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
 )
 from tests.helpers import refresh
 from tests.sendkit import InlineQueue, make_alert, make_audience, make_list
@@ -193,10 +195,10 @@ def test_a_dispatch_stopped_between_pages_and_run_again_writes_each_reader_once(
     make_audience(session, other, 10, prefix="o")
     readers += make_audience(session, news, 6, prefix="b")
     readers += far_readers(session, news, 300_000, 3)
-    if audience == "segment":  # the English ones only: some ranges yield nobody
-        speak(session, readers[:11], "pl")
-        speak(session, readers[11:], "en")
-        readers = readers[11:]
+    if audience == "segment":  # the English ones only, paged over as they were listed
+        speak(session, readers[:5], "pl")
+        speak(session, readers[5:], "en")
+        readers = readers[5:]
         alert = language_alert(session, [news], "en")
     else:
         alert = start(session, make_alert(session, [news]))
@@ -224,3 +226,143 @@ def test_a_dispatch_stopped_between_pages_and_run_again_writes_each_reader_once(
     assert dispatch.dispatch(alert.id) == 0
     count = select(func.count()).select_from(Delivery).where(Delivery.alert_id == alert.id)
     assert session.scalar(count) == len(readers)
+
+
+def listed(session, alert_id: int) -> list[int]:
+    """The readers listed for a segment send (clarion.delivery.members), sorted."""
+    refresh(session)
+    query = select(AlertAudience.subscriber_id).where(AlertAudience.alert_id == alert_id)
+    return sorted(session.scalars(query))
+
+
+def test_a_segment_send_lists_its_readers_once_and_pages_over_them(
+    session, queue, small_pages, monkeypatch
+):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 10)
+    speak(session, readers[:4], "pl")
+    speak(session, readers[4:], "en")
+    alert = language_alert(session, [news], "en")
+    remember, seen = dispatch.linkmap.remember_deliveries, []
+
+    def look(alert_id, ids):
+        remember(alert_id, ids)
+        seen.append(listed(session, alert_id))
+        speak(session, readers[:4], "en")  # they meet the conditions only after the start
+
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", look)
+    assert dispatch.dispatch(alert.id) == 6
+
+    assert seen[0] == readers[4:]  # listed when dispatch began, before the first page
+    assert in_ledger(session, alert.id) == readers[4:]
+    assert listed(session, alert.id) == []  # gone with the last page
+    assert_batched_once(session, alert.id)
+
+
+def test_a_listed_reader_who_leaves_before_their_page_is_not_written(
+    session, queue, small_pages, monkeypatch
+):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 9)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    gone, suppressed = readers[-2], readers[-1]
+    remember, left = dispatch.linkmap.remember_deliveries, []
+
+    def leave_after_the_first_page(alert_id, ids):
+        remember(alert_id, ids)
+        if left or gone not in listed(session, alert_id):
+            return
+        left.append(gone)
+        with session_scope() as other:  # listed at the start; their page is still to come
+            other.execute(
+                update(Subscription)
+                .where(Subscription.subscriber_id == gone)
+                .values(status=SubscriptionStatus.UNSUBSCRIBED)
+            )
+            email = other.get(Subscriber, suppressed).email
+            other.add(Suppression(email=email, reason="hard_bounce"))
+
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", leave_after_the_first_page)
+    dispatch.dispatch(alert.id)
+
+    assert left and in_ledger(session, alert.id) == readers[:-2]
+    assert_batched_once(session, alert.id)
+
+
+def test_a_segment_dispatch_that_starts_again_keeps_its_list_and_writes_no_one_twice(
+    session, queue, small_pages, monkeypatch
+):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 12)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    remember, pages = dispatch.linkmap.remember_deliveries, []
+
+    def die_after_two_pages(alert_id, ids):
+        remember(alert_id, ids)
+        pages.append(ids)
+        if len(pages) == 2:
+            raise Crash
+
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", die_after_two_pages)
+    with pytest.raises(Crash):
+        dispatch.dispatch(alert.id)
+    refresh(session)
+    first_listed = session.get(Alert, alert.id).frozen_meta.get("listed_at")
+    assert first_listed is not None and listed(session, alert.id) == readers
+    speak(session, readers[-3:], "pl")  # no longer chosen, but listed at the start
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", remember)
+
+    dispatch.dispatch(alert.id)
+
+    refresh(session)
+    assert session.get(Alert, alert.id).frozen_meta["listed_at"] == first_listed  # not anew
+    assert in_ledger(session, alert.id) == readers  # each once
+    assert_batched_once(session, alert.id)
+    assert listed(session, alert.id) == []
+
+
+def test_cancelling_a_segment_send_forgets_its_listed_readers(session, queue, small_pages):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 5)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    dispatch._list_readers(alert.id)
+    assert listed(session, alert.id) == readers
+
+    sending.cancel(session, session.get(Alert, alert.id))
+    session.commit()
+
+    assert listed(session, alert.id) == []
+    assert dispatch.dispatch(alert.id) == 0 and in_ledger(session, alert.id) == []
+
+
+def test_a_follow_up_to_the_unreached_of_a_segment_send_lists_its_own_readers(
+    session, queue, small_pages
+):
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 7)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    assert dispatch.dispatch(alert.id) == 7
+    session.execute(  # all but two were sent; the rest failed
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.subscriber_id.in_(readers[:5]))
+        .values(status="sent")
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.subscriber_id.in_(readers[5:]))
+        .values(status="failed")
+    )
+    session.execute(update(Alert).where(Alert.id == alert.id).values(status="sent"))
+    session.commit()
+    refresh(session)
+
+    follow_up = sending.send_to_unreached(session, session.get(Alert, alert.id))
+    session.commit()
+    assert dispatch.dispatch(follow_up.id) == 2
+
+    assert in_ledger(session, follow_up.id) == readers[5:]
+    assert listed(session, follow_up.id) == []
