@@ -209,21 +209,36 @@ def insert_for(session: Session):
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+# Memory a set-based audience query may hash with (per hash, per process), within it.
+SET_BASED_WORK_MEM = "64MB"
+
+
 @contextmanager
-def without_jit(session: Session) -> Iterator[None]:
-    """Within it, PostgreSQL does not JIT-compile this session's statements (back as it was
-    after). A set-based audience query has a high cost estimate, so PostgreSQL compiles it:
-    ~175 ms of a 690 ms segment count at 300,000 readers, for no faster run
-    (bench/README.md, Segments). No-op on SQLite."""
+def set_based(session: Session) -> Iterator[None]:
+    """Within it, PostgreSQL runs this session's statements as suits one set-based audience
+    query (back as it was after), a no-op on SQLite:
+
+    - no JIT: the query's high cost estimate made PostgreSQL compile it, ~175 ms of a 690 ms
+      segment count at 300,000 readers, for no faster run;
+    - `work_mem` of SET_BASED_WORK_MEM rather than 4 MB, so that the set of readers who
+      clicked lately is one hash (segments._active), not a probe of clicks per reader.
+
+    (bench/README.md, Segments.)"""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    was = session.scalar(text("SELECT current_setting('jit')"))
-    session.execute(text("SELECT set_config('jit', 'off', true)"))
+    was = session.execute(text("SELECT current_setting('jit'), current_setting('work_mem')")).one()
+    session.execute(
+        text("SELECT set_config('jit', 'off', true), set_config('work_mem', :mem, true)"),
+        {"mem": SET_BASED_WORK_MEM},
+    )
     yield
     # Not in a finally: after an error the transaction is aborted and refuses this statement
-    # (it would hide the error); its rollback undoes the setting anyway (it is local to it).
-    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
+    # (it would hide the error); its rollback undoes the settings anyway (they are local to it).
+    session.execute(
+        text("SELECT set_config('jit', :jit, true), set_config('work_mem', :mem, true)"),
+        {"jit": was[0], "mem": was[1]},
+    )
 
 
 def among(session: Session, column: Any, values: list | set) -> Any:

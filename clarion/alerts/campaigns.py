@@ -15,7 +15,7 @@ from clarion import audit, i18n
 from clarion.alerts import identity, kinds, media, personal, petition_pick, segments, versions
 from clarion.alerts.rendering import AlertContent, RenderedMail, SiteContext, render_alert
 from clarion.config import get_settings
-from clarion.db import utcnow, without_jit
+from clarion.db import set_based, utcnow
 from clarion.editors import require
 from clarion.errors import InvalidTransition, NotFound, ValidationError
 from clarion.i18n import admin_gettext
@@ -784,6 +784,6 @@ def audience_count(session: Session, audience: Mapping[str, Any]) -> int:
     """How many subscribers the audience reaches right now."""
     if not audience.get("lists"):
         return 0
-    query = select(func.count()).select_from(audience_query(session, audience).subquery())
-    with without_jit(session):
+    with set_based(session):  # built within: its conditions' form depends on work_mem
+        query = select(func.count()).select_from(audience_query(session, audience).subquery())
         return session.scalar(query) or 0

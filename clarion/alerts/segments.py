@@ -27,6 +27,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
     union_all,
 )
@@ -523,15 +524,52 @@ def _settled(leaf: Mapping[str, Any], who: Any = Subscriber) -> ColumnElement[bo
     return who.created_at < opened
 
 
-def _active(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
+def _active(session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:
     """Not inactive: clicked lately, or too new to tell. On SQLite (_readers) one IN of both
-    sets, rather than an OR of a column and a probe of clicks per reader."""
+    sets, rather than an OR of a column and a probe of clicks per reader; on PostgreSQL an OR
+    of the column and an IN that is one hash of the clickers, when it fits in memory."""
     if not _SETS.get():
+        if _clickers_fit(session):
+            clicked = select(Click.subscriber_id).where(
+                *page_range(Click.subscriber_id), _lately(leaf)
+            )
+            return or_(not_(_settled(leaf)), Subscriber.id.in_(clicked))
         return or_(not_(_settled(leaf)), _clicked_lately(leaf))
     new = aliased(Subscriber)
     young = select(new.id).where(*page_range(new.id), not_(_settled(leaf, new)))
     clicked = select(Click.subscriber_id).where(*page_range(Click.subscriber_id), _lately(leaf))
     return Subscriber.id.in_(union_all(young, clicked))
+
+
+# Bytes a click takes in PostgreSQL's hash of a subquery (a bigint, its header and bucket),
+# generously: the estimate must not be short, or the IN is a scan of clicks per reader.
+CLICK_HASH_BYTES = 64
+
+
+def _clickers_fit(session: Session) -> bool:
+    """Whether every click could be hashed within this transaction's work_mem (PostgreSQL).
+
+    Under an OR, `EXISTS (clicks of the reader)` is a probe of clicks per reader (500,000
+    probes, ~1.1 s of a 2.1 s count at 1,000,000 readers), while `id IN (clicks …)` is one
+    hashed subplan (the count: ~0.95 s) — but only when the planner thinks it fits in
+    memory; otherwise it rescans the clicks for every reader. So the IN only when all clicks,
+    not just the window's, fit (db.set_based raises work_mem for the audience queries)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return bool(
+        session.scalar(
+            text(
+                # Before the first ANALYZE reltuples is -1: then a row a 32 bytes of the table
+                # (a click takes more), which overestimates, as it should.
+                "SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples"
+                " ELSE pg_relation_size(c.oid) / 32.0 END"
+                " * :per < pg_size_bytes(current_setting('work_mem'))"
+                " * current_setting('hash_mem_multiplier')::float"
+                " FROM pg_class c WHERE c.oid = 'clicks'::regclass"
+            ),
+            {"per": CLICK_HASH_BYTES},
+        )
+    )
 
 
 def _inactive(_session: Session, leaf: Mapping[str, Any]) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, sel
 from sqlalchemy.orm import Session
 
 from clarion.alerts import campaigns, segments
-from clarion.db import utcnow, without_jit
+from clarion.db import set_based, utcnow
 from clarion.models import Alert, AlertAudience, AlertRole, AlertStatus, Subscriber
 
 # Welcome mails and series steps are written reader by reader as they come, not by dispatch.
@@ -51,11 +51,11 @@ def list_readers(session: Session, alert: Alert) -> bool:
     when there is nothing to do (no conditions, already listed, done)."""
     if not to_list(alert):
         return False
-    chosen = campaigns.audience_query(session, alert.frozen_meta["audience"]).subquery()
-    stmt = insert(AlertAudience).from_select(
-        ["alert_id", "subscriber_id"], select(literal(alert.id), chosen.c.id)
-    )
-    with without_jit(session):
+    with set_based(session):  # built within: its conditions' form depends on work_mem
+        chosen = campaigns.audience_query(session, alert.frozen_meta["audience"]).subquery()
+        stmt = insert(AlertAudience).from_select(
+            ["alert_id", "subscriber_id"], select(literal(alert.id), chosen.c.id)
+        )
         session.execute(stmt)
     # A new dict, so that the change is seen: the readers the frozen audience chose, and when.
     alert.frozen_meta = {

@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape as html_escape
 from sqlalchemy import select
 
-from clarion import jobqueue
+from clarion import db, jobqueue
 from clarion.alerts import campaigns, segments
 from clarion.config import get_settings, reset_settings
 from clarion.db import utcnow
@@ -515,3 +515,29 @@ def test_a_reader_who_joined_within_the_window_is_new_not_inactive(session, worl
     assert "gil" not in reached(session, world, inactive)
     assert {"cat", "dan"} <= reached(session, world, inactive)
     assert "gil" in reached(session, world, {"not": inactive})
+
+
+@pytest.mark.parametrize("window", [{"days": 7}, {"alerts": 4}])
+def test_not_inactive_is_one_hash_of_clickers_when_they_fit_and_a_probe_when_not(
+    session, world, window, monkeypatch
+):
+    # On PostgreSQL "clicked lately, or new" under an OR is `id IN (clickers)` — one hashed
+    # subplan — only when every click fits in work_mem; otherwise the IN would rescan clicks
+    # for each reader, so it stays EXISTS. Both forms choose the same readers.
+    active = {"not": {"type": "inactive", **window}}
+    audience = {"lists": [world.audience], "conditions": segments.parse(active)}
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def form() -> str:
+        with db.set_based(session):
+            sql = str(campaigns.audience_query(session, audience))
+        return "IN" if "IN (SELECT clicks.subscriber_id" in sql else "EXISTS"
+
+    fitting = reached(session, world, active)
+    if postgres:
+        assert form() == "IN"
+    monkeypatch.setattr(segments, "CLICK_HASH_BYTES", 10**15)  # no table of clicks fits now
+    if postgres:
+        assert form() == "EXISTS"
+    assert reached(session, world, active) == fitting
+    assert fitting and not fitting & {"cat", "dan"}  # inactive in both windows
