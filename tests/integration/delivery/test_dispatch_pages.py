@@ -186,6 +186,20 @@ class Crash(Exception):
     """The worker died between two pages."""
 
 
+def crash_after_two_pages(monkeypatch):
+    """Make dispatch die after its second page is written; gives back what it replaced."""
+    remember, pages = dispatch.linkmap.remember_deliveries, []
+
+    def die_after_two_pages(alert_id, ids):
+        remember(alert_id, ids)
+        pages.append(ids)
+        if len(pages) == 2:
+            raise Crash
+
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", die_after_two_pages)
+    return remember
+
+
 @pytest.mark.parametrize("audience", ["list", "segment"])
 def test_a_dispatch_stopped_between_pages_and_run_again_writes_each_reader_once(
     session, queue, small_pages, monkeypatch, audience
@@ -202,15 +216,7 @@ def test_a_dispatch_stopped_between_pages_and_run_again_writes_each_reader_once(
         alert = language_alert(session, [news], "en")
     else:
         alert = start(session, make_alert(session, [news]))
-    remember, pages = dispatch.linkmap.remember_deliveries, []
-
-    def die_after_two_pages(alert_id, ids):
-        remember(alert_id, ids)
-        pages.append(ids)
-        if len(pages) == 2:
-            raise Crash
-
-    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", die_after_two_pages)
+    crash_after_two_pages(monkeypatch)
     with pytest.raises(Crash):
         dispatch.dispatch(alert.id)
     refresh(session)
@@ -297,15 +303,7 @@ def test_a_segment_dispatch_that_starts_again_keeps_its_list_and_writes_no_one_t
     readers = make_audience(session, news, 12)
     speak(session, readers, "en")
     alert = language_alert(session, [news], "en")
-    remember, pages = dispatch.linkmap.remember_deliveries, []
-
-    def die_after_two_pages(alert_id, ids):
-        remember(alert_id, ids)
-        pages.append(ids)
-        if len(pages) == 2:
-            raise Crash
-
-    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", die_after_two_pages)
+    remember = crash_after_two_pages(monkeypatch)
     with pytest.raises(Crash):
         dispatch.dispatch(alert.id)
     refresh(session)
