@@ -32,8 +32,8 @@ def upgrade() -> None:
     )  # fmt: skip
     # No foreign keys, no index by reader: checked for each row they cost as much as choosing
     # the readers (the key to alerts alone: 0.9 s of a 3.2 s listing of 200,000 readers,
-    # bench/README.md). A page joins subscribers, so an erased reader's id left here reaches
-    # no one; only drafts are deleted, and a draft has no rows here.
+    # bench/README.md). Erasing a reader deletes their rows here (SQLite may give a deleted
+    # highest id to the next new reader); only drafts are deleted, and they have no rows here.
 
 
 def downgrade() -> None:

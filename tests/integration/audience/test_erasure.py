@@ -89,7 +89,7 @@ NO_READER_DATA = {
     "series_steps": "a series' alerts, delays and conditions by ids",
     "series_entries": "a reader's id and place in a series: deleted with the reader (cascade)",
     "alert_audience": "a segment send's readers' ids while it dispatches, deleted with its "
-    "last page; an erased reader's id there reaches no one (pages join subscribers)",
+    "last page; an erased reader's row is deleted with them (test_dispatch_pages)",
 }
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, insert, select, text, update
 
 from clarion import jobqueue
 from clarion.alerts import segments
+from clarion.audience import erasure
 from clarion.db import session_scope
-from clarion.delivery import dispatch, sending
+from clarion.delivery import dispatch, members, sending
 from clarion.models import (
     Alert,
     AlertAudience,
@@ -364,3 +365,26 @@ def test_a_follow_up_to_the_unreached_of_a_segment_send_lists_its_own_readers(
 
     assert in_ledger(session, follow_up.id) == readers[5:]
     assert listed(session, follow_up.id) == []
+
+
+def test_an_erased_reader_leaves_the_list_and_a_new_reader_with_their_id_is_not_sent_to(
+    session, queue, small_pages
+):
+    # SQLite gives the highest id again once its row is gone: a reader who signs up after the
+    # last listed one was erased must not inherit the place (the listing has no foreign key).
+    news = make_list(session, "news")
+    readers = make_audience(session, news, 6)
+    speak(session, readers, "en")
+    alert = language_alert(session, [news], "en")
+    assert members.list_readers(session, session.get(Alert, alert.id))
+    session.commit()
+    erasure.erase_reader(session, session.get(Subscriber, readers[-1]))
+    session.commit()
+    assert listed(session, alert.id) == readers[:-1]
+    newcomer = make_audience(session, news, 1, prefix="n")
+    speak(session, newcomer, "en")
+
+    dispatch.dispatch(alert.id)
+
+    assert in_ledger(session, alert.id) == readers[:-1]
+    assert newcomer[0] not in in_ledger(session, alert.id)
