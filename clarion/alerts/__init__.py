@@ -32,7 +32,7 @@ Public (all that other packages import from it):
     reasons: CANCELLED_BY, CANCELLED_FROM_CLI, FEED_CANCELLED, FEED_SCHEDULED, KNOWN, PAUSED_BY,
         PAUSED_BY_ENGINE, SCHEDULE_FAILED, SENDER_FAULT, shown, stored
     segments: TYPES, UNSENT, alert_choices, all_segments, check, condition, create, delete,
-        get, inline, page_of, parse, reader, update, used_by, uses, uses_clicks
+        get, inline, page_of, page_range, parse, reader, update, used_by, uses, uses_clicks
     segment_words: describe
     rendering: AlertContent, RenderedMail, SiteContext, render_template_file
     sharing: MAX_SHARE_TEXT, mastodon_share_url, petition_share_links, petition_url
