@@ -213,32 +213,44 @@ def insert_for(session: Session):
 SET_BASED_WORK_MEM = "64MB"
 
 
+_SETTINGS = ("jit", "work_mem", "max_parallel_workers_per_gather")
+
+
 @contextmanager
-def set_based(session: Session) -> Iterator[None]:
+def set_based(session: Session, parallel: bool = True) -> Iterator[None]:
     """Within it, PostgreSQL runs this session's statements as suits one set-based audience
     query (back as it was after), a no-op on SQLite:
 
     - no JIT: the query's high cost estimate made PostgreSQL compile it, ~175 ms of a 690 ms
       segment count at 300,000 readers, for no faster run;
     - `work_mem` of SET_BASED_WORK_MEM rather than 4 MB, so that the set of readers who
-      clicked lately is one hash (segments._active), not a probe of clicks per reader.
+      clicked lately is one hash (segments._active), not a probe of clicks per reader;
+    - with `parallel` False, no parallel workers: for a query that runs beside another on
+      purpose (a segment's readers chosen while the ledger is written, delivery.members).
 
     (bench/README.md, Segments.)"""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    was = session.execute(text("SELECT current_setting('jit'), current_setting('work_mem')")).one()
-    session.execute(
-        text("SELECT set_config('jit', 'off', true), set_config('work_mem', :mem, true)"),
-        {"mem": SET_BASED_WORK_MEM},
-    )
+    was = session.execute(text(f"SELECT {', '.join(_current(n) for n in _SETTINGS)}")).one()
+    now = {"jit": "off", "work_mem": SET_BASED_WORK_MEM}
+    if not parallel:
+        now["max_parallel_workers_per_gather"] = "0"
+    _set_local(session, now)
     yield
     # Not in a finally: after an error the transaction is aborted and refuses this statement
     # (it would hide the error); its rollback undoes the settings anyway (they are local to it).
-    session.execute(
-        text("SELECT set_config('jit', :jit, true), set_config('work_mem', :mem, true)"),
-        {"jit": was[0], "mem": was[1]},
-    )
+    _set_local(session, dict(zip(_SETTINGS, was, strict=True)))
+
+
+def _current(name: str) -> str:
+    return f"current_setting('{name}')"
+
+
+def _set_local(session: Session, values: dict[str, str]) -> None:
+    # set_config(..., true) is SET LOCAL: undone with the transaction whatever happens.
+    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in values)
+    session.execute(text(f"SELECT {calls}"), values)
 
 
 def among(session: Session, column: Any, values: list | set) -> Any:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from clarion import audit, outbox, throttle
 from clarion.db import insert_for, utcnow
 from clarion.models import (
-    AlertAudience,
     Bounce,
     Click,
     ConsentRecord,
@@ -86,9 +85,6 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
     outbox.record(session, "subscriber.erased", {"subscriber_id": sid, "email_hash": key})
     # Subscriptions, tags and deliveries go with the subscriber (ON DELETE CASCADE).
     session.execute(delete(Delivery).where(Delivery.subscriber_id == sid))
-    # Listed for a segment send in progress (no foreign key there): SQLite may give the
-    # highest id again to the next new reader, who must not inherit the place.
-    session.execute(delete(AlertAudience).where(AlertAudience.subscriber_id == sid))
     session.execute(delete(Subscriber).where(Subscriber.id == sid))
     return done
 

@@ -36,8 +36,6 @@ from clarion.models import (
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
-    Subscription,
-    SubscriptionStatus,
 )
 from clarion.redisconn import get_redis
 from clarion.tracking import eventstream, linkmap
@@ -77,49 +75,12 @@ def _written_up_to(session: Session, alert_id: int) -> int:
     )
 
 
-def _next_page_end(session: Session, alert: Alert, after: int, size: int) -> int | None:
-    """The last subscriber id of the next page: over the listed readers of a segment send
-    (clarion.delivery.members), over the lists' readers otherwise (_page_end)."""
-    if members.listed(alert):
-        return members.page_end(session, alert.id, after, size)
-    return _page_end(session, alert.frozen_meta["audience"]["lists"], after, size)
-
-
-def _page_end(session: Session, lists: list[int], after: int, size: int) -> int | None:
-    """The last subscriber id of the next page, so that the range (after, end] holds about
-    `size` readers of the lists: the id of each list's size-th subscribed reader above `after`
-    (an index-only scan of ix_subscriptions_audience), the lowest of them; a list with fewer
-    left lets the others decide. None when no reader of the lists is left above `after`.
-
-    Ids, not a LIMIT: each page's joins (clicks, signatures, the ledger) then read only its
-    range, where a keyset page built them over the whole tables again (bench/README.md)."""
-    member = [
-        Subscription.status == SubscriptionStatus.SUBSCRIBED,
-        Subscription.subscriber_id > after,
-    ]
-    ends = [
-        session.scalar(
-            select(Subscription.subscriber_id)
-            .where(Subscription.list_id == list_id, *member)
-            .order_by(Subscription.subscriber_id)
-            .offset(size - 1)
-            .limit(1)
-        )
-        for list_id in lists
-    ]
-    full = [end for end in ends if end is not None]
-    if full:
-        return min(full)
-    # Every list has fewer than `size` readers left: the last page takes them all.
-    return session.scalar(
-        select(func.max(Subscription.subscriber_id)).where(Subscription.list_id.in_(lists), *member)
-    )
-
-
-def _write_page(session: Session, alert: Alert, after: int, upto: int) -> list[tuple[int, int]]:
-    """Insert the recipients with ids in (after, upto], server-side; returns (delivery id,
-    subscriber id)."""
-    page = sending.recipients_query(session, alert, after, upto).subquery()
+def _write_page(
+    session: Session, alert: Alert, after: int, upto: int, chosen: members.Page | None = None
+) -> list[tuple[int, int]]:
+    """Insert the recipients with ids in (after, upto] (of a segment send, those chosen for the
+    page), server-side; returns (delivery id, subscriber id)."""
+    page = sending.recipients_query(session, alert, after, upto, chosen).subquery()
     rows = select(
         literal(alert.id),
         page.c.id,
@@ -142,19 +103,44 @@ def _write_page(session: Session, alert: Alert, after: int, upto: int) -> list[t
 def dispatch(alert_id: int) -> int:
     """Write the ledger page by page, handing out batches as soon as each page is committed.
 
-    A page is a range of subscriber ids (_page_end). Where to start is what is committed: the
-    highest subscriber id in the ledger, so a crash between pages loses and repeats nothing
-    (the ledger's unique (alert, subscriber) absorbs a page written twice). A range that
-    yields nobody (a gap in the ids, or no one meeting the conditions) writes nothing, so
-    `reached` carries the cursor past it within this call; dispatch ends when no reader of
-    the lists is left above the cursor — readers who join meanwhile, with higher ids, are
-    still taken. A segment send first lists the readers its conditions choose
-    (clarion.delivery.members) and pages over them instead: it takes only those."""
-    settings = get_settings()
+    A page is a range of subscriber ids (members.span_end). Where to start is what is
+    committed: the highest subscriber id in the ledger, so a crash between pages loses and
+    repeats nothing (the ledger's unique (alert, subscriber) absorbs a page written twice). A
+    range that yields nobody (a gap in the ids, or no one meeting the conditions) writes
+    nothing, so `reached` carries the cursor past it within this call; dispatch ends when no
+    reader of the lists is left above the cursor — readers who join meanwhile, with higher
+    ids, are still taken. A segment send's pages are the readers its conditions chose, in a
+    thread a few pages ahead (members.ReadAhead)."""
     _flush_clicks_for_reminder(alert_id)
-    _list_readers(alert_id)
+    ahead = _read_ahead(alert_id)
+    try:
+        written = _write_pages(alert_id, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    batches.refill(alert_id)
+    finish_if_done(alert_id)
+    return written
+
+
+def _read_ahead(alert_id: int) -> members.ReadAhead | None:
+    # A segment send: its readers are chosen beside the writer, from where the ledger ends.
+    # Looked at without the write lock (SQLite): most sends have no conditions.
+    with session_factory(reader=True)() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.dispatched_at is not None or not members.chooses(alert):
+            return None
+        after = _written_up_to(session, alert_id)
+        audience = alert.frozen_meta["audience"]
+    return members.ReadAhead(audience, after, FIRST_PAGE, MAX_PAGE)
+
+
+def _write_pages(alert_id: int, ahead: members.ReadAhead | None) -> int:
+    settings = get_settings()
     page, written, reached = FIRST_PAGE, 0, 0
     for _ in range(MAX_PAGES_PER_CALL):
+        # Outside the transaction: waiting for the chooser must not hold the alert's lock.
+        chosen = ahead.next() if ahead is not None else None
         with session_scope() as session:
             alert = batches.locked_alert(session, alert_id)
             if alert is None or alert.dispatched_at is not None:
@@ -163,13 +149,16 @@ def dispatch(alert_id: int) -> int:
                 break
             _dispatch_heartbeat(alert_id)
             after = max(reached, _written_up_to(session, alert_id))
-            upto = _next_page_end(session, alert, after, page)
+            if ahead is None:
+                lists = alert.frozen_meta["audience"]["lists"]
+                upto = members.span_end(session, lists, after, page)
+            else:
+                upto = None if chosen is None else chosen.upto
             if upto is None:
                 alert.dispatched_at = utcnow()
-                members.forget(session, alert_id)
                 break
-            rows = _write_page(session, alert, after, upto)
-            reached = upto
+            rows = _write_page(session, alert, after, upto, chosen) if upto > after else []
+            reached = max(reached, upto)
             ids = sorted(r[0] for r in rows)
             if ids:
                 batches.add_batches(session, alert_id, ids, settings.batch_size)
@@ -185,24 +174,7 @@ def dispatch(alert_id: int) -> int:
         batches.refill(alert_id)
     else:
         enqueue_dispatch(alert_id)  # a very long list: a fresh task carries on from the ledger
-    batches.refill(alert_id)
-    finish_if_done(alert_id)
     return written
-
-
-def _list_readers(alert_id: int) -> None:
-    # A segment send: its conditions choose its readers once, in one statement, and the pages
-    # read them as a list's (clarion.delivery.members). Committed with the mark on the alert,
-    # so a dispatch that starts again finds them all or lists them anew. Looked at first without
-    # the write lock (SQLite): most sends have no conditions.
-    with session_factory(reader=True)() as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None or not members.to_list(alert):
-            return
-    with session_scope() as session:
-        alert = batches.locked_alert(session, alert_id)
-        if alert is not None:
-            members.list_readers(session, alert)
 
 
 def _flush_clicks_for_reminder(alert_id: int) -> None:

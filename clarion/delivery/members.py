@@ -1,108 +1,199 @@
-"""A segment send's readers, chosen once when its dispatch begins (the table alert_audience).
+"""Who each ledger page of a send holds: a range of the lists' readers, and for a segment send
+the readers its conditions chose in that range, a little ahead of the writer.
 
-An audience with conditions (clarion.alerts.segments) is evaluated once, in one set-based
-INSERT … SELECT, about the cost of counting it; dispatch then pages over these ids as over a
-list, where each page used to evaluate every condition again for its range (bench/README.md,
-Segments). A page still checks at write time everything a list page checks (subscribed, not
-suppressed, tags, languages), so a reader who left after the start is not written. The rows
-and the mark on the alert (frozen_meta["listed_for"]) are written in one transaction, so a dispatch
-that stops and starts again finds either all of them or none; they are deleted with the last
-page or when the send is cancelled. Conditions are frozen at the start of a send already; the
-readers they choose now are too: one who comes to meet them during the dispatch is not taken.
+A list send's page is the range of subscriber ids holding the next so many readers of its lists
+(span_end). A send whose audience has conditions (clarion.alerts.segments) has its readers
+chosen range by range in a thread beside dispatch, on a connection of its own (ReadAhead), at
+most AHEAD pages before dispatch writes them; dispatch writes each page from the ids chosen for
+it and checks at write time what a list page checks (subscribed, not suppressed, tags,
+languages), so a reader who leaves after being chosen is not written. Choosing and writing run
+at once, on two cores: the ledger of a segment goes in at about a list's rate (bench/README.md,
+Segments), where listing every reader first cost a third more time, and evaluating the
+conditions inside each page's INSERT more still.
+
+Nothing is stored: a dispatch that stops and starts again carries on from the ledger, as a
+list's does, and chooses the rest then. A reader is judged when their range is chosen, a few
+pages before being written: one who meets the conditions by then is taken (as a list send takes
+readers who join meanwhile), one who no longer does (signed meanwhile, say) is not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from clarion.alerts import campaigns, segments
-from clarion.db import set_based, utcnow
-from clarion.models import Alert, AlertAudience, AlertRole, AlertStatus, Subscriber
+from clarion.db import among, session_factory, set_based, utcnow
+from clarion.models import Alert, AlertRole, Subscriber, Subscription, SubscriptionStatus
+
+CHOOSE_SPAN = 100_000  # readers of the lists one choosing statement judges, at most
+AHEAD = 2  # chosen pages waiting for the writer: bounds memory, and how early a reader is judged
+_WAIT = 0.1  # seconds between looks at the stop flag while the writer has AHEAD pages
 
 # Welcome mails and series steps are written reader by reader as they come, not by dispatch.
 _OPEN_ROLES = (AlertRole.WELCOME.value, AlertRole.SERIES_STEP.value)
 
 
-def _conditions(alert: Alert) -> Any:
-    return ((alert.frozen_meta or {}).get("audience") or {}).get("conditions")
+def span_end(session: Session, lists: list[int], after: int, size: int) -> int | None:
+    """The last subscriber id of the next span, so that (after, end] holds about `size` readers
+    of the lists: the id of each list's size-th subscribed reader above `after` (an index-only
+    scan of ix_subscriptions_audience), the lowest of them; a list with fewer left lets the
+    others decide. None when no reader of the lists is left above `after`.
 
-
-def listed(alert: Alert) -> bool:
-    """Whether dispatch pages over the alert's listed readers (and not its conditions)."""
-    # The mark names the alert: a follow-up made with a copy of its frozen_meta is not listed.
-    mark = (alert.frozen_meta or {}).get("listed_for")
-    return mark is not None and mark == alert.id and alert.dispatched_at is None
-
-
-def to_list(alert: Alert) -> bool:
-    """Whether the alert is a segment send whose readers are still to be listed."""
-    if alert.dispatched_at is not None or listed(alert):
-        return False
-    if not _conditions(alert) or alert.role in _OPEN_ROLES:
-        return False
-    return alert.status in (AlertStatus.SENDING, AlertStatus.PAUSED)
-
-
-def list_readers(session: Session, alert: Alert) -> bool:
-    """Write the readers the alert's conditions choose now, once, and mark the alert; False
-    when there is nothing to do (no conditions, already listed, done)."""
-    if not to_list(alert):
-        return False
-    with set_based(session):  # built within: its conditions' form depends on work_mem
-        chosen = campaigns.audience_query(session, alert.frozen_meta["audience"]).subquery()
-        stmt = insert(AlertAudience).from_select(
-            ["alert_id", "subscriber_id"], select(literal(alert.id), chosen.c.id)
+    Ids, not a LIMIT: each page's joins (clicks, signatures, the ledger) then read only its
+    range, where a keyset page built them over the whole tables again (bench/README.md)."""
+    member = [
+        Subscription.status == SubscriptionStatus.SUBSCRIBED,
+        Subscription.subscriber_id > after,
+    ]
+    ends = [
+        session.scalar(
+            select(Subscription.subscriber_id)
+            .where(Subscription.list_id == list_id, *member)
+            .order_by(Subscription.subscriber_id)
+            .offset(size - 1)
+            .limit(1)
         )
-        session.execute(stmt)
-    # A new dict, so that the change is seen: the readers the frozen audience chose, and when.
-    alert.frozen_meta = {
-        **alert.frozen_meta,
-        "listed_for": alert.id,
-        "listed_at": utcnow().isoformat(),
-    }
-    return True
-
-
-def member(session: Session, alert_id: int) -> ColumnElement[bool]:
-    """True for a reader listed for the alert (within segments.page_of, in the page's range).
-
-    On SQLite an IN, listed once: as a correlated EXISTS, SQLite bounded its search of the
-    primary key by the page's range rather than the reader's id, a scan of the range for each
-    reader (a 15,000-reader page took 830 ms at 100,000 readers)."""
-    if session.get_bind().dialect.name == "sqlite":
-        ids = select(AlertAudience.subscriber_id).where(
-            AlertAudience.alert_id == alert_id, *segments.page_range(AlertAudience.subscriber_id)
-        )
-        return Subscriber.id.in_(ids)
-    return exists().where(
-        AlertAudience.alert_id == alert_id, segments.reader(AlertAudience.subscriber_id)
+        for list_id in lists
+    ]
+    full = [end for end in ends if end is not None]
+    if full:
+        return min(full)
+    # Every list has fewer than `size` readers left: the last span takes them all.
+    return session.scalar(
+        select(func.max(Subscription.subscriber_id)).where(Subscription.list_id.in_(lists), *member)
     )
+
+
+def in_range(session: Session, audience: dict[str, Any], after: int, upto: int) -> Select:
+    """The audience's subscriber ids in (after, upto], unordered; every condition's subquery
+    reads only that range (segments.page_of)."""
+    with segments.page_of(after, upto):
+        query = campaigns.audience_query(session, audience)
+    return query.where(Subscriber.id > after, Subscriber.id <= upto)
+
+
+def chooses(alert: Alert) -> bool:
+    """Whether dispatch writes the alert's ledger from readers its conditions chose."""
+    audience = (alert.frozen_meta or {}).get("audience") or {}
+    return bool(audience.get("conditions")) and alert.role not in _OPEN_ROLES
 
 
 def without_conditions(audience: dict[str, Any]) -> dict[str, Any]:
-    """The audience with its conditions left out: what a page of listed readers checks."""
+    """The audience with its conditions left out: what a page of chosen readers checks."""
     return {key: value for key, value in audience.items() if key != "conditions"}
 
 
-def page_end(session: Session, alert_id: int, after: int, size: int) -> int | None:
-    """The size-th listed reader's id above `after` (an index-only scan of the primary key),
-    or the last one's when fewer are left; None when none is."""
-    above = [AlertAudience.alert_id == alert_id, AlertAudience.subscriber_id > after]
-    end = session.scalar(
-        select(AlertAudience.subscriber_id)
-        .where(*above)
-        .order_by(AlertAudience.subscriber_id)
-        .offset(size - 1)
-        .limit(1)
-    )
-    if end is not None:
-        return end
-    return session.scalar(select(func.max(AlertAudience.subscriber_id)).where(*above))
+@dataclass(frozen=True)
+class Page:
+    """The readers chosen in the id range (after, upto], and when: one page of the ledger."""
+
+    after: int
+    upto: int
+    ids: list[int]
+    chosen_at: datetime
 
 
-def forget(session: Session, alert_id: int) -> None:
-    """Delete the alert's listed readers (its ledger is written, or the send is cancelled)."""
-    session.execute(delete(AlertAudience).where(AlertAudience.alert_id == alert_id))
+def chosen(session: Session, page: Page) -> ColumnElement[bool]:
+    """True for a reader chosen for the page who existed when it was chosen: SQLite gives an
+    erased reader's highest id to the next new reader, who was not chosen."""
+    if session.get_bind().dialect.name == "sqlite":
+        # One JSON text, not a placeholder per id (a page holds up to 20,000).
+        ids = select(literal_column("value")).select_from(func.json_each(json.dumps(page.ids)))
+        taken = Subscriber.id.in_(ids)
+    else:
+        taken = among(session, Subscriber.id, page.ids)
+    return and_(taken, Subscriber.created_at <= page.chosen_at)
+
+
+def pages(
+    session: Session, audience: dict[str, Any], after: int, first: int, largest: int
+) -> Iterator[Page]:
+    """The audience's readers above `after`, chosen span by span (spans of the lists' readers
+    from `first` growing to CHOOSE_SPAN), as pages of at most `largest` ids in id order."""
+    span = first
+    while True:
+        end = span_end(session, audience["lists"], after, span)
+        if end is None:
+            return
+        chosen_at = utcnow()
+        # Serial: it runs beside the writer on purpose, and one core keeps well ahead of it.
+        with set_based(session, parallel=False):
+            ids = sorted(session.scalars(in_range(session, audience, after, end)))
+        session.rollback()  # the next span sees what is committed by then
+        yield from _split(after, end, ids, largest, chosen_at)
+        after, span = end, min(span * 4, CHOOSE_SPAN)
+
+
+def _split(after: int, end: int, ids: list[int], largest: int, at: datetime) -> Iterator[Page]:
+    # Each page ends at its last id, the span's last page at the span's end (even when empty,
+    # so that the writer's cursor passes ranges that chose nobody).
+    for start in range(0, max(len(ids), 1), largest):
+        part = ids[start : start + largest]
+        upto = end if start + largest >= len(ids) else part[-1]
+        yield Page(after, upto, part, at)
+        after = upto
+
+
+class ReadAhead:
+    """A segment send's pages chosen in a thread on a session of its own, AHEAD pages ahead of
+    the writer, which takes them in order with next() and calls close() when it stops."""
+
+    def __init__(self, audience: dict[str, Any], after: int, first: int, largest: int) -> None:
+        self._pages: queue.Queue[Page | BaseException | None] = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(
+            target=self._choose,
+            args=(audience, after, first, largest),
+            name="clarion-read-ahead",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def next(self) -> Page | None:
+        """The next page, waiting for it to be chosen; None when no reader is left."""
+        if self._ended:
+            return None
+        item = self._pages.get()
+        if item is None or isinstance(item, BaseException):
+            self._ended = True
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop choosing and wait for the thread (it ends within a span's query)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # room for a page the thread hands over
+                self._pages.get(timeout=_WAIT)
+        self._thread.join()
+
+    def _choose(self, audience: dict[str, Any], after: int, first: int, largest: int) -> None:
+        try:
+            with session_factory(reader=True)() as session:  # SQLite: no write lock taken
+                for page in pages(session, audience, after, first, largest):
+                    if not self._hand_over(page):
+                        return
+            self._hand_over(None)
+        except BaseException as error:  # the writer raises it in its own thread
+            self._hand_over(error)
+
+    def _hand_over(self, item: Page | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=_WAIT)
+                return True
+            except queue.Full:
+                continue
+        return False

@@ -170,11 +170,11 @@ def audience_ids(
     """Subscriber ids in the audience above `after`, in id order (for keyset paging); with
     `upto`, only those up to it, unordered (one page of an id range, whose every EXISTS reads
     only that range: segments.page_of)."""
-    with segments.page_of(after, upto):
-        query = campaigns.audience_query(session, audience).where(Subscriber.id > after)
     if upto is not None:
-        return query.where(Subscriber.id <= upto)
-    return query.order_by(Subscriber.id)
+        return members.in_range(session, audience, after, upto)
+    with segments.page_of(after, None):  # all readers, even within another page's building
+        query = campaigns.audience_query(session, audience)
+    return query.where(Subscriber.id > after).order_by(Subscriber.id)
 
 
 def audience_size(session: Session, audience: dict[str, list]) -> int:
@@ -402,7 +402,6 @@ def cancel(
         .where(DeliveryBatch.alert_id == alert.id)
         .values(state=BatchState.DONE)
     )
-    members.forget(session, alert.id)
     audit.record(session, actor, "alert.cancel", f"alert:{alert.id}", ip)
     return alert
 
@@ -487,18 +486,22 @@ def family_ids(session: Session, alert: Alert) -> list[int]:
 
 
 def recipients_query(
-    session: Session, alert: Alert, after: int = 0, upto: int | None = None
+    session: Session,
+    alert: Alert,
+    after: int = 0,
+    upto: int | None = None,
+    chosen: members.Page | None = None,
 ) -> Select:
     """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`).
-    A segment send whose readers are listed (clarion.delivery.members) reads them there
-    rather than evaluating its conditions again."""
+    With the page a segment send's conditions chose (clarion.delivery.members), those of its
+    readers who are still on the lists, rather than evaluating the conditions again."""
     audience = alert.frozen_meta["audience"]
-    if members.listed(alert):
+    if chosen is not None:
         audience = members.without_conditions(audience)
     query = audience_ids(session, audience, after, upto)
+    if chosen is not None:
+        query = query.where(members.chosen(session, chosen))
     with segments.page_of(after, upto):
-        if members.listed(alert):
-            query = query.where(members.member(session, alert.id))
         return _not_yet_reached(session, alert, query)
 
 

@@ -3,7 +3,6 @@
 from clarion.models.actions import Feed, FeedEntry, Job, Petition, Signature
 from clarion.models.alerts import (
     Alert,
-    AlertAudience,
     AlertKind,
     AlertRole,
     AlertStatus,
@@ -57,7 +56,6 @@ from clarion.models.subscribers import (
 __all__ = [
     "AdminNotice",
     "Alert",
-    "AlertAudience",
     "AlertKind",
     "AlertRole",
     "AlertStatus",

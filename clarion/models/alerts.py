@@ -134,18 +134,6 @@ class Alert(Base):
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert", viewonly=True)
 
 
-class AlertAudience(Base):
-    """A segment send's readers as its conditions chose them when dispatch began: dispatch pages
-    over these ids as over a list (clarion.delivery.members). Gone once the ledger is written."""
-
-    __tablename__ = "alert_audience"
-
-    # No foreign keys: checked for each row they cost as much as choosing the readers (see the
-    # migration 0021). Only drafts are deleted; a page joins subscribers.
-    alert_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    subscriber_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-
-
 class Delivery(Base):
     """The ledger: one row per (alert, subscriber), the single truth of who got what."""
 

@@ -88,8 +88,6 @@ NO_READER_DATA = {
     "series": "automations editors made: a trigger and a goal by ids",
     "series_steps": "a series' alerts, delays and conditions by ids",
     "series_entries": "a reader's id and place in a series: deleted with the reader (cascade)",
-    "alert_audience": "a segment send's readers' ids while it dispatches, deleted with its "
-    "last page; an erased reader's row is deleted with them (test_dispatch_pages)",
 }
 
 

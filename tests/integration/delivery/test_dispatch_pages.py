@@ -4,6 +4,8 @@ writes every reader of the audience exactly once, with every row in one batch.""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
@@ -14,7 +16,6 @@ from clarion.db import session_scope
 from clarion.delivery import dispatch, members, sending
 from clarion.models import (
     Alert,
-    AlertAudience,
     Delivery,
     DeliveryBatch,
     Subscriber,
@@ -93,6 +94,14 @@ def assert_batched_once(session, alert_id: int) -> None:
     ).all()
     assert all(sum(lo <= row <= hi for lo, hi in ranges) == 1 for row in rows)
     assert session.get(Alert, alert_id).recipients == len(rows)
+
+
+def english_send(session, count: int) -> tuple[object, list[int], Alert]:
+    """A list of `count` readers who read English, and a started send to those who do."""
+    news = make_list(session, "news")
+    readers = make_audience(session, news, count)
+    speak(session, readers, "en")
+    return news, readers, language_alert(session, [news], "en")
 
 
 def language_alert(session, lists, language: str) -> Alert:
@@ -235,115 +244,165 @@ def test_a_dispatch_stopped_between_pages_and_run_again_writes_each_reader_once(
     assert session.scalar(count) == len(readers)
 
 
-def listed(session, alert_id: int) -> list[int]:
-    """The readers listed for a segment send (clarion.delivery.members), sorted."""
-    refresh(session)
-    query = select(AlertAudience.subscriber_id).where(AlertAudience.alert_id == alert_id)
-    return sorted(session.scalars(query))
+@pytest.fixture
+def step_by_step(monkeypatch):
+    """A segment's readers chosen one small span at a time, one page ahead of the writer: while
+    the writer is past page n, the chooser has chosen at most pages n + 1 and n + 2."""
+    monkeypatch.setattr(members, "CHOOSE_SPAN", PAGE)
+    monkeypatch.setattr(members, "AHEAD", 1)
 
 
-def test_a_segment_send_lists_its_readers_once_and_pages_over_them(
-    session, queue, small_pages, monkeypatch
+def after_the_first_page(monkeypatch, then) -> None:
+    """Run `then()` once, when dispatch has committed its first page."""
+    remember, done = dispatch.linkmap.remember_deliveries, []
+
+    def hook(alert_id, ids):
+        remember(alert_id, ids)
+        if not done:
+            done.append(then())
+
+    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", hook)
+
+
+def test_a_segment_reader_is_judged_when_their_range_is_chosen_ahead_of_the_writer(
+    session, queue, small_pages, step_by_step, monkeypatch
 ):
     news = make_list(session, "news")
-    readers = make_audience(session, news, 10)
-    speak(session, readers[:4], "pl")
-    speak(session, readers[4:], "en")
+    readers = make_audience(session, news, 12)  # four ranges of three
+    speak(session, readers[:10], "en")
+    speak(session, readers[10:], "pl")
     alert = language_alert(session, [news], "en")
-    remember, seen = dispatch.linkmap.remember_deliveries, []
 
-    def look(alert_id, ids):
-        remember(alert_id, ids)
-        seen.append(listed(session, alert_id))
-        speak(session, readers[:4], "en")  # they meet the conditions only after the start
+    def change_the_last_range():  # not chosen yet: pages 2 and 3 at most
+        speak(session, [readers[9]], "pl")  # no longer meets the conditions
+        speak(session, [readers[10]], "en")  # now does
+        speak(session, [readers[0]], "pl")  # too late: already written
 
-    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", look)
-    assert dispatch.dispatch(alert.id) == 6
+    after_the_first_page(monkeypatch, change_the_last_range)
+    assert dispatch.dispatch(alert.id) == 10
 
-    assert seen[0] == readers[4:]  # listed when dispatch began, before the first page
-    assert in_ledger(session, alert.id) == readers[4:]
-    assert listed(session, alert.id) == []  # gone with the last page
+    assert in_ledger(session, alert.id) == [*readers[:9], readers[10]]
+    assert session.get(Alert, alert.id).dispatched_at is not None
     assert_batched_once(session, alert.id)
 
 
-def test_a_listed_reader_who_leaves_before_their_page_is_not_written(
+def chosen_pages(session, alert: Alert) -> list[members.Page]:
+    """Every page the alert's conditions choose now, as the read-ahead hands them over."""
+    found = members.pages(session, alert.frozen_meta["audience"], 0, PAGE, PAGE)
+    chosen = list(found)
+    session.rollback()
+    return chosen
+
+
+def write(session, alert: Alert, page: members.Page) -> int:
+    written = dispatch._write_page(session, alert, page.after, page.upto, page)
+    session.commit()
+    return len(written)
+
+
+def test_a_chosen_reader_who_leaves_before_their_page_is_written_is_not_written(session, queue):
+    _news, readers, alert = english_send(session, 3)
+    (page,) = chosen_pages(session, alert)
+    assert page.ids == readers
+    session.execute(  # chosen; their page is still to be written
+        update(Subscription)
+        .where(Subscription.subscriber_id == readers[0])
+        .values(status=SubscriptionStatus.UNSUBSCRIBED)
+    )
+    session.add(Suppression(email=session.get(Subscriber, readers[1]).email, reason="hard_bounce"))
+    session.commit()
+
+    assert write(session, alert, page) == 1
+
+    assert in_ledger(session, alert.id) == readers[2:]
+
+
+def test_a_reader_made_after_their_page_was_chosen_is_not_written_under_an_erased_readers_id(
+    session, queue
+):
+    # SQLite gives the highest id again once its row is gone: a reader who signs up between the
+    # choosing and the writing of a page must not take the erased reader's place.
+    news, readers, alert = english_send(session, 3)
+    (page,) = chosen_pages(session, alert)
+    erasure.erase_reader(session, session.get(Subscriber, readers[-1]))
+    session.commit()
+    session.execute(
+        insert(Subscriber),
+        [{"id": readers[-1], "uid": "newcomer", "email": "new@example.org", "language": "en"}],
+    )
+    session.execute(
+        insert(Subscription),
+        [{"subscriber_id": readers[-1], "list_id": news.id, "status": "subscribed"}],
+    )
+    session.commit()
+
+    assert write(session, alert, page) == 2
+
+    assert in_ledger(session, alert.id) == readers[:-1]
+
+
+def test_a_segment_dispatch_that_starts_again_chooses_the_rest_anew_and_writes_no_one_twice(
     session, queue, small_pages, monkeypatch
 ):
-    news = make_list(session, "news")
-    readers = make_audience(session, news, 9)
-    speak(session, readers, "en")
-    alert = language_alert(session, [news], "en")
-    gone, suppressed = readers[-2], readers[-1]
-    remember, left = dispatch.linkmap.remember_deliveries, []
-
-    def leave_after_the_first_page(alert_id, ids):
-        remember(alert_id, ids)
-        if left or gone not in listed(session, alert_id):
-            return
-        left.append(gone)
-        with session_scope() as other:  # listed at the start; their page is still to come
-            other.execute(
-                update(Subscription)
-                .where(Subscription.subscriber_id == gone)
-                .values(status=SubscriptionStatus.UNSUBSCRIBED)
-            )
-            email = other.get(Subscriber, suppressed).email
-            other.add(Suppression(email=email, reason="hard_bounce"))
-
-    monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", leave_after_the_first_page)
-    dispatch.dispatch(alert.id)
-
-    assert left and in_ledger(session, alert.id) == readers[:-2]
-    assert_batched_once(session, alert.id)
-
-
-def test_a_segment_dispatch_that_starts_again_keeps_its_list_and_writes_no_one_twice(
-    session, queue, small_pages, monkeypatch
-):
-    news = make_list(session, "news")
-    readers = make_audience(session, news, 12)
-    speak(session, readers, "en")
-    alert = language_alert(session, [news], "en")
+    _news, readers, alert = english_send(session, 12)
     remember = crash_after_two_pages(monkeypatch)
     with pytest.raises(Crash):
         dispatch.dispatch(alert.id)
-    refresh(session)
-    first_listed = session.get(Alert, alert.id).frozen_meta.get("listed_at")
-    assert first_listed is not None and listed(session, alert.id) == readers
-    speak(session, readers[-3:], "pl")  # no longer chosen, but listed at the start
+    assert in_ledger(session, alert.id) == readers[:6]
+    speak(session, readers[-3:], "pl")  # no longer chosen when the dispatch starts again
     monkeypatch.setattr(dispatch.linkmap, "remember_deliveries", remember)
 
     dispatch.dispatch(alert.id)
 
-    refresh(session)
-    assert session.get(Alert, alert.id).frozen_meta["listed_at"] == first_listed  # not anew
-    assert in_ledger(session, alert.id) == readers  # each once
+    assert in_ledger(session, alert.id) == readers[:-3]  # each once
     assert_batched_once(session, alert.id)
-    assert listed(session, alert.id) == []
 
 
-def test_cancelling_a_segment_send_forgets_its_listed_readers(session, queue, small_pages):
-    news = make_list(session, "news")
-    readers = make_audience(session, news, 5)
-    speak(session, readers, "en")
-    alert = language_alert(session, [news], "en")
-    dispatch._list_readers(alert.id)
-    assert listed(session, alert.id) == readers
-
-    sending.cancel(session, session.get(Alert, alert.id))
-    session.commit()
-
-    assert listed(session, alert.id) == []
-    assert dispatch.dispatch(alert.id) == 0 and in_ledger(session, alert.id) == []
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "clarion-read-ahead"]
 
 
-def test_a_follow_up_to_the_unreached_of_a_segment_send_lists_its_own_readers(
+def test_cancelling_a_segment_send_mid_dispatch_stops_its_read_ahead(
+    session, queue, small_pages, step_by_step, monkeypatch
+):
+    _news, readers, alert = english_send(session, 12)
+
+    def cancel():
+        with session_scope() as other:
+            sending.cancel(other, other.get(Alert, alert.id))
+
+    after_the_first_page(monkeypatch, cancel)
+    assert dispatch.dispatch(alert.id) == PAGE
+
+    assert read_ahead_threads() == []
+    assert in_ledger(session, alert.id) == readers[:PAGE]
+    assert dispatch.dispatch(alert.id) == 0
+
+
+def test_a_failure_while_choosing_reaches_the_dispatch_task_and_ends_the_thread(
+    session, queue, small_pages, monkeypatch
+):
+    _news, readers, alert = english_send(session, 6)
+    in_range = members.in_range
+
+    def fail_on_the_second_span(session, audience, after, upto):
+        if after > 0:
+            raise RuntimeError("the database went away")
+        return in_range(session, audience, after, upto)
+
+    monkeypatch.setattr(members, "in_range", fail_on_the_second_span)
+    with pytest.raises(RuntimeError, match="went away"):
+        dispatch.dispatch(alert.id)
+
+    assert read_ahead_threads() == []
+    assert in_ledger(session, alert.id) == readers[:PAGE]  # the sweep starts it again later
+    assert session.get(Alert, alert.id).dispatched_at is None
+
+
+def test_a_follow_up_to_the_unreached_of_a_segment_send_chooses_its_own_readers(
     session, queue, small_pages
 ):
-    news = make_list(session, "news")
-    readers = make_audience(session, news, 7)
-    speak(session, readers, "en")
-    alert = language_alert(session, [news], "en")
+    _news, readers, alert = english_send(session, 7)
     assert dispatch.dispatch(alert.id) == 7
     session.execute(  # all but two were sent; the rest failed
         update(Delivery)
@@ -364,27 +423,3 @@ def test_a_follow_up_to_the_unreached_of_a_segment_send_lists_its_own_readers(
     assert dispatch.dispatch(follow_up.id) == 2
 
     assert in_ledger(session, follow_up.id) == readers[5:]
-    assert listed(session, follow_up.id) == []
-
-
-def test_an_erased_reader_leaves_the_list_and_a_new_reader_with_their_id_is_not_sent_to(
-    session, queue, small_pages
-):
-    # SQLite gives the highest id again once its row is gone: a reader who signs up after the
-    # last listed one was erased must not inherit the place (the listing has no foreign key).
-    news = make_list(session, "news")
-    readers = make_audience(session, news, 6)
-    speak(session, readers, "en")
-    alert = language_alert(session, [news], "en")
-    assert members.list_readers(session, session.get(Alert, alert.id))
-    session.commit()
-    erasure.erase_reader(session, session.get(Subscriber, readers[-1]))
-    session.commit()
-    assert listed(session, alert.id) == readers[:-1]
-    newcomer = make_audience(session, news, 1, prefix="n")
-    speak(session, newcomer, "en")
-
-    dispatch.dispatch(alert.id)
-
-    assert in_ledger(session, alert.id) == readers[:-1]
-    assert newcomer[0] not in in_ledger(session, alert.id)
