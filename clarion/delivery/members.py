@@ -5,16 +5,17 @@ A list send's page is the range of subscriber ids holding the next so many reade
 (span_end). A send whose audience has conditions (clarion.alerts.segments) has its readers
 chosen range by range in a thread beside dispatch, on a connection of its own (ReadAhead), at
 most AHEAD pages before dispatch writes them; dispatch writes each page from the ids chosen for
-it and checks at write time what a list page checks (subscribed, not suppressed, tags,
-languages), so a reader who leaves after being chosen is not written. Choosing and writing run
-at once, on two cores: the ledger of a segment goes in at about a list's rate (bench/README.md,
-Segments), where listing every reader first cost a third more time, and evaluating the
-conditions inside each page's INSERT more still.
+it as they are (the batch checks lists and suppression again when it sends, as for every
+reader), so the work of choosing is all in the thread. Choosing and writing run at once, on two
+cores: the ledger of a segment goes in at about a list's rate (bench/README.md, Segments), where
+listing every reader first cost a third more time, and evaluating the conditions inside each
+page's INSERT more still.
 
 Nothing is stored: a dispatch that stops and starts again carries on from the ledger, as a
 list's does, and chooses the rest then. A reader is judged when their range is chosen, a few
 pages before being written: one who meets the conditions by then is taken (as a list send takes
-readers who join meanwhile), one who no longer does (signed meanwhile, say) is not.
+readers who join meanwhile), one who no longer does (signed meanwhile, say) is not, and one who
+leaves the lists after that is skipped when the batch sends.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from clarion.alerts import campaigns, segments
@@ -88,11 +89,6 @@ def chooses(alert: Alert) -> bool:
     return bool(audience.get("conditions")) and alert.role not in _OPEN_ROLES
 
 
-def without_conditions(audience: dict[str, Any]) -> dict[str, Any]:
-    """The audience with its conditions left out: what a page of chosen readers checks."""
-    return {key: value for key, value in audience.items() if key != "conditions"}
-
-
 @dataclass(frozen=True)
 class Page:
     """The readers chosen in the id range (after, upto], and when: one page of the ledger."""
@@ -103,16 +99,22 @@ class Page:
     chosen_at: datetime
 
 
-def chosen(session: Session, page: Page) -> ColumnElement[bool]:
-    """True for a reader chosen for the page who existed when it was chosen: SQLite gives an
-    erased reader's highest id to the next new reader, who was not chosen."""
+def chosen_ids(session: Session, page: Page, after: int) -> Select:
+    """The page's readers above `after` who existed when it was chosen: SQLite gives an erased
+    reader's highest id to the next new reader, who was not chosen. Nothing else is checked
+    again here; the batch checks lists and suppression when it sends."""
     if session.get_bind().dialect.name == "sqlite":
         # One JSON text, not a placeholder per id (a page holds up to 20,000).
         ids = select(literal_column("value")).select_from(func.json_each(json.dumps(page.ids)))
         taken = Subscriber.id.in_(ids)
     else:
         taken = among(session, Subscriber.id, page.ids)
-    return and_(taken, Subscriber.created_at <= page.chosen_at)
+    return select(Subscriber.id).where(
+        taken,
+        Subscriber.created_at <= page.chosen_at,
+        Subscriber.id > after,
+        Subscriber.id <= page.upto,
+    )
 
 
 def pages(

@@ -493,14 +493,13 @@ def recipients_query(
     chosen: members.Page | None = None,
 ) -> Select:
     """The subscriber ids dispatch writes to the ledger: above `after` (and up to `upto`).
-    With the page a segment send's conditions chose (clarion.delivery.members), those of its
-    readers who are still on the lists, rather than evaluating the conditions again."""
-    audience = alert.frozen_meta["audience"]
-    if chosen is not None:
-        audience = members.without_conditions(audience)
-    query = audience_ids(session, audience, after, upto)
-    if chosen is not None:
-        query = query.where(members.chosen(session, chosen))
+    With the page a segment send's conditions chose (clarion.delivery.members), its readers
+    as chosen: the chooser judged lists, suppression and conditions moments before, and the
+    batch checks lists and suppression again when it sends (clarion.delivery.ledger)."""
+    if chosen is None:
+        query = audience_ids(session, alert.frozen_meta["audience"], after, upto)
+    else:
+        query = members.chosen_ids(session, chosen, after)
     with segments.page_of(after, upto):
         return _not_yet_reached(session, alert, query)
 

@@ -300,21 +300,29 @@ def write(session, alert: Alert, page: members.Page) -> int:
     return len(written)
 
 
-def test_a_chosen_reader_who_leaves_before_their_page_is_written_is_not_written(session, queue):
-    _news, readers, alert = english_send(session, 3)
-    (page,) = chosen_pages(session, alert)
-    assert page.ids == readers
-    session.execute(  # chosen; their page is still to be written
-        update(Subscription)
-        .where(Subscription.subscriber_id == readers[0])
-        .values(status=SubscriptionStatus.UNSUBSCRIBED)
-    )
-    session.add(Suppression(email=session.get(Subscriber, readers[1]).email, reason="hard_bounce"))
-    session.commit()
+def test_a_chosen_reader_who_leaves_before_the_mail_goes_is_never_sent_it(
+    session, settings, smtp_sink, queue, small_pages, step_by_step, monkeypatch
+):
+    smtp_sink.clear()
+    _news, readers, alert = english_send(session, 9)
+    emails = {i: session.get(Subscriber, i).email for i in readers}
+    gone, suppressed = readers[4], readers[5]  # chosen, or about to be, when they leave
 
-    assert write(session, alert, page) == 1
+    def leave():
+        with session_scope() as other:
+            other.execute(
+                update(Subscription)
+                .where(Subscription.subscriber_id == gone)
+                .values(status=SubscriptionStatus.UNSUBSCRIBED)
+            )
+            other.add(Suppression(email=emails[suppressed], reason="hard_bounce"))
 
-    assert in_ledger(session, alert.id) == readers[2:]
+    after_the_first_page(monkeypatch, leave)
+    dispatch.dispatch(alert.id)
+    queue.drain(timeout=60)
+
+    sent_to = {address for mail in smtp_sink.messages() for address in mail.envelope_to}
+    assert sent_to == {emails[i] for i in readers if i not in (gone, suppressed)}
 
 
 def test_a_reader_made_after_their_page_was_chosen_is_not_written_under_an_erased_readers_id(
