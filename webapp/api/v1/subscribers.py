@@ -184,7 +184,7 @@ def _add_confirmed(body: dict) -> Reply:
         file_name="the API",
         list_ids=list_ids,
         mapping={},
-        editor_email=f"{use.editor.email} (API token {use.token.id})",
+        editor_email=f"{use.actor.email} (API token {use.token.id})",
         consent_statement=body["consent"]["statement"],
     )
     result = import_writer.add_confirmed(
