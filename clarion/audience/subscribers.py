@@ -191,23 +191,38 @@ def suppressed_among(session: Session, emails: list[str]) -> set[str]:
     """Which of these addresses are suppressed (by address or keyed hash), in one query."""
     if not emails:
         return set()
+    dialect = session.get_bind().dialect.name
+    params, keys = suppressed_params(dialect, emails)
+    rows = session.execute(suppressed_select(dialect), params)
+    return suppressed_found(rows, keys)
+
+
+# `suppressed_among` in its three parts, for a caller that sends the select within a statement
+# of its own (the API: one round trip for a page's lists, tags and suppressions).
+
+
+def suppressed_params(dialect: str, emails: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The parameters of `suppressed_select` for these addresses, and their keyed hashes."""
     wanted = set(emails)
     keys = {throttle.address_key(e): e for e in wanted}
-    dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        _suppressed_among_statement(dialect),
-        {
-            "emails": among_values(dialect, Suppression.email, wanted),
-            "hashes": among_values(dialect, Suppression.email_hash, keys),
-        },
-    )
+    params = {
+        "emails": among_values(dialect, Suppression.email, wanted),
+        "hashes": among_values(dialect, Suppression.email_hash, keys),
+    }
+    return params, keys
+
+
+def suppressed_found(rows: Iterable[Any], keys: dict[str, str]) -> set[str]:
+    """The addresses that rows (email, email_hash) of `suppressed_select` say are suppressed."""
+    wanted = set(keys.values())
     return {email if email in wanted else keys[key] for email, key in rows}
 
 
 _SUPPRESSED_AMONG: dict[str, Select[Any]] = {}
 
 
-def _suppressed_among_statement(dialect: str) -> Select[Any]:
+def suppressed_select(dialect: str) -> Select[Any]:
+    """(email, email_hash) of the suppressions among the parameters `emails` and `hashes`."""
     # Built once per dialect: a page of the API asks this on every request.
     found = _SUPPRESSED_AMONG.get(dialect)
     if found is None:
