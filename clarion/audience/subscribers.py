@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -129,7 +130,7 @@ def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list
     chosen = sorted({int(i) for i in req.list_ids})
     if not chosen:
         errors["lists"] = _("Please tick at least one list.")
-    elif not set(chosen) <= known.offered:
+    elif not set(chosen) <= known.offered.keys():
         errors["lists"] = _("Please choose only from the lists offered.")
     if errors:
         raise ValidationError(errors)
@@ -138,10 +139,11 @@ def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list
 
 @dataclass(frozen=True)
 class Known:
-    """What a sign-up must know before it writes: the public lists' ids, whether the address
-    is suppressed, and the id of the reader who has it (None: a new address)."""
+    """What a sign-up must know before it writes: the public lists (id: slug, in the order of
+    their slugs), whether the address is suppressed, and the id of the reader who has it (None:
+    a new address)."""
 
-    offered: set[int]
+    offered: dict[int, str]
     suppressed: bool
     reader_id: int | None
 
@@ -150,26 +152,29 @@ _LIST, _SUPPRESSION, _READER = 1, 2, 3
 # Three lookups in one round trip, built once per process. ORM attributes, so that the
 # session flushes first as it did for each of the three selects.
 _KNOWN = union_all(
-    select(literal_column(str(_LIST)), MailingList.id).where(MailingList.is_public),
-    select(literal_column(str(_SUPPRESSION)), Suppression.id).where(
+    select(literal_column(str(_LIST)), MailingList.id, MailingList.slug).where(
+        MailingList.is_public
+    ),
+    select(literal_column(str(_SUPPRESSION)), Suppression.id, null()).where(
         or_(
             Suppression.email == bindparam("email"),
             Suppression.email_hash == bindparam("email_hash"),
         )
     ),
-    select(literal_column(str(_READER)), Subscriber.id).where(
+    select(literal_column(str(_READER)), Subscriber.id, null()).where(
         Subscriber.email == bindparam("email")
     ),
 )
+_KNOWN = _KNOWN.order_by(_KNOWN.selected_columns.slug)
 
 
 def _known(session: Session, email: str | None) -> Known:
     key = throttle.address_key(email) if email else None
-    offered: set[int] = set()
+    offered: dict[int, str] = {}
     suppressed, reader_id = False, None
-    for kind, row_id in session.execute(_KNOWN, {"email": email, "email_hash": key}):
+    for kind, row_id, slug in session.execute(_KNOWN, {"email": email, "email_hash": key}):
         if kind == _LIST:
-            offered.add(row_id)
+            offered[row_id] = slug
         elif kind == _SUPPRESSION:
             suppressed = True
         else:
@@ -255,7 +260,8 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
         return SubscribeOutcome()
     subscriber = session.get(Subscriber, known.reader_id) if known.reader_id else None
     if subscriber is None:
-        reader, pending = _create_reader(session, email, req, list_ids), list_ids
+        joined = tuple((i, slug) for i, slug in known.offered.items() if i in list_ids)
+        reader, pending = _create_reader(session, email, req, joined), list_ids
     else:
         reader = Reader.of(subscriber)
         pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
@@ -277,6 +283,10 @@ class Reader:
     language: str
     source: str | None
     created_at: datetime
+    # A reader created just now: the lists they are pending on, (id, slug) in the order of
+    # the slugs, for a caller that shows them (they have no tags, nor other lists, yet).
+    # None for a reader who was known.
+    joined: tuple[tuple[int, str], ...] | None = None
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> Reader:
@@ -293,19 +303,21 @@ _INSERT_CONSENT = insert(ConsentRecord.__table__).returning(ConsentRecord.__tabl
 
 
 def _create_reader(
-    session: Session, email: str, req: SubscribeRequest, list_ids: list[int]
+    session: Session, email: str, req: SubscribeRequest, joined: tuple[tuple[int, str], ...]
 ) -> Reader:
-    """A new reader, pending on `list_ids` (a new reader has no subscriptions to look up)."""
+    """A new reader, pending on the `joined` lists (a new reader has no subscriptions to look
+    up)."""
     name, source, now = req.name.strip() or None, clean_source(req.source), utcnow()
     values = {"email": email, "name": name, "language": req.language, "source": source}
     # What Subscriber's validator keeps in step with the name, which a Core INSERT skips.
     values.update(name_search=search_form(name), created_at=now, updated_at=now)
     reader_id = session.execute(_INSERT_READER, values).scalar_one()
+    list_ids = sorted(i for i, _ in joined)
     session.execute(
         _INSERT_SUBSCRIPTION,
         [{"subscriber_id": reader_id, "list_id": i, "source": source} for i in list_ids],
     )
-    return Reader(reader_id, email, name, req.language, source, now)
+    return Reader(reader_id, email, name, req.language, source, now, joined)
 
 
 def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscription]:

@@ -102,6 +102,12 @@ def describe(found: list[Any], blocked: set[str] | None = None) -> list[dict]:
                 )
         if blocked is None:
             blocked = subscribers.suppressed_found(suppressions, keys)
+    return _shown(found, memberships, names, blocked or set())
+
+
+def _shown(
+    found: list[Any], memberships: dict[int, list[dict]], names: dict[int, list[str]], blocked: set
+) -> list[dict]:
     return dump(
         s.SubscriberOut,
         [
@@ -114,12 +120,19 @@ def describe(found: list[Any], blocked: set[str] | None = None) -> list[dict]:
                 "created_at": x.created_at,
                 "lists": memberships[x.id],
                 "tags": names[x.id],
-                "suppressed": x.email in (blocked or ()),
+                "suppressed": x.email in blocked,
             }
             for x in found
         ],
         many=True,
     )
+
+
+def describe_new(reader: Any) -> dict:
+    """A reader `subscribe()` created just now, as `describe` shows them, without asking the
+    database: pending on the lists they asked for (`reader.joined`), no tags, not suppressed."""
+    lists = [{"list_id": i, "slug": slug, "status": "pending"} for i, slug in reader.joined]
+    return _shown([reader], {reader.id: lists}, {reader.id: []}, set())[0]
 
 
 def _one(subscriber_id: int) -> dict:
@@ -249,11 +262,16 @@ def subscriber_create(body: dict) -> Reply:
         use = token_use()
         have = describe([found], blocked)[0]["tags"]
         tags.set_tags(db(), use.editor, found.id, [*have, *body["tags"]], ip())
+    shown = None
+    if outcome.reader is not None and outcome.reader.joined and not body["tags"]:
+        shown = describe_new(outcome.reader)  # nothing to read: subscribe() wrote all there is
+    elif found is not None:
+        shown = describe([found], blocked)[0]
     message = "A confirmation mail decides, unless this address cannot be mailed now."
     return Reply(
         {
             "status": "pending",
-            "subscriber": describe([found], blocked)[0] if found is not None else None,
+            "subscriber": shown,
             "message": message,
         },
         202,
