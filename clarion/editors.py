@@ -8,6 +8,7 @@ import secrets
 import time
 from datetime import timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyotp
@@ -49,12 +50,19 @@ PERMISSIONS: dict[str, set[Role]] = {
 }
 
 
-def can(editor: Editor, permission: str) -> bool:
+class Acting(Protocol):
+    """What a permission check needs of whoever acts: an Editor, or the columns of one."""
+
+    role: Role
+    is_active: bool
+
+
+def can(editor: Acting, permission: str) -> bool:
     """True when the editor's role grants `permission`."""
     return editor.is_active and editor.role in PERMISSIONS[permission]
 
 
-def require(editor: Editor, permission: str) -> None:
+def require(editor: Acting, permission: str) -> None:
     """Raise Forbidden unless the editor's role grants `permission`."""
     if not can(editor, permission):
         raise Forbidden(

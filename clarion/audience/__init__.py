@@ -30,7 +30,8 @@ Public (all that other packages import from it):
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,
         is_suppressed, joined_list_ids, list_choices, list_names, mailbox_proven, public_lists,
         scope_list_ids, subscribe, subscriber_by_uid, subscriber_for_preferences, suppressed_among,
-        unsubscribe, unsubscribe_by_token, unsubscribe_many, update_preferences
+        suppressed_found, suppressed_params, suppressed_select, unsubscribe, unsubscribe_by_token,
+        unsubscribe_many, update_preferences
     tags: all_tags, attach, create_tag, delete_tag, detach, find_or_create, get_tag, set_tags,
         tag_counts
 """

@@ -6,9 +6,21 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from clarion import outbox, throttle, tokens
@@ -26,6 +38,7 @@ from clarion.models import (
     SubscriptionStatus,
     Suppression,
 )
+from clarion.models.subscribers import search_form
 from clarion.series import entering
 
 SOURCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -81,7 +94,7 @@ class SubscribeOutcome:
     list_ids: list[int] = field(default_factory=list)
     # The reader, once found or created and known not to be suppressed: for callers that show
     # the reader anyway (the API), which need not look them up again. Pages never show it.
-    reader: Subscriber | None = None
+    reader: Reader | None = None
 
 
 def public_lists(session: Session) -> list[MailingList]:
@@ -99,8 +112,10 @@ def list_names(session: Session, list_ids: Iterable[int] | None) -> list[str]:
     return list(session.scalars(query))
 
 
-def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list[int]]:
-    """Check every field at once; ValidationError lists each problem by field."""
+def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list[int], Known]:
+    """Check every field at once; ValidationError lists each problem by field. Also hands back
+    what the database knows of the address (`Known`), read in the same round trip as the lists
+    offered."""
     errors: dict[str, str] = {}
     email = ""
     try:
@@ -111,15 +126,60 @@ def validate_request(session: Session, req: SubscribeRequest) -> tuple[str, list
         errors["name"] = _("Please keep the name under %(max)s characters.", max=200)
     if req.language not in dict(get_settings().languages):
         errors["language"] = _("Please choose one of the languages offered.")
-    offered = {ml.id for ml in public_lists(session)}
+    known = _known(session, email or None)
     chosen = sorted({int(i) for i in req.list_ids})
     if not chosen:
         errors["lists"] = _("Please tick at least one list.")
-    elif not set(chosen) <= offered:
+    elif not set(chosen) <= known.offered.keys():
         errors["lists"] = _("Please choose only from the lists offered.")
     if errors:
         raise ValidationError(errors)
-    return email, chosen
+    return email, chosen, known
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a sign-up must know before it writes: the public lists (id: slug, in the order of
+    their slugs), whether the address is suppressed, and the id of the reader who has it (None:
+    a new address)."""
+
+    offered: dict[int, str]
+    suppressed: bool
+    reader_id: int | None
+
+
+_LIST, _SUPPRESSION, _READER = 1, 2, 3
+# Three lookups in one round trip, built once per process. ORM attributes, so that the
+# session flushes first as it did for each of the three selects.
+_KNOWN = union_all(
+    select(literal_column(str(_LIST)), MailingList.id, MailingList.slug).where(
+        MailingList.is_public
+    ),
+    select(literal_column(str(_SUPPRESSION)), Suppression.id, null()).where(
+        or_(
+            Suppression.email == bindparam("email"),
+            Suppression.email_hash == bindparam("email_hash"),
+        )
+    ),
+    select(literal_column(str(_READER)), Subscriber.id, null()).where(
+        Subscriber.email == bindparam("email")
+    ),
+)
+_KNOWN = _KNOWN.order_by(_KNOWN.selected_columns.slug)
+
+
+def _known(session: Session, email: str | None) -> Known:
+    key = throttle.address_key(email) if email else None
+    offered: dict[int, str] = {}
+    suppressed, reader_id = False, None
+    for kind, row_id, slug in session.execute(_KNOWN, {"email": email, "email_hash": key}):
+        if kind == _LIST:
+            offered[row_id] = slug
+        elif kind == _SUPPRESSION:
+            suppressed = True
+        else:
+            reader_id = row_id
+    return Known(offered, suppressed, reader_id)
 
 
 def suppression_clause(email: str) -> ColumnElement[bool]:
@@ -136,23 +196,38 @@ def suppressed_among(session: Session, emails: list[str]) -> set[str]:
     """Which of these addresses are suppressed (by address or keyed hash), in one query."""
     if not emails:
         return set()
+    dialect = session.get_bind().dialect.name
+    params, keys = suppressed_params(dialect, emails)
+    rows = session.execute(suppressed_select(dialect), params)
+    return suppressed_found(rows, keys)
+
+
+# `suppressed_among` in its three parts, for a caller that sends the select within a statement
+# of its own (the API: one round trip for a page's lists, tags and suppressions).
+
+
+def suppressed_params(dialect: str, emails: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The parameters of `suppressed_select` for these addresses, and their keyed hashes."""
     wanted = set(emails)
     keys = {throttle.address_key(e): e for e in wanted}
-    dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        _suppressed_among_statement(dialect),
-        {
-            "emails": among_values(dialect, Suppression.email, wanted),
-            "hashes": among_values(dialect, Suppression.email_hash, keys),
-        },
-    )
+    params = {
+        "emails": among_values(dialect, Suppression.email, wanted),
+        "hashes": among_values(dialect, Suppression.email_hash, keys),
+    }
+    return params, keys
+
+
+def suppressed_found(rows: Iterable[Any], keys: dict[str, str]) -> set[str]:
+    """The addresses that rows (email, email_hash) of `suppressed_select` say are suppressed."""
+    wanted = set(keys.values())
     return {email if email in wanted else keys[key] for email, key in rows}
 
 
 _SUPPRESSED_AMONG: dict[str, Select[Any]] = {}
 
 
-def _suppressed_among_statement(dialect: str) -> Select[Any]:
+def suppressed_select(dialect: str) -> Select[Any]:
+    """(email, email_hash) of the suppressions among the parameters `emails` and `hashes`."""
     # Built once per dialect: a page of the API asks this on every request.
     found = _SUPPRESSED_AMONG.get(dialect)
     if found is None:
@@ -177,36 +252,72 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
     network = throttle.network_key(req.ip) if req.ip else None
     if network and not throttle.hit(settings.subscribe_limit_per_ip, "subscribe-ip", network):
         raise RateLimited(_("Too many sign-ups from your network. Please try again in a while."))
-    email, list_ids = validate_request(session, req)
+    email, list_ids, known = validate_request(session, req)
     key = throttle.mailbox_key(email)  # victim+1@, v.ictim@gmail: one inbox, one budget
     if not throttle.hit(settings.subscribe_limit_per_address, "subscribe-address", key):
         return SubscribeOutcome()  # silently: an attacker learns nothing, the victim gets nothing
-    if is_suppressed(session, email):
+    if known.suppressed:
         return SubscribeOutcome()
-    subscriber, new = _find_or_create(session, email, req)
-    pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source), new=new)
-    if not pending:
-        return SubscribeOutcome(reader=subscriber)
-    consent = _consent_record(session, subscriber, pending, req, action="subscribe")
-    if not throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60):
-        return SubscribeOutcome(reader=subscriber)
-    return SubscribeOutcome(consent_id=consent.id, list_ids=pending, reader=subscriber)
-
-
-def _find_or_create(session: Session, email: str, req: SubscribeRequest) -> tuple[Subscriber, bool]:
-    """The reader with this address, and whether they were created just now."""
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-    created = subscriber is None
+    subscriber = session.get(Subscriber, known.reader_id) if known.reader_id else None
     if subscriber is None:
-        subscriber = Subscriber(
-            email=email,
-            name=req.name.strip() or None,
-            language=req.language,
-            source=clean_source(req.source),
-        )
-        session.add(subscriber)
-        session.flush()
-    return subscriber, created
+        joined = tuple((i, slug) for i, slug in known.offered.items() if i in list_ids)
+        reader, pending = _create_reader(session, email, req, joined), list_ids
+    else:
+        reader = Reader.of(subscriber)
+        pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
+    if not pending:
+        return SubscribeOutcome(reader=reader)
+    consent_id = _insert_consent(session, reader.id, pending, req, action="subscribe")
+    if not throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60):
+        return SubscribeOutcome(reader=reader)
+    return SubscribeOutcome(consent_id=consent_id, list_ids=pending, reader=reader)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A reader as a sign-up found or created them: what callers show, not an ORM object."""
+
+    id: int
+    email: str
+    name: str | None
+    language: str
+    source: str | None
+    created_at: datetime
+    # A reader created just now: the lists they are pending on, (id, slug) in the order of
+    # the slugs, for a caller that shows them (they have no tags, nor other lists, yet).
+    # None for a reader who was known.
+    joined: tuple[tuple[int, str], ...] | None = None
+
+    @classmethod
+    def of(cls, subscriber: Subscriber) -> Reader:
+        """The reader of a loaded subscriber."""
+        s = subscriber
+        return cls(s.id, s.email, s.name, s.language, s.source, s.created_at)
+
+
+# Core INSERTs built once per process: a sign-up is the API's busiest write, and an ORM add
+# and flush cost several times the statement itself (bench/README.md, API, fourth pass).
+_INSERT_READER = insert(Subscriber.__table__).returning(Subscriber.__table__.c.id)
+_INSERT_SUBSCRIPTION = insert(Subscription.__table__)
+_INSERT_CONSENT = insert(ConsentRecord.__table__).returning(ConsentRecord.__table__.c.id)
+
+
+def _create_reader(
+    session: Session, email: str, req: SubscribeRequest, joined: tuple[tuple[int, str], ...]
+) -> Reader:
+    """A new reader, pending on the `joined` lists (a new reader has no subscriptions to look
+    up)."""
+    name, source, now = req.name.strip() or None, clean_source(req.source), utcnow()
+    values = {"email": email, "name": name, "language": req.language, "source": source}
+    # What Subscriber's validator keeps in step with the name, which a Core INSERT skips.
+    values.update(name_search=search_form(name), created_at=now, updated_at=now)
+    reader_id = session.execute(_INSERT_READER, values).scalar_one()
+    list_ids = sorted(i for i, _ in joined)
+    session.execute(
+        _INSERT_SUBSCRIPTION,
+        [{"subscriber_id": reader_id, "list_id": i, "source": source} for i in list_ids],
+    )
+    return Reader(reader_id, email, name, req.language, source, now, joined)
 
 
 def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscription]:
@@ -215,16 +326,10 @@ def _subscriptions(session: Session, subscriber_id: int) -> dict[int, Subscripti
 
 
 def _mark_pending(
-    session: Session,
-    subscriber: Subscriber,
-    list_ids: Iterable[int],
-    source: str | None,
-    *,
-    new: bool = False,
+    session: Session, subscriber: Subscriber, list_ids: Iterable[int], source: str | None
 ) -> list[int]:
-    """Lists that need the reader's confirmation; already-subscribed lists are left alone.
-    `new`: the reader was created in this transaction, so has no subscriptions to look up."""
-    existing = {} if new else _subscriptions(session, subscriber.id)
+    """Lists that need the reader's confirmation; already-subscribed lists are left alone."""
+    existing = _subscriptions(session, subscriber.id)
     pending = []
     for list_id in list_ids:
         sub = existing.get(list_id)
@@ -239,6 +344,24 @@ def _mark_pending(
     return pending
 
 
+def _consent_values(
+    subscriber_id: int, list_ids: list[int], req: SubscribeRequest, action: str
+) -> dict[str, Any]:
+    return {
+        "subscriber_id": subscriber_id,
+        "action": action,
+        "list_ids": list_ids,
+        "details": {"name": req.name.strip(), "language": req.language},
+        "ip": req.ip,
+        "user_agent": (req.user_agent or "")[:400] or None,
+        "source": clean_source(req.source),
+        "form": req.form[:64],
+        "consent_text": req.consent_text,
+        "consent_version": req.consent_version,
+        "confirm_nonce": secrets.token_urlsafe(16),
+    }
+
+
 def _consent_record(
     session: Session,
     subscriber: Subscriber,
@@ -246,22 +369,18 @@ def _consent_record(
     req: SubscribeRequest,
     action: str,
 ) -> ConsentRecord:
-    record = ConsentRecord(
-        subscriber_id=subscriber.id,
-        action=action,
-        list_ids=list_ids,
-        details={"name": req.name.strip(), "language": req.language},
-        ip=req.ip,
-        user_agent=(req.user_agent or "")[:400] or None,
-        source=clean_source(req.source),
-        form=req.form[:64],
-        consent_text=req.consent_text,
-        consent_version=req.consent_version,
-        confirm_nonce=secrets.token_urlsafe(16),
-    )
+    record = ConsentRecord(**_consent_values(subscriber.id, list_ids, req, action))
     session.add(record)
     session.flush()
     return record
+
+
+def _insert_consent(
+    session: Session, subscriber_id: int, list_ids: list[int], req: SubscribeRequest, action: str
+) -> int:
+    """`_consent_record` as one Core INSERT: its id, no ORM object (the sign-up's)."""
+    values = _consent_values(subscriber_id, list_ids, req, action)
+    return session.execute(_INSERT_CONSENT, values).scalar_one()
 
 
 def confirm_token(consent: ConsentRecord) -> str:

@@ -436,6 +436,22 @@ def test_a_sign_up_answers_with_the_reader_as_they_are_suppressed_or_not(
     assert count(session, ConsentRecord) == 1  # the new reader's alone
 
 
+def test_a_new_reader_is_answered_as_a_read_of_them_shows_them(client, lists, make_token):
+    # A new reader's answer is built from what subscribe() wrote, without reading it back:
+    # it must be what reading them back shows, lists in the same order.
+    secret = make_token("editor", ("read", "write"))
+    body = {
+        "email": "two@example.org",
+        "name": "Two",
+        "lists": [lists["news"].id, lists["alerts"].id],
+    }
+    made = client.post("/api/v1/subscribers", json=body, headers=bearer(secret)).json["subscriber"]
+    read = client.get(f"/api/v1/subscribers/{made['id']}", headers=bearer(secret)).json
+    assert made == read
+    assert [m["slug"] for m in made["lists"]] == ["alerts", "news"]
+    assert {m["status"] for m in made["lists"]} == {"pending"} and made["tags"] == []
+
+
 def test_the_api_picks_a_petition_and_may_include_signers(client, session, lists, make_token):
     petition = Petition(slug="free-maria", title="Free Maria Kalesnikava", body_md="Free her.")
     session.add(petition)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CompoundSelect, null, select, union_all
+from sqlalchemy import CompoundSelect, String, null, select, type_coerce, union_all
 
 from clarion.addresses import normalise_email
 from clarion.audience import directory, import_writer, subscribers, tags
@@ -19,6 +19,7 @@ from clarion.models import (
     SubscriberTag,
     Subscription,
     SubscriptionStatus,
+    Suppression,
     Tag,
 )
 from webapp.api.v1 import schemas as s
@@ -29,14 +30,15 @@ from webapp.utils import user_agent
 TAG = "subscribers"
 
 
-_LISTS_AND_TAGS: dict[str, CompoundSelect] = {}
+_SHOWN_WITH: dict[str, CompoundSelect] = {}
 
 
-def _lists_and_tags(dialect: str) -> CompoundSelect:
+def _shown_with(dialect: str) -> CompoundSelect:
     """The lists (id, slug, status) and the tags (no list id, name) of the readers in the
-    parameter `ids`, in one statement ordered by slug and name: one round trip for a page
-    instead of two. Built once per dialect (building it cost every page ~0.5 ms)."""
-    found = _LISTS_AND_TAGS.get(dialect)
+    parameter `ids`, ordered by slug and name, and the suppressions (no reader: address, keyed
+    hash) among the parameters `emails` and `hashes`: one round trip for a page instead of
+    three. Built once per dialect (building it cost every page ~0.5 ms)."""
+    found = _SHOWN_WITH.get(dialect)
     if found is not None:
         return found
     lists = (
@@ -44,7 +46,8 @@ def _lists_and_tags(dialect: str) -> CompoundSelect:
             Subscription.subscriber_id,
             MailingList.id.label("list_id"),
             MailingList.slug.label("name"),
-            Subscription.status,
+            # Plain text: the suppressions' keyed hashes come in this column too.
+            type_coerce(Subscription.status, String()).label("status"),
         )
         .join(MailingList, MailingList.id == Subscription.list_id)
         .where(among_bound(dialect, Subscription.subscriber_id, "ids"))
@@ -54,8 +57,11 @@ def _lists_and_tags(dialect: str) -> CompoundSelect:
         .join(Tag, Tag.id == SubscriberTag.tag_id)
         .where(among_bound(dialect, SubscriberTag.subscriber_id, "ids"))
     )
-    both = union_all(lists, names)
-    found = _LISTS_AND_TAGS[dialect] = both.order_by(both.selected_columns.name)
+    blocked = subscribers.suppressed_select(dialect).with_only_columns(
+        null(), null(), Suppression.email, Suppression.email_hash
+    )
+    both = union_all(lists, names, blocked)
+    found = _SHOWN_WITH[dialect] = both.order_by(both.selected_columns.name)
     return found
 
 
@@ -80,19 +86,28 @@ def describe(found: list[Any], blocked: set[str] | None = None) -> list[dict]:
     names: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
         dialect = session.get_bind().dialect.name
-        shown = session.execute(
-            _lists_and_tags(dialect),
-            {"ids": among_values(dialect, Subscription.subscriber_id, ids)},
+        asked, keys = subscribers.suppressed_params(
+            dialect, [] if blocked is not None else [x.email for x in found]
         )
-        for sid, lid, name, status in shown:
-            if lid is None:
+        asked["ids"] = among_values(dialect, Subscription.subscriber_id, ids)
+        suppressions = []
+        for sid, lid, name, status in session.execute(_shown_with(dialect), asked):
+            if sid is None:
+                suppressions.append((name, status))  # address, keyed hash
+            elif lid is None:
                 names[sid].append(name)
             else:
                 memberships[sid].append(
                     {"list_id": lid, "slug": name, "status": SubscriptionStatus(status).value}
                 )
-    if blocked is None:
-        blocked = subscribers.suppressed_among(session, [x.email for x in found])
+        if blocked is None:
+            blocked = subscribers.suppressed_found(suppressions, keys)
+    return _shown(found, memberships, names, blocked or set())
+
+
+def _shown(
+    found: list[Any], memberships: dict[int, list[dict]], names: dict[int, list[str]], blocked: set
+) -> list[dict]:
     return dump(
         s.SubscriberOut,
         [
@@ -111,6 +126,13 @@ def describe(found: list[Any], blocked: set[str] | None = None) -> list[dict]:
         ],
         many=True,
     )
+
+
+def describe_new(reader: Any) -> dict:
+    """A reader `subscribe()` created just now, as `describe` shows them, without asking the
+    database: pending on the lists they asked for (`reader.joined`), no tags, not suppressed."""
+    lists = [{"list_id": i, "slug": slug, "status": "pending"} for i, slug in reader.joined]
+    return _shown([reader], {reader.id: lists}, {reader.id: []}, set())[0]
 
 
 def _one(subscriber_id: int) -> dict:
@@ -184,7 +206,7 @@ def _add_confirmed(body: dict) -> Reply:
         file_name="the API",
         list_ids=list_ids,
         mapping={},
-        editor_email=f"{use.editor.email} (API token {use.token.id})",
+        editor_email=f"{use.actor.email} (API token {use.token.id})",
         consent_statement=body["consent"]["statement"],
     )
     result = import_writer.add_confirmed(
@@ -240,11 +262,16 @@ def subscriber_create(body: dict) -> Reply:
         use = token_use()
         have = describe([found], blocked)[0]["tags"]
         tags.set_tags(db(), use.editor, found.id, [*have, *body["tags"]], ip())
+    shown = None
+    if outcome.reader is not None and outcome.reader.joined and not body["tags"]:
+        shown = describe_new(outcome.reader)  # nothing to read: subscribe() wrote all there is
+    elif found is not None:
+        shown = describe([found], blocked)[0]
     message = "A confirmation mail decides, unless this address cannot be mailed now."
     return Reply(
         {
             "status": "pending",
-            "subscriber": describe([found], blocked)[0] if found is not None else None,
+            "subscriber": shown,
             "message": message,
         },
         202,
