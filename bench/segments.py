@@ -171,6 +171,11 @@ def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, d
             ("segment", "JIT allowed (before)"): timed(lambda: _count_with_jit(session, segment)),
         }  # fmt: skip
         session.rollback()
+        # One unmeasured run of each first: the first reads after the build set hint bits and
+        # load the chooser's tables (in a quiet run the segment's first rounds were 30,153 and
+        # 33,555/s, its fourth and fifth 39,883 and 42,651/s; the list's 39,050 to 43,446/s).
+        for audience in (plain, segment):
+            ledger_rate(session, audience)
         # Interleaved, so that the machine's load falls on both alike; the median.
         runs: dict[str, list[float]] = {}
         for _ in range(repeat):

@@ -100,21 +100,19 @@ class Page:
 
 
 def chosen_ids(session: Session, page: Page, after: int) -> Select:
-    """The page's readers above `after` who existed when it was chosen: SQLite gives an erased
-    reader's highest id to the next new reader, who was not chosen. Nothing else is checked
-    again here; the batch checks lists and suppression when it sends."""
+    """The page's readers above `after` who still exist. Nothing else is checked again here:
+    the batch checks lists and suppression when it sends."""
+    in_page = [Subscriber.id > after, Subscriber.id <= page.upto]
     if session.get_bind().dialect.name == "sqlite":
-        # One JSON text, not a placeholder per id (a page holds up to 20,000).
+        # One JSON text, not a placeholder per id (a page holds up to 20,000). SQLite gives an
+        # erased reader's highest id to the next new reader, who was not chosen: only readers
+        # who existed when the page was chosen.
         ids = select(literal_column("value")).select_from(func.json_each(json.dumps(page.ids)))
-        taken = Subscriber.id.in_(ids)
-    else:
-        taken = among(session, Subscriber.id, page.ids)
-    return select(Subscriber.id).where(
-        taken,
-        Subscriber.created_at <= page.chosen_at,
-        Subscriber.id > after,
-        Subscriber.id <= page.upto,
-    )
+        return select(Subscriber.id).where(
+            Subscriber.id.in_(ids), Subscriber.created_at <= page.chosen_at, *in_page
+        )
+    # A sequence never gives an id twice: the id alone, an index-only scan of the key.
+    return select(Subscriber.id).where(among(session, Subscriber.id, page.ids), *in_page)
 
 
 def pages(
