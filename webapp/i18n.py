@@ -44,7 +44,7 @@ def select_language() -> str:
     """The language of this request's page, among the enabled ones (unknown ones ignored)."""
     if request.blueprint == ADMIN:
         return editor_language()
-    if request.blueprint in UNTRANSLATED:
+    if UNTRANSLATED.intersection(request.blueprints):  # /api/v1 is "api.v1", within "api"
         return i18n.resolve(i18n.SOURCE_LANGUAGE)
     asked = request.args.get("lang")
     return i18n.negotiate([asked, g.get("reader_language")], request.headers.get("Accept-Language"))

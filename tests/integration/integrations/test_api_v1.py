@@ -86,6 +86,21 @@ def test_problem_json_names_every_field_to_fix(client, lists, make_token):
     assert junk.status_code == 400 and junk.mimetype == "application/problem+json"
 
 
+def test_the_api_answers_in_english_whatever_language_the_request_asks_for(
+    client, lists, make_token
+):
+    # Written for programs: a script's error handling must not change with the machine's locale.
+    secret = make_token("editor", ("read", "write"))
+    body = {"email": "not an address", "lists": [lists["alerts"].id], "language": "xx"}
+    plain = client.post("/api/v1/subscribers", json=body, headers=bearer(secret)).json
+    for asked in ({"Accept-Language": "be"}, {"Accept-Language": "ru, be;q=0.5"}):
+        answer = client.post("/api/v1/subscribers", json=body, headers={**bearer(secret), **asked})
+        assert answer.json["errors"] == plain["errors"], asked
+    by_query = client.post("/api/v1/subscribers?lang=be", json=body, headers=bearer(secret))
+    assert by_query.json["errors"] == plain["errors"]
+    assert "email" in {e["field"] for e in plain["errors"]}
+
+
 def test_keyset_pages_are_read_after_and_before_an_id_given_in_the_query(
     client, session, lists, make_token
 ):
