@@ -131,6 +131,23 @@ def ledger_rate(session, audience: dict) -> tuple[int, float]:
     return written, written / seconds
 
 
+def _hold_autovacuum(session) -> None:
+    """No autovacuum of the ledger while the runs write it (PostgreSQL): each run's rolled-back
+    rows are vacuumed after it, untimed (_vacuum), rather than in the middle of the next run,
+    which it slowed by a share of the two cores (seen during a run: `autovacuum: VACUUM
+    public.deliveries`, after a list run left 1,000,000 dead rows)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("ALTER TABLE deliveries SET (autovacuum_enabled = off)"))
+        session.commit()
+
+
+def _vacuum(session) -> None:
+    if session.bind.dialect.name != "postgresql":
+        return
+    with session.bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM deliveries"))
+
+
 def _count_with_jit(session, audience: dict) -> int:
     """The count as it ran before: PostgreSQL free to JIT-compile it."""
     from clarion.alerts import campaigns
@@ -174,13 +191,16 @@ def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, d
         # One unmeasured run of each first: the first reads after the build set hint bits and
         # load the chooser's tables (in a quiet run the segment's first rounds were 30,153 and
         # 33,555/s, its fourth and fifth 39,883 and 42,651/s; the list's 39,050 to 43,446/s).
+        _hold_autovacuum(session)
         for audience in (plain, segment):
             ledger_rate(session, audience)
+            _vacuum(session)
         # Interleaved, so that the machine's load falls on both alike; the median.
         runs: dict[str, list[float]] = {}
         for _ in range(repeat):
             for which, audience in (("list", plain), ("segment", segment)):
                 rate = ledger_rate(session, audience)[1]
+                _vacuum(session)
                 runs.setdefault(which, []).append(rate)
                 print(f"  {which}: {rate:,.0f} readers/s", flush=True)
         rates = {key: statistics.median(values) for key, values in runs.items()}
