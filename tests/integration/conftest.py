@@ -94,3 +94,17 @@ def fast_password_hashing(monkeypatch):
     monkeypatch.setattr(
         editors, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     )
+
+
+@pytest.fixture
+def kept_tasks():
+    """The tasks the test's code publishes are kept, not run: a Celery worker left running by
+    an earlier test module must not take them and write between a test session's read and its
+    write (SQLite then refuses the write at once: "database is locked", seen twice in CI)."""
+    from clarion import jobqueue
+    from tests.sendkit import InlineQueue
+
+    kept = InlineQueue()
+    previous = jobqueue.set_backend(kept)
+    yield kept
+    jobqueue.set_backend(previous)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, select
 
 import clarion.actions.petitions  # noqa: F401 (registers petitions' count for the freeze)
-from clarion import jobqueue, outbox
+from clarion import outbox
 from clarion.alerts import freeze, identity, kinds, segments, versions
 from clarion.config import get_settings
 from clarion.db import session_factory, utcnow
@@ -42,7 +42,7 @@ from clarion.models import (
     WebhookEvent,
 )
 from clarion.tracking import opens
-from tests.sendkit import InlineQueue, make_alert, make_audience, make_list
+from tests.sendkit import make_alert, make_audience, make_list
 
 S = AlertStatus
 BELARUSIAN = {
@@ -68,15 +68,8 @@ ALLOWED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def kept_tasks():
-    """The tasks a move publishes (dispatch, webhook deliveries) are kept, not run: a worker
-    left running by an earlier test module must not write between a test session's read and
-    its write (SQLite then refuses the write at once: "database is locked")."""
-    kept = InlineQueue()
-    previous = jobqueue.set_backend(kept)
-    yield kept
-    jobqueue.set_backend(previous)
+# Its moves publish dispatch and webhook tasks: kept, not run (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("kept_tasks")
 
 
 @pytest.fixture

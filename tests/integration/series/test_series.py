@@ -37,6 +37,9 @@ from tests.integration.series.serieskit import (
 
 DAY = timedelta(days=1)
 
+# The tick publishes the steps' sends: kept, not run (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("kept_tasks")
+
 
 def tick(at):
     return series_tick.tick(at)

@@ -34,6 +34,9 @@ from tests.sendkit import make_audience, make_list
 
 DAY = timedelta(days=1)
 
+# Entering and the tick publish the steps' sends: kept, not run (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("kept_tasks")
+
 
 def test_a_first_step_without_delay_is_queued_by_the_confirmation_and_never_again(
     session, make_editor
