@@ -157,7 +157,9 @@ def _write_pages(alert_id: int, ahead: members.ReadAhead | None) -> int:
             if upto is None:
                 alert.dispatched_at = utcnow()
                 break
-            rows = _write_page(session, alert, after, upto, chosen) if upto > after else []
+            # A range its conditions chose nobody in only moves the cursor: no INSERT.
+            empty = upto <= after or (chosen is not None and not chosen.ids)
+            rows = [] if empty else _write_page(session, alert, after, upto, chosen)
             reached = max(reached, upto)
             ids = sorted(r[0] for r in rows)
             if ids:
