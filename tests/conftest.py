@@ -182,10 +182,24 @@ def _clear_redis(url: str) -> None:
 
 
 @pytest.fixture
-def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink):
+def settings(
+    backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_sink: Sink,
+    request: pytest.FixtureRequest,
+):
     """Clarion configured for this backend, with an empty database, Redis and outbox."""
     from clarion.config import get_settings, reset_settings
     from clarion.tracking.linkmap import forget_cached_links
+
+    # The session's workers, left running by earlier modules, take only the tasks of tests
+    # that ask for their backend's: otherwise one wrote between a test session's read and its
+    # write, and SQLite refused the write at once ("database is locked", three times in CI).
+    # Both backends' workers consume the one Redis: the other backend's is paused too.
+    wanted = _session_workers.get(backend.name) if "worker" in request.fixturenames else None
+    for running in list(_session_workers.values()):
+        if running is not wanted:
+            take_tasks(running, False)
 
     _apply_env(monkeypatch, backend.env)
     reset_settings()
@@ -195,6 +209,8 @@ def settings(backend: Backend, monkeypatch: pytest.MonkeyPatch, smtp_sink: Sink)
     wait_until_quiet(redis_url)  # then: the last test's running tasks have written
     _truncate(backend.url)
     smtp_sink.clear()
+    if wanted is not None:
+        take_tasks(wanted, True)  # after emptying: no task of an earlier test is left
     yield get_settings()
     reset_settings()
 
@@ -237,6 +253,10 @@ class Worker:
 
     proc: subprocess.Popen
     log: Path
+    node: str = ""
+    queues: tuple[str, ...] = ()
+    redis_url: str = ""
+    taking: bool = True  # consuming its queues (the session's worker pauses between uses)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -262,6 +282,9 @@ def start_worker(
     """Start `celery -A tasks worker` against the backend and wait until it consumes."""
     env = {**os.environ, **backend.env, **(extra_env or {})}
     env["PYTHONPATH"] = str(ROOT)
+    from celery.utils.nodenames import host_format
+
+    node = host_format(f"w{free_port()}@%h")
     handle = log.open("ab")
     proc = subprocess.Popen(
         [
@@ -283,7 +306,7 @@ def start_worker(
             "--include",
             "tests.worker_probe",
             "-n",
-            f"w{free_port()}@%h",
+            node,
         ],
         cwd=ROOT,
         env=env,
@@ -296,14 +319,46 @@ def start_worker(
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
-    return Worker(proc, log)
+    return Worker(proc, log, node, tuple(queues.split(",")), env["CLARION_REDIS_URL"])
+
+
+def take_tasks(worker: Worker, wanted: bool) -> None:
+    """Make the worker consume its queues, or stop taking new tasks from them (what it has
+    already started still runs: `wait_until_quiet` waits for it)."""
+    if worker.taking == wanted or not worker.alive():
+        return
+    from celery import Celery
+
+    control = Celery("clarion-test-control", broker=worker.redis_url)
+    try:
+        for queue in worker.queues:
+            if wanted:
+                replies = control.control.add_consumer(
+                    queue, destination=[worker.node], reply=True, timeout=10
+                )
+            else:
+                replies = control.control.cancel_consumer(
+                    queue, destination=[worker.node], reply=True, timeout=10
+                )
+            if not replies:
+                raise RuntimeError(f"worker {worker.node} did not answer for queue {queue}")
+    finally:
+        control.close()
+    worker.taking = wanted
+
+
+# The session's worker of each backend, once a test has started it: between the tests that ask
+# for it, it takes no tasks (see `settings`).
+_session_workers: dict[str, Worker] = {}
 
 
 @pytest.fixture(scope="session")
 def worker(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """One worker per backend for the whole run."""
     w = start_worker(backend, tmp_path_factory.mktemp("worker") / "worker.log")
+    _session_workers[backend.name] = w
     yield w
+    _session_workers.pop(backend.name, None)
     w.stop()
 
 
