@@ -180,6 +180,10 @@ def _inline(field: mf.Field, var: str, names: dict[str, Any], tag: str) -> str |
         return f"({var} if {var} is None or type({var}) is str else str({var}))"
     if kind is mf.Integer and not field.as_string:
         return f"({var} if {var} is None or type({var}) is int else int({var}))"
+    if kind is mf.DateTime and field.format in ("iso", "iso8601"):
+        # What DateTime._serialize calls for these formats (the format is set once bound).
+        names[tag] = field.SERIALIZATION_FUNCS[field.format]
+        return f"(None if {var} is None else {tag}({var}))"
     if kind is mf.Nested:
         names[tag] = compile_schema(field.schema)
         if field.many and not field.schema.many:
