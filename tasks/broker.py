@@ -1,7 +1,7 @@
 """kombu's Redis transport with one Redis client per channel, kept across publishes.
 
 kombu builds a new `redis.Redis` for every message it puts on a queue: the client copies its
-~160 response callbacks each time (~80 µs of CPU, a fifth of publishing a task), though it
+~160 response callbacks each time (~90 µs of CPU, a quarter of publishing a task), though it
 only wraps the channel's connection pool, which every client of the channel shares anyway.
 The kept client wraps that same pool, so each command still takes a free connection from it:
 nothing else changes, for the web processes that publish or for the workers that consume.
