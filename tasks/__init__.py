@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from urllib.parse import urlsplit
 
 import kombu.exceptions
 import redis
@@ -14,6 +15,7 @@ from celery.signals import worker_process_init, worker_ready
 from clarion import jobqueue
 from clarion.config import Settings, get_settings
 from clarion.config.instance import make_private
+from tasks import broker
 
 TASK_MODULES = [
     "tasks.mail",
@@ -53,6 +55,10 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule=beat_schedule(settings),
         worker_hijack_root_logger=False,
     )
+    if urlsplit(settings.redis_url).scheme == "redis":
+        # kombu's own transport for this scheme, keeping its Redis client (tasks/broker.py);
+        # rediss:// and unix:// keep kombu's choice untouched.
+        celery.conf.broker_transport = broker.TRANSPORT
     return celery
 
 

@@ -162,7 +162,14 @@ def _everyone(columns: tuple[Any, ...]) -> tuple[Select[Any], tuple[ColumnElemen
     found = _EVERYONE.get(columns)
     if found is None:
         query, key = filtered(SubscriberFilter())
-        found = _EVERYONE[columns] = (query.with_only_columns(*columns), key)
+        if not any(getattr(c, "_propagate_attrs", None) for c in columns):
+            # Table columns: what `filtered` gives for no filter (every reader, by id), but
+            # without its ORM entity, so that the page runs on the Core path (~0.1 ms less).
+            table = Subscriber.__table__
+            query, key = select(*columns).select_from(table), (table.c.id,)
+        else:
+            query = query.with_only_columns(*columns)
+        found = _EVERYONE[columns] = (query, key)
     return found
 
 

@@ -231,12 +231,13 @@ def suppressed_select(dialect: str) -> Select[Any]:
     # Built once per dialect: a page of the API asks this on every request.
     found = _SUPPRESSED_AMONG.get(dialect)
     if found is None:
-        found = _SUPPRESSED_AMONG[dialect] = select(
-            Suppression.email, Suppression.email_hash
-        ).where(
+        # The table's columns: no ORM entity, so the statement runs on the Core path (cheaper
+        # per execution; the rows are the same).
+        c = Suppression.__table__.c
+        found = _SUPPRESSED_AMONG[dialect] = select(c.email, c.email_hash).where(
             or_(
-                among_bound(dialect, Suppression.email, "emails"),
-                among_bound(dialect, Suppression.email_hash, "hashes"),
+                among_bound(dialect, c.email, "emails"),
+                among_bound(dialect, c.email_hash, "hashes"),
             )
         )
     return found

@@ -40,3 +40,37 @@ def test_the_procfiles_worker_takes_from_every_queue_and_health_watches_them():
     queues = command[command.index("--queues") + 1].split(",")
     assert set(queues) == {"default", "hooks", "bulk"}
     assert set(metrics.QUEUES) == set(readiness.QUEUES) == set(queues)
+
+
+def test_publishing_keeps_one_redis_client_per_channel_and_the_message_arrives(settings):
+    import redis
+
+    import tasks
+    from tasks import broker
+
+    celery = tasks.make_celery(settings)
+    queue = "test-kept-client"
+    made = []
+    with celery.producer_pool.acquire(block=True) as producer:
+        assert isinstance(producer.channel, broker.Channel)
+        for n in range(3):
+            celery.send_task(
+                "tasks.mail.send_confirmation", args=[n], queue=queue, producer=producer
+            )
+            made.append(producer.channel._kept)
+    assert made[0] is not None and made.count(made[0]) == 3
+    waiting = redis.Redis.from_url(settings.redis_url)
+    try:
+        assert waiting.llen(queue) == 3
+    finally:
+        waiting.delete(queue)
+
+
+@pytest.mark.parametrize("url", ["rediss://127.0.0.1:6380/0", "unix:///run/redis.sock"])
+def test_other_redis_schemes_keep_kombus_own_transport(settings, url):
+    import dataclasses
+
+    import tasks
+
+    other = tasks.make_celery(dataclasses.replace(settings, redis_url=url))
+    assert other.conf.broker_transport is None

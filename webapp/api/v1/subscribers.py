@@ -41,38 +41,45 @@ def _shown_with(dialect: str) -> CompoundSelect:
     found = _SHOWN_WITH.get(dialect)
     if found is not None:
         return found
+    # Table columns, not the ORM's attributes: a statement without ORM entities runs on the
+    # Core path, which spares each page ~0.1 ms of the ORM's execution machinery.
+    sub, mlist, tagged, tag, sup = (
+        m.__table__.c for m in (Subscription, MailingList, SubscriberTag, Tag, Suppression)
+    )
     lists = (
         select(
-            Subscription.subscriber_id,
-            MailingList.id.label("list_id"),
-            MailingList.slug.label("name"),
+            sub.subscriber_id,
+            mlist.id.label("list_id"),
+            mlist.slug.label("name"),
             # Plain text: the suppressions' keyed hashes come in this column too.
-            type_coerce(Subscription.status, String()).label("status"),
+            type_coerce(sub.status, String()).label("status"),
         )
-        .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(among_bound(dialect, Subscription.subscriber_id, "ids"))
+        .join_from(Subscription.__table__, MailingList.__table__, mlist.id == sub.list_id)
+        .where(among_bound(dialect, sub.subscriber_id, "ids"))
     )
     names = (
-        select(SubscriberTag.subscriber_id, null(), Tag.name, null())
-        .join(Tag, Tag.id == SubscriberTag.tag_id)
-        .where(among_bound(dialect, SubscriberTag.subscriber_id, "ids"))
+        select(tagged.subscriber_id, null(), tag.name, null())
+        .join_from(SubscriberTag.__table__, Tag.__table__, tag.id == tagged.tag_id)
+        .where(among_bound(dialect, tagged.subscriber_id, "ids"))
     )
     blocked = subscribers.suppressed_select(dialect).with_only_columns(
-        null(), null(), Suppression.email, Suppression.email_hash
+        null(), null(), sup.email, sup.email_hash
     )
     both = union_all(lists, names, blocked)
     found = _SHOWN_WITH[dialect] = both.order_by(both.selected_columns.name)
     return found
 
 
-# What the API shows of a reader: a page selects these columns, not whole readers.
+# What the API shows of a reader: a page selects these columns, not whole readers (the
+# table's own: the page's statement then runs on the Core path, see _shown_with).
+_READER = Subscriber.__table__.c
 SHOWN = (
-    Subscriber.id,
-    Subscriber.email,
-    Subscriber.name,
-    Subscriber.language,
-    Subscriber.source,
-    Subscriber.created_at,
+    _READER.id,
+    _READER.email,
+    _READER.name,
+    _READER.language,
+    _READER.source,
+    _READER.created_at,
 )
 
 
