@@ -60,13 +60,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
         )  # type: ignore[method-assign]
 
-    from webapp import errors, extensions, i18n, identity, ops, security
+    from webapp import accesslog, errors, extensions, i18n, identity, ops, security
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.api import docs
     from webapp.api.v1 import bp as v1_bp
     from webapp.public import bp as public_bp
 
+    accesslog.init_app(app)
     extensions.init_app(app)
     i18n.init_app(app)
     identity.init_app(app)

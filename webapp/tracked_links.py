@@ -13,6 +13,7 @@ from typing import Any
 
 from clarion.errors import NotFound
 from clarion.tracking import clicks
+from webapp.accesslog import mark_route
 from webapp.security import standard_headers
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
@@ -36,6 +37,7 @@ class TrackedLinks:
                 except NotFound:
                     pass
                 else:
+                    mark_route(environ, "/r/<token>/<n>")
                     return self._redirect(followed.url, environ, start_response)
         return self.app(environ, start_response)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import signal
@@ -34,6 +36,23 @@ def _wait_for_text(path: Path, pattern: str, timeout: float = 60) -> str:
             return text
         time.sleep(0.2)
     raise AssertionError(f"{pattern!r} never appeared:\n{path.read_text(errors='replace')[-4000:]}")
+
+
+def _confirm_leaves_no_token_in_the_log(mail: Path, web: int, log: Path) -> None:
+    """The reader confirms from the mail; the web process's request log names the route only,
+    without the token, the query, the browser or the page the reader came from."""
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    token = re.search(r"/confirm/([^\s/?]+)", text).group(1)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{web}/confirm/{token}?from=mail",
+        headers={"User-Agent": "ReaderBrowser/1.0", "Referer": "https://mail.example/inbox"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+    logged = _wait_for_text(log, r"GET /confirm/<token> HTTP/1\.1")
+    assert token not in logged
+    for detail in ("from=mail", "ReaderBrowser", "mail.example"):
+        assert detail not in logged
 
 
 def test_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
@@ -77,6 +96,7 @@ def test_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
             time.sleep(0.2)
         [mail] = list(outbox.iterdir())
         assert b"up@example.org" in mail.read_bytes()
+        _confirm_leaves_no_token_in_the_log(mail, web, log)
         # gunicorn's control socket is this instance's own, not the one every gunicorn shares.
         assert (instance / "gunicorn.ctl").is_socket()
         assert not (tmp_path / "home" / ".gunicorn").exists()

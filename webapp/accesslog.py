@@ -1,0 +1,56 @@
+"""The web process's request log names the route a request took, never what identifies a reader.
+
+gunicorn's access log writes each request line as it came: a reader's preferences, data download,
+confirmation and click links carry their tokens in the path, and the line's other fields hold
+the client's address, browser and the page they came from. Kept by journald or a process
+manager, that would outlive every retention rule Clarion keeps (README "What Clarion keeps about
+readers") and hand anyone who reads the log a reader's links. The log keeps what running the site
+needs: the method, the route's pattern (`/preferences/<token>`), the status, the size and the
+time taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, request
+from gunicorn import glogging
+
+ROUTE_KEY = "clarion.route"  # set in the WSGI environ by the app, read by the logger below
+UNROUTED = "-"  # a path no route matched (a mistyped token is still a token)
+_WITHHELD = "-"
+# gunicorn's own atoms that carry the path, the query, the client or what the client sent.
+_REQUEST_ATOMS = ("h", "l", "u", "U", "q", "f", "a")
+
+
+def mark_route(environ: dict[str, Any], route: str) -> None:
+    """Name the route that answers this request, for the request log."""
+    environ[ROUTE_KEY] = route
+
+
+def init_app(app: Flask) -> None:
+    """Have every response name its route in the environ (after error handlers too)."""
+
+    @app.after_request
+    def _name_route(response: Response) -> Response:
+        rule = request.url_rule
+        mark_route(request.environ, rule.rule if rule is not None else UNROUTED)
+        return response
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger (`--logger-class webapp.accesslog.Logger`) whose access log line has
+    the route in place of the path and nothing of the client."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
+        """gunicorn's atoms with the request's own details withheld."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        route = environ.get(ROUTE_KEY, UNROUTED)
+        # Headers and environ variables ({name}i, {name}o, {name}e) may hold anything: a
+        # cookie, a redirect's target with a reader's token, the client's address. Left out,
+        # a format naming them prints "-".
+        kept = {key: value for key, value in atoms.items() if not key.startswith("{")}
+        kept.update(dict.fromkeys(_REQUEST_ATOMS, _WITHHELD))
+        kept["U"] = route
+        kept["r"] = f"{atoms['m']} {route} {atoms['H']}"
+        return kept
