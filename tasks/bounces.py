@@ -8,10 +8,12 @@ from tasks import app
 
 
 @app.task(bind=True, acks_late=True, max_retries=inbound.MAX_ATTEMPTS - 1)
-def process_inbound(self, inbound_id: int) -> str:
+def process_inbound(self, inbound_id: int) -> None:
     """Classify one stored message and act on it; retried with a growing delay on failure."""
     try:
-        return inbound.process(inbound_id)
+        # What it did names readers' addresses: it is kept on the message (the admin shows
+        # it, retention drops it), not returned, since the worker logs what a task returns.
+        inbound.process(inbound_id)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
 
