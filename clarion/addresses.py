@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import idna
 from email_validator import EmailNotValidError, validate_email
 
@@ -29,6 +31,8 @@ def normalise_email(raw: str, field_name: str = "email") -> str:
     return valid.normalized.lower()
 
 
+# Whatever has an @ between two runs of characters that cannot end an address in a reply.
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\]{}\"',;:@]+@[^\s<>()\[\]{}\"',;:@]+")
 # Providers known to ignore dots in the local part; all of them deliver "+tag" to the mailbox.
 _DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
@@ -51,6 +55,11 @@ def mask_email(email: str) -> str:
     """An address shown to whoever holds a reader's link: `a•••@example.org`, no more."""
     local, _, domain = email.rpartition("@")
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
+
+
+def without_addresses(text: str) -> str:
+    """`text` (a mail server's reply, an error) with every address in it replaced, for logs."""
+    return _ADDRESS_IN_TEXT.sub("(address)", text)
 
 
 def wire_address(email: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clarion.bounces import imap, inbound
 from clarion.config import get_settings
 from tasks import app
+from tasks.retrying import retry_later
 
 
 @app.task(bind=True, acks_late=True, max_retries=inbound.MAX_ATTEMPTS - 1)
@@ -14,8 +15,10 @@ def process_inbound(self, inbound_id: int) -> None:
         # What it did names readers' addresses: it is kept on the message (the admin shows
         # it, retention drops it), not returned, since the worker logs what a task returns.
         inbound.process(inbound_id)
+        return
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=min(60 * 2**self.request.retries, 3600)) from exc
+        failure = exc
+    retry_later(self, failure, 60)  # outside the except: see tasks.retrying
 
 
 @app.task(acks_late=True)

@@ -7,6 +7,7 @@ from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope
 from clarion.delivery.mailer import RETRYABLE
 from tasks import app
+from tasks.retrying import retry_later
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -16,8 +17,10 @@ def send_confirmation(self, consent_id: int) -> None:
     try:
         with session_scope() as session:
             notices.send_confirmation(session, consent_id, BatchRefusals())
+            return
     except RETRYABLE as exc:
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+        failure = exc
+    retry_later(self, failure, 30)  # outside the except: see tasks.retrying
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -26,5 +29,7 @@ def send_data_link(self, subscriber_id: int) -> None:
     try:
         with session_scope() as session:
             disclosure.send_data_link(session, subscriber_id, BatchRefusals())
+            return
     except RETRYABLE as exc:
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+        failure = exc
+    retry_later(self, failure, 30)  # outside the except: see tasks.retrying

@@ -7,6 +7,7 @@ from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope
 from clarion.delivery.mailer import RETRYABLE
 from tasks import app
+from tasks.retrying import retry_later
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -16,5 +17,7 @@ def send_signature_confirmation(self, signature_id: int) -> None:
     try:
         with session_scope() as session:
             petition_notices.send_signature_confirmation(session, signature_id, BatchRefusals())
+            return
     except RETRYABLE as exc:
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+        failure = exc
+    retry_later(self, failure, 30)  # outside the except: see tasks.retrying

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from clarion import i18n, throttle
-from clarion.addresses import wire_address
+from clarion.addresses import wire_address, without_addresses
 from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail
 from clarion.bounce_classify import classify_status
@@ -225,7 +225,9 @@ def send(
         return Sent("sent", record=record)
     if kind != Verdict.FAIL:  # 4xx, or our sending refused: the operator can fix that
         if kind == Verdict.POLICY:
-            log.error("%s mail refused by %s: %s", notice.kind, where, outcome.reply)
+            # The reply may quote the recipient: the log says which kind of mail, not to whom.
+            reply = without_addresses(str(outcome.reply))
+            log.error("%s mail refused by %s: %s", notice.kind, where, reply)
         raise NoticeDeferred(f"{where} answered {outcome.reply}")
     _bounced(session, notice, record, outcome.reply, refusals)
     return Sent("refused", f"{where} answered {outcome.reply}", record)

@@ -163,16 +163,21 @@ def test_a_refusal_at_rcpt_is_a_hard_bounce_and_no_later_confirmation_goes(
     [
         "450 4.2.1 <gone@example.org>: try again later",
         "550 5.7.1 Message rejected: sender address on a blocklist",
+        "550 5.7.1 <gone@example.org>: message from a blocklisted sender refused",
     ],
 )
 def test_a_temporary_refusal_or_one_of_our_sending_is_retried_and_blames_no_reader(
-    session, lists, configure, reply
+    session, lists, configure, reply, caplog
 ):
     with FaultServer(Plan(refuse={GONE: reply})) as server:
         configure(server.port)
         consent_id = _sign_up(session, lists, GONE)
-        with pytest.raises(mailer.NoticeDeferred, match=reply[:3]):
+        with (
+            caplog.at_level(logging.WARNING, logger="clarion.delivery.mailer"),
+            pytest.raises(mailer.NoticeDeferred, match=reply[:3]),
+        ):
             notices.send_confirmation(session, consent_id, BatchRefusals())
+    assert GONE not in caplog.text  # a refusal of our sending is logged, without the address
     session.rollback()
     assert session.scalar(select(Bounce.id)) is None
     assert session.scalar(select(Suppression.id)) is None

@@ -1,0 +1,28 @@
+"""Retrying a task without writing a reader's address into the worker's log.
+
+Celery logs why a task will run again, and the reason is often a mail server's reply, which
+quotes the recipient ("450 4.2.0 <reader@example.org>: Greylisted"). The reason is kept, the
+addresses in it are not: the reader's page in the admin says who, the log need not.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from celery import Task
+
+from clarion.addresses import without_addresses
+
+LONGEST_WAIT = 3600  # seconds between two tries, at most
+
+
+class Deferred(Exception):
+    """Why a task runs again later: the original failure's kind and text, without addresses."""
+
+
+def retry_later(task: Task, failure: BaseException, first_wait: int) -> NoReturn:
+    """Run `task` again after `first_wait` seconds, doubling each time; raise it outside an
+    `except` block, or Celery chains the original failure, address and all, to what it logs."""
+    reason = Deferred(f"{type(failure).__name__}: {without_addresses(str(failure))}")
+    wait = min(first_wait * 2**task.request.retries, LONGEST_WAIT)
+    raise task.retry(exc=reason, countdown=wait)
