@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the web application for the given (or configured) settings."""
     settings = settings or get_settings()
     make_private(settings.instance_dir)
-    app = Flask(
+    from webapp.accesslog import App
+
+    app = App(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates" / "web"),
         static_folder="static",

@@ -1,4 +1,4 @@
-"""The web process's request log names the route a request took, never what identifies a reader.
+"""The web process's logs name the route a request took, never what identifies a reader.
 
 gunicorn's access log writes each request line as it came: a reader's preferences, data download,
 confirmation and click links carry their tokens in the path, and the line's other fields hold
@@ -6,11 +6,12 @@ the client's address, browser and the page they came from. Kept by journald or a
 manager, that would outlive every retention rule Clarion keeps (README "What Clarion keeps about
 readers") and hand anyone who reads the log a reader's links. The log keeps what running the site
 needs: the method, the route's pattern (`/preferences/<token>`), the status, the size and the
-time taken.
+time taken. Flask's own log of an unhandled error names the route the same way.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, request
@@ -33,9 +34,27 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _name_route(response: Response) -> Response:
-        rule = request.url_rule
-        mark_route(request.environ, rule.rule if rule is not None else UNROUTED)
+        mark_route(request.environ, route_of_request())
         return response
+
+
+def route_of_request() -> str:
+    """The pattern of the route answering the current request, or UNROUTED."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNROUTED
+
+
+class App(Flask):
+    """Flask, whose log of an unhandled error names the route instead of the path."""
+
+    def log_exception(
+        self,
+        exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
+    ) -> None:
+        """Log the error with its traceback, as Flask does, under the route's pattern."""
+        self.logger.error(
+            "Exception on %s [%s]", route_of_request(), request.method, exc_info=exc_info
+        )
 
 
 class Logger(glogging.Logger):

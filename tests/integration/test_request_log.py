@@ -7,6 +7,7 @@ what the app names, and what the logger writes for a request full of things it m
 from __future__ import annotations
 
 import datetime
+import logging
 from types import SimpleNamespace
 
 from gunicorn.config import Config
@@ -86,3 +87,17 @@ def test_a_click_answered_below_flask_names_its_route(app, session):
     status, environ = _served(app, f"/r/{token}/0")
     assert status.startswith("302")
     assert environ[ROUTE_KEY] == "/r/<token>/<n>"
+
+
+def test_an_unhandled_error_is_logged_under_its_route_not_its_path(app, caplog):
+    @app.route("/broken/<token>")
+    def broken(token):
+        raise RuntimeError("something went wrong")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: logged, then a 500 page
+    with caplog.at_level(logging.ERROR, logger=app.logger.name):
+        status, _ = _served(app, f"/broken/{TOKEN}")
+    assert status.startswith("500")
+    assert "Exception on /broken/<token> [GET]" in caplog.text
+    assert "something went wrong" in caplog.text  # the traceback is kept
+    assert TOKEN not in caplog.text
