@@ -1,10 +1,11 @@
-"""Addresses: the mailbox one reaches (for rate limits), and the form that goes on the wire."""
+"""Addresses: the mailbox one reaches (for rate limits), the form that goes on the wire, and
+text for the logs with the addresses taken out."""
 
 from __future__ import annotations
 
 import pytest
 
-from clarion.addresses import canonical_mailbox, needs_smtputf8, wire_address
+from clarion.addresses import canonical_mailbox, needs_smtputf8, wire_address, without_addresses
 
 
 @pytest.mark.parametrize(
@@ -37,3 +38,23 @@ def test_canonical_mailbox(address, mailbox):
 def test_wire_address_uses_a_labels_and_keeps_the_local_part(address, wire, utf8):
     assert wire_address(address) == wire
     assert needs_smtputf8(wire_address(address)) is utf8
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        (
+            "450 4.2.0 <grey@example.org>: Recipient address rejected: Greylisted",
+            "450 4.2.0 <(address)>: Recipient address rejected: Greylisted",
+        ),
+        (
+            "452 4.2.2 The email account that you tried to reach is over quota. a.b+x@mail.example",
+            "452 4.2.2 The email account that you tried to reach is over quota. (address)",
+        ),
+        ("421 4.3.2 Service shutting down", "421 4.3.2 Service shutting down"),
+        ("user 'ана@пример.бел' unknown", "user '(address)' unknown"),
+        ("[Errno 111] Connection refused", "[Errno 111] Connection refused"),
+    ],
+)
+def test_addresses_are_replaced_and_the_reply_is_kept(reply, expected):
+    assert without_addresses(reply) == expected
