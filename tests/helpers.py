@@ -82,3 +82,13 @@ def poll_json(client, url: str, done: str, timeout: float) -> dict:
 def wait_for_job(client, uid: str, timeout: float = 30) -> dict:
     """A job's progress as the admin's page polls it, once it finished (or at the timeout)."""
     return poll_json(client, f"/admin/jobs/{uid}/progress", "finished", timeout)
+
+
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.2) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return bool(predicate())

@@ -30,9 +30,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the web application for the given (or configured) settings."""
     settings = settings or get_settings()
     make_private(settings.instance_dir)
-    from webapp.accesslog import App
+    from webapp import accesslog
 
-    app = App(
+    app = accesslog.App(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates" / "web"),
         static_folder="static",
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count
         )  # type: ignore[method-assign]
 
-    from webapp import accesslog, errors, extensions, i18n, identity, ops, security
+    from webapp import errors, extensions, i18n, identity, ops, security
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.api import docs

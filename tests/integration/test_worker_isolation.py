@@ -11,6 +11,8 @@ import time
 
 import redis
 
+from tests.helpers import wait_until
+
 
 def _publish_probe(settings) -> None:
     import tasks
@@ -27,18 +29,11 @@ def _queued(settings) -> int:
         client.close()
 
 
-def _wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_test_that_asks_for_the_worker_has_its_tasks_taken(settings, worker):
     _publish_probe(settings)
-    assert _wait_for(lambda: _queued(settings) == 0), "the worker took nothing"
+    assert wait_until(lambda: _queued(settings) == 0, timeout=10.0, every=0.05), (
+        "the worker took nothing"
+    )
 
 
 def test_a_test_that_does_not_ask_keeps_its_tasks_in_the_queue(settings):
@@ -51,4 +46,6 @@ def test_a_test_that_does_not_ask_keeps_its_tasks_in_the_queue(settings):
 
 def test_the_worker_takes_tasks_again_when_asked(settings, worker):
     _publish_probe(settings)
-    assert _wait_for(lambda: _queued(settings) == 0), "the worker stayed paused"
+    assert wait_until(lambda: _queued(settings) == 0, timeout=10.0, every=0.05), (
+        "the worker stayed paused"
+    )

@@ -6,8 +6,6 @@ the 5.7.1 that is about our sending."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 
@@ -28,7 +26,7 @@ from clarion.models import (
     Suppression,
 )
 from tests.faultsmtp import FaultServer, Plan
-from tests.helpers import refresh
+from tests.helpers import refresh, wait_until
 from tests.mailservers import PostfixServer
 from tests.sendkit import InlineQueue, make_alert, make_audience, make_list
 from tests.services import free_port
@@ -68,15 +66,6 @@ def queue():
     jobqueue.set_backend(previous)
 
 
-def wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
 @pytest.mark.timeout(180)
 def test_postfix_dsns_suppress_only_the_dead_mailbox(relay, session, queue):
     sink, postfix, arrived = relay
@@ -104,7 +93,7 @@ def test_postfix_dsns_suppress_only_the_dead_mailbox(relay, session, queue):
     assert {s.value for s in statuses} == {"sent"}
     assert sink.handler.wait_for(lambda h: h.accepted == 3)
     # Three non-delivery reports and one delay warning come back to the bounce server.
-    assert wait_for(lambda: len(arrived) >= 4), postfix.log.read_text()[-3000:]
+    assert wait_until(lambda: len(arrived) >= 4), postfix.log.read_text()[-3000:]
     for inbound_id in arrived:
         inbound.process(inbound_id)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 
 import pytest
 from sqlalchemy import select
@@ -32,7 +31,7 @@ from clarion.models import (
 from clarion.tokens import NOTICE_VERP, VERP, delivery_tokens
 from tests.dkimcheck import dkimpy_results, key_records, mail_dkim
 from tests.faultsmtp import FaultServer, Plan
-from tests.helpers import refresh
+from tests.helpers import refresh, wait_until
 from tests.integration.alertkit import make_petition
 from tests.mailservers import PostfixServer
 from tests.sendkit import make_alert, make_list, write_keys
@@ -199,15 +198,6 @@ def relay(configure, settings):
             bounce_server.stop()
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
 @pytest.mark.timeout(180)
 def test_a_dsn_for_a_confirmation_suppresses_the_address_and_no_later_confirmation_goes(
     relay, session, lists, client
@@ -217,7 +207,7 @@ def test_a_dsn_for_a_confirmation_suppresses_the_address_and_no_later_confirmati
     # Postfix takes it (250), then its delivery to the sink fails: a DSN to our VERP address.
     assert notices.send_confirmation(session, consent_id, BatchRefusals())
     session.commit()
-    assert _wait_for(lambda: len(arrived) >= 1), postfix.log.read_text()[-3000:]
+    assert wait_until(lambda: len(arrived) >= 1), postfix.log.read_text()[-3000:]
     for inbound_id in arrived:
         inbound.process(inbound_id)
     refresh(session)
