@@ -103,6 +103,12 @@ def beat_schedule(settings: Settings | None = None) -> dict[str, dict]:
             "schedule": settings.sweep_seconds,
             "options": {"expires": settings.sweep_seconds},
         },
+        # Confirmation mails owed whose task was lost or ran out of retries (clarion.delivery.owed).
+        "confirmation-sweep": {
+            "task": "tasks.mail.sweep_confirmations",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
         # Inbound messages whose processing task was lost or failed.
         "inbound-sweep": {"task": "tasks.bounces.sweep_inbound", "schedule": 60.0},
         # Clicks and opens wait in Redis until this writes them; a late run is dropped, not queued.

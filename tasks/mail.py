@@ -1,13 +1,16 @@
-"""Tasks that send transactional mail: confirmations, a reader's data link."""
+"""Tasks that send transactional mail: confirmations, a reader's data link, and the sweep
+that queues again a confirmation mail whose task was lost or gave up."""
 
 from __future__ import annotations
 
+from clarion.actions import petition_notices
 from clarion.audience import disclosure, notices
 from clarion.bounces.refusals import BatchRefusals
-from clarion.db import session_scope
+from clarion.db import session_scope, utcnow
 from clarion.delivery.mailer import RETRYABLE
 from tasks import app
-from tasks.retrying import retry_later
+from tasks.petitions import send_signature_confirmation
+from tasks.retrying import next_wait, retry_later
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -20,6 +23,8 @@ def send_confirmation(self, consent_id: int) -> None:
             return
     except RETRYABLE as exc:
         failure = exc
+    with session_scope() as session:  # the mail sweep waits for this task's next try
+        notices.confirmation_deferred(session, consent_id, next_wait(self, 30), utcnow())
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying
 
 
@@ -33,3 +38,19 @@ def send_data_link(self, subscriber_id: int) -> None:
     except RETRYABLE as exc:
         failure = exc
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying
+
+
+@app.task
+def sweep_confirmations() -> int:
+    """Queue again every confirmation mail (sign-ups and signatures) still owed past its due
+    time (clarion.delivery.owed); how many were queued."""
+    with session_scope() as session:
+        now = utcnow()
+        consents = notices.due_confirmations(session, now)
+        signatures = petition_notices.due_confirmations(session, now)
+    # Published after the commit of their lease: a lost publish is swept again when it ends.
+    for consent_id in consents:
+        send_confirmation.delay(consent_id)
+    for signature_id in signatures:
+        send_signature_confirmation.delay(signature_id)
+    return len(consents) + len(signatures)

@@ -24,5 +24,9 @@ def retry_later(task: Task, failure: BaseException, first_wait: int) -> NoReturn
     """Run `task` again after `first_wait` seconds, doubling each time; raise it outside an
     `except` block, or Celery chains the original failure, address and all, to what it logs."""
     reason = Deferred(f"{type(failure).__name__}: {without_addresses(str(failure))}")
-    wait = min(first_wait * 2**task.request.retries, LONGEST_WAIT)
-    raise task.retry(exc=reason, countdown=wait)
+    raise task.retry(exc=reason, countdown=next_wait(task, first_wait))
+
+
+def next_wait(task: Task, first_wait: int) -> int:
+    """Seconds before `task` runs again: `first_wait`, doubled at each retry, an hour at most."""
+    return min(first_wait * 2**task.request.retries, LONGEST_WAIT)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.orm import Session
 
 from clarion.actions import signing
 from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail, SiteContext, render_template_file
 from clarion.config import get_settings
-from clarion.delivery import mailer
+from clarion.delivery import mailer, owed
 from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import Petition, Signature
 
@@ -35,13 +37,31 @@ def signature_confirmation_mail(
 def send_signature_confirmation(
     session: Session, signature_id: int, refusals: RefusalPolicy
 ) -> bool:
-    """Send it unless the signature was confirmed or deleted meanwhile, or mail is suppressed;
-    a refusal goes to `refusals`, the bounce policy. True when it was sent."""
+    """Send it if still owed and the signature was neither confirmed nor deleted meanwhile,
+    unless mail is suppressed; a refusal goes to `refusals`, the bounce policy. True when it
+    was sent."""
     signature = session.get(Signature, signature_id)
-    if signature is None or signature.confirmed_at is not None:
+    if signature is None or signature.mail_due_at is None:
+        return False
+    if signature.confirmed_at is not None:
+        owed.settled(signature)
         return False
     petition = session.get(Petition, signature.petition_id)
     assert petition is not None
     mail = signature_confirmation_mail(signature, petition, identity.site_context(session))
     notice = mailer.Notice("signature_confirm", signature.email, mail)
-    return mailer.send(session, notice, refusals).sent
+    outcome = mailer.send(session, notice, refusals)
+    owed.settled(signature)  # only now: a crash during the conversation leaves it owed
+    return outcome.sent
+
+
+def confirmation_deferred(session: Session, signature_id: int, wait: int, now: datetime) -> None:
+    """A try failed and runs again in `wait` seconds: the mail sweep leaves it till then."""
+    owed.deferred(session, Signature, signature_id, wait, now)
+
+
+def due_confirmations(session: Session, now: datetime) -> list[int]:
+    """Signatures whose confirmation mail is owed and past due, leased to be queued again;
+    those older than a confirmation link lasts are given up."""
+    give_up = timedelta(hours=get_settings().confirm_ttl_hours)
+    return owed.claim_due(session, Signature, now, give_up)

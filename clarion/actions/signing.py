@@ -30,6 +30,7 @@ from clarion.addresses import mask_email, normalise_email
 from clarion.audience import subscribers
 from clarion.config import get_settings
 from clarion.db import utcnow
+from clarion.delivery import owed
 from clarion.errors import InvalidToken, NotFound, RateLimited, ValidationError
 from clarion.i18n import gettext as _
 from clarion.models import Delivery, Petition, Signature, Subscriber
@@ -225,6 +226,8 @@ def _insert(
     now = utcnow()
     email, verified = f.email, f.verified
     confirmed = verified or not f.must_confirm
+    # Asked before the row is written, which then says whether its confirmation mail is owed.
+    mail = not confirmed and _may_mail(petition.id, email)
     signature = Signature(
         petition_id=petition.id,
         email=email,
@@ -238,6 +241,7 @@ def _insert(
         subscriber_id=req.reader.subscriber_id if verified and req.reader else None,
         created_at=now,
         confirmed_at=now if confirmed else None,
+        mail_due_at=owed.first_due(now) if mail else None,
     )
     try:
         with session.begin_nested():
@@ -247,13 +251,16 @@ def _insert(
         concurrent = _existing(session, petition.id, email)
         if concurrent is None:
             raise
-        return concurrent, _again(session, petition, concurrent, verified, f.must_confirm)
+        # If this request took the mailbox's mail, it mails the signature that won.
+        again = _again(session, petition, concurrent, verified, f.must_confirm, mail_taken=mail)
+        return concurrent, again
     petitions.forget_count(petition.id)
     if confirmed:
         _signed_event(session, signature)
         return signature, SignOutcome(SignStatus.SIGNED, signed_at=now)
-    mail = signature.id if _may_mail(petition.id, email) else None
-    return signature, SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=mail)
+    return signature, SignOutcome(
+        SignStatus.CHECK_INBOX, confirm_signature_id=signature.id if mail else None
+    )
 
 
 def _again(
@@ -262,6 +269,7 @@ def _again(
     signature: Signature,
     verified: bool,
     must_confirm: bool,
+    mail_taken: bool = False,
 ) -> SignOutcome:
     if verified:
         if signature.confirmed_at is None:  # the reader's token proves the address now
@@ -270,8 +278,10 @@ def _again(
     if signature.confirmed_at is not None:
         return SignOutcome(SignStatus.CHECK_INBOX if must_confirm else SignStatus.SIGNED)
     # Unconfirmed: send the confirmation again, at most once in a while per mailbox.
-    again = signature.id if _may_mail(petition.id, signature.email) else None
-    return SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=again)
+    if not (mail_taken or _may_mail(petition.id, signature.email)):
+        return SignOutcome(SignStatus.CHECK_INBOX)
+    signature.mail_due_at = owed.first_due(utcnow())
+    return SignOutcome(SignStatus.CHECK_INBOX, confirm_signature_id=signature.id)
 
 
 def _may_mail(petition_id: int, email: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,7 @@ from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail, render_template_file
 from clarion.audience import subscribers
 from clarion.config import get_settings
-from clarion.delivery import mailer
+from clarion.delivery import mailer, owed
 from clarion.delivery.refusals import RefusalPolicy
 from clarion.models import ConsentRecord, MailingList, Subscriber
 
@@ -38,12 +40,30 @@ def confirmation_mail(session: Session, consent: ConsentRecord) -> tuple[str, Re
 
 
 def send_confirmation(session: Session, consent_id: int, refusals: RefusalPolicy) -> bool:
-    """Send the confirmation mail unless it was confirmed meanwhile or the address is suppressed
-    (a hard bounce of an earlier one, say: logged, never shown on the sign-up page); a refusal
-    goes to `refusals`, the bounce policy. True when it was sent."""
+    """Send the confirmation mail if it is still owed (not sent by another task, not held back
+    by the resend guard) and not confirmed meanwhile; nothing to an address suppressed (a hard
+    bounce of an earlier one, say: logged, never shown on the sign-up page); a refusal goes to
+    `refusals`, the bounce policy. True when it was sent."""
     consent = session.get(ConsentRecord, consent_id)
-    if consent is None or consent.confirmed_at is not None:
+    if consent is None or consent.mail_due_at is None:
+        return False
+    if consent.confirmed_at is not None or consent.subscriber_id is None:
+        owed.settled(consent)  # confirmed by an earlier mail's link, or the reader erased
         return False
     to, mail = confirmation_mail(session, consent)
     notice = mailer.Notice("confirm", to, mail, subscriber_id=consent.subscriber_id)
-    return mailer.send(session, notice, refusals).sent
+    outcome = mailer.send(session, notice, refusals)
+    owed.settled(consent)  # only now: a crash during the conversation leaves it owed
+    return outcome.sent
+
+
+def confirmation_deferred(session: Session, consent_id: int, wait: int, now: datetime) -> None:
+    """A try failed and runs again in `wait` seconds: the mail sweep leaves it till then."""
+    owed.deferred(session, ConsentRecord, consent_id, wait, now)
+
+
+def due_confirmations(session: Session, now: datetime) -> list[int]:
+    """Consent records whose confirmation mail is owed and past due, leased to be queued again;
+    those asked for longer ago than a confirmation link lasts are given up."""
+    give_up = timedelta(hours=get_settings().confirm_ttl_hours)
+    return owed.claim_due(session, ConsentRecord, now, give_up)

@@ -27,6 +27,7 @@ from clarion import outbox, throttle, tokens
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import among_bound, among_values, utcnow
+from clarion.delivery import owed
 from clarion.errors import InvalidToken, NotFound, RateLimited, Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
@@ -268,8 +269,10 @@ def subscribe(session: Session, req: SubscribeRequest) -> SubscribeOutcome:
         pending = _mark_pending(session, subscriber, list_ids, clean_source(req.source))
     if not pending:
         return SubscribeOutcome(reader=reader)
-    consent_id = _insert_consent(session, reader.id, pending, req, action="subscribe")
-    if not throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60):
+    # Asked before the record is written, which then says whether its mail is owed.
+    mail = throttle.once_per(f"confirm:{key}", settings.confirm_resend_minutes * 60)
+    consent_id = _insert_consent(session, reader.id, pending, req, "subscribe", mail)
+    if not mail:
         return SubscribeOutcome(reader=reader)
     return SubscribeOutcome(consent_id=consent_id, list_ids=pending, reader=reader)
 
@@ -346,9 +349,11 @@ def _mark_pending(
 
 
 def _consent_values(
-    subscriber_id: int, list_ids: list[int], req: SubscribeRequest, action: str
+    subscriber_id: int, list_ids: list[int], req: SubscribeRequest, action: str, mail: bool
 ) -> dict[str, Any]:
     return {
+        # The confirmation mail owed (clarion.delivery.owed), unless the resend guard held it.
+        "mail_due_at": owed.first_due(utcnow()) if mail else None,
         "subscriber_id": subscriber_id,
         "action": action,
         "list_ids": list_ids,
@@ -369,18 +374,24 @@ def _consent_record(
     list_ids: list[int],
     req: SubscribeRequest,
     action: str,
+    mail: bool,
 ) -> ConsentRecord:
-    record = ConsentRecord(**_consent_values(subscriber.id, list_ids, req, action))
+    record = ConsentRecord(**_consent_values(subscriber.id, list_ids, req, action, mail))
     session.add(record)
     session.flush()
     return record
 
 
 def _insert_consent(
-    session: Session, subscriber_id: int, list_ids: list[int], req: SubscribeRequest, action: str
+    session: Session,
+    subscriber_id: int,
+    list_ids: list[int],
+    req: SubscribeRequest,
+    action: str,
+    mail: bool,
 ) -> int:
     """`_consent_record` as one Core INSERT: its id, no ORM object (the sign-up's)."""
-    values = _consent_values(subscriber_id, list_ids, req, action)
+    values = _consent_values(subscriber_id, list_ids, req, action, mail)
     return session.execute(_INSERT_CONSENT, values).scalar_one()
 
 
@@ -705,7 +716,7 @@ def join_confirmed(
         user_agent=user_agent,
         form="preferences-after-confirm",
     )
-    consent = _consent_record(session, subscriber, pending, req, action="subscribe")
+    consent = _consent_record(session, subscriber, pending, req, "subscribe", mail=False)
     now = utcnow()
     consent.confirmed_at, consent.confirm_ip, consent.confirm_nonce = now, ip, None
     joined = _subscribe_pending(session, subscriber.id, pending, now)
@@ -735,8 +746,7 @@ def request_resubscribe(
         user_agent=user_agent,
         form="preferences",
     )
-    consent = _consent_record(session, subscriber, pending, req, action="resubscribe")
     key = throttle.mailbox_key(subscriber.email)
-    if not throttle.once_per(f"confirm:{key}", get_settings().confirm_resend_minutes * 60):
-        return None
-    return consent.id
+    mail = throttle.once_per(f"confirm:{key}", get_settings().confirm_resend_minutes * 60)
+    consent = _consent_record(session, subscriber, pending, req, "resubscribe", mail)
+    return consent.id if mail else None

@@ -5,7 +5,8 @@ ledger and the sweep (dispatch), batches and the batch run (batches, batchrun, l
 message skeleton and DKIM (messages, dkim), SMTP (smtpclient, transport), the send journal
 (journal), the recent rate and whether a send is running now (rates), why a send is stalled
 and which workers are alive (health), welcome mails, test sends, the transactional mailer
-(the same builder, DKIM and VERP as alerts), and the local mail catcher.
+(the same builder, DKIM and VERP as alerts), confirmation mails owed until sent (owed), and the
+local mail catcher.
 May use: alerts (the content it freezes), tracking (the link map and open pixel it primes),
 bounce_classify (what an SMTP refusal means), and the core. It cannot import the bounce policy,
 which sits above it: a batch reports refusals through the port in `refusals`, and whoever runs
@@ -19,6 +20,7 @@ Public (all that other packages import from it):
     health: HEARTBEAT_SECONDS, worker_heartbeat
     mailcatcher: get_message, list_messages, start_catcher
     mailer: RETRYABLE, Notice, send
+    owed: deferred, first_due, settled, claim_due
     rates: batch_seconds, recent_rate, sending_now
     refusals: Finding, RefusalPolicy
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db import Base, utcnow
@@ -48,6 +48,13 @@ class Signature(Base):
         # Segments ask about any petition: "signed one", "gave country C on one".
         Index("ix_signatures_reader", "subscriber_id"),
         Index("ix_signatures_email", "email"),
+        # Only the few signatures whose confirmation mail is still owed (the mail sweep's).
+        Index(
+            "ix_signatures_mail_due",
+            "mail_due_at",
+            postgresql_where=text("mail_due_at IS NOT NULL"),
+            sqlite_where=text("mail_due_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,6 +75,8 @@ class Signature(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # As ConsentRecord.mail_due_at: set while the confirmation mail is owed.
+    mail_due_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Feed(Base):

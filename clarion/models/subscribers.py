@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from clarion.db import Base, utcnow
@@ -143,6 +143,15 @@ class ConsentRecord(Base):
     no IP address, only the time, the lists and the keyed hash of the address."""
 
     __tablename__ = "consent_records"
+    __table_args__ = (
+        # Only the few records whose confirmation mail is still owed (the mail sweep's).
+        Index(
+            "ix_consent_records_mail_due",
+            "mail_due_at",
+            postgresql_where=text("mail_due_at IS NOT NULL"),
+            sqlite_where=text("mail_due_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subscriber_id: Mapped[int | None] = mapped_column(
@@ -167,6 +176,9 @@ class ConsentRecord(Base):
     confirm_nonce: Mapped[str | None] = mapped_column(String(32), unique=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     confirm_ip: Mapped[str | None] = mapped_column(String(45))
+    # While its confirmation mail is owed: when the mail sweep should queue it again if no
+    # task has sent it by then (a lost task, retries run out). NULL once sent or given up.
+    mail_due_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Suppression(Base):

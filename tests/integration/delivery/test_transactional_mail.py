@@ -84,7 +84,11 @@ def _send_every_kind(session, lists, make_editor) -> None:
     assert notices.send_confirmation(session, _sign_up(session, lists, "ana@example.org"), refusals)
     petition = make_petition(session, require_confirmation=True)
     signature = Signature(
-        petition_id=petition.id, email="sig@example.org", name="Ola", created_at=utcnow()
+        petition_id=petition.id,
+        email="sig@example.org",
+        name="Ola",
+        created_at=utcnow(),
+        mail_due_at=utcnow(),  # its confirmation mail owed, as signing leaves it
     )
     reader = Subscriber(email="reader@example.org", name="Reader")
     session.add_all([signature, reader])
@@ -149,10 +153,23 @@ def test_a_refusal_at_rcpt_is_a_hard_bounce_and_no_later_confirmation_goes(
         )
         assert bounce.source == "delivery" and "confirm mail refused" in bounce.reason
         assert session.scalar(select(Suppression.email)) == GONE
-        # The retry of the task, or a signature confirmation later: nothing goes out.
+        # The retry of the task owes nothing any more; a signature confirmation later is
+        # stopped by the suppression: nothing goes out.
+        assert not notices.send_confirmation(session, consent_id, BatchRefusals())
+        signature = Signature(
+            petition_id=make_petition(session, require_confirmation=True).id,
+            email=GONE,
+            name="Gone",
+            mail_due_at=utcnow(),
+        )
+        session.add(signature)
+        session.commit()
         with caplog.at_level(logging.WARNING, logger="clarion.delivery.mailer"):
-            assert not notices.send_confirmation(session, consent_id, BatchRefusals())
-        assert "confirm mail not sent" in caplog.text and "suppressed (hard_bounce" in caplog.text
+            assert not petition_notices.send_signature_confirmation(
+                session, signature.id, BatchRefusals()
+            )
+        assert "signature_confirm mail not sent" in caplog.text
+        assert "suppressed (hard_bounce" in caplog.text
         assert GONE not in caplog.text  # the log names the reader's id, not the address
     assert server.handler.refused["550"] == 1 and server.handler.messages == []
 

@@ -1,0 +1,79 @@
+"""Confirmation mails owed: marked on their record until sent, queued again by the mail sweep.
+
+A confirmation mail is queued once, after the commit that makes it owed. The task can be
+lost (Redis restarted, the web process gone between the commit and the publish) or run out
+of retries while the mail server is down for hours; the reader would then never get the link
+and never join. So the record that owes a mail (a consent record, a signature) carries
+`mail_due_at`: set in the same transaction that creates it, pushed on by each failed try, and
+cleared once the mail is sent, refused or moot. Once that time has passed without either, the
+sweep queues the mail again. A task that finds nothing owed sends nothing: a second task for
+the same mail (the sweep's, beside a retry still waiting) cannot mail the reader twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Mapped, Session
+
+# How long a queued mail may take before the sweep looks: a first try and a few quick retries.
+FIRST_LOOK = timedelta(minutes=10)
+# How long the sweep leaves a mail it queued again before it may queue it once more.
+LEASE = timedelta(hours=1)
+SWEEP_BATCH = 500  # mails queued again by one sweep, at most (the next sweep takes the rest)
+
+
+class Owing(Protocol):
+    """A mapped record that may owe a mail (ConsentRecord, Signature)."""
+
+    id: Mapped[int]
+    created_at: Mapped[datetime]
+    mail_due_at: Mapped[datetime | None]
+
+
+def first_due(now: datetime) -> datetime:
+    """When the sweep first looks at a mail made owed at `now`."""
+    return now + FIRST_LOOK
+
+
+def deferred(
+    session: Session, model: type[Owing], record_id: int, wait: int, now: datetime
+) -> None:
+    """A try failed and the task runs again in `wait` seconds: the sweep stays away till then."""
+    session.execute(
+        update(model)
+        .where(model.id == record_id, model.mail_due_at.is_not(None))
+        .values(mail_due_at=now + timedelta(seconds=wait) + FIRST_LOOK)
+    )
+
+
+def settled(record: Owing) -> None:
+    """The mail went, was refused or is moot: nothing is owed any more."""
+    record.mail_due_at = None
+
+
+def claim_due(session: Session, model: type[Owing], now: datetime, give_up: timedelta) -> list[int]:
+    """Ids of the records whose mail is past due, each leased for LEASE; records older than
+    `give_up` are given up instead (a reader who asked that long ago expects nothing)."""
+    due = session.execute(
+        select(model.id, model.created_at)
+        .where(model.mail_due_at.is_not(None), model.mail_due_at <= now)
+        .order_by(model.mail_due_at)
+        .limit(SWEEP_BATCH)
+    ).all()
+    stale = [i for i, created in due if created < now - give_up]
+    fresh = [i for i, created in due if created >= now - give_up]
+    if stale:
+        session.execute(update(model).where(model.id.in_(stale)).values(mail_due_at=None))
+    if not fresh:
+        return []
+    # Conditional, so that of two sweeps at once (a second beat) only one queues each mail.
+    leased = session.execute(
+        update(model)
+        .where(model.id.in_(fresh), model.mail_due_at <= now)
+        .values(mail_due_at=now + LEASE)
+        .returning(model.id)
+    )
+    return sorted(leased.scalars())
