@@ -342,6 +342,7 @@ def test_every_transactional_mail_speaks_the_readers_language(
         name="Ola",
         language=lang,
         created_at=utcnow(),
+        mail_due_at=utcnow(),  # its confirmation mail owed, as signing leaves it
     )
     session.add(signature)
     session.commit()

@@ -160,6 +160,7 @@ def _send_transactional(session, lists, reader, make_editor) -> None:
         name="Сяргей",
         language="be",
         created_at=utcnow(),
+        mail_due_at=utcnow(),  # its confirmation mail owed, as signing leaves it
     )
     session.add(signature)
     session.commit()
