@@ -92,3 +92,15 @@ def wait_until(predicate, timeout: float = 60.0, every: float = 0.2) -> bool:
             return True
         time.sleep(every)
     return bool(predicate())
+
+
+def sign_up(session, list_id: int, email: str) -> int:
+    """A sign-up committed as the form makes it, its task not published; the consent's id."""
+    from clarion.audience import subscribers
+
+    outcome = subscribers.subscribe(
+        session, subscribers.SubscribeRequest(email, [list_id], name="Ola")
+    )
+    session.commit()
+    assert outcome.consent_id is not None
+    return outcome.consent_id

@@ -20,20 +20,10 @@ from clarion.db import utcnow
 from clarion.delivery import owed
 from clarion.models import ConsentRecord, NoticeMail, Signature
 from tests.faultsmtp import FaultServer, Plan
-from tests.helpers import refresh, wait_until
+from tests.helpers import refresh, sign_up, wait_until
 from tests.integration.alertkit import make_petition
 
 DOWN = "421 4.3.2 Service not available, closing transmission channel"
-
-
-def _sign_up(session, lists, email: str) -> int:
-    """A sign-up committed, its task never published: the web process died right after."""
-    outcome = subscribers.subscribe(
-        session, subscribers.SubscribeRequest(email, [lists["news"].id], name="Ola")
-    )
-    session.commit()
-    assert outcome.consent_id is not None
-    return outcome.consent_id
 
 
 def _due(session, model, record_id: int):
@@ -48,7 +38,7 @@ def test_a_sign_up_whose_task_was_lost_gets_its_mail_from_the_sweep(
     from tasks.mail import sweep_confirmations
 
     assert beat_schedule()["confirmation-sweep"]["task"] == sweep_confirmations.name
-    consent_id = _sign_up(session, lists, "lost@example.org")
+    consent_id = sign_up(session, lists["news"].id, "lost@example.org")
     # Within the first minutes the task may still be on its way: the sweep leaves it alone.
     assert sweep_confirmations() == 0
     session.execute(
@@ -73,7 +63,7 @@ def test_after_its_retries_ran_out_a_confirmation_is_queued_again_and_sent_once(
     with FaultServer(Plan(refuse={"late@example.org": DOWN})) as server:
         monkeypatch.setenv("CLARION_SMTP_URL", server.url)
         reset_settings()
-        consent_id = _sign_up(session, lists, "late@example.org")
+        consent_id = sign_up(session, lists["news"].id, "late@example.org")
         # Run eagerly, each retry follows at once: all nine tries fail.
         result = send_confirmation.apply(args=[consent_id])
         assert result.failed()
@@ -104,7 +94,7 @@ def test_after_its_retries_ran_out_a_confirmation_is_queued_again_and_sent_once(
 
 
 def test_a_confirmation_held_back_by_the_resend_guard_is_not_owed(session, lists):
-    first = _sign_up(session, lists, "twice@example.org")
+    first = sign_up(session, lists["news"].id, "twice@example.org")
     again = subscribers.subscribe(
         session, subscribers.SubscribeRequest("twice@example.org", [lists["alerts"].id])
     )
@@ -123,7 +113,7 @@ def test_a_confirmation_held_back_by_the_resend_guard_is_not_owed(session, lists
 
 
 def test_a_mail_owed_longer_than_a_confirmation_link_lasts_is_given_up(session, lists):
-    consent_id = _sign_up(session, lists, "old@example.org")
+    consent_id = sign_up(session, lists["news"].id, "old@example.org")
     ttl = timedelta(hours=get_settings().confirm_ttl_hours)
     assert notices.due_confirmations(session, utcnow() + ttl + timedelta(minutes=1)) == []
     session.commit()
@@ -131,7 +121,7 @@ def test_a_mail_owed_longer_than_a_confirmation_link_lasts_is_given_up(session, 
 
 
 def test_a_confirmed_or_erased_reader_is_owed_nothing(session, lists):
-    confirmed = _sign_up(session, lists, "done@example.org")
+    confirmed = sign_up(session, lists["news"].id, "done@example.org")
     session.execute(
         update(ConsentRecord).where(ConsentRecord.id == confirmed).values(confirmed_at=utcnow())
     )

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from clarion.actions import petition_notices
-from clarion.audience import disclosure, notices, subscribers
+from clarion.audience import disclosure, notices
 from clarion.bounce_classify import RecipientReport, Report
 from clarion.bounces import inbound
 from clarion.bounces.refusals import BatchRefusals
@@ -31,7 +31,7 @@ from clarion.models import (
 from clarion.tokens import NOTICE_VERP, VERP, delivery_tokens
 from tests.dkimcheck import dkimpy_results, key_records, mail_dkim
 from tests.faultsmtp import FaultServer, Plan
-from tests.helpers import refresh, wait_until
+from tests.helpers import refresh, sign_up, wait_until
 from tests.integration.alertkit import make_petition
 from tests.mailservers import PostfixServer
 from tests.sendkit import make_alert, make_list, write_keys
@@ -57,15 +57,6 @@ def configure(settings, monkeypatch, tmp_path):
     return apply
 
 
-def _sign_up(session, lists, email: str) -> int:
-    outcome = subscribers.subscribe(
-        session, subscribers.SubscribeRequest(email, [lists["news"].id], name="Ola")
-    )
-    session.commit()
-    assert outcome.consent_id is not None
-    return outcome.consent_id
-
-
 def _notice_of(envelope_from: str, session) -> NoticeMail:
     match = VERP_ADDRESS.fullmatch(envelope_from)
     assert match and match.group(2) == get_settings().bounce_domain, envelope_from
@@ -81,7 +72,9 @@ def _notice_of(envelope_from: str, session) -> NoticeMail:
 def _send_every_kind(session, lists, make_editor) -> None:
     """A confirmation, a signature confirmation, a data link and a test send."""
     refusals = BatchRefusals()
-    assert notices.send_confirmation(session, _sign_up(session, lists, "ana@example.org"), refusals)
+    assert notices.send_confirmation(
+        session, sign_up(session, lists["news"].id, "ana@example.org"), refusals
+    )
     petition = make_petition(session, require_confirmation=True)
     signature = Signature(
         petition_id=petition.id,
@@ -140,7 +133,7 @@ def test_a_refusal_at_rcpt_is_a_hard_bounce_and_no_later_confirmation_goes(
 ):
     with FaultServer(Plan(refuse={GONE: GONE_REPLY}), keep=True) as server:
         configure(server.port)
-        consent_id = _sign_up(session, lists, GONE)
+        consent_id = sign_up(session, lists["news"].id, GONE)
         assert not notices.send_confirmation(session, consent_id, BatchRefusals())
         session.commit()
         refresh(session)
@@ -187,7 +180,7 @@ def test_a_temporary_refusal_or_one_of_our_sending_is_retried_and_blames_no_read
 ):
     with FaultServer(Plan(refuse={GONE: reply})) as server:
         configure(server.port)
-        consent_id = _sign_up(session, lists, GONE)
+        consent_id = sign_up(session, lists["news"].id, GONE)
         with (
             caplog.at_level(logging.WARNING, logger="clarion.delivery.mailer"),
             pytest.raises(mailer.NoticeDeferred, match=reply[:3]),
@@ -220,7 +213,7 @@ def test_a_dsn_for_a_confirmation_suppresses_the_address_and_no_later_confirmati
     relay, session, lists, client
 ):
     sink, postfix, arrived = relay
-    consent_id = _sign_up(session, lists, GONE)
+    consent_id = sign_up(session, lists["news"].id, GONE)
     # Postfix takes it (250), then its delivery to the sink fails: a DSN to our VERP address.
     assert notices.send_confirmation(session, consent_id, BatchRefusals())
     session.commit()
