@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Mapped, Session
 
 # How long a queued mail may take before the sweep looks: a first try and a few quick retries.
@@ -77,3 +77,11 @@ def claim_due(session: Session, model: type[Owing], now: datetime, give_up: time
         .returning(model.id)
     )
     return sorted(leased.scalars())
+
+
+def waiting(session: Session, model: type[Owing]) -> tuple[int, datetime | None]:
+    """How many of `model`'s mails are owed, and when the oldest of them was asked for."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(model.created_at)).where(model.mail_due_at.is_not(None))
+    ).one()
+    return count, oldest

@@ -14,15 +14,17 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from clarion.db import session_factory, utcnow
-from clarion.delivery import rates
+from clarion.delivery import owed, rates
 from clarion.models import (
     Alert,
     AlertStatus,
     BatchState,
     Bounce,
+    ConsentRecord,
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
+    Signature,
     WebhookDelivery,
 )
 from clarion.redisconn import get_redis
@@ -89,7 +91,28 @@ class ClarionCollector(Collector):
             for state, n in sorted(found.items()):
                 hooks.add_metric([state], n)
             yield hooks
+            yield from _confirmations_owed(session)
         yield from _redis_figures()
+
+
+def _confirmations_owed(session) -> Iterator[Metric]:
+    waiting = GaugeMetricFamily(
+        "clarion_confirmation_mails_owed",
+        "Confirmation mails asked for and not yet sent, refused or given up, by kind",
+        labels=["kind"],
+    )
+    asked = []
+    for kind, model in (("signup", ConsentRecord), ("signature", Signature)):
+        count, since = owed.waiting(session, model)
+        waiting.add_metric([kind], count)
+        asked += [since] if since else []
+    oldest = min(asked, default=None)
+    yield waiting
+    yield GaugeMetricFamily(
+        "clarion_confirmation_mail_oldest_seconds",
+        "How long ago the oldest confirmation mail still owed was asked for (0 when none)",
+        value=max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0,
+    )
 
 
 def _redis_figures() -> Iterator[Metric]:

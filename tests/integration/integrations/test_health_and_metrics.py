@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from clarion.config import reset_settings
-from clarion.db import get_engine
+from clarion.db import get_engine, utcnow
 from clarion.models import (
     Alert,
     AlertKind,
     AlertStatus,
     Bounce,
     BounceClass,
+    ConsentRecord,
     Delivery,
     DeliveryStatus,
     Subscriber,
 )
 from clarion.redisconn import get_redis, reset_redis
+from tests.helpers import sign_up
 from tests.services import RedisServer
 
 ELSEWHERE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -104,6 +108,34 @@ def test_metrics_count_the_ledger_bounces_queues_and_click_buffer(private_redis,
     assert 'clarion_queue_depth{queue="bulk"} 2.0' in body
     assert "clarion_click_buffer_length 1.0" in body
     assert "clarion_send_rate 0.0" in body
+    assert 'clarion_confirmation_mails_owed{kind="signup"} 0.0' in body
+    assert "clarion_confirmation_mail_oldest_seconds 0.0" in body
+
+
+def test_metrics_count_the_confirmation_mails_still_owed(private_redis, session, lists):
+    """A sign-up whose mail has not gone yet counts, with its age; once sent, it does not."""
+    from clarion.audience import notices
+    from clarion.bounces.refusals import BatchRefusals
+    from webapp import create_app
+
+    client = create_app(TESTING=True).test_client()
+    consent_id = sign_up(session, lists["news"].id, "owed@example.org")
+    session.execute(
+        update(ConsentRecord)
+        .where(ConsentRecord.id == consent_id)
+        .values(created_at=utcnow() - timedelta(hours=2))
+    )
+    session.commit()
+    body = client.get("/metrics").text
+    assert 'clarion_confirmation_mails_owed{kind="signup"} 1.0' in body
+    assert 'clarion_confirmation_mails_owed{kind="signature"} 0.0' in body
+    age = float(re.search(r"^clarion_confirmation_mail_oldest_seconds (\S+)$", body, re.M)[1])
+    assert 7200 <= age < 7300
+    assert notices.send_confirmation(session, consent_id, BatchRefusals())
+    session.commit()
+    body = client.get("/metrics").text
+    assert 'clarion_confirmation_mails_owed{kind="signup"} 0.0' in body
+    assert "clarion_confirmation_mail_oldest_seconds 0.0" in body
 
 
 def test_batch_durations_from_every_worker_make_one_histogram(client):
