@@ -7,6 +7,7 @@ from clarion.actions import petition_notices
 from clarion.audience import disclosure, notices
 from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope, utcnow
+from clarion.delivery import owed
 from clarion.delivery.mailer import RETRYABLE
 from tasks import app
 from tasks.petitions import send_signature_confirmation
@@ -48,6 +49,8 @@ def sweep_confirmations() -> int:
         now = utcnow()
         consents = notices.due_confirmations(session, now)
         signatures = petition_notices.due_confirmations(session, now)
+        if consents or signatures:
+            owed.note_late(session, len(consents) + len(signatures), now)
     # Published after the commit of their lease: a lost publish is swept again when it ends.
     for consent_id in consents:
         send_confirmation.delay(consent_id)

@@ -18,11 +18,16 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Mapped, Session
 
+from clarion.i18n import NA_
+from clarion.models import AdminNotice
+
 # How long a queued mail may take before the sweep looks: a first try and a few quick retries.
 FIRST_LOOK = timedelta(minutes=10)
 # How long the sweep leaves a mail it queued again before it may queue it once more.
 LEASE = timedelta(hours=1)
 SWEEP_BATCH = 500  # mails queued again by one sweep, at most (the next sweep takes the rest)
+LATE_NOTICE = "confirmations_late"
+LATE_TITLE = NA_("Confirmation mails were late and are being tried again")
 
 
 class Owing(Protocol):
@@ -85,3 +90,18 @@ def waiting(session: Session, model: type[Owing]) -> tuple[int, datetime | None]
         select(func.count(), func.min(model.created_at)).where(model.mail_due_at.is_not(None))
     ).one()
     return count, oldest
+
+
+def note_late(session: Session, queued: int, now: datetime) -> None:
+    """Tell the owners on the dashboard: a sweep queued `queued` mails again, so readers are
+    waiting for their link (one open notice, counted up by each sweep that finds some)."""
+    notice = session.scalar(
+        select(AdminNotice).where(
+            AdminNotice.kind == LATE_NOTICE, AdminNotice.dismissed_at.is_(None)
+        )
+    )
+    if notice is None:
+        notice = AdminNotice(kind=LATE_NOTICE, title=LATE_TITLE, count=0, first_at=now)
+        session.add(notice)
+    notice.count += queued
+    notice.last_at = now

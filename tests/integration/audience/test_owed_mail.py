@@ -18,7 +18,7 @@ from clarion.bounces.refusals import BatchRefusals
 from clarion.config import get_settings, reset_settings
 from clarion.db import utcnow
 from clarion.delivery import owed
-from clarion.models import ConsentRecord, NoticeMail, Signature
+from clarion.models import AdminNotice, ConsentRecord, NoticeMail, Signature
 from tests.faultsmtp import FaultServer, Plan
 from tests.helpers import refresh, sign_up, wait_until
 from tests.integration.alertkit import make_petition
@@ -162,3 +162,21 @@ def test_a_signature_confirmation_lost_with_its_task_is_sent_by_the_sweep(
     [mail] = smtp_sink.wait_for(1)
     assert mail.envelope_to == ["signer@example.org"]
     assert _due(session, Signature, signature_id) is None
+
+
+def test_the_owners_are_told_on_the_dashboard_when_mails_were_late(session, lists, client, login):
+    from tasks.mail import sweep_confirmations
+
+    for email in ("a@example.org", "b@example.org"):
+        sign_up(session, lists["news"].id, email)
+    session.execute(update(ConsentRecord).values(mail_due_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    assert sweep_confirmations() == 2  # queued: no worker runs them here
+    login(client, "owner")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Confirmation mails were late and are being tried again" in page
+    assert "2 mails queued again" in page
+    assert "nothing needs to be resent by hand" in page
+    refresh(session)
+    [notice] = session.scalars(select(AdminNotice).where(AdminNotice.dismissed_at.is_(None)))
+    assert notice.kind == owed.LATE_NOTICE and notice.count == 2
