@@ -43,7 +43,7 @@ LINKS = 5
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 TARGET_RPS = 1500
 TARGET_P99_MS = 50.0
-# The Procfile's web process (2 workers of 4 threads) with its request log (BENCH_ACCESS_LOG=0: without).
+# The Procfile's web process: 2 workers of 4 threads, its request log (BENCH_ACCESS_LOG=0: none).
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 GUNICORN = [
     "--worker-class",
