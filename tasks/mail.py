@@ -3,12 +3,12 @@ that queues again a confirmation mail whose task was lost or gave up."""
 
 from __future__ import annotations
 
-from clarion.actions import petition_notices
 from clarion.audience import disclosure, notices
 from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope, utcnow
 from clarion.delivery import owed
 from clarion.delivery.mailer import RETRYABLE
+from clarion.models import ConsentRecord
 from tasks import app
 from tasks.petitions import send_signature_confirmation
 from tasks.retrying import next_wait, retry_later
@@ -25,7 +25,7 @@ def send_confirmation(self, consent_id: int) -> None:
     except RETRYABLE as exc:
         failure = exc
     with session_scope() as session:  # the mail sweep waits for this task's next try
-        notices.confirmation_deferred(session, consent_id, next_wait(self, 30), utcnow())
+        owed.deferred(session, ConsentRecord, consent_id, next_wait(self, 30), utcnow())
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying
 
 
@@ -47,8 +47,7 @@ def sweep_confirmations() -> int:
     time (clarion.delivery.owed); how many were queued."""
     with session_scope() as session:
         now = utcnow()
-        consents = notices.due_confirmations(session, now)
-        signatures = petition_notices.due_confirmations(session, now)
+        consents, signatures = owed.due_confirmations(session, now)
         if consents or signatures:
             owed.note_late(session, len(consents) + len(signatures), now)
     # Published after the commit of their lease: a lost publish is swept again when it ends.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from clarion.actions import petition_notices
 from clarion.bounces.refusals import BatchRefusals
 from clarion.db import session_scope, utcnow
+from clarion.delivery import owed
 from clarion.delivery.mailer import RETRYABLE
+from clarion.models import Signature
 from tasks import app
 from tasks.retrying import next_wait, retry_later
 
@@ -21,5 +23,5 @@ def send_signature_confirmation(self, signature_id: int) -> None:
     except RETRYABLE as exc:
         failure = exc
     with session_scope() as session:  # the mail sweep waits for this task's next try
-        petition_notices.confirmation_deferred(session, signature_id, next_wait(self, 30), utcnow())
+        owed.deferred(session, Signature, signature_id, next_wait(self, 30), utcnow())
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying

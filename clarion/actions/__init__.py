@@ -9,7 +9,7 @@ core.
 
 Public (all that other packages import from it):
     petition_export: export_signatures
-    petition_notices: confirmation_deferred, due_confirmations, send_signature_confirmation
+    petition_notices: send_signature_confirmation
     petitions: PetitionValues, all_petitions, body_html, by_slug, count_signatures,
         count_unconfirmed, create, delete, get, is_accepting, open_petitions, progress, update,
         validate

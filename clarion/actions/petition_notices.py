@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlalchemy.orm import Session
 
 from clarion.actions import signing
@@ -53,15 +51,3 @@ def send_signature_confirmation(
     outcome = mailer.send(session, notice, refusals)
     owed.settled(signature)  # only now: a crash during the conversation leaves it owed
     return outcome.sent
-
-
-def confirmation_deferred(session: Session, signature_id: int, wait: int, now: datetime) -> None:
-    """A try failed and runs again in `wait` seconds: the mail sweep leaves it till then."""
-    owed.deferred(session, Signature, signature_id, wait, now)
-
-
-def due_confirmations(session: Session, now: datetime) -> list[int]:
-    """Signatures whose confirmation mail is owed and past due, leased to be queued again;
-    those older than a confirmation link lasts are given up."""
-    give_up = timedelta(hours=get_settings().confirm_ttl_hours)
-    return owed.claim_due(session, Signature, now, give_up)

@@ -24,7 +24,7 @@ Public (all that other packages import from it):
     import_writer: add_confirmed
     lists: all_lists, by_slug, counts, create_list, get_list, set_welcome, update_list,
         welcome_alert_id, welcome_choices
-    notices: confirmation_deferred, due_confirmations, send_confirmation
+    notices: send_confirmation
     repermission: ACTION, MAX_DAYS, card, counts, create, deadline, remove, remove_due, stay,
         to_remove
     subscribers: PreferencesOutcome, SubscribeRequest, clean_source, confirm, consent_for_token,

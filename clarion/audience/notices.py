@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,15 +53,3 @@ def send_confirmation(session: Session, consent_id: int, refusals: RefusalPolicy
     outcome = mailer.send(session, notice, refusals)
     owed.settled(consent)  # only now: a crash during the conversation leaves it owed
     return outcome.sent
-
-
-def confirmation_deferred(session: Session, consent_id: int, wait: int, now: datetime) -> None:
-    """A try failed and runs again in `wait` seconds: the mail sweep leaves it till then."""
-    owed.deferred(session, ConsentRecord, consent_id, wait, now)
-
-
-def due_confirmations(session: Session, now: datetime) -> list[int]:
-    """Consent records whose confirmation mail is owed and past due, leased to be queued again;
-    those asked for longer ago than a confirmation link lasts are given up."""
-    give_up = timedelta(hours=get_settings().confirm_ttl_hours)
-    return owed.claim_due(session, ConsentRecord, now, give_up)

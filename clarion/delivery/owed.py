@@ -18,8 +18,9 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Mapped, Session
 
+from clarion.config import get_settings
 from clarion.i18n import NA_
-from clarion.models import AdminNotice
+from clarion.models import AdminNotice, ConsentRecord, Signature
 
 # How long a queued mail may take before the sweep looks: a first try and a few quick retries.
 FIRST_LOOK = timedelta(minutes=10)
@@ -57,6 +58,17 @@ def deferred(
 def settled(record: Owing) -> None:
     """The mail went, was refused or is moot: nothing is owed any more."""
     record.mail_due_at = None
+
+
+def due_confirmations(session: Session, now: datetime) -> tuple[list[int], list[int]]:
+    """The consent records (sign-ups) and signatures whose confirmation mail is owed and past
+    due, each leased to be queued again; those asked for longer ago than a confirmation link
+    lasts are given up."""
+    give_up = timedelta(hours=get_settings().confirm_ttl_hours)
+    return (
+        claim_due(session, ConsentRecord, now, give_up),
+        claim_due(session, Signature, now, give_up),
+    )
 
 
 def claim_due(session: Session, model: type[Owing], now: datetime, give_up: timedelta) -> list[int]:

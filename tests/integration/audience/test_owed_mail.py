@@ -72,12 +72,12 @@ def test_after_its_retries_ran_out_a_confirmation_is_queued_again_and_sent_once(
     due = _due(session, ConsentRecord, consent_id)
     # The last try pushed the sweep past the hour it would have waited for another.
     assert due > utcnow() + timedelta(minutes=65)
-    assert notices.due_confirmations(session, utcnow()) == []
+    assert owed.due_confirmations(session, utcnow())[0] == []
     later = due + timedelta(seconds=1)
-    assert notices.due_confirmations(session, later) == [consent_id]
+    assert owed.due_confirmations(session, later)[0] == [consent_id]
     session.commit()
     # Leased: a second sweep (another beat) does not queue it a second time.
-    assert notices.due_confirmations(session, later) == []
+    assert owed.due_confirmations(session, later)[0] == []
     session.commit()
     monkeypatch.setenv("CLARION_SMTP_URL", f"smtp://127.0.0.1:{smtp_sink.port}")
     reset_settings()
@@ -90,7 +90,7 @@ def test_after_its_retries_ran_out_a_confirmation_is_queued_again_and_sent_once(
     sent = session.scalars(select(NoticeMail).where(NoticeMail.sent_at.is_not(None))).all()
     assert [m.email for m in sent] == ["late@example.org"]
     assert _due(session, ConsentRecord, consent_id) is None
-    assert notices.due_confirmations(session, later + timedelta(days=1)) == []
+    assert owed.due_confirmations(session, later + timedelta(days=1))[0] == []
 
 
 def test_a_confirmation_held_back_by_the_resend_guard_is_not_owed(session, lists):
@@ -107,7 +107,7 @@ def test_a_confirmation_held_back_by_the_resend_guard_is_not_owed(session, lists
     ).one()
     assert _due(session, ConsentRecord, held) is None
     soon = utcnow() + owed.FIRST_LOOK + timedelta(seconds=1)
-    assert notices.due_confirmations(session, soon) == [first]
+    assert owed.due_confirmations(session, soon)[0] == [first]
     session.commit()
     assert not notices.send_confirmation(session, held, BatchRefusals())
 
@@ -115,7 +115,7 @@ def test_a_confirmation_held_back_by_the_resend_guard_is_not_owed(session, lists
 def test_a_mail_owed_longer_than_a_confirmation_link_lasts_is_given_up(session, lists):
     consent_id = sign_up(session, lists["news"].id, "old@example.org")
     ttl = timedelta(hours=get_settings().confirm_ttl_hours)
-    assert notices.due_confirmations(session, utcnow() + ttl + timedelta(minutes=1)) == []
+    assert owed.due_confirmations(session, utcnow() + ttl + timedelta(minutes=1)) == ([], [])
     session.commit()
     assert _due(session, ConsentRecord, consent_id) is None
 
@@ -154,8 +154,8 @@ def test_a_signature_confirmation_lost_with_its_task_is_sent_by_the_sweep(
         smtp_sink.clear()
     due = _due(session, Signature, signature_id)
     assert due is not None
-    assert petition_notices.due_confirmations(session, due - timedelta(seconds=1)) == []
-    assert petition_notices.due_confirmations(session, due) == [signature_id]
+    assert owed.due_confirmations(session, due - timedelta(seconds=1)) == ([], [])
+    assert owed.due_confirmations(session, due) == ([], [signature_id])
     session.commit()
     assert petition_notices.send_signature_confirmation(session, signature_id, BatchRefusals())
     session.commit()
