@@ -11,7 +11,7 @@ from clarion.delivery.mailer import RETRYABLE
 from clarion.models import ConsentRecord
 from tasks import app
 from tasks.petitions import send_signature_confirmation
-from tasks.retrying import next_wait, retry_later
+from tasks.retrying import next_wait, queue_or_leave_to_sweep, retry_later
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -27,6 +27,11 @@ def send_confirmation(self, consent_id: int) -> None:
     with session_scope() as session:  # the mail sweep waits for this task's next try
         owed.deferred(session, ConsentRecord, consent_id, next_wait(self, 30), utcnow())
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying
+
+
+def queue_confirmation(consent_id: int) -> None:
+    """Queue a sign-up's confirmation mail after the commit (the mail sweep if it cannot)."""
+    queue_or_leave_to_sweep(send_confirmation, consent_id)
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)

@@ -9,7 +9,7 @@ from clarion.delivery import owed
 from clarion.delivery.mailer import RETRYABLE
 from clarion.models import Signature
 from tasks import app
-from tasks.retrying import next_wait, retry_later
+from tasks.retrying import next_wait, queue_or_leave_to_sweep, retry_later
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -25,3 +25,8 @@ def send_signature_confirmation(self, signature_id: int) -> None:
     with session_scope() as session:  # the mail sweep waits for this task's next try
         owed.deferred(session, Signature, signature_id, next_wait(self, 30), utcnow())
     retry_later(self, failure, 30)  # outside the except: see tasks.retrying
+
+
+def queue_signature_confirmation(signature_id: int) -> None:
+    """Queue a signature's confirmation mail after the commit (the mail sweep if it cannot)."""
+    queue_or_leave_to_sweep(send_signature_confirmation, signature_id)

@@ -7,11 +7,14 @@ addresses in it are not: the reader's page in the admin says who, the log need n
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 from celery import Task
 
 from clarion.addresses import without_addresses
+
+log = logging.getLogger(__name__)
 
 LONGEST_WAIT = 3600  # seconds between two tries, at most
 
@@ -30,3 +33,12 @@ def retry_later(task: Task, failure: BaseException, first_wait: int) -> NoReturn
 def next_wait(task: Task, first_wait: int) -> int:
     """Seconds before `task` runs again: `first_wait`, doubled at each retry, an hour at most."""
     return min(first_wait * 2**task.request.retries, LONGEST_WAIT)
+
+
+def queue_or_leave_to_sweep(task: Task, record_id: int) -> None:
+    """Publish `task` for a record whose work a sweep finds anyway (a confirmation mail owed):
+    after the commit the request has succeeded, so a broker away costs a wait, not an error."""
+    try:
+        task.delay(record_id)
+    except Exception as exc:  # Redis or the broker is away; the kind and text name no reader
+        log.warning("%s(%s) waits for its sweep: %s", task.name, record_id, exc)

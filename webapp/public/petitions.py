@@ -16,8 +16,8 @@ from clarion.alerts import sharing
 from clarion.audience import subscribers
 from clarion.errors import ValidationError
 from clarion.models import Petition
-from tasks.mail import send_confirmation
-from tasks.petitions import send_signature_confirmation
+from tasks.mail import queue_confirmation
+from tasks.petitions import queue_signature_confirmation
 from webapp.extensions import db
 from webapp.i18n import page_language, use_reader_language
 from webapp.public import bp
@@ -140,9 +140,9 @@ def petition_sign(slug: str):
         db().rollback()
         return _page(petition, reader, values, exc.errors, status=422)
     if outcome.confirm_signature_id is not None:
-        send_signature_confirmation.delay(outcome.confirm_signature_id)
+        queue_signature_confirmation(outcome.confirm_signature_id)
     if outcome.list_consent_id is not None:
-        send_confirmation.delay(outcome.list_consent_id)
+        queue_confirmation(outcome.list_consent_id)
     session.pop(READER_KEY, None)  # a shared computer should not prefill the next person
     return _thanks(petition, outcome)
 

@@ -10,7 +10,7 @@ from clarion.delivery import welcome
 from clarion.errors import Suppressed, ValidationError
 from clarion.i18n import N_
 from clarion.i18n import gettext as _
-from tasks.mail import send_confirmation, send_data_link
+from tasks.mail import queue_confirmation, send_data_link
 from webapp.extensions import db
 from webapp.i18n import use_reader_language
 from webapp.public import bp
@@ -90,7 +90,7 @@ def preferences_submit(token: str):
         return _page(token, subscriber, message=str(exc), status=409, values=values)
     use_reader_language(subscriber.language)  # the page answers in the language just chosen
     if outcome.consent_id is not None:
-        send_confirmation.delay(outcome.consent_id)
+        queue_confirmation(outcome.consent_id)
     welcome.hand_out(outcome.welcomes)
     return _page(token, subscriber, message=_saved_message(outcome))
 

@@ -10,7 +10,7 @@ from clarion.audience import subscribers
 from clarion.delivery import welcome
 from clarion.errors import RateLimited, ValidationError
 from clarion.i18n import N_
-from tasks.mail import send_confirmation
+from tasks.mail import queue_confirmation
 from webapp.errors import wants_json
 from webapp.extensions import csrf, db
 from webapp.i18n import page_language, use_reader_language
@@ -117,7 +117,7 @@ def subscribe_submit():
         db().rollback()
         raise
     if outcome.consent_id is not None:
-        send_confirmation.delay(outcome.consent_id)
+        queue_confirmation(outcome.consent_id)
     return _accepted()
 
 

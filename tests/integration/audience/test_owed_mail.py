@@ -7,6 +7,7 @@ of retries (the mail server down for hours), it used to leave the reader without
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from clarion.models import AdminNotice, ConsentRecord, NoticeMail, Signature
 from tests.faultsmtp import FaultServer, Plan
 from tests.helpers import refresh, sign_up, wait_until
 from tests.integration.alertkit import make_petition
+from tests.services import free_port
 
 DOWN = "421 4.3.2 Service not available, closing transmission channel"
 
@@ -180,3 +182,25 @@ def test_the_owners_are_told_on_the_dashboard_when_mails_were_late(session, list
     refresh(session)
     [notice] = session.scalars(select(AdminNotice).where(AdminNotice.dismissed_at.is_(None)))
     assert notice.kind == owed.LATE_NOTICE and notice.count == 2
+
+
+def test_a_sign_up_succeeds_while_the_broker_is_away_and_its_mail_stays_owed(
+    client, session, lists, monkeypatch, caplog
+):
+    """Committed, then the publish fails: the reader is told to check their inbox (no error
+    page to submit again), and the record keeps the mail owed for the sweep."""
+    from tasks import app
+
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(app, "_pool", None)  # the connections to the live broker
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    with caplog.at_level(logging.WARNING, logger="tasks.retrying"):
+        response = client.post(
+            "/subscribe", data={"email": "away@example.org", "lists": [str(lists["news"].id)]}
+        )
+    assert response.status_code == 200
+    assert "waits for its sweep" in caplog.text
+    assert "away@example.org" not in caplog.text
+    refresh(session)
+    [consent] = session.scalars(select(ConsentRecord)).all()
+    assert consent.mail_due_at is not None and consent.confirmed_at is None

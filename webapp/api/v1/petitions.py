@@ -196,15 +196,15 @@ def signature_add(petition_id: int, body: dict) -> Reply:
     outcome = signing.sign(db(), petition, req)
     after = []
     if outcome.confirm_signature_id is not None:
-        from tasks.petitions import send_signature_confirmation
+        from tasks.petitions import queue_signature_confirmation
 
         signature_id = outcome.confirm_signature_id
-        after.append(lambda: send_signature_confirmation.delay(signature_id))
+        after.append(lambda: queue_signature_confirmation(signature_id))
     if outcome.list_consent_id is not None:
-        from tasks.mail import send_confirmation
+        from tasks.mail import queue_confirmation
 
         consent_id = outcome.list_consent_id
-        after.append(lambda: send_confirmation.delay(consent_id))
+        after.append(lambda: queue_confirmation(consent_id))
     status = outcome.status.value
     if status == "already_signed":
         status = "signed"

@@ -257,10 +257,10 @@ def subscriber_create(body: dict) -> Reply:
     known = outcome.reader is not None  # found by subscribe(), so not suppressed
     after = []
     if outcome.consent_id is not None:
-        from tasks.mail import send_confirmation
+        from tasks.mail import queue_confirmation
 
         consent_id = outcome.consent_id
-        after.append(lambda: send_confirmation.delay(consent_id))
+        after.append(lambda: queue_confirmation(consent_id))
     found = outcome.reader or db().scalar(
         select(Subscriber).where(Subscriber.email == normalise_email(req.email))
     )
@@ -317,10 +317,10 @@ def subscriber_update(subscriber_id: int, body: dict) -> Reply:
             user_agent=user_agent(),
         )
         if outcome.consent_id is not None:
-            from tasks.mail import send_confirmation
+            from tasks.mail import queue_confirmation
 
             consent_id = outcome.consent_id
-            after.append(lambda: send_confirmation.delay(consent_id))
+            after.append(lambda: queue_confirmation(consent_id))
     if "tags" in body:
         tags.set_tags(db(), token_use().editor, subscriber.id, body["tags"], ip())
     db().flush()
