@@ -6,8 +6,9 @@ of retries while the mail server is down for hours; the reader would then never 
 and never join. So the record that owes a mail (a consent record, a signature) carries
 `mail_due_at`: set in the same transaction that creates it, pushed on by each failed try, and
 cleared once the mail is sent, refused or moot. Once that time has passed without either, the
-sweep queues the mail again. A task that finds nothing owed sends nothing: a second task for
-the same mail (the sweep's, beside a retry still waiting) cannot mail the reader twice.
+sweep queues the mail again. A task that finds nothing owed sends nothing: of two tasks for
+the same mail (the sweep's, beside a retry still waiting), the later finds it sent (only two
+running in the same moment could both send it).
 """
 
 from __future__ import annotations
