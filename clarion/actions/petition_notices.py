@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from clarion.actions import signing
 from clarion.alerts import identity
 from clarion.alerts.rendering import RenderedMail, SiteContext, render_template_file
+from clarion.audience.erasure import ERASED_SIGNATURE
 from clarion.config import get_settings
 from clarion.delivery import mailer, owed
 from clarion.delivery.refusals import RefusalPolicy
@@ -41,8 +42,8 @@ def send_signature_confirmation(
     signature = session.get(Signature, signature_id)
     if signature is None or signature.mail_due_at is None:
         return False
-    if signature.confirmed_at is not None:
-        owed.settled(signature)
+    if signature.confirmed_at is not None or signature.email.startswith(ERASED_SIGNATURE):
+        owed.settled(signature)  # confirmed by an earlier mail's link, or the signer erased
         return False
     petition = session.get(Petition, signature.petition_id)
     assert petition is not None

@@ -57,6 +57,7 @@ def erase_reader(session: Session, subscriber: Subscriber) -> dict[str, int]:
                 user_agent=None,
                 confirm_ip=None,
                 confirm_nonce=None,
+                mail_due_at=None,  # no confirmation mail to an erased reader
             )
         ).rowcount,
         "signatures": _anonymise_signatures(session, sid, email),
@@ -115,7 +116,11 @@ def _anonymise_signatures(session: Session, sid: int, email: str) -> int:
             .where(Signature.id == signature_id)
             # Unique per petition, and plainly not an address.
             .values(
-                email=f"{ERASED_SIGNATURE}{uid}", name=ERASED_NAME, comment="", subscriber_id=None
+                email=f"{ERASED_SIGNATURE}{uid}",
+                name=ERASED_NAME,
+                comment="",
+                subscriber_id=None,
+                mail_due_at=None,  # no confirmation mail to an erased signer
             )
         )
     return len(rows)

@@ -204,3 +204,29 @@ def test_a_sign_up_succeeds_while_the_broker_is_away_and_its_mail_stays_owed(
     refresh(session)
     [consent] = session.scalars(select(ConsentRecord)).all()
     assert consent.mail_due_at is not None and consent.confirmed_at is None
+
+
+def test_an_erased_reader_or_signer_is_owed_no_confirmation_mail(session, lists, smtp_sink):
+    from clarion.audience import erasure
+    from clarion.models import Subscriber
+
+    consent_id = sign_up(session, lists["news"].id, "gone@example.org")
+    petition = make_petition(session, require_confirmation=True)
+    signed = signing.sign(
+        session, petition, signing.SignRequest(name="G", email="gone@example.org")
+    )
+    session.commit()
+    reader = session.scalar(select(Subscriber).where(Subscriber.email == "gone@example.org"))
+    erasure.erase_reader(session, reader)
+    session.commit()
+    assert _due(session, ConsentRecord, consent_id) is None
+    assert _due(session, Signature, signed.confirm_signature_id) is None
+    assert owed.due_confirmations(session, utcnow() + timedelta(hours=1)) == ([], [])
+    # A task queued before the erasure sends nothing either.
+    refusals = BatchRefusals()
+    assert not notices.send_confirmation(session, consent_id, refusals)
+    assert not petition_notices.send_signature_confirmation(
+        session, signed.confirm_signature_id, refusals
+    )
+    session.commit()
+    assert smtp_sink.messages() == []
