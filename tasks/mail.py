@@ -11,7 +11,7 @@ from clarion.delivery.mailer import RETRYABLE
 from clarion.models import ConsentRecord
 from tasks import app
 from tasks.petitions import send_signature_confirmation
-from tasks.retrying import next_wait, queue_or_leave_to_sweep, retry_later
+from tasks.retrying import queue_or_leave_to_sweep, retry_later, retry_owed_mail
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -24,9 +24,8 @@ def send_confirmation(self, consent_id: int) -> None:
             return
     except RETRYABLE as exc:
         failure = exc
-    with session_scope() as session:  # the mail sweep waits for this task's next try
-        owed.deferred(session, ConsentRecord, consent_id, next_wait(self, 30), utcnow())
-    retry_later(self, failure, 30)  # outside the except: see tasks.retrying
+    # Outside the except: see tasks.retrying.
+    retry_owed_mail(self, failure, ConsentRecord, consent_id)
 
 
 def queue_confirmation(consent_id: int) -> None:

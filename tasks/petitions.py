@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from clarion.actions import petition_notices
 from clarion.bounces.refusals import BatchRefusals
-from clarion.db import session_scope, utcnow
-from clarion.delivery import owed
+from clarion.db import session_scope
 from clarion.delivery.mailer import RETRYABLE
 from clarion.models import Signature
 from tasks import app
-from tasks.retrying import next_wait, queue_or_leave_to_sweep, retry_later
+from tasks.retrying import queue_or_leave_to_sweep, retry_owed_mail
 
 
 @app.task(bind=True, max_retries=8, acks_late=True)
@@ -22,9 +21,8 @@ def send_signature_confirmation(self, signature_id: int) -> None:
             return
     except RETRYABLE as exc:
         failure = exc
-    with session_scope() as session:  # the mail sweep waits for this task's next try
-        owed.deferred(session, Signature, signature_id, next_wait(self, 30), utcnow())
-    retry_later(self, failure, 30)  # outside the except: see tasks.retrying
+    # Outside the except: see tasks.retrying.
+    retry_owed_mail(self, failure, Signature, signature_id)
 
 
 def queue_signature_confirmation(signature_id: int) -> None:

@@ -13,10 +13,13 @@ from typing import NoReturn
 from celery import Task
 
 from clarion.addresses import without_addresses
+from clarion.db import session_scope, utcnow
+from clarion.delivery import owed
 
 log = logging.getLogger(__name__)
 
 LONGEST_WAIT = 3600  # seconds between two tries, at most
+MAIL_FIRST_WAIT = 30  # seconds before a transactional mail's first retry
 
 
 class Deferred(Exception):
@@ -28,6 +31,16 @@ def retry_later(task: Task, failure: BaseException, first_wait: int) -> NoReturn
     `except` block, or Celery chains the original failure, address and all, to what it logs."""
     reason = Deferred(f"{type(failure).__name__}: {without_addresses(str(failure))}")
     raise task.retry(exc=reason, countdown=next_wait(task, first_wait))
+
+
+def retry_owed_mail(
+    task: Task, failure: BaseException, model: type[owed.Owing], record_id: int
+) -> NoReturn:
+    """`retry_later` for a confirmation mail owed by `model`'s record `record_id`: the mail
+    sweep is first told to wait for this task's next try (clarion.delivery.owed)."""
+    with session_scope() as session:
+        owed.deferred(session, model, record_id, next_wait(task, MAIL_FIRST_WAIT), utcnow())
+    retry_later(task, failure, MAIL_FIRST_WAIT)
 
 
 def next_wait(task: Task, first_wait: int) -> int:
