@@ -20,7 +20,7 @@ Public (all that other packages import from it):
     health: HEARTBEAT_SECONDS, worker_heartbeat
     mailcatcher: get_message, list_messages, start_catcher
     mailer: RETRYABLE, Notice, send
-    owed: Owing, deferred, due_confirmations, first_due, note_late, settled, waiting
+    owed: LATE_TITLE, Owing, deferred, due_confirmations, first_due, note_late, settled, waiting
     rates: batch_seconds, recent_rate, sending_now
     refusals: Finding, RefusalPolicy
     sending: cancel, freeze_alert, get_alert, pause, progress, resume, send_to_unreached, start,

@@ -11,6 +11,7 @@ from flask_login import current_user
 from clarion import editors, i18n
 from clarion.alerts import freeze, kinds, reasons
 from clarion.bounces import policy
+from clarion.delivery import owed
 from clarion.feeds import poll
 
 bp = Blueprint("admin", __name__)
@@ -48,7 +49,7 @@ def kind_label(kind: object) -> str:
 
 # Texts the domain stores in English (for the API and the command line) and the admin shows in
 # the editor's words: status reasons, notices, feed notes.
-STORED_TEXTS = (*reasons.KNOWN, policy.NOTICE_TITLE, *poll.NOTES)
+STORED_TEXTS = (*reasons.KNOWN, policy.NOTICE_TITLE, owed.LATE_TITLE, *poll.NOTES)
 
 
 @bp.app_template_filter("stored")

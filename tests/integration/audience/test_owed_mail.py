@@ -19,7 +19,7 @@ from clarion.bounces.refusals import BatchRefusals
 from clarion.config import get_settings, reset_settings
 from clarion.db import utcnow
 from clarion.delivery import owed
-from clarion.models import AdminNotice, ConsentRecord, NoticeMail, Signature
+from clarion.models import AdminNotice, ConsentRecord, Editor, NoticeMail, Signature
 from tests.faultsmtp import FaultServer, Plan
 from tests.helpers import refresh, sign_up, wait_until
 from tests.integration.alertkit import make_petition
@@ -182,6 +182,13 @@ def test_the_owners_are_told_on_the_dashboard_when_mails_were_late(session, list
     refresh(session)
     [notice] = session.scalars(select(AdminNotice).where(AdminNotice.dismissed_at.is_(None)))
     assert notice.kind == owed.LATE_NOTICE and notice.count == 2
+    # In the editor's language, the stored title too.
+    session.execute(update(Editor).values(language="be"))
+    session.commit()
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Лісты з пацвярджэннем спазніліся і адпраўляюцца зноў" in page  # noqa: RUF001
+    assert "2 лісты зноў у чарзе" in page  # noqa: RUF001
+    assert "Confirmation mails were late" not in page
 
 
 def test_a_sign_up_succeeds_while_the_broker_is_away_and_its_mail_stays_owed(
