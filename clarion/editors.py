@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from clarion import audit, i18n, throttle
@@ -26,6 +26,7 @@ from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import Forbidden, NotFound, ValidationError
 from clarion.models import Editor, Role
+from clarion.redisconn import get_redis
 
 MAX_FAILED_LOGINS = throttle.GUESSES_PER_ADDRESS
 LOCKOUT = timedelta(seconds=throttle.GUESS_WINDOW_SECONDS)
@@ -266,6 +267,42 @@ def end_sessions(editor: Editor) -> None:
     editor.session_version += 1
 
 
+# What an editor may do through a credential kept outside the session cookie (an API token)
+# can be cached per process while this stamp in Redis is unchanged. A random value, not a
+# counter: Redis restarted empty must not bring back a value some process still holds.
+STANDING_KEY = "clarion:editors:standing"
+_STANDING_PENDING = "clarion.standing_changed"
+_STANDING_LISTENING = "clarion.standing_listening"
+
+
+def standing() -> str:
+    """The stamp of everyone's standing (roles, accounts on or off, tokens revoked) now."""
+    redis = get_redis()
+    value = redis.get(STANDING_KEY)
+    if value is None:
+        redis.set(STANDING_KEY, secrets.token_hex(8), nx=True)
+        value = redis.get(STANDING_KEY)
+    # Gone again at once (an eviction): a value of no one's, so that nothing is trusted.
+    return value.decode() if value is not None else "unknown-" + secrets.token_hex(8)
+
+
+def standing_changed(session: Session) -> None:
+    """Say that someone's standing changes when this session commits: caches start over."""
+    session.info[_STANDING_PENDING] = True
+    if session.info.get(_STANDING_LISTENING):
+        return
+    session.info[_STANDING_LISTENING] = True
+    # After the commit, not before: a process reading the old row between a stamp changed
+    # early and the commit would cache it under the new stamp, for good. (A session rolled
+    # back keeps the mark: its next commit changes the stamp for nothing, which costs a miss.)
+    event.listen(session, "after_commit", _new_standing)
+
+
+def _new_standing(session: Session) -> None:
+    if session.info.pop(_STANDING_PENDING, None):
+        get_redis().set(STANDING_KEY, secrets.token_hex(8))
+
+
 def change_role(
     session: Session, actor: Editor, editor: Editor, role: Role, ip: str | None
 ) -> None:
@@ -276,6 +313,7 @@ def change_role(
     old = editor.role
     editor.role = role
     editor.session_version += 1
+    standing_changed(session)
     audit.record(
         session, actor, "editor.role", f"editor:{editor.id}", ip, old=old.value, new=role.value
     )
@@ -308,6 +346,7 @@ def deactivate(session: Session, actor: Editor, editor: Editor, ip: str | None) 
     _keep_an_owner(session, editor)
     editor.is_active = False
     editor.session_version += 1
+    standing_changed(session)
     audit.record(session, actor, "editor.deactivate", f"editor:{editor.id}", ip)
 
 

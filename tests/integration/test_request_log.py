@@ -61,6 +61,23 @@ def test_a_format_asking_for_headers_the_path_or_the_environ_gets_dashes():
     assert _line(_environ(), fmt) == f"{UNROUTED} - - - - - -"
 
 
+def test_the_atoms_kept_say_what_gunicorns_own_say():
+    from gunicorn.glogging import Logger as GunicornLogger
+
+    environ = _environ(**{ROUTE_KEY: "/preferences/<token>"})
+    response = SimpleNamespace(status="302 Found", sent=1234, headers=[])
+    request = SimpleNamespace(headers=[])
+    took = datetime.timedelta(seconds=2, microseconds=34567)
+    ours = Logger(Config()).atoms(response, request, environ, took)
+    theirs = GunicornLogger(Config()).atoms(response, request, environ, took)
+    withheld = {"h", "l", "u", "q", "f", "a"}
+    assert set(ours) == {k for k in theirs if not k.startswith("{")}
+    assert all(ours[k] == "-" for k in withheld)
+    same = set(ours) - withheld - {"r", "U", "t"}  # t: the clock moved on
+    assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
+    assert (ours["r"], ours["U"]) == ("GET /preferences/<token> HTTP/1.1", "/preferences/<token>")
+
+
 def _served(app, path: str) -> tuple[str, dict]:
     """Call the app as gunicorn does, with an environ it keeps afterwards."""
     environ = EnvironBuilder(path=path).get_environ()

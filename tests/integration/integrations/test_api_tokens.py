@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +18,8 @@ from clarion.integrations import apitokens
 from clarion.models import ApiToken, AuditEvent
 from tests.helpers import csrf_from, refresh
 from tests.integration.integrations.conftest import bearer
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_token_is_stored_only_as_a_keyed_hash(session, make_token):
@@ -154,3 +160,88 @@ def test_the_cli_creates_lists_and_revokes_tokens(settings, session, make_editor
         main, ["api-tokens", "create", "editor@example.org", "--scope", "send", "--expires", "0"]
     )
     assert refused.exit_code == 1 and "expires" in refused.output
+
+
+def _token_reads():
+    """Count the statements (of any engine: reads have their own) that find a token by hash."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if "FROM api_tokens" in statement and "token_hash" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    return seen, lambda: event.remove(Engine, "before_cursor_execute", note)
+
+
+def test_a_token_known_to_the_process_is_not_read_again_until_it_is_old(
+    client, session, make_token, monkeypatch
+):
+    secret = make_token("editor", ("read",))
+    seen, stop = _token_reads()
+    try:
+        for _ in range(3):
+            assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200
+        assert len(seen) == 1
+        # Changed behind Clarion's back (SQL by hand): counts once the kept copy is old.
+        session.execute(ApiToken.__table__.update().values(revoked_at=utcnow()))
+        session.commit()
+        monkeypatch.setattr(apitokens, "KNOWN_SECONDS", 0.0)
+        assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 401
+        assert len(seen) == 2
+    finally:
+        stop()
+
+
+def test_a_token_revoked_by_another_process_is_refused_at_once(client, session, make_token):
+    secret = make_token("owner", ("read",))
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200  # now kept
+    token_id = session.scalar(select(ApiToken.id))
+    result = subprocess.run(
+        [sys.executable, "-m", "clarion.cli", "api-tokens", "revoke", str(token_id)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 401
+
+
+def test_a_role_lowered_or_an_account_switched_off_counts_at_once_after_use(
+    client, session, make_token, make_editor
+):
+    from clarion import editors
+    from clarion.models import Editor, Role
+
+    secret = make_token("editor", ("read", "write"))
+    owner, _ = make_editor("owner", "boss@example.org")
+    tag = {"name": "first"}
+    assert client.post("/api/v1/tags", json=tag, headers=bearer(secret)).status_code == 201
+    editor = session.scalar(select(Editor).where(Editor.email == "editor@example.org"))
+    editors.change_role(session, owner, editor, Role.VIEWER, None)
+    session.commit()
+    tag = {"name": "second"}
+    assert client.post("/api/v1/tags", json=tag, headers=bearer(secret)).status_code == 403
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 200
+    editors.deactivate(session, owner, editor, None)
+    session.commit()
+    assert client.get("/api/v1/tags", headers=bearer(secret)).status_code == 401
+
+
+def test_the_limit_and_the_stamp_read_together_count_in_the_same_window(settings):
+    from clarion import editors, throttle
+    from clarion.redisconn import get_redis
+
+    stamp = editors.standing()
+    asked = [throttle.hit_reading("3/minute", ("api-token", "7"), editors.STANDING_KEY)]
+    get_redis().script_flush()  # Redis restarted, say: the script is loaded again
+    asked.append(throttle.hit_reading("3/minute", ("api-token", "7"), editors.STANDING_KEY))
+    assert asked == [(True, stamp.encode()), (True, stamp.encode())]
+    assert throttle.hit("3/minute", "api-token", "7")  # the third in the same window
+    assert throttle.hit_reading("3/minute", ("api-token", "7"), "nothing-here") == (False, None)
+    assert throttle.hit("3/minute", "api-token", "8")  # other tokens keep their budget
