@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_debian_packages redis-server
+ensure_debian_packages python3-venv redis-server
 ensure_venv
 compile_catalogs
 exec .venv/bin/clarion up "$@"

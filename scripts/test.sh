@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_debian_packages redis-server postgresql chromium postfix dovecot-imapd wrk libmail-dkim-perl \
+ensure_debian_packages python3-venv redis-server postgresql chromium postfix dovecot-imapd wrk libmail-dkim-perl \
   spamassassin
 ensure_venv test
 compile_catalogs
