@@ -20,13 +20,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from clarion import audit, i18n, throttle
+from clarion import audit, i18n, redisconn, throttle
 from clarion.addresses import normalise_email
 from clarion.config import get_settings
 from clarion.db import utcnow
 from clarion.errors import Forbidden, NotFound, ValidationError
 from clarion.models import Editor, Role
-from clarion.redisconn import get_redis
 
 MAX_FAILED_LOGINS = throttle.GUESSES_PER_ADDRESS
 LOCKOUT = timedelta(seconds=throttle.GUESS_WINDOW_SECONDS)
@@ -268,8 +267,7 @@ def end_sessions(editor: Editor) -> None:
 
 
 # What an editor may do through a credential kept outside the session cookie (an API token)
-# can be cached per process while this stamp in Redis is unchanged. A random value, not a
-# counter: Redis restarted empty must not bring back a value some process still holds.
+# can be cached per process while this stamp in Redis is unchanged.
 STANDING_KEY = "clarion:editors:standing"
 _STANDING_PENDING = "clarion.standing_changed"
 _STANDING_LISTENING = "clarion.standing_listening"
@@ -277,13 +275,8 @@ _STANDING_LISTENING = "clarion.standing_listening"
 
 def standing() -> str:
     """The stamp of everyone's standing (roles, accounts on or off, tokens revoked) now."""
-    redis = get_redis()
-    value = redis.get(STANDING_KEY)
-    if value is None:
-        redis.set(STANDING_KEY, secrets.token_hex(8), nx=True)
-        value = redis.get(STANDING_KEY)
     # Gone again at once (an eviction): a value of no one's, so that nothing is trusted.
-    return value.decode() if value is not None else "unknown-" + secrets.token_hex(8)
+    return redisconn.stamp(STANDING_KEY) or "unknown-" + secrets.token_hex(8)
 
 
 def standing_changed(session: Session) -> None:
@@ -300,7 +293,7 @@ def standing_changed(session: Session) -> None:
 
 def _new_standing(session: Session) -> None:
     if session.info.pop(_STANDING_PENDING, None):
-        get_redis().set(STANDING_KEY, secrets.token_hex(8))
+        redisconn.renew_stamp(STANDING_KEY)
 
 
 def change_role(

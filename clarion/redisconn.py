@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import redis
 
 _clients: dict[str, redis.Redis] = {}
@@ -19,6 +21,25 @@ def get_redis(url: str | None = None) -> redis.Redis:
             url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
         )
     return client
+
+
+def stamp(key: str) -> str | None:
+    """The random value kept under `key`, made on first use (None: evicted at once again).
+
+    Random rather than counted: Redis restarted empty must not bring back a value a process
+    still holds from before.
+    """
+    client = get_redis()
+    value = client.get(key)
+    if value is None:
+        client.set(key, secrets.token_hex(8), nx=True)
+        value = client.get(key)
+    return value.decode() if value is not None else None
+
+
+def renew_stamp(key: str) -> None:
+    """Give `key` a new random value: whoever compares with the old one starts over."""
+    get_redis().set(key, secrets.token_hex(8))
 
 
 def reset_redis() -> None:

@@ -10,7 +10,6 @@ data set is known to be lost.
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from clarion import jobqueue
+from clarion import jobqueue, redisconn
 from clarion.config import Settings, get_settings
 from clarion.db import session_scope, utcnow
 from clarion.models import Alert, AlertStatus, BatchState, Delivery, DeliveryBatch, DeliveryStatus
@@ -31,12 +30,7 @@ REFILL_TASK = "tasks.delivery.refill"
 
 def redis_epoch() -> str:
     """The identity of Redis's current data set (made on first use, lost with the data)."""
-    client = get_redis()
-    value = client.get(EPOCH_KEY)
-    if value is None:
-        client.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
-        value = client.get(EPOCH_KEY)
-    return value.decode() if value else ""
+    return redisconn.stamp(EPOCH_KEY) or ""
 
 
 def locked_alert(session: Session, alert_id: int) -> Alert | None:
