@@ -30,6 +30,7 @@ TARGETS=(
   "signing|clarion/actions/signing.py|tests/integration/actions/test_signing_rules.py tests/integration/actions/test_petition_signing.py tests/integration/actions/test_petition_prefill.py tests/integration/actions/test_signature_mail_limits.py"
   "clicks|clarion/tracking/clicks.py|tests/integration/tracking/test_clickthrough.py"
   "import_consent|clarion/audience/import_writer.py|tests/integration/audience/test_import_writer.py"
+  "apitokens|clarion/integrations/apitokens.py|tests/integration/integrations/test_api_tokens.py"
 )
 
 list_targets() {
