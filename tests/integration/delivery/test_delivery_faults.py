@@ -86,7 +86,11 @@ class Rig:
             w.stop()
         if self.beat is not None and self.beat.poll() is None:
             self.beat.terminate()
-            self.beat.wait(15)
+            try:
+                self.beat.wait(15)
+            except subprocess.TimeoutExpired:
+                self.beat.kill()
+                self.beat.wait(15)
 
 
 @pytest.fixture
@@ -123,10 +127,12 @@ def rig(settings, backend, private_redis, tmp_path, monkeypatch) -> Iterator[Cal
         return made[-1]
 
     yield build
-    for r in made:
-        r.stop()
-    if made:
-        jobqueue.set_backend(previous)
+    try:
+        for r in made:
+            r.stop()
+    finally:  # whatever happened, the next test publishes to the shared Redis again
+        if made:
+            jobqueue.set_backend(previous)
 
 
 def start_send(session, alert: Alert) -> None:
