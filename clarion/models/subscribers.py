@@ -114,7 +114,10 @@ class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "list_id"),
-        Index("ix_subscriptions_audience", "list_id", "status", "subscriber_id"),
+        # Unique as the constraint above makes it anyway: SQLite's planner then probes it for
+        # "on one of these lists" (an index alone), where it took the constraint's index and
+        # read every subscription row for its status (migration 0024).
+        Index("ix_subscriptions_audience", "list_id", "status", "subscriber_id", unique=True),
         # Keyset paging of the admin's subscriber list, filtered by list or by status.
         Index("ix_subscriptions_list_subscriber", "list_id", "subscriber_id"),
         Index("ix_subscriptions_status_subscriber", "status", "subscriber_id"),
