@@ -7,15 +7,16 @@ chosen range by range in a thread beside dispatch, on a connection of its own (R
 most AHEAD pages before dispatch writes them; dispatch writes each page from the ids chosen for
 it as they are (the batch checks lists and suppression again when it sends, as for every
 reader), so the work of choosing is all in the thread. Choosing and writing run at once, on two
-cores: the ledger of a segment goes in at about a list's rate (bench/README.md, Segments), where
-listing every reader first cost a third more time, and evaluating the conditions inside each
-page's INSERT more still.
+cores: the ledger of a segment goes in at about the rate of a plain list of the same readers
+(bench/README.md, Segments), where listing every reader first cost a third more time, and
+evaluating the conditions inside each page's INSERT more still.
 
 Nothing is stored: a dispatch that stops and starts again carries on from the ledger, as a
 list's does, and chooses the rest then. A reader is judged when their range is chosen, a few
 pages before being written: one who meets the conditions by then is taken (as a list send takes
 readers who join meanwhile), one who no longer does (signed meanwhile, say) is not, and one who
-leaves the lists after that is skipped when the batch sends.
+leaves the lists after that is skipped when the batch sends. The statement is built once when
+choosing begins (a window such as "the last 30 days" counts from then) and run for each span.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from clarion.alerts import campaigns, segments
@@ -37,6 +38,10 @@ from clarion.db import among, session_factory, set_based, utcnow
 from clarion.models import Alert, AlertRole, Subscriber, Subscription, SubscriptionStatus
 
 CHOOSE_SPAN = 100_000  # readers of the lists one choosing statement judges, at most
+# SQLite probes indexes reader by reader: a span costs in proportion to its readers, so spans
+# of a few pages keep the chooser's work beside the writer's, where spans of 100,000 left the
+# writer waiting for one span while it had only the last one's few ids to write.
+SQLITE_CHOOSE_SPAN = 16_000
 AHEAD = 2  # chosen pages waiting for the writer: bounds memory, and how early a reader is judged
 _WAIT = 0.1  # seconds between looks at the stop flag while the writer has AHEAD pages
 
@@ -120,7 +125,7 @@ def pages(
 ) -> Iterator[Page]:
     """The audience's readers above `after`, chosen span by span (spans of the lists' readers
     from `first` growing to CHOOSE_SPAN), as pages of at most `largest` ids in id order."""
-    span = first
+    span, query = first, None
     while True:
         end = span_end(session, audience["lists"], after, span)
         if end is None:
@@ -128,10 +133,39 @@ def pages(
         chosen_at = utcnow()
         # Serial: it runs beside the writer on purpose, and one core keeps well ahead of it.
         with set_based(session, parallel=False):
-            ids = sorted(session.scalars(in_range(session, audience, after, end)))
+            if query is None:
+                query = _choosing(session, audience)
+            ids = _chosen(session, query, {"span_after": after, "span_end": end})
         session.rollback()  # the next span sees what is committed by then
         yield from _split(after, end, ids, largest, chosen_at)
-        after, span = end, min(span * 4, CHOOSE_SPAN)
+        after, span = end, min(span * 4, _largest_span(session))
+
+
+def _largest_span(session: Session) -> int:
+    if session.get_bind().dialect.name == "sqlite":
+        return min(CHOOSE_SPAN, SQLITE_CHOOSE_SPAN)
+    # PostgreSQL builds each statement's hashes (of clickers, signers) anew: few, large spans.
+    return CHOOSE_SPAN
+
+
+def _choosing(session: Session, audience: dict[str, Any]) -> Select:
+    # Built once for all spans, the span's bounds given when it runs: building it took ~2.5 ms
+    # of the interpreter a span, which the writer's thread waits for.
+    query = in_range(session, audience, bindparam("span_after"), bindparam("span_end"))
+    if session.get_bind().dialect.name == "sqlite":
+        # The span's ids as one JSON array, one step of the statement: Python's sqlite3 lets
+        # other threads run during a step, and row by row the chooser took the interpreter back
+        # for each of its ids, in turn with the writer's own rows (99-104k readers/s against
+        # 128-151k/s with the one array; bench/README.md, Segments).
+        chosen = query.subquery()
+        return select(func.json_group_array(chosen.c.id)).select_from(chosen)
+    return query
+
+
+def _chosen(session: Session, query: Select, span: dict[str, int]) -> list[int]:
+    if session.get_bind().dialect.name == "sqlite":
+        return sorted(json.loads(session.scalar(query, span)))
+    return sorted(session.scalars(query, span))
 
 
 def _split(after: int, end: int, ids: list[int], largest: int, at: datetime) -> Iterator[Page]:

@@ -387,14 +387,14 @@ def test_a_failure_while_choosing_reaches_the_dispatch_task_and_ends_the_thread(
     session, queue, small_pages, monkeypatch
 ):
     _news, readers, alert = english_send(session, 6)
-    in_range = members.in_range
+    chosen = members._chosen
 
-    def fail_on_the_second_span(session, audience, after, upto):
-        if after > 0:
+    def fail_on_the_second_span(session, query, span):
+        if span["span_after"] > 0:
             raise RuntimeError("the database went away")
-        return in_range(session, audience, after, upto)
+        return chosen(session, query, span)
 
-    monkeypatch.setattr(members, "in_range", fail_on_the_second_span)
+    monkeypatch.setattr(members, "_chosen", fail_on_the_second_span)
     with pytest.raises(RuntimeError, match="went away"):
         dispatch.dispatch(alert.id)
 
