@@ -9,10 +9,11 @@ alert, did not sign petition 1, clicked something in the last 30 days. Each coun
 median of five runs of clarion.alerts.campaigns.audience_count after a warm-up (JIT off, as it
 runs now), and of the same query with PostgreSQL free to JIT-compile it (as it ran before).
 The ledger rate: readers a second that dispatch's page writer (INSERT … SELECT by id-range
-pages, as a send writes them) puts into the ledger for the list alone and for the segment,
-rolled back after, the segment's readers chosen beside the writer in a thread a few pages
-ahead (clarion.delivery.members.ReadAhead, as dispatch does): the median of --repeat runs of
-each, interleaved.
+pages, as a send writes them) puts into the ledger for the list alone, for the segment, and
+for a second plain list holding exactly the segment's readers (the same rows to write, spread
+over the ids as the segment's are), rolled back after, the segment's readers chosen beside the
+writer in a thread a few pages ahead (clarion.delivery.members.ReadAhead, as dispatch does):
+the median of --repeat runs of each, interleaved.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, literal, select, text
 
 from clarion.db import utcnow
 from clarion.models import Alert, AlertKind, AlertStatus, Petition
@@ -85,13 +86,42 @@ def populate(session, rows: int, dialect: str) -> None:
         f"1 + id % 2, email, 'N', 'BY', '', CASE WHEN id % 10 = 0 THEN NULL ELSE id END, "
         f"{now}, {now} FROM subscribers WHERE id % 5 = 0")  # fmt: skip
     session.commit()
-    # A live database is vacuumed by autovacuum: without the visibility map its index-only
-    # scans would fetch every heap row (VACUUM runs outside a transaction).
+    _analyze(session)
+
+
+def as_a_list(session, audience: dict) -> dict:
+    """A second list holding exactly the audience's readers, as a plain list: the yardstick of
+    the same readers, spread over the ids as they are. (Writing readers who are neighbours
+    costs less a row than writing every fifth: each ledger row goes next to the last in the
+    indexes by reader, and their rows are read from fewer pages.)"""
+    from clarion.alerts import campaigns
+    from clarion.models import MailingList, Subscription
+
+    same = MailingList(slug="same", name="Same", description="")
+    session.add(same)
+    session.flush()
+    readers = campaigns.audience_query(session, audience).subquery()
+    now = literal(utcnow(), Subscription.created_at.type)
+    session.execute(
+        insert(Subscription).from_select(
+            ["subscriber_id", "list_id", "status", "created_at", "updated_at"],
+            select(readers.c.id, literal(same.id), literal("subscribed"), now, now),
+        )
+    )
+    session.commit()
+    _analyze(session)
+    return {"lists": [same.id]}
+
+
+def _analyze(session) -> None:
+    """What autovacuum and a live database's statistics would give the planner."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         session.execute(text("ANALYZE"))
         session.commit()
         return
+    # Without the visibility map its index-only scans would fetch every heap row (VACUUM runs
+    # outside a transaction).
     with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
 
@@ -156,7 +186,7 @@ def _count_with_jit(session, audience: dict) -> int:
     return session.scalar(query)
 
 
-def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, dict]:
+def run(rows: int, backend: str, repeat: int) -> tuple[dict, dict, dict]:
     from bench._setup import database, timed
     from clarion.alerts import campaigns, segments
     from clarion.db import session_factory
@@ -188,24 +218,30 @@ def run(rows: int, backend: str, repeat: int) -> tuple[int, int, float, float, d
             ("segment", "JIT allowed (before)"): timed(lambda: _count_with_jit(session, segment)),
         }  # fmt: skip
         session.rollback()
+        same = as_a_list(session, segment)
+        readers = {"list": everyone, "segment": chosen,
+                   "same": campaigns.audience_count(session, same)}  # fmt: skip
+        counts[("same", "JIT off (now)")] = timed(lambda: campaigns.audience_count(session, same))
+        session.rollback()
+        audiences = {"list": plain, "segment": segment, "same": same}
         # One unmeasured run of each first: the first reads after the build set hint bits and
         # load the chooser's tables (in a quiet run the segment's first rounds were 30,153 and
         # 33,555/s, its fourth and fifth 39,883 and 42,651/s; the list's 39,050 to 43,446/s).
         _hold_autovacuum(session)
-        for audience in (plain, segment):
+        for audience in audiences.values():
             ledger_rate(session, audience)
             _vacuum(session)
         # Interleaved, so that the machine's load falls on both alike; the median.
         runs: dict[str, list[float]] = {}
         for _ in range(repeat):
-            for which, audience in (("list", plain), ("segment", segment)):
+            for which, audience in audiences.items():
                 rate = ledger_rate(session, audience)[1]
                 _vacuum(session)
                 runs.setdefault(which, []).append(rate)
                 print(f"  {which}: {rate:,.0f} readers/s", flush=True)
         rates = {key: statistics.median(values) for key, values in runs.items()}
         session.close()
-    return everyone, chosen, counts, rates
+    return readers, counts, rates
 
 
 def main() -> None:
@@ -215,16 +251,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="ledger runs of each writer")
     args = parser.parse_args()
     for backend in args.backend or ["postgresql", "sqlite"]:
-        everyone, chosen, counts, rates = run(args.rows, backend, args.repeat)
-        print(f"\n| {backend}, {args.rows:,} subscribers | the list | three conditions |")
-        print("|---|---:|---:|")
-        print(f"| readers | {everyone:,} | {chosen:,} |")
+        readers, counts, rates = run(args.rows, backend, args.repeat)
+        print(f"\n| {backend}, {args.rows:,} subscribers | the list | three conditions "
+              "| the same readers as a list |")  # fmt: skip
+        print("|---|---:|---:|---:|")
+        print(f"| readers | {readers['list']:,} | {readers['segment']:,} | {readers['same']:,} |")
         for how in ("JIT allowed (before)", "JIT off (now)"):
+            same = f"{counts[('same', how)]:.0f}" if ("same", how) in counts else ""
             print(f"| count (ms), {how} | {counts[('list', how)]:.0f} "
-                  f"| {counts[('segment', how)]:.0f} |")  # fmt: skip
-        plain_rate, segment_rate = rates["list"], rates["segment"]
-        print(f"| ledger, readers/s | {plain_rate:,.0f} | {segment_rate:,.0f} "
-              f"({segment_rate / plain_rate - 1:+.0%}) |")  # fmt: skip
+                  f"| {counts[('segment', how)]:.0f} | {same} |")  # fmt: skip
+        segment_rate = rates["segment"]
+        against = " · ".join(f"{segment_rate / rates[k] - 1:+.0%} against {k}"
+                             for k in ("list", "same"))  # fmt: skip
+        print(f"| ledger, readers/s | {rates['list']:,.0f} | {segment_rate:,.0f} ({against}) "
+              f"| {rates['same']:,.0f} |")  # fmt: skip
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
 
