@@ -290,13 +290,13 @@ def inline(session: Session, tree: Any) -> Any:
 
 
 # The subscriber ids (after, upto] of the ledger page dispatch is writing, while it builds it.
-_PAGE: ContextVar[tuple[int, int] | None] = ContextVar("segments_page", default=None)
+_PAGE: ContextVar[tuple[Any, Any] | None] = ContextVar("segments_page", default=None)
 
 
 @contextmanager
-def page_of(after: int, upto: int | None) -> Iterator[None]:
-    """Within it, the conditions built (reader()) read only readers with ids in (after, upto];
-    with upto None, all of them."""
+def page_of(after: Any, upto: Any | None) -> Iterator[None]:
+    """Within it, the conditions built (reader()) read only readers with ids in (after, upto]
+    (ids, or bound parameters given when the statement runs); with upto None, all of them."""
     token = _PAGE.set(None if upto is None else (after, upto))
     try:
         yield

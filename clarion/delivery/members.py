@@ -80,9 +80,9 @@ def span_end(session: Session, lists: list[int], after: int, size: int) -> int |
     )
 
 
-def in_range(session: Session, audience: dict[str, Any], after: int, upto: int) -> Select:
+def in_range(session: Session, audience: dict[str, Any], after: Any, upto: Any) -> Select:
     """The audience's subscriber ids in (after, upto], unordered; every condition's subquery
-    reads only that range (segments.page_of)."""
+    reads only that range (segments.page_of). The bounds are ids or bound parameters."""
     with segments.page_of(after, upto):
         query = campaigns.audience_query(session, audience)
     return query.where(Subscriber.id > after, Subscriber.id <= upto)
@@ -124,7 +124,8 @@ def pages(
     session: Session, audience: dict[str, Any], after: int, first: int, largest: int
 ) -> Iterator[Page]:
     """The audience's readers above `after`, chosen span by span (spans of the lists' readers
-    from `first` growing to CHOOSE_SPAN), as pages of at most `largest` ids in id order."""
+    from `first` growing to CHOOSE_SPAN, on SQLite to SQLITE_CHOOSE_SPAN), as pages of at most
+    `largest` ids in id order."""
     span, query = first, None
     while True:
         end = span_end(session, audience["lists"], after, span)
